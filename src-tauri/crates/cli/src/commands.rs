@@ -1,0 +1,436 @@
+//! One function per command: parse what the user typed, call the vault, print.
+
+use std::io::{IsTerminal, Read};
+
+use keyward_core::{
+    validate, AccountChanges, AccessType, AuditFilter, KdfParams, KeyFilter, KeyStatus, Keychain, Method,
+    NewAccount, NewGroup, NewKey, Preset, Request, Scope, Vault, VerifyResult,
+};
+use serde_json::json;
+
+use crate::args::*;
+use crate::{output, unlock, Failure};
+
+type Outcome = Result<(), Failure>;
+
+/// What every command needs besides its own arguments.
+struct Context {
+    json: bool,
+    account: Option<String>,
+    actor: Option<String>,
+    vault_path: std::path::PathBuf,
+}
+
+impl Context {
+    fn open(&self) -> Result<Vault, Failure> {
+        let mut vault = unlock::open(&self.vault_path)?;
+        self.apply_actor(&mut vault)?;
+        Ok(vault)
+    }
+
+    /// `--actor`/`$KEYWARD_ACTOR`; without it the vault records the OS user name.
+    fn apply_actor(&self, vault: &mut Vault) -> Outcome {
+        if let Some(actor) = &self.actor {
+            vault.set_actor(actor)?;
+        }
+        Ok(())
+    }
+
+    fn account(&self) -> Option<&str> {
+        self.account.as_deref()
+    }
+}
+
+pub fn run(cli: Cli) -> Outcome {
+    let context = Context {
+        json: cli.json,
+        account: cli.account,
+        actor: cli.actor,
+        vault_path: unlock::vault_path(cli.vault.as_deref())?,
+    };
+    match cli.command {
+        Command::Init(args) => init(&context, args),
+        Command::Account(command) => account(&context, command),
+        Command::Group(command) => group(&context, command),
+        Command::Key(command) => key(&context, command),
+        Command::Secret(command) => secret(&context, command),
+        Command::Audit(command) => audit(&context, command),
+        Command::Passphrase(PassphraseCommand::Change) => change_passphrase(&context),
+        Command::Keychain(command) => keychain(&context, command),
+    }
+}
+
+fn done(context: &Context, message: &str, value: serde_json::Value) {
+    if context.json {
+        output::json(&value);
+    } else {
+        println!("{message}");
+    }
+}
+
+fn init(context: &Context, args: InitArgs) -> Outcome {
+    let defaults = KdfParams::default();
+    let params = KdfParams {
+        memory_kib: args.kdf_memory_mib.map_or(defaults.memory_kib, |mib| mib.saturating_mul(1024)),
+        passes: args.kdf_passes.unwrap_or(defaults.passes),
+        lanes: defaults.lanes,
+    };
+    let path = &context.vault_path;
+    if path.exists() {
+        return Err(keyward_core::Error::VaultExists(path.display().to_string()).into());
+    }
+    let passphrase = unlock::new_passphrase("KEYWARD_PASSPHRASE", "New vault passphrase")?;
+    let mut vault = Vault::create(path, &passphrase, params)?;
+    context.apply_actor(&mut vault)?;
+    done(
+        context,
+        &format!("Created vault {}. Next: keyward account create NAME", path.display()),
+        json!({ "vault": path, "kdf": params }),
+    );
+    Ok(())
+}
+
+fn account(context: &Context, command: AccountCommand) -> Outcome {
+    let mut vault = context.open()?;
+    match command {
+        AccountCommand::Create { name, prefix, key_limit } => {
+            let account = vault.create_account(&name, NewAccount { prefix, key_limit })?;
+            done(context, &format!("Created account {} (prefix {}, key limit {}).", account.name, account.prefix, account.key_limit), json!(account));
+        }
+        AccountCommand::List => {
+            let accounts = vault.list_accounts()?;
+            if context.json {
+                output::json(&accounts);
+            } else {
+                let rows: Vec<Vec<String>> = accounts
+                    .iter()
+                    .map(|a| vec![a.name.clone(), a.prefix.clone(), format!("{}/{}", a.key_count, a.key_limit), output::time(&a.created_at)])
+                    .collect();
+                output::table(&["NAME", "PREFIX", "KEYS", "CREATED"], &rows);
+            }
+        }
+        AccountCommand::Set { name, rename, prefix, key_limit } => {
+            let account = vault.update_account(&name, AccountChanges { rename, prefix, key_limit })?;
+            done(context, &format!("Updated account {} (prefix {}, key limit {}).", account.name, account.prefix, account.key_limit), json!(account));
+        }
+    }
+    Ok(())
+}
+
+fn group(context: &Context, command: GroupCommand) -> Outcome {
+    let mut vault = context.open()?;
+    match command {
+        GroupCommand::Create { name, description, scopes } => {
+            let scopes = scopes.iter().map(|s| s.parse::<Scope>()).collect::<Result<Vec<_>, _>>()?;
+            let group = vault.create_group(context.account(), NewGroup { name, description, scopes })?;
+            done(context, &format!("Created group {}.", group.name), json!(group));
+        }
+        GroupCommand::List => {
+            let groups = vault.list_groups(context.account())?;
+            if context.json {
+                output::json(&groups);
+            } else {
+                output::groups_table(&groups);
+            }
+        }
+        GroupCommand::Delete { name, force } => {
+            let deletion = vault.delete_group(context.account(), &name, force)?;
+            let mut message = format!("Deleted group {} ({} key(s) had it).", deletion.group, deletion.keys_affected);
+            if !deletion.keys_deactivated.is_empty() {
+                message.push_str(&format!(
+                    "\nDeactivated because it was their only group: {}",
+                    deletion.keys_deactivated.join(", ")
+                ));
+            }
+            done(context, &message, json!(deletion));
+        }
+    }
+    Ok(())
+}
+
+fn new_key(settings: &KeySettings) -> Result<NewKey, Failure> {
+    let preset = settings.preset.as_deref().map(str::parse::<Preset>).transpose()?;
+    let access = match &settings.access {
+        Some(text) => Some(text.parse::<AccessType>()?),
+        None => preset.map(|p| p.access()),
+    };
+    let now = keyward_core::now();
+    let expires_at = match (&settings.expires_in, &settings.expires) {
+        (Some(text), _) => Some(validate::expires_in(text, now)?),
+        (None, Some(text)) => Some(validate::expires_at(text, now)?),
+        (None, None) => None,
+    };
+    Ok(NewKey {
+        description: settings.description.clone(),
+        access,
+        allow_unbind: settings.allow_unbind || preset.is_some_and(|p| p.allow_unbind()),
+        groups: settings.groups.clone(),
+        expires_at,
+    })
+}
+
+fn read_names(path: &std::path::Path) -> Result<Vec<String>, Failure> {
+    let text = if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).map(|_| text)
+    } else {
+        std::fs::read_to_string(path)
+    }
+    .map_err(|err| Failure::input(format!("cannot read names from {}: {err}", path.display())))?;
+    let names: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect();
+    if names.is_empty() {
+        return Err(Failure::input(format!("{} holds no names: write one key name per line", path.display())));
+    }
+    Ok(names)
+}
+
+fn key(context: &Context, command: KeyCommand) -> Outcome {
+    if let KeyCommand::Verify { method, resource, unbind } = command {
+        return verify(context, method, resource, unbind);
+    }
+    // Parse everything before asking for the passphrase.
+    let mut vault = match &command {
+        KeyCommand::Create { settings, .. } => {
+            new_key(settings)?;
+            context.open()?
+        }
+        _ => context.open()?,
+    };
+    let account = context.account();
+    match command {
+        KeyCommand::Create { name, names_from, settings } => {
+            let new = new_key(&settings)?;
+            // A --names-from run prints one line per key, even for a single name.
+            let batch = names_from.is_some();
+            let names = match (name, names_from) {
+                (Some(name), None) => vec![name],
+                (None, Some(path)) => read_names(&path)?,
+                _ => return Err(Failure::input("give a key NAME or --names-from FILE")),
+            };
+            let created = vault.create_keys(account, &names, &new)?;
+            print_created(context, &created, batch);
+        }
+        KeyCommand::List { status, group, filter } => {
+            let status = status.as_deref().map(str::parse::<KeyStatus>).transpose()?;
+            let keys = vault.list_keys(account, &KeyFilter { status, group, text: filter })?;
+            if context.json {
+                output::json(&keys);
+            } else {
+                output::keys_table(&keys);
+            }
+        }
+        KeyCommand::Show { key } => {
+            let key = vault.key(account, &key)?;
+            if context.json {
+                output::json(&key);
+            } else {
+                output::key_details(&key);
+            }
+        }
+        KeyCommand::Rename { key, new_name } => {
+            let old = vault.key(account, &key)?.name;
+            let key = vault.rename_key(account, &key, &new_name)?;
+            done(context, &format!("Renamed key {old:?} to {:?}.", key.name), json!(key));
+        }
+        KeyCommand::Enable { key } => {
+            let key = vault.set_key_status(account, &key, KeyStatus::Active)?;
+            done(context, &format!("Key {:?} is active.", key.name), json!(key));
+        }
+        KeyCommand::Disable { key } => {
+            let key = vault.set_key_status(account, &key, KeyStatus::Inactive)?;
+            done(context, &format!("Key {:?} is inactive: it no longer verifies.", key.name), json!(key));
+        }
+        KeyCommand::SetGroups { key, groups } => {
+            let key = vault.set_key_groups(account, &key, &groups)?;
+            let summary = if key.groups.is_empty() { "no groups (its access type alone limits it)".to_string() } else { key.groups.join(", ") };
+            done(context, &format!("Key {:?} now has {summary}.", key.name), json!(key));
+        }
+        KeyCommand::Delete { key, yes } => {
+            let found = vault.key(account, &key)?;
+            if !yes {
+                confirm_delete(&found)?;
+            }
+            let deleted = vault.delete_key(account, &found.id)?;
+            done(context, &format!("Deleted key {:?} ({}).", deleted.name, deleted.hint), json!(deleted));
+        }
+        KeyCommand::Verify { .. } => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+fn print_created(context: &Context, created: &[keyward_core::CreatedKey], batch: bool) {
+    for item in created {
+        if context.json {
+            let mut value = json!(item.key);
+            value["secret"] = json!(item.secret.expose());
+            if batch {
+                output::json_line(&value);
+            } else {
+                output::json(&value);
+            }
+        } else if batch {
+            println!("{}\t{}", item.key.name, item.secret.expose());
+        } else {
+            let groups = if item.key.groups.is_empty() { "no groups".into() } else { item.key.groups.join(", ") };
+            println!("Created key {:?} in account {} ({}, {groups}):", item.key.name, item.key.account, item.key.access);
+            println!("{}", item.secret.expose());
+        }
+    }
+    if !context.json {
+        let what = if batch { "These keys are shown only now and cannot be shown again: copy them" } else { "This key is shown only now and cannot be shown again: copy it" };
+        eprintln!("{what} to where it is used.");
+    }
+}
+
+fn confirm_delete(key: &keyward_core::ApiKey) -> Outcome {
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::input(format!(
+            "not deleting key {:?} without confirmation: add --yes", key.name
+        )));
+    }
+    let last_used = key.last_used_at.as_ref().map(output::time).unwrap_or_else(|| "Never".into());
+    let groups = if key.groups.is_empty() { "none".into() } else { key.groups.join(", ") };
+    eprint!("Delete key {:?} ({}; last used: {last_used}; groups: {groups})? Type yes: ", key.name, key.hint);
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).map_err(|err| Failure::input(err.to_string()))?;
+    if answer.trim().eq_ignore_ascii_case("yes") || answer.trim().eq_ignore_ascii_case("y") {
+        Ok(())
+    } else {
+        Err(Failure::input("not deleted"))
+    }
+}
+
+fn verify(context: &Context, method: Option<String>, resource: Option<String>, unbind: bool) -> Outcome {
+    let method = match method {
+        Some(text) => text.parse::<Method>()?,
+        None if unbind => Method::Delete,
+        None => Method::Get,
+    };
+    let resource = resource.unwrap_or_else(|| keyward_core::access::DEVICES.to_string());
+    let request = Request::new(method, &resource, unbind)?;
+    if std::io::stdin().is_terminal() {
+        eprintln!("Paste the key, then press Enter and Ctrl-D:");
+    }
+    let mut buffer = zeroize::Zeroizing::new(Vec::with_capacity(128));
+    std::io::stdin()
+        .take(64 * 1024)
+        .read_to_end(&mut buffer)
+        .map_err(|err| Failure::input(format!("cannot read the key from standard input: {err}")))?;
+    let presented = keyward_core::SecretString::new(String::from_utf8_lossy(&buffer).trim().to_string());
+    let mut vault = context.open()?;
+    let verification = vault.verify_key(&presented, &request)?;
+    vault.flush_last_used()?;
+    if context.json {
+        output::json(&verification);
+    } else {
+        println!("{}", verification.result.as_str());
+    }
+    if verification.result == VerifyResult::Valid {
+        Ok(())
+    } else {
+        Err(Failure::negative())
+    }
+}
+
+fn secret(context: &Context, command: SecretCommand) -> Outcome {
+    match command {
+        SecretCommand::Show => {
+            let vault = context.open()?;
+            let passphrase = unlock::passphrase("Enter the vault passphrase to reveal the shared secret: ")?;
+            let account = vault.account(&resolve_account_name(&vault, context)?)?;
+            let secret = vault.reveal_shared_secret(Some(&account.name), &passphrase)?;
+            if context.json {
+                output::json(&json!({ "account": account.name, "secret": secret.expose() }));
+            } else {
+                println!("{}", secret.expose());
+            }
+        }
+        SecretCommand::Rotate => {
+            let mut vault = context.open()?;
+            let name = resolve_account_name(&vault, context)?;
+            vault.rotate_shared_secret(Some(&name))?;
+            done(
+                context,
+                &format!("Rotated the shared secret of account {name}; integrations need the new one (keyward secret show)."),
+                json!({ "account": name, "rotated": true }),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn resolve_account_name(vault: &Vault, context: &Context) -> Result<String, Failure> {
+    if let Some(name) = context.account() {
+        return Ok(vault.account(name)?.name);
+    }
+    let accounts = vault.list_accounts()?;
+    match accounts.as_slice() {
+        [only] => Ok(only.name.clone()),
+        [] => Err(Failure::input("the vault has no account yet: create one with `keyward account create NAME`")),
+        _ => Err(Failure::input("the vault holds several accounts: say which with --account NAME")),
+    }
+}
+
+fn audit(context: &Context, command: AuditCommand) -> Outcome {
+    let vault = context.open()?;
+    match command {
+        AuditCommand::List { action, key, limit } => {
+            let entries = vault.audit_entries(&AuditFilter { action, target: key, limit })?;
+            if context.json {
+                output::json(&entries);
+            } else {
+                output::audit_table(&entries);
+            }
+            Ok(())
+        }
+        AuditCommand::Verify => {
+            let report = vault.verify_audit()?;
+            if context.json {
+                output::json(&report);
+            } else if report.ok {
+                println!("audit log intact: {} entries", report.entries);
+            } else {
+                println!(
+                    "audit log BROKEN at entry {}: {}",
+                    report.broken_at.unwrap_or_default(),
+                    report.problem.as_deref().unwrap_or("unknown problem")
+                );
+            }
+            if report.ok {
+                Ok(())
+            } else {
+                Err(Failure::negative())
+            }
+        }
+    }
+}
+
+fn change_passphrase(context: &Context) -> Outcome {
+    let old = unlock::passphrase("Current vault passphrase: ")?;
+    let mut vault = Vault::open(&context.vault_path, &old)?;
+    context.apply_actor(&mut vault)?;
+    let new = unlock::new_passphrase("KEYWARD_NEW_PASSPHRASE", "New vault passphrase")?;
+    vault.change_passphrase(&old, &new, KdfParams::default())?;
+    done(context, "Changed the vault passphrase.", json!({ "changed": true }));
+    Ok(())
+}
+
+fn keychain(context: &Context, command: KeychainCommand) -> Outcome {
+    let keychain = Keychain::system()?;
+    match command {
+        KeychainCommand::Remember => {
+            let passphrase = unlock::passphrase("Vault passphrase: ")?;
+            let mut vault = Vault::open(&context.vault_path, &passphrase)?;
+            context.apply_actor(&mut vault)?;
+            vault.remember_in(&keychain)?;
+            done(context, "The vault key is remembered in the OS keychain: the vault opens without the passphrase.", json!({ "remembered": true }));
+        }
+        KeychainCommand::Forget => {
+            let mut vault = context.open()?;
+            let forgotten = vault.forget_in(&keychain)?;
+            let message = if forgotten { "Forgot the vault key in the OS keychain." } else { "The OS keychain held no key for this vault." };
+            done(context, message, json!({ "forgotten": forgotten }));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! The hash-chained audit log. Each entry's hash covers the previous entry's
+//! hash and every field of its own; the head (last sequence number and hash)
+//! is kept in `meta`, so `verify` detects an edited, removed or appended-out-
+//! of-band entry anywhere in the chain, the last one included.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::model::{from_millis, to_millis, AuditEntry, AuditReport};
+use crate::vault::Vault;
+use crate::Result;
+
+const GENESIS: [u8; 32] = [0u8; 32];
+
+/// What a change records; never a secret.
+pub(crate) struct NewEntry<'a> {
+    pub action: &'a str,
+    pub account: Option<&'a str>,
+    pub target_id: Option<&'a str>,
+    pub target_name: Option<&'a str>,
+    pub details: serde_json::Value,
+}
+
+impl<'a> NewEntry<'a> {
+    pub fn vault(action: &'a str, details: serde_json::Value) -> Self {
+        NewEntry { action, account: None, target_id: None, target_name: None, details }
+    }
+
+    pub fn target(action: &'a str, account: &'a str, id: &'a str, name: &'a str, details: serde_json::Value) -> Self {
+        NewEntry { action, account: Some(account), target_id: Some(id), target_name: Some(name), details }
+    }
+}
+
+fn field(hasher: &mut Sha256, value: Option<&str>) {
+    match value {
+        None => hasher.update([0u8]),
+        Some(text) => {
+            hasher.update([1u8]);
+            hasher.update((text.len() as u64).to_be_bytes());
+            hasher.update(text.as_bytes());
+        }
+    }
+}
+
+fn entry_hash(prev: &[u8], seq: i64, at: i64, actor: &str, action: &str, account: Option<&str>,
+              target_id: Option<&str>, target_name: Option<&str>, details: &str) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(b"keyward-audit-v1");
+    hasher.update(prev);
+    hasher.update(seq.to_be_bytes());
+    hasher.update(at.to_be_bytes());
+    for value in [Some(actor), Some(action), account, target_id, target_name, Some(details)] {
+        field(&mut hasher, value);
+    }
+    hasher.finalize().into()
+}
+
+fn head(conn: &Connection) -> Result<(i64, Vec<u8>)> {
+    let stored: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE name = 'audit_head'", [], |row| row.get(0))
+        .optional()?;
+    let Some(text) = stored else {
+        return Ok((0, GENESIS.to_vec()));
+    };
+    let (seq, hash) = text.split_once(':').unwrap_or(("-1", ""));
+    Ok((seq.parse().unwrap_or(-1), hex::decode(hash).unwrap_or_default()))
+}
+
+pub(crate) fn append(conn: &Connection, actor: &str, now: OffsetDateTime, entry: NewEntry<'_>) -> Result<()> {
+    let (last_seq, prev) = head(conn)?;
+    let seq = last_seq + 1;
+    let at = to_millis(now);
+    let details = entry.details.to_string();
+    let hash = entry_hash(&prev, seq, at, actor, entry.action, entry.account, entry.target_id, entry.target_name, &details);
+    conn.prepare_cached(
+        "INSERT INTO audit_log (seq, at, actor, action, account, target_id, target_name, details, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![seq, at, actor, entry.action, entry.account, entry.target_id, entry.target_name, details, prev, hash.to_vec()])?;
+    conn.prepare_cached("INSERT OR REPLACE INTO meta (name, value) VALUES ('audit_head', ?1)")?
+        .execute([format!("{seq}:{}", hex::encode(hash))])?;
+    Ok(())
+}
+
+/// Which audit entries to list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    /// A key (or other target) id or name.
+    pub target: Option<String>,
+    pub limit: Option<usize>,
+}
+
+impl Vault {
+    /// Audit entries, newest first.
+    pub fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        let mut statement = self.conn.prepare(
+            "SELECT seq, at, actor, action, account, target_id, target_name, details FROM audit_log ORDER BY seq DESC",
+        )?;
+        let target = filter.target.as_deref().map(crate::validate::fold);
+        let mut entries = Vec::new();
+        let rows = statement.query_map([], |row| {
+            Ok(AuditEntry {
+                seq: row.get::<_, i64>(0)? as u64,
+                at: from_millis(row.get(1)?),
+                actor: row.get(2)?,
+                action: row.get(3)?,
+                account: row.get(4)?,
+                target_id: row.get(5)?,
+                target_name: row.get(6)?,
+                details: serde_json::from_str(&row.get::<_, String>(7)?).unwrap_or(serde_json::Value::Null),
+            })
+        })?;
+        for row in rows {
+            let entry = row?;
+            if filter.action.as_deref().is_some_and(|a| !entry.action.starts_with(a)) {
+                continue;
+            }
+            if let Some(target) = &target {
+                let matches = entry.target_id.as_deref() == Some(target.as_str())
+                    || entry.target_name.as_deref().map(crate::validate::fold).as_deref() == Some(target.as_str());
+                if !matches {
+                    continue;
+                }
+            }
+            entries.push(entry);
+            if filter.limit.is_some_and(|limit| entries.len() >= limit) {
+                break;
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Walks the whole chain and checks every link and the recorded head.
+    pub fn verify_audit(&self) -> Result<AuditReport> {
+        let mut statement = self.conn.prepare(
+            "SELECT seq, at, actor, action, account, target_id, target_name, details, prev_hash, hash
+             FROM audit_log ORDER BY seq",
+        )?;
+        let mut rows = statement.query([])?;
+        let mut expected_seq = 1i64;
+        let mut prev = GENESIS.to_vec();
+        let broken = |seq: i64, entries: i64, problem: &str| AuditReport {
+            ok: false,
+            entries: entries as u64,
+            broken_at: Some(seq as u64),
+            problem: Some(problem.to_string()),
+        };
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let stored_prev: Vec<u8> = row.get(8)?;
+            let stored_hash: Vec<u8> = row.get(9)?;
+            if seq != expected_seq {
+                return Ok(broken(expected_seq, seq - 1, "an entry is missing before this one"));
+            }
+            if stored_prev != prev {
+                return Ok(broken(seq, seq, "this entry does not follow the one before it"));
+            }
+            let hash = entry_hash(
+                &prev, seq, row.get(1)?, &row.get::<_, String>(2)?, &row.get::<_, String>(3)?,
+                row.get::<_, Option<String>>(4)?.as_deref(), row.get::<_, Option<String>>(5)?.as_deref(),
+                row.get::<_, Option<String>>(6)?.as_deref(), &row.get::<_, String>(7)?,
+            );
+            if hash.as_slice() != stored_hash.as_slice() {
+                return Ok(broken(seq, seq, "this entry was altered"));
+            }
+            prev = stored_hash;
+            expected_seq += 1;
+        }
+        let entries = expected_seq - 1;
+        let (head_seq, head_hash) = head(&self.conn)?;
+        if head_seq != entries || head_hash != prev {
+            return Ok(broken(entries + 1, entries, "entries at the end of the log were removed or added outside Keyward"));
+        }
+        Ok(AuditReport { ok: true, entries: entries as u64, broken_at: None, problem: None })
+    }
+}

@@ -1,0 +1,371 @@
+//! API keys: creation (the only moment a full key exists), listing and the
+//! changes an administrator makes afterwards.
+
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::access::{validate_unbind, AccessType};
+use crate::accounts::{resolve, AccountRow};
+use crate::audit::NewEntry;
+use crate::key_format;
+use crate::model::{from_millis, to_millis, ApiKey, CreatedKey, KeyStatus};
+use crate::vault::{Change, Vault};
+use crate::{groups, validate, Error, Result};
+
+/// Settings for a new key. The default is the least: READ, no unbind, no groups, no expiry.
+#[derive(Debug, Clone, Default)]
+pub struct NewKey {
+    pub description: Option<String>,
+    pub access: Option<AccessType>,
+    pub allow_unbind: bool,
+    pub groups: Vec<String>,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// Which keys to list.
+#[derive(Debug, Clone, Default)]
+pub struct KeyFilter {
+    pub status: Option<KeyStatus>,
+    pub group: Option<String>,
+    /// Case-insensitive text matched against name, description, hint, id and creator.
+    pub text: Option<String>,
+}
+
+const KEY_COLUMNS: &str = "k.id, k.name, k.description, k.access, k.allow_unbind, k.status, k.hint,
+     k.created_at, k.created_by, k.updated_at, k.last_used_at, k.expires_at";
+
+fn key_from_row(row: &Row<'_>, account: &str) -> rusqlite::Result<ApiKey> {
+    let access: String = row.get(3)?;
+    Ok(ApiKey {
+        id: row.get(0)?,
+        account: account.to_string(),
+        name: row.get(1)?,
+        description: row.get(2)?,
+        access: access.parse().unwrap_or(AccessType::Read),
+        allow_unbind: row.get(4)?,
+        groups: Vec::new(),
+        status: KeyStatus::parse(&row.get::<_, String>(5)?),
+        hint: row.get(6)?,
+        created_at: from_millis(row.get(7)?),
+        created_by: row.get(8)?,
+        updated_at: from_millis(row.get(9)?),
+        last_used_at: row.get::<_, Option<i64>>(10)?.map(from_millis),
+        expires_at: row.get::<_, Option<i64>>(11)?.map(from_millis),
+    })
+}
+
+/// The id and name of a key found by id or by name within an account.
+pub(crate) struct KeyRow {
+    pub id: String,
+    pub name: String,
+}
+
+pub(crate) fn find(conn: &Connection, account: &AccountRow, id_or_name: &str) -> Result<KeyRow> {
+    let wanted = id_or_name.trim();
+    conn.prepare_cached(
+        "SELECT id, name FROM api_keys WHERE account_id = ?1 AND (id = ?2 OR name_fold = ?3)
+         ORDER BY id = ?2 DESC LIMIT 1",
+    )?
+    .query_row(params![account.id, wanted, validate::fold(wanted)], |row| Ok(KeyRow { id: row.get(0)?, name: row.get(1)? }))
+    .optional()?
+    .ok_or_else(|| Error::not_found_hint("key", wanted, &format!(
+        "account {} has no key with that id or name; `keyward key list` shows its keys", account.name
+    )))
+}
+
+fn group_ids(conn: &Connection, account: &AccountRow, names: &[String]) -> Result<Vec<(String, String)>> {
+    let mut seen = HashSet::new();
+    let mut ids = Vec::new();
+    for name in names {
+        let group = groups::find(conn, account, name)?;
+        if seen.insert(group.id.clone()) {
+            ids.push((group.id, group.name));
+        }
+    }
+    Ok(ids)
+}
+
+fn ensure_name_free(conn: &Connection, account: &AccountRow, name: &str, except: Option<&str>) -> Result<()> {
+    let taken: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM api_keys WHERE account_id = ?1 AND name_fold = ?2 AND id <> ?3)")?
+        .query_row(params![account.id, validate::fold(name), except.unwrap_or("")], |r| r.get(0))?;
+    if taken {
+        return Err(Error::Conflict(format!(
+            "account {} already has a key named {name:?}: names are unique, ignoring case — choose another",
+            account.name
+        )));
+    }
+    Ok(())
+}
+
+fn key_count(conn: &Connection, account: &AccountRow) -> Result<u32> {
+    let count: i64 = conn
+        .prepare_cached("SELECT count(*) FROM api_keys WHERE account_id = ?1")?
+        .query_row([&account.id], |r| r.get(0))?;
+    Ok(count as u32)
+}
+
+/// A validated template shared by every key of one creation.
+struct KeyTemplate {
+    description: Option<String>,
+    access: AccessType,
+    allow_unbind: bool,
+    expires_at: Option<OffsetDateTime>,
+}
+
+impl KeyTemplate {
+    fn from(new: &NewKey) -> Result<KeyTemplate> {
+        let access = new.access.unwrap_or(AccessType::Read);
+        validate_unbind(access, new.allow_unbind)?;
+        if let Some(at) = new.expires_at {
+            if at <= crate::model::now() {
+                return Err(Error::invalid("the expiry is in the past: choose a later date"));
+            }
+        }
+        Ok(KeyTemplate {
+            description: validate::description(new.description.as_deref())?,
+            access,
+            allow_unbind: new.allow_unbind,
+            expires_at: new.expires_at,
+        })
+    }
+}
+
+fn insert_key(change: &Change<'_>, account: &AccountRow, name: &str, template: &KeyTemplate,
+              groups: &[(String, String)]) -> Result<CreatedKey> {
+    let generated = key_format::generate(&account.prefix)?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let at = to_millis(change.now);
+    change.tx.prepare_cached(
+        "INSERT INTO api_keys (id, account_id, name, name_fold, description, access, allow_unbind, status, hint,
+                               verifier, created_at, created_by, updated_at, last_used_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'active', ?8, ?9, ?10, ?11, ?10, NULL, ?12)",
+    )?
+    .execute(params![
+        id, account.id, name, validate::fold(name), template.description, template.access.as_str(),
+        template.allow_unbind, generated.hint, generated.verifier.to_vec(), at, change.actor,
+        template.expires_at.map(to_millis)
+    ])?;
+    let mut link = change.tx.prepare_cached("INSERT INTO key_groups (key_id, group_id) VALUES (?1, ?2)")?;
+    for (group_id, _) in groups {
+        link.execute(params![id, group_id])?;
+    }
+    let group_names: Vec<String> = groups.iter().map(|(_, name)| name.clone()).collect();
+    change.audit(NewEntry::target("key.create", &account.name, &id, name, json!({
+        "access": template.access, "allow_unbind": template.allow_unbind, "groups": group_names,
+        "hint": generated.hint, "expires_at": template.expires_at.map(to_millis),
+    })))?;
+    let key = ApiKey {
+        id,
+        account: account.name.clone(),
+        name: name.to_string(),
+        description: template.description.clone(),
+        access: template.access,
+        allow_unbind: template.allow_unbind,
+        groups: group_names,
+        status: KeyStatus::Active,
+        hint: generated.hint,
+        created_at: change.now,
+        created_by: change.actor.to_string(),
+        updated_at: change.now,
+        last_used_at: None,
+        expires_at: template.expires_at,
+    };
+    Ok(CreatedKey { key, secret: generated.secret })
+}
+
+impl Vault {
+    /// Creates a key. The result holds the full key: show it once, then drop it.
+    pub fn create_key(&mut self, account: Option<&str>, name: &str, new: &NewKey) -> Result<CreatedKey> {
+        let mut created = self.create_keys(account, &[name.to_string()], new)?;
+        Ok(created.remove(0))
+    }
+
+    /// Creates one key per name in one transaction: all of them or none.
+    pub fn create_keys(&mut self, account: Option<&str>, names: &[String], new: &NewKey) -> Result<Vec<CreatedKey>> {
+        if names.is_empty() {
+            return Err(Error::invalid("no key names given"));
+        }
+        let template = KeyTemplate::from(new)?;
+        let mut clean = Vec::with_capacity(names.len());
+        let mut seen = HashMap::new();
+        for (index, raw) in names.iter().enumerate() {
+            let name = validate::name("key", raw).map_err(|err| match names.len() {
+                1 => err,
+                _ => Error::invalid(format!("name {} of {}: {err}", index + 1, names.len())),
+            })?;
+            if let Some(first) = seen.insert(validate::fold(&name), index) {
+                return Err(Error::Conflict(format!(
+                    "the name {name:?} is given twice (names {} and {}): names are unique, ignoring case",
+                    first + 1, index + 1
+                )));
+            }
+            clean.push(name);
+        }
+        self.write(|change| {
+            let account = resolve(change.tx, account)?;
+            let existing = key_count(change.tx, &account)?;
+            if existing as usize + clean.len() > account.key_limit as usize {
+                return Err(Error::KeyLimitReached { account: account.name.clone(), limit: account.key_limit });
+            }
+            let groups = group_ids(change.tx, &account, &new.groups)?;
+            clean
+                .iter()
+                .map(|name| {
+                    ensure_name_free(change.tx, &account, name, None)?;
+                    insert_key(change, &account, name, &template, &groups)
+                })
+                .collect()
+        })
+    }
+
+    pub fn key(&self, account: Option<&str>, id_or_name: &str) -> Result<ApiKey> {
+        let account = resolve(&self.conn, account)?;
+        let row = find(&self.conn, &account, id_or_name)?;
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys k WHERE k.id = ?1");
+        let mut key = self.conn.query_row(&sql, [&row.id], |r| key_from_row(r, &account.name))?;
+        let mut groups = self.key_groups(&account)?;
+        key.groups = groups.remove(&key.id).unwrap_or_default();
+        self.last_used.overlay(&mut key);
+        Ok(key)
+    }
+
+    fn key_groups(&self, account: &AccountRow) -> Result<HashMap<String, Vec<String>>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT kg.key_id, g.name FROM key_groups kg JOIN groups g ON g.id = kg.group_id
+             WHERE g.account_id = ?1 ORDER BY g.name_fold",
+        )?;
+        let mut map: HashMap<String, Vec<String>> = HashMap::new();
+        for row in statement.query_map([&account.id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+            let (key_id, group) = row?;
+            map.entry(key_id).or_default().push(group);
+        }
+        Ok(map)
+    }
+
+    /// The account's keys, oldest first, narrowed by `filter`.
+    pub fn list_keys(&self, account: Option<&str>, filter: &KeyFilter) -> Result<Vec<ApiKey>> {
+        let account = resolve(&self.conn, account)?;
+        if let Some(group) = &filter.group {
+            groups::find(&self.conn, &account, group)?;
+        }
+        let mut groups = self.key_groups(&account)?;
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys k WHERE k.account_id = ?1 ORDER BY k.created_at, k.id");
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        let text = filter.text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(validate::fold);
+        let group = filter.group.as_deref().map(|g| validate::fold(g.trim()));
+        let mut keys = Vec::new();
+        for row in statement.query_map([&account.id], |r| key_from_row(r, &account.name))? {
+            let mut key = row?;
+            if filter.status.is_some_and(|status| status != key.status) {
+                continue;
+            }
+            key.groups = groups.remove(&key.id).unwrap_or_default();
+            if let Some(group) = &group {
+                if !key.groups.iter().any(|g| &validate::fold(g) == group) {
+                    continue;
+                }
+            }
+            if let Some(text) = &text {
+                if !key_matches(&key, text) {
+                    continue;
+                }
+            }
+            self.last_used.overlay(&mut key);
+            keys.push(key);
+        }
+        Ok(keys)
+    }
+
+    pub fn rename_key(&mut self, account: Option<&str>, id_or_name: &str, new_name: &str) -> Result<ApiKey> {
+        let new_name = validate::name("key", new_name)?;
+        let (account_name, id) = self.write(|change| {
+            let account = resolve(change.tx, account)?;
+            let key = find(change.tx, &account, id_or_name)?;
+            if key.name == new_name {
+                return Err(Error::invalid(format!("the key is already named {new_name:?}")));
+            }
+            ensure_name_free(change.tx, &account, &new_name, Some(&key.id))?;
+            change.tx.execute(
+                "UPDATE api_keys SET name = ?1, name_fold = ?2, updated_at = ?3 WHERE id = ?4",
+                params![new_name, validate::fold(&new_name), to_millis(change.now), key.id],
+            )?;
+            change.audit(NewEntry::target("key.rename", &account.name, &key.id, &new_name, json!({
+                "name": { "from": key.name, "to": new_name }
+            })))?;
+            Ok((account.name, key.id))
+        })?;
+        self.key(Some(&account_name), &id)
+    }
+
+    /// Activates or deactivates a key. Setting the status it already has changes nothing.
+    pub fn set_key_status(&mut self, account: Option<&str>, id_or_name: &str, status: KeyStatus) -> Result<ApiKey> {
+        let (account_name, id) = self.write(|change| {
+            let account = resolve(change.tx, account)?;
+            let key = find(change.tx, &account, id_or_name)?;
+            let current: String = change.tx.query_row("SELECT status FROM api_keys WHERE id = ?1", [&key.id], |r| r.get(0))?;
+            if current != status.as_str() {
+                change.tx.execute(
+                    "UPDATE api_keys SET status = ?1, updated_at = ?2 WHERE id = ?3",
+                    params![status.as_str(), to_millis(change.now), key.id],
+                )?;
+                let action = match status {
+                    KeyStatus::Active => "key.activate",
+                    KeyStatus::Inactive => "key.deactivate",
+                };
+                change.audit(NewEntry::target(action, &account.name, &key.id, &key.name, json!({
+                    "status": { "from": current, "to": status.as_str() }
+                })))?;
+            }
+            Ok((account.name, key.id))
+        })?;
+        self.key(Some(&account_name), &id)
+    }
+
+    /// Replaces a key's groups. No groups means the access type alone limits the key.
+    pub fn set_key_groups(&mut self, account: Option<&str>, id_or_name: &str, group_names: &[String]) -> Result<ApiKey> {
+        let (account_name, id) = self.write(|change| {
+            let account = resolve(change.tx, account)?;
+            let key = find(change.tx, &account, id_or_name)?;
+            let groups = group_ids(change.tx, &account, group_names)?;
+            let before: Vec<String> = change.tx
+                .prepare("SELECT g.name FROM key_groups kg JOIN groups g ON g.id = kg.group_id WHERE kg.key_id = ?1 ORDER BY g.name_fold")?
+                .query_map([&key.id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            change.tx.execute("DELETE FROM key_groups WHERE key_id = ?1", [&key.id])?;
+            for (group_id, _) in &groups {
+                change.tx.execute("INSERT INTO key_groups (key_id, group_id) VALUES (?1, ?2)", params![key.id, group_id])?;
+            }
+            change.tx.execute("UPDATE api_keys SET updated_at = ?1 WHERE id = ?2", params![to_millis(change.now), key.id])?;
+            let after: Vec<&String> = groups.iter().map(|(_, name)| name).collect();
+            change.audit(NewEntry::target("key.set_groups", &account.name, &key.id, &key.name, json!({
+                "groups": { "from": before, "to": after }
+            })))?;
+            Ok((account.name, key.id))
+        })?;
+        self.key(Some(&account_name), &id)
+    }
+
+    /// Deletes a key for good; returns what it was.
+    pub fn delete_key(&mut self, account: Option<&str>, id_or_name: &str) -> Result<ApiKey> {
+        let key = self.key(account, id_or_name)?;
+        self.write(|change| {
+            let account = resolve(change.tx, account)?;
+            let row = find(change.tx, &account, &key.id)?;
+            change.tx.execute("DELETE FROM api_keys WHERE id = ?1", [&row.id])?;
+            change.audit(NewEntry::target("key.delete", &account.name, &row.id, &row.name, json!({
+                "hint": key.hint, "groups": key.groups, "last_used_at": key.last_used_at.map(to_millis)
+            })))
+        })?;
+        self.last_used.forget(&key.id);
+        Ok(key)
+    }
+}
+
+fn key_matches(key: &ApiKey, folded_text: &str) -> bool {
+    let fields = [Some(key.name.as_str()), key.description.as_deref(), Some(key.hint.as_str()), Some(key.id.as_str()), Some(key.created_by.as_str())];
+    fields.into_iter().flatten().any(|field| validate::fold(field).contains(folded_text))
+}

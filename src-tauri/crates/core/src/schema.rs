@@ -1,0 +1,101 @@
+//! Numbered schema migrations, applied in one transaction when a vault opens.
+//! `PRAGMA user_version` records the last one applied.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::{Error, Result};
+
+/// Migration N (1-based) is `MIGRATIONS[N - 1]`. Never edit one that shipped; add another.
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts, groups, keys, audit log.
+    r#"
+    CREATE TABLE meta (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE accounts (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        name_fold TEXT NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        key_limit INTEGER NOT NULL,
+        resources TEXT NOT NULL,
+        shared_secret TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE groups (
+        id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        name TEXT NOT NULL,
+        name_fold TEXT NOT NULL,
+        description TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (account_id, name_fold)
+    ) STRICT;
+    CREATE TABLE group_scopes (
+        group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        resource TEXT NOT NULL,
+        action TEXT NOT NULL,
+        PRIMARY KEY (group_id, resource, action)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        name TEXT NOT NULL,
+        name_fold TEXT NOT NULL,
+        description TEXT,
+        access TEXT NOT NULL,
+        allow_unbind INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        hint TEXT NOT NULL,
+        verifier BLOB NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        last_used_at INTEGER,
+        expires_at INTEGER,
+        UNIQUE (account_id, name_fold)
+    ) STRICT;
+    CREATE TABLE key_groups (
+        key_id TEXT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+        group_id TEXT NOT NULL REFERENCES groups(id),
+        PRIMARY KEY (key_id, group_id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX key_groups_by_group ON key_groups(group_id);
+    CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        account TEXT,
+        target_id TEXT,
+        target_name TEXT,
+        details TEXT NOT NULL,
+        prev_hash BLOB NOT NULL,
+        hash BLOB NOT NULL
+    ) STRICT;
+    "#,
+];
+
+pub(crate) fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if current > latest_version() {
+        return Err(Error::VaultDamaged(format!(
+            "it was written by a newer Keyward (schema {current}, this one knows {}) — update Keyward",
+            latest_version()
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! Rules for what administrators type: names, descriptions, passphrases,
+//! key limits and expiry dates. Each failure says what to type instead.
+
+use time::{Date, Duration, OffsetDateTime, Time};
+
+use crate::secret::SecretString;
+use crate::{Error, Result};
+
+pub const NAME_MAX_CHARS: usize = 64;
+pub const DESCRIPTION_MAX_CHARS: usize = 500;
+pub const PASSPHRASE_MIN_CHARS: usize = 8;
+pub const PASSPHRASE_MAX_CHARS: usize = 1024;
+pub const KEY_LIMIT_MAX: u32 = 1_000_000;
+pub const DEFAULT_KEY_LIMIT: u32 = 10;
+
+/// Trims a name and checks it: 1–64 characters, no control characters.
+/// `what` names the thing ("key", "group", "account") in the message.
+pub fn name(what: &str, raw: &str) -> Result<String> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(Error::invalid(format!("the {what} name is empty: give it a name")));
+    }
+    let chars = trimmed.chars().count();
+    if chars > NAME_MAX_CHARS {
+        return Err(Error::invalid(format!(
+            "the {what} name is {chars} characters long: use at most {NAME_MAX_CHARS}"
+        )));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(Error::invalid(format!(
+            "the {what} name contains a control character (such as a tab or a newline): remove it"
+        )));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// The form names are compared in: case-insensitive, Unicode-aware.
+pub fn fold(name: &str) -> String {
+    name.to_lowercase()
+}
+
+/// Trims a description; an empty one becomes none.
+pub fn description(raw: Option<&str>) -> Result<Option<String>> {
+    let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if text.chars().count() > DESCRIPTION_MAX_CHARS {
+        return Err(Error::invalid(format!(
+            "the description is too long: use at most {DESCRIPTION_MAX_CHARS} characters"
+        )));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(Error::invalid("the description contains a control character: remove it"));
+    }
+    Ok(Some(text.to_string()))
+}
+
+pub fn passphrase(passphrase: &SecretString) -> Result<()> {
+    let chars = passphrase.expose().chars().count();
+    if chars < PASSPHRASE_MIN_CHARS {
+        return Err(Error::invalid(format!(
+            "the passphrase is too short: use at least {PASSPHRASE_MIN_CHARS} characters"
+        )));
+    }
+    if chars > PASSPHRASE_MAX_CHARS {
+        return Err(Error::invalid(format!(
+            "the passphrase is too long: use at most {PASSPHRASE_MAX_CHARS} characters"
+        )));
+    }
+    if passphrase.expose().trim().is_empty() {
+        return Err(Error::invalid("the passphrase is only spaces: choose a real one"));
+    }
+    Ok(())
+}
+
+pub fn key_limit(limit: u32) -> Result<u32> {
+    if limit == 0 || limit > KEY_LIMIT_MAX {
+        return Err(Error::invalid(format!(
+            "invalid key limit {limit}: use a number from 1 to {KEY_LIMIT_MAX}"
+        )));
+    }
+    Ok(limit)
+}
+
+/// Parses a relative expiry such as `90d`, `12h` or `2w`.
+pub fn expires_in(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime> {
+    let bad = || {
+        Error::invalid(format!(
+            "invalid expiry {text:?}: write a number and a unit, like 90d (days), 12h (hours) or 2w (weeks)"
+        ))
+    };
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let amount: i64 = number.parse().map_err(|_| bad())?;
+    let duration = match unit {
+        "h" => Duration::hours(amount),
+        "d" => Duration::days(amount),
+        "w" => Duration::weeks(amount),
+        _ => return Err(bad()),
+    };
+    if amount == 0 || amount > 100 * 366 * 24 {
+        return Err(bad());
+    }
+    Ok(now + duration)
+}
+
+/// Parses an absolute expiry: a date (the key works through that day, UTC) or an RFC 3339 time.
+pub fn expires_at(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime> {
+    let text = text.trim();
+    let date_format = time::macros::format_description!("[year]-[month]-[day]");
+    let at = if let Ok(date) = Date::parse(text, &date_format) {
+        date.next_day()
+            .map(|next| next.with_time(Time::MIDNIGHT).assume_utc())
+            .ok_or_else(|| Error::invalid(format!("invalid expiry date {text:?}")))?
+    } else {
+        OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|_| {
+            Error::invalid(format!(
+                "invalid expiry date {text:?}: write YYYY-MM-DD or an RFC 3339 time like 2027-01-31T12:00:00Z"
+            ))
+        })?
+    };
+    if at <= now {
+        return Err(Error::invalid(format!(
+            "the expiry {text} is in the past: choose a later date"
+        )));
+    }
+    Ok(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(name("key", "  kiosk 1 ").unwrap(), "kiosk 1");
+        assert!(name("key", "").is_err());
+        assert!(name("key", "   ").is_err());
+        assert!(name("key", &"a".repeat(64)).is_ok());
+        assert!(name("key", &"a".repeat(65)).is_err());
+        assert!(name("key", &"é".repeat(64)).is_ok(), "the limit counts characters, not bytes");
+        assert!(name("key", "Zeitnahme 東京 🏁").is_ok());
+        assert!(name("key", "tab\there").is_err());
+        assert!(name("key", "bell\u{7}").is_err());
+    }
+
+    #[test]
+    fn folding_ignores_case_beyond_ascii() {
+        assert_eq!(fold("ÄRGER"), fold("ärger"));
+        assert_eq!(fold("Kiosk"), fold("KIOSK"));
+    }
+
+    #[test]
+    fn expiry_parsing() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        assert_eq!(expires_in("90d", now).unwrap(), now + Duration::days(90));
+        assert_eq!(expires_in("12h", now).unwrap(), now + Duration::hours(12));
+        for bad in ["", "d", "90", "90x", "-1d", "0d", "1.5d"] {
+            assert!(expires_in(bad, now).is_err(), "{bad}");
+        }
+        let end = expires_at("2030-01-31", now).unwrap();
+        assert_eq!(end.to_string(), "2030-02-01 0:00:00.0 +00:00:00");
+        assert!(expires_at("2020-01-01", now).is_err());
+        assert!(expires_at("tomorrow", now).is_err());
+        assert!(expires_at("2030-01-31T12:00:00Z", now).is_ok());
+    }
+
+    #[test]
+    fn passphrase_rules() {
+        assert!(passphrase(&"short".into()).is_err());
+        assert!(passphrase(&"        ".into()).is_err());
+        assert!(passphrase(&"long enough".into()).is_ok());
+    }
+
+    proptest! {
+        #[test]
+        fn a_valid_name_is_trimmed_nonempty_short_and_printable(raw in "\\PC{0,80}") {
+            match name("key", &raw) {
+                Ok(n) => {
+                    prop_assert_eq!(n.as_str(), raw.trim());
+                    prop_assert!(!n.is_empty() && n.chars().count() <= NAME_MAX_CHARS);
+                    prop_assert!(!n.chars().any(char::is_control));
+                    // Validating again changes nothing.
+                    prop_assert_eq!(name("key", &n).unwrap(), n);
+                }
+                Err(_) => {
+                    let t = raw.trim();
+                    prop_assert!(t.is_empty() || t.chars().count() > NAME_MAX_CHARS || t.chars().any(char::is_control));
+                }
+            }
+        }
+
+        #[test]
+        fn control_characters_are_always_refused(prefix in "[a-z]{1,10}", c in prop::char::range('\u{0}', '\u{1f}'), suffix in "[a-z]{1,10}") {
+            let raw = format!("{prefix}{c}{suffix}");
+            prop_assert!(name("key", &raw).is_err());
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! The vault: one SQLCipher database file, opened with a raw 256-bit key that
+//! the header wraps under the passphrase. Every change runs in one IMMEDIATE
+//! transaction together with its audit entry; WAL with `synchronous=FULL`
+//! makes a committed change survive a crash or a power loss.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use time::OffsetDateTime;
+
+use crate::audit;
+use crate::header::{header_path, KdfParams, VaultHeader};
+use crate::keychain::Keychain;
+use crate::last_used::LastUsedBuffer;
+use crate::model::{now, VaultSummary};
+use crate::secret::{SecretString, VaultKey};
+use crate::{fsutil, schema, validate, Error, Result};
+
+pub struct Vault {
+    pub(crate) conn: Connection,
+    path: PathBuf,
+    header: VaultHeader,
+    key: VaultKey,
+    actor: String,
+    pub(crate) last_used: LastUsedBuffer,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// One change in progress: the transaction, who makes it and when.
+pub(crate) struct Change<'a> {
+    pub tx: &'a Transaction<'a>,
+    pub actor: &'a str,
+    pub now: OffsetDateTime,
+}
+
+impl Change<'_> {
+    pub fn audit(&self, entry: audit::NewEntry<'_>) -> Result<()> {
+        audit::append(self.tx, self.actor, self.now, entry)
+    }
+}
+
+impl Vault {
+    pub fn exists(path: &Path) -> bool {
+        path.exists()
+    }
+
+    /// Creates a new vault at `path` (refusing to overwrite anything).
+    pub fn create(path: &Path, passphrase: &SecretString, params: KdfParams) -> Result<Vault> {
+        validate::passphrase(passphrase)?;
+        params.validate()?;
+        for existing in [path.to_path_buf(), header_path(path)] {
+            if existing.exists() {
+                return Err(Error::VaultExists(existing.display().to_string()));
+            }
+        }
+        let io = |err: std::io::Error| Error::Storage(format!("cannot create {}: {err}", path.display()));
+        if let Some(parent) = path.parent() {
+            fsutil::create_private_dir(parent).map_err(io)?;
+        }
+        let vault_id = uuid::Uuid::now_v7().to_string();
+        let key = VaultKey::random()?;
+        let header = VaultHeader::seal(&vault_id, &key, passphrase, params)?;
+        fsutil::create_private(path).map_err(io)?;
+        let created = (|| {
+            let mut conn = connect(path, &key)?;
+            schema::migrate(&mut conn)?;
+            conn.execute("INSERT INTO meta (name, value) VALUES ('vault_id', ?1)", [&vault_id])?;
+            header.write(path)?;
+            Ok(conn)
+        })();
+        let conn = match created {
+            Ok(conn) => conn,
+            Err(err) => {
+                remove_vault_files(path);
+                return Err(err);
+            }
+        };
+        let mut vault = Vault::assemble(conn, path, header, key);
+        vault.write(|change| {
+            change.audit(audit::NewEntry::vault("vault.create", serde_json::json!({
+                "kdf": { "memory_kib": params.memory_kib, "passes": params.passes, "lanes": params.lanes }
+            })))
+        })?;
+        Ok(vault)
+    }
+
+    /// Opens the vault with the administrator's passphrase.
+    pub fn open(path: &Path, passphrase: &SecretString) -> Result<Vault> {
+        let header = read_header(path)?;
+        let key = header.unseal(passphrase)?;
+        Vault::open_with(path, header, key)
+    }
+
+    /// Opens the vault with the key remembered in the OS keychain, if one is.
+    pub fn open_from_keychain(path: &Path) -> Result<Option<Vault>> {
+        Vault::open_with_keychain(path, &Keychain::system()?)
+    }
+
+    pub fn open_with_keychain(path: &Path, keychain: &Keychain) -> Result<Option<Vault>> {
+        let header = read_header(path)?;
+        let Some(key) = keychain.load(path)? else {
+            return Ok(None);
+        };
+        match Vault::open_with(path, header, key) {
+            Ok(vault) => Ok(Some(vault)),
+            // A stale keychain entry (the vault was replaced): ask for the passphrase.
+            Err(Error::VaultDamaged(_)) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn open_with(path: &Path, header: VaultHeader, key: VaultKey) -> Result<Vault> {
+        let mut conn = connect(path, &key)?;
+        schema::migrate(&mut conn)?;
+        let stored_id: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE name = 'vault_id'", [], |row| row.get(0))
+            .ok();
+        if stored_id.as_deref() != Some(header.vault_id.as_str()) {
+            return Err(Error::VaultDamaged(format!(
+                "its header {} belongs to another vault",
+                header_path(path).display()
+            )));
+        }
+        Ok(Vault::assemble(conn, path, header, key))
+    }
+
+    fn assemble(conn: Connection, path: &Path, header: VaultHeader, key: VaultKey) -> Vault {
+        Vault {
+            conn,
+            path: path.to_path_buf(),
+            header,
+            key,
+            actor: default_actor(),
+            last_used: LastUsedBuffer::default(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Who is recorded as "created by" and in the audit log.
+    pub fn set_actor(&mut self, actor: &str) -> Result<()> {
+        self.actor = validate::name("actor", actor)?;
+        Ok(())
+    }
+
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    pub fn kdf_params(&self) -> KdfParams {
+        self.header.params()
+    }
+
+    pub fn summary(&self) -> Result<VaultSummary> {
+        let (accounts, keys) = self.conn.query_row(
+            "SELECT (SELECT count(*) FROM accounts), (SELECT count(*) FROM api_keys)",
+            [],
+            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+        )?;
+        Ok(VaultSummary { accounts: accounts as u64, keys: keys as u64 })
+    }
+
+    /// Checks a passphrase against the header without changing anything
+    /// (used before revealing a secret).
+    pub fn check_passphrase(&self, passphrase: &SecretString) -> Result<()> {
+        let key = self.header.unseal(passphrase)?;
+        if key != self.key {
+            return Err(Error::WrongPassphrase);
+        }
+        Ok(())
+    }
+
+    /// Re-wraps the vault key under a new passphrase with the current default
+    /// KDF parameters (which upgrades old ones). The database is not rewritten.
+    pub fn change_passphrase(&mut self, old: &SecretString, new: &SecretString, params: KdfParams) -> Result<()> {
+        self.check_passphrase(old)?;
+        validate::passphrase(new)?;
+        let header = VaultHeader::seal(&self.header.vault_id, &self.key, new, params)?;
+        let path = self.path.clone();
+        self.write(|change| {
+            change.audit(audit::NewEntry::vault("passphrase.change", serde_json::json!({
+                "kdf": { "memory_kib": params.memory_kib, "passes": params.passes, "lanes": params.lanes }
+            })))?;
+            // Written before the commit: if the commit then failed, the new
+            // passphrase would work with an audit log that lacks the entry,
+            // never the reverse (a vault that no passphrase opens).
+            header.write(&path)
+        })?;
+        self.header = header;
+        Ok(())
+    }
+
+    /// Remembers the vault key in `keychain` so the vault opens without the passphrase.
+    pub fn remember_in(&mut self, keychain: &Keychain) -> Result<()> {
+        keychain.store(&self.path, &self.key)?;
+        self.write(|change| change.audit(audit::NewEntry::vault("keychain.remember", serde_json::json!({}))))
+    }
+
+    /// Forgets the vault key in `keychain`; true when one was remembered.
+    pub fn forget_in(&mut self, keychain: &Keychain) -> Result<bool> {
+        let forgotten = keychain.forget(&self.path)?;
+        if forgotten {
+            self.write(|change| change.audit(audit::NewEntry::vault("keychain.forget", serde_json::json!({}))))?;
+        }
+        Ok(forgotten)
+    }
+
+    /// Runs `action` in one IMMEDIATE transaction (so read-then-write checks
+    /// such as the key limit cannot race another process) and commits it.
+    pub(crate) fn write<T>(&mut self, action: impl FnOnce(&Change<'_>) -> Result<T>) -> Result<T> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let change = Change { tx: &tx, actor: &self.actor, now: now() };
+        let out = action(&change)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// An empty durable commit: the floor any change costs (benchmarks compare against it).
+    pub fn commit_nothing(&mut self) -> Result<()> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('touched', '1')", [])?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+impl Drop for Vault {
+    fn drop(&mut self) {
+        // Coalesced last-used times reach the disk at the latest when the vault closes.
+        let _ = self.flush_last_used();
+    }
+}
+
+fn read_header(path: &Path) -> Result<VaultHeader> {
+    if !path.exists() {
+        return Err(Error::VaultMissing(path.display().to_string()));
+    }
+    VaultHeader::read(path)
+}
+
+fn remove_vault_files(path: &Path) {
+    for suffix in ["", "-wal", "-shm", ".header"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(name));
+    }
+}
+
+/// Opens the SQLCipher database with the raw key and sets the durability pragmas.
+fn connect(path: &Path, key: &VaultKey) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
+    let statement = zeroize::Zeroizing::new(format!("PRAGMA key = \"{}\";", key.pragma_literal().as_str()));
+    conn.execute_batch(&statement)?;
+    // The first read is where SQLCipher finds out whether the key fits.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get::<_, i64>(0))
+        .map_err(|err| match Error::from(err) {
+            Error::VaultDamaged(_) => Error::VaultDamaged(
+                "it cannot be read with its key (it may be truncated, replaced or not a Keyward vault)".into(),
+            ),
+            other => other,
+        })?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Storage(format!("could not switch the vault to WAL (got {mode})")));
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -32768;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    Ok(conn)
+}
+
+/// The OS user name, the default actor.
+fn default_actor() -> String {
+    validate::name("actor", &whoami::username()).unwrap_or_else(|_| "unknown".to_string())
+}
+
+/// The vault path: `$KEYWARD_VAULT` if set, else `keyward/vault.db` in the
+/// platform data directory (on Linux `~/.local/share/keyward/vault.db`).
+pub fn default_vault_path() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("KEYWARD_VAULT").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    dirs::data_dir()
+        .map(|dir| dir.join("keyward").join("vault.db"))
+        .ok_or_else(|| Error::VaultMissing("(no data directory: set KEYWARD_VAULT or pass --vault)".into()))
+}

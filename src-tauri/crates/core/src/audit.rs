@@ -176,3 +176,71 @@ impl Vault {
         Ok(AuditReport { ok: true, entries: entries as u64, broken_at: None, problem: None })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{KdfParams, NewAccount, NewKey, SecretString};
+
+    /// A vault with a few audited changes, and its path kept alive.
+    fn audited_vault() -> (tempfile::TempDir, Vault) {
+        let dir = tempfile::tempdir().unwrap();
+        let params = KdfParams { memory_kib: KdfParams::MIN_MEMORY_KIB, passes: 1, lanes: 1 };
+        let mut vault = Vault::create(&dir.path().join("v.db"), &SecretString::from("correct horse"), params).unwrap();
+        vault.create_account("Acme", NewAccount::default()).unwrap();
+        for name in ["a", "b", "c"] {
+            vault.create_key(None, name, &NewKey::default()).unwrap();
+        }
+        assert!(vault.verify_audit().unwrap().ok);
+        (dir, vault)
+    }
+
+    fn tamper(vault: &Vault, sql: &str) -> AuditReport {
+        vault.conn.execute_batch(sql).unwrap();
+        vault.verify_audit().unwrap()
+    }
+
+    #[test]
+    fn an_edited_field_is_detected() {
+        for sql in [
+            "UPDATE audit_log SET actor = 'mallory' WHERE seq = 3",
+            "UPDATE audit_log SET details = '{}' WHERE seq = 2",
+            "UPDATE audit_log SET at = at + 1 WHERE seq = 4",
+            "UPDATE audit_log SET target_name = 'x' WHERE seq = 5",
+        ] {
+            let (_dir, vault) = audited_vault();
+            let report = tamper(&vault, sql);
+            assert!(!report.ok, "{sql}");
+            assert!(report.broken_at.is_some());
+        }
+    }
+
+    #[test]
+    fn a_removed_entry_is_detected_anywhere_in_the_chain() {
+        for seq in [1, 3, 5] {
+            let (_dir, vault) = audited_vault();
+            let report = tamper(&vault, &format!("DELETE FROM audit_log WHERE seq = {seq}"));
+            assert!(!report.ok, "removing entry {seq}");
+            assert_eq!(report.broken_at, Some(seq));
+        }
+    }
+
+    #[test]
+    fn a_rehashed_forgery_is_still_caught_by_the_head() {
+        // Dropping the last entry leaves a consistent chain; the head catches it.
+        let (_dir, vault) = audited_vault();
+        let report = tamper(&vault, "DELETE FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)");
+        assert!(!report.ok);
+    }
+
+    #[test]
+    fn a_swapped_order_is_detected() {
+        let (_dir, vault) = audited_vault();
+        let report = tamper(
+            &vault,
+            "UPDATE audit_log SET seq = -1 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 3;
+             UPDATE audit_log SET seq = 3 WHERE seq = -1;",
+        );
+        assert!(!report.ok);
+    }
+}

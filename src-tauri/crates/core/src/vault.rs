@@ -300,3 +300,21 @@ pub fn default_vault_path() -> Result<PathBuf> {
         .map(|dir| dir.join("keyward").join("vault.db"))
         .ok_or_else(|| Error::VaultMissing("(no data directory: set KEYWARD_VAULT or pass --vault)".into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_is_wal_with_synchronous_full_and_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let params = KdfParams { memory_kib: KdfParams::MIN_MEMORY_KIB, passes: 1, lanes: 1 };
+        let vault = Vault::create(&dir.path().join("v.db"), &"correct horse".into(), params).unwrap();
+        let pragma = |name: &str| -> i64 { vault.conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)).unwrap() };
+        let mode: String = vault.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        assert_eq!(pragma("synchronous"), 2, "FULL");
+        assert_eq!(pragma("foreign_keys"), 1);
+        assert_eq!(pragma("user_version"), schema::latest_version());
+    }
+}

@@ -80,8 +80,10 @@ fn init(context: &Context, args: InitArgs) -> Outcome {
         return Err(keyward_core::Error::VaultExists(path.display().to_string()).into());
     }
     let passphrase = unlock::new_passphrase("KEYWARD_PASSPHRASE", "New vault passphrase")?;
-    let mut vault = Vault::create(path, &passphrase, params)?;
-    context.apply_actor(&mut vault)?;
+    match &context.actor {
+        Some(actor) => Vault::create_as(path, &passphrase, params, actor)?,
+        None => Vault::create(path, &passphrase, params)?,
+    };
     done(
         context,
         &format!("Created vault {}. Next: keyward account create NAME", path.display()),
@@ -277,8 +279,14 @@ fn print_created(context: &Context, created: &[keyward_core::CreatedKey], batch:
         }
     }
     if !context.json {
-        let what = if batch { "These keys are shown only now and cannot be shown again: copy them" } else { "This key is shown only now and cannot be shown again: copy it" };
-        eprintln!("{what} to where it is used.");
+        eprintln!(
+            "{}",
+            if batch {
+                "These keys are shown only now and cannot be shown again: copy them to where they are used."
+            } else {
+                "This key is shown only now and cannot be shown again: copy it to where it is used."
+            }
+        );
     }
 }
 

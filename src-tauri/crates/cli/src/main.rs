@@ -43,14 +43,48 @@ impl From<keyward_core::Error> for Failure {
     }
 }
 
+/// clap's error as one line, without echoing anything that looks like a key
+/// (a key pasted as an argument by mistake must not reach stderr).
+fn usage_error(err: &clap::Error) -> String {
+    let rendered = err.to_string();
+    let message: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more information"))
+        .filter(|line| !line.is_empty() && !line.starts_with("tip:"))
+        .collect();
+    let joined = message.join(" ");
+    let first = joined.strip_prefix("error: ").unwrap_or(&joined);
+    let redacted: Vec<String> = first
+        .split('\'')
+        .map(|part| if looks_like_key(part) { "<redacted>".to_string() } else { part.to_string() })
+        .collect();
+    format!("{} — see `keyward --help`", redacted.join("'"))
+}
+
+fn looks_like_key(text: &str) -> bool {
+    text.split_once('_').is_some_and(|(prefix, body)| {
+        prefix.len() <= 12 && body.len() >= 16 && body.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
+}
+
 fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader of our output goes away
+    // (`keyward key list | head -1`) instead of failing on a broken pipe.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
             use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
-            let code = if matches!(err.kind(), DisplayHelp | DisplayVersion) { 0 } else { 2 };
-            let _ = err.print();
-            return ExitCode::from(code);
+            if matches!(err.kind(), DisplayHelp | DisplayVersion) {
+                let _ = err.print();
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("keyward: {}", usage_error(&err));
+            return ExitCode::from(2);
         }
     };
     match commands::run(cli) {
@@ -61,5 +95,21 @@ fn main() -> ExitCode {
             }
             ExitCode::from(failure.code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn usage_errors_are_one_line_and_never_echo_a_key() {
+        let key = "kw_4Xh2mG7Zq9LbT0cVw3NrYp8sKd1FjAe6HuQoIzB5Cn2Ld8Pq";
+        let err = Cli::try_parse_from(["keyward", "key", "verify", key]).unwrap_err();
+        let line = usage_error(&err);
+        assert!(!line.contains(&key[3..]), "{line}");
+        assert!(!line.contains('\n'));
+        assert!(line.contains("<redacted>"));
     }
 }

@@ -43,17 +43,30 @@ fn field(hasher: &mut Sha256, value: Option<&str>) {
     }
 }
 
-fn entry_hash(prev: &[u8], seq: i64, at: i64, actor: &str, action: &str, account: Option<&str>,
-              target_id: Option<&str>, target_name: Option<&str>, details: &str) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(b"keyward-audit-v1");
-    hasher.update(prev);
-    hasher.update(seq.to_be_bytes());
-    hasher.update(at.to_be_bytes());
-    for value in [Some(actor), Some(action), account, target_id, target_name, Some(details)] {
-        field(&mut hasher, value);
+/// Every stored field of one entry, as hashed into the chain.
+struct Hashed<'a> {
+    seq: i64,
+    at: i64,
+    actor: &'a str,
+    action: &'a str,
+    account: Option<&'a str>,
+    target_id: Option<&'a str>,
+    target_name: Option<&'a str>,
+    details: &'a str,
+}
+
+impl Hashed<'_> {
+    fn hash(&self, prev: &[u8]) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(b"keyward-audit-v1");
+        hasher.update(prev);
+        hasher.update(self.seq.to_be_bytes());
+        hasher.update(self.at.to_be_bytes());
+        for value in [Some(self.actor), Some(self.action), self.account, self.target_id, self.target_name, Some(self.details)] {
+            field(&mut hasher, value);
+        }
+        hasher.finalize().into()
     }
-    hasher.finalize().into()
 }
 
 fn head(conn: &Connection) -> Result<(i64, Vec<u8>)> {
@@ -72,7 +85,17 @@ pub(crate) fn append(conn: &Connection, actor: &str, now: OffsetDateTime, entry:
     let seq = last_seq + 1;
     let at = to_millis(now);
     let details = entry.details.to_string();
-    let hash = entry_hash(&prev, seq, at, actor, entry.action, entry.account, entry.target_id, entry.target_name, &details);
+    let hash = Hashed {
+        seq,
+        at,
+        actor,
+        action: entry.action,
+        account: entry.account,
+        target_id: entry.target_id,
+        target_name: entry.target_name,
+        details: &details,
+    }
+    .hash(&prev);
     conn.prepare_cached(
         "INSERT INTO audit_log (seq, at, actor, action, account, target_id, target_name, details, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -157,11 +180,20 @@ impl Vault {
             if stored_prev != prev {
                 return Ok(broken(seq, seq, "this entry does not follow the one before it"));
             }
-            let hash = entry_hash(
-                &prev, seq, row.get(1)?, &row.get::<_, String>(2)?, &row.get::<_, String>(3)?,
-                row.get::<_, Option<String>>(4)?.as_deref(), row.get::<_, Option<String>>(5)?.as_deref(),
-                row.get::<_, Option<String>>(6)?.as_deref(), &row.get::<_, String>(7)?,
-            );
+            let (actor, action, details): (String, String, String) = (row.get(2)?, row.get(3)?, row.get(7)?);
+            let (account, target_id, target_name): (Option<String>, Option<String>, Option<String>) =
+                (row.get(4)?, row.get(5)?, row.get(6)?);
+            let hash = Hashed {
+                seq,
+                at: row.get(1)?,
+                actor: &actor,
+                action: &action,
+                account: account.as_deref(),
+                target_id: target_id.as_deref(),
+                target_name: target_name.as_deref(),
+                details: &details,
+            }
+            .hash(&prev);
             if hash.as_slice() != stored_hash.as_slice() {
                 return Ok(broken(seq, seq, "this entry was altered"));
             }

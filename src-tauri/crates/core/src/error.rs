@@ -66,7 +66,7 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
     #[error(
-        "key limit of {limit} reached for account {account} — delete or deactivate a key, \
+        "key limit of {limit} reached for account {account} (inactive keys count too) — delete a key, \
          or raise the limit with `keyward account set {account} --key-limit N`"
     )]
     KeyLimitReached { account: String, limit: u32 },

@@ -52,6 +52,12 @@ impl Vault {
 
     /// Creates a new vault at `path` (refusing to overwrite anything).
     pub fn create(path: &Path, passphrase: &SecretString, params: KdfParams) -> Result<Vault> {
+        Vault::create_as(path, passphrase, params, &default_actor())
+    }
+
+    /// Creates a new vault, recording `actor` as its creator.
+    pub fn create_as(path: &Path, passphrase: &SecretString, params: KdfParams, actor: &str) -> Result<Vault> {
+        let actor = validate::name("actor", actor)?;
         validate::passphrase(passphrase)?;
         params.validate()?;
         for existing in [path.to_path_buf(), header_path(path)] {
@@ -82,6 +88,7 @@ impl Vault {
             }
         };
         let mut vault = Vault::assemble(conn, path, header, key);
+        vault.actor = actor;
         vault.write(|change| {
             change.audit(audit::NewEntry::vault("vault.create", serde_json::json!({
                 "kdf": { "memory_kib": params.memory_kib, "passes": params.passes, "lanes": params.lanes }
@@ -116,7 +123,13 @@ impl Vault {
     }
 
     fn open_with(path: &Path, header: VaultHeader, key: VaultKey) -> Result<Vault> {
-        let mut conn = connect(path, &key)?;
+        let conn = connect(path, &key)?;
+        // An empty file would otherwise open as a brand-new database.
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        if version == 0 {
+            return Err(Error::VaultDamaged("it holds no Keyward data (the file is empty or was replaced)".into()));
+        }
+        let mut conn = conn;
         schema::migrate(&mut conn)?;
         let stored_id: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE name = 'vault_id'", [], |row| row.get(0))
@@ -240,8 +253,12 @@ impl Drop for Vault {
 }
 
 fn read_header(path: &Path) -> Result<VaultHeader> {
-    if !path.exists() {
-        return Err(Error::VaultMissing(path.display().to_string()));
+    match std::fs::metadata(path) {
+        Err(_) => return Err(Error::VaultMissing(path.display().to_string())),
+        Ok(meta) if meta.len() == 0 => {
+            return Err(Error::VaultDamaged("the file is empty (it may have been truncated)".into()))
+        }
+        Ok(_) => {}
     }
     VaultHeader::read(path)
 }
@@ -258,7 +275,7 @@ fn remove_vault_files(path: &Path) {
 fn connect(path: &Path, key: &VaultKey) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
     let statement = zeroize::Zeroizing::new(format!("PRAGMA key = \"{}\";", key.pragma_literal().as_str()));

@@ -63,7 +63,7 @@ fn the_key_limit_counts_inactive_keys_and_names_the_account() {
     let err = vault.create_key(None, "d", &NewKey::default()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::LimitReached);
     let message = err.to_string();
-    assert!(message.contains("Acme") && message.contains('3') && message.contains("delete or deactivate"), "{message}");
+    assert!(message.contains("Acme") && message.contains('3') && message.contains("delete a key"), "{message}");
     assert_eq!(snapshot(&vault), before);
     vault.delete_key(None, "a").unwrap();
     vault.create_key(None, "d", &NewKey::default()).unwrap();

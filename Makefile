@@ -1,0 +1,66 @@
+# Keyward: set up the machine, build, run and test. CI runs `make test` (see .ci/run).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+
+CARGO ?= cargo
+NPM ?= npm
+# `cargo install` puts tauri-driver here, which a non-login shell may not have on PATH.
+export PATH := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin:$(PATH)
+
+APP := target/debug/keyward-desktop
+UI_SOURCES := $(shell find ui/src -type f) ui/index.html ui/package.json \
+	ui/vite.config.ts ui/svelte.config.js ui/tsconfig.json
+
+.PHONY: deps ui build run test test-rust test-ui test-e2e bench
+
+## System packages, tauri-driver (quick when everything is present).
+deps:
+	@scripts/install-deps.sh
+
+# npm ci again only when the lock file changed since the last install.
+ui/node_modules/.package-lock.json: ui/package-lock.json ui/package.json
+	cd ui && $(NPM) ci --no-audit --no-fund
+	touch $@
+
+## The web front end, into ui/dist (embedded into the app binary at build time).
+ui: ui/dist/index.html
+
+# Only when a source changed: a new ui/dist makes cargo rebuild the app.
+ui/dist/index.html: ui/node_modules/.package-lock.json $(UI_SOURCES)
+	cd ui && $(NPM) run build
+
+## The desktop app and every crate of the workspace (debug).
+build: ui
+	$(CARGO) build --workspace
+
+## Builds, then opens the app (KEYWARD_VAULT picks another vault).
+run: deps build
+	$(APP)
+
+## Everything CI checks, in order: Rust, the UI's unit tests, end to end.
+test: deps ui
+	$(MAKE) --no-print-directory test-rust
+	$(MAKE) --no-print-directory test-ui
+# ---- core and CLI: steps specific to keyward-core / keyward-cli go here ----
+# ---- end of core and CLI steps ----
+	$(MAKE) --no-print-directory test-e2e
+
+## Unit and integration tests of all crates (the E2E tests are #[ignore]d here).
+test-rust: ui
+	$(CARGO) test --workspace
+
+## Type check and Vitest on the front end, with the IPC mocked.
+test-ui: ui/node_modules/.package-lock.json
+	cd ui && $(NPM) run check && $(NPM) test
+
+## The real app driven through tauri-driver: tests/e2e_*.rs, one at a time (fixed ports).
+## Without a display they run under Xvfb with a private D-Bus session and keychain.
+test-e2e: deps ui
+	$(CARGO) test -p keyward-desktop --test 'e2e_*' --no-run
+	scripts/e2e-session.sh $(CARGO) test -p keyward-desktop --test 'e2e_*' -- --ignored --test-threads=1
+
+## Benchmarks of the core.
+bench:
+	$(CARGO) bench -p keyward-core

@@ -1,0 +1,126 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { render, screen } from '@testing-library/svelte';
+import userEvent from '@testing-library/user-event';
+import { clearMocks } from '@tauri-apps/api/mocks';
+import App from './App.svelte';
+import { FakeBackend } from './testing/fake-backend';
+
+afterEach(() => {
+  clearMocks();
+});
+
+async function countsShown() {
+  return {
+    accounts: (await screen.findByTestId('account-count')).textContent?.trim(),
+    keys: screen.getByTestId('key-count').textContent?.trim(),
+  };
+}
+
+async function waitForCounts(accounts: string, keys: string) {
+  await screen.findByText(accounts, { selector: '[data-testid="account-count"]' });
+  return countsShown().then((counts) => expect(counts).toEqual({ accounts, keys }));
+}
+
+describe('creating a vault', () => {
+  it('refuses two different passphrases without calling the backend', async () => {
+    const backend = new FakeBackend().install();
+    const user = userEvent.setup();
+    render(App);
+
+    await user.type(await screen.findByLabelText('Passphrase'), 'correct horse battery');
+    await user.type(screen.getByLabelText('Repeat passphrase'), 'correct horse battery!');
+    await user.click(screen.getByRole('button', { name: 'Create vault' }));
+
+    expect(await screen.findByRole('alert')).toHaveTextContent('The passphrases do not match');
+    expect(backend.calls).not.toContain('create_vault');
+    expect(backend.passphrase).toBeUndefined();
+    expect(screen.getByLabelText('Passphrase')).toHaveValue('');
+  });
+
+  it('shows the passphrase rule the backend reports', async () => {
+    const backend = new FakeBackend().install();
+    const user = userEvent.setup();
+    render(App);
+
+    await user.type(await screen.findByLabelText('Passphrase'), 'short');
+    await user.type(screen.getByLabelText('Repeat passphrase'), 'short');
+    await user.click(screen.getByRole('button', { name: 'Create vault' }));
+
+    expect(await screen.findByRole('alert')).toHaveTextContent(
+      'the passphrase is too short: use at least 8 characters',
+    );
+    expect(backend.calls).toContain('create_vault');
+    expect(screen.getByRole('button', { name: 'Create vault' })).toBeInTheDocument();
+  });
+
+  it('creates the vault on Enter and shows its empty counts', async () => {
+    const backend = new FakeBackend().install();
+    const user = userEvent.setup();
+    render(App);
+
+    expect(await screen.findByTestId('vault-path')).toHaveTextContent(backend.path);
+    await user.type(screen.getByLabelText('Passphrase'), 'correct horse battery');
+    await user.type(screen.getByLabelText('Repeat passphrase'), 'correct horse battery{Enter}');
+
+    await waitForCounts('0', '0');
+    expect(backend.passphrase).toBe('correct horse battery');
+  });
+});
+
+describe('unlocking a vault', () => {
+  it('says "wrong passphrase" and stays locked when the passphrase is wrong', async () => {
+    const backend = new FakeBackend({ passphrase: 'correct horse battery' }).install();
+    const user = userEvent.setup();
+    render(App);
+
+    expect(screen.queryByLabelText('Repeat passphrase')).toBeNull();
+    await user.type(await screen.findByLabelText('Passphrase'), 'incorrect horse{Enter}');
+
+    expect(await screen.findByRole('alert')).toHaveTextContent(/wrong passphrase/i);
+    expect(backend.unlocked).toBe(false);
+    expect(screen.getByLabelText('Passphrase')).toHaveValue('');
+    expect(screen.queryByTestId('account-count')).toBeNull();
+  });
+
+  it('shows the counts of the vault once unlocked', async () => {
+    new FakeBackend({ passphrase: 'correct horse battery', summary: { accounts: 2, keys: 17 } }).install();
+    const user = userEvent.setup();
+    render(App);
+
+    await user.type(await screen.findByLabelText('Passphrase'), 'correct horse battery');
+    await user.click(screen.getByRole('button', { name: 'Unlock' }));
+
+    await waitForCounts('2', '17');
+  });
+
+  it('unlocks without a prompt when the keychain remembers the vault key', async () => {
+    new FakeBackend({ passphrase: 'p', keychain: 'remembered', summary: { accounts: 1, keys: 3 } }).install();
+    render(App);
+
+    await waitForCounts('1', '3');
+    expect(screen.queryByLabelText('Passphrase')).toBeNull();
+  });
+
+  it('asks for the passphrase when the keychain is unavailable', async () => {
+    new FakeBackend({ passphrase: 'p', keychain: 'unavailable' }).install();
+    render(App);
+
+    expect(await screen.findByRole('button', { name: 'Unlock' })).toBeInTheDocument();
+    expect(screen.queryByRole('alert')).toBeNull();
+  });
+});
+
+describe('locking', () => {
+  it('locks the vault and returns to the unlock prompt', async () => {
+    const backend = new FakeBackend({ passphrase: 'p', keychain: 'remembered' }).install();
+    const user = userEvent.setup();
+    render(App);
+
+    await user.click(await screen.findByRole('button', { name: 'Lock' }));
+
+    expect(await screen.findByRole('button', { name: 'Unlock' })).toBeInTheDocument();
+    expect(backend.unlocked).toBe(false);
+    expect(backend.calls.filter((call) => call === 'unlock_from_keychain')).toHaveLength(1);
+    expect(screen.queryByTestId('account-count')).toBeNull();
+  });
+});

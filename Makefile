@@ -43,8 +43,6 @@ run: deps build
 test: deps ui
 	$(MAKE) --no-print-directory test-rust
 	$(MAKE) --no-print-directory test-ui
-# ---- core and CLI: steps specific to keyward-core / keyward-cli go here ----
-# ---- end of core and CLI steps ----
 	$(MAKE) --no-print-directory test-e2e
 
 ## Unit and integration tests of all crates (the E2E tests are #[ignore]d here).
@@ -55,11 +53,22 @@ test-rust: ui
 test-ui: ui/node_modules/.package-lock.json
 	cd ui && $(NPM) run check && $(NPM) test
 
-## The real app driven through tauri-driver: tests/e2e_*.rs, one at a time (fixed ports).
-## Without a display they run under Xvfb with a private D-Bus session and keychain.
+## The tests that need a desktop around them, #[ignore]d in test-rust: the real app driven
+## through tauri-driver (tests/e2e_*.rs, one at a time: fixed ports) and the CLI against the
+## real OS keychain (src-tauri/crates/cli/tests/keychain.rs). Without a display they run
+## under Xvfb with a private D-Bus session and an unlocked gnome-keyring.
+# Built with the same flags as test-rust so cargo reuses its artifacts (`--test e2e_*`
+# alone resolves features differently and rebuilds tauri), then run directly.
 test-e2e: deps ui
-	$(CARGO) test -p keyward-desktop --test 'e2e_*' --no-run
-	scripts/e2e-session.sh $(CARGO) test -p keyward-desktop --test 'e2e_*' -- --ignored --test-threads=1
+	$(CARGO) test --workspace --tests --no-run
+	@binaries="$$($(CARGO) test --workspace --tests --no-run --message-format=json 2>/dev/null \
+		| grep -oE '"executable":"[^"]*/(e2e_[^"/]*|keychain-[^"/]*)"' | cut -d'"' -f4 || true)"; \
+	case "$$binaries" in *e2e_*) ;; *) echo "test-e2e: no tests/e2e_*.rs found" >&2; exit 1;; esac; \
+	case "$$binaries" in *keychain-*) ;; *) echo "test-e2e: no keychain test found" >&2; exit 1;; esac; \
+	for binary in $$binaries; do \
+		echo "test-e2e: $$binary"; \
+		scripts/e2e-session.sh "$$binary" --ignored --test-threads=1; \
+	done
 
 ## Benchmarks of the core.
 bench:

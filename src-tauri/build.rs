@@ -3,8 +3,14 @@
 
 use std::path::Path;
 
-const APP_COMMANDS: &[&str] =
-    &["vault_status", "create_vault", "unlock", "unlock_from_keychain", "lock", "vault_summary"];
+const APP_COMMANDS: &[&str] = &[
+    "vault_status",
+    "create_vault",
+    "unlock",
+    "unlock_from_keychain",
+    "lock",
+    "vault_summary",
+];
 
 fn main() {
     println!("cargo:rerun-if-changed=tauri.conf.json");

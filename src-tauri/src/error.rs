@@ -30,7 +30,10 @@ impl CommandError {
 
 impl From<keyward_core::Error> for CommandError {
     fn from(error: keyward_core::Error) -> Self {
-        CommandError::Core { kind: error.kind(), message: error.to_string() }
+        CommandError::Core {
+            kind: error.kind(),
+            message: error.to_string(),
+        }
     }
 }
 

@@ -28,14 +28,20 @@ pub struct VaultStatus {
 
 impl VaultSlot {
     pub fn new(path: PathBuf) -> Self {
-        VaultSlot { path: Ok(path), vault: Mutex::new(None) }
+        VaultSlot {
+            path: Ok(path),
+            vault: Mutex::new(None),
+        }
     }
 
     /// `$KEYWARD_VAULT`, else the platform data directory: the same vault the CLI uses.
     /// When neither exists every command reports why, so the window can show it.
     pub fn at_default_path() -> Self {
         let path = keyward_core::default_vault_path().map_err(CommandError::from);
-        VaultSlot { path, vault: Mutex::new(None) }
+        VaultSlot {
+            path,
+            vault: Mutex::new(None),
+        }
     }
 
     fn path(&self) -> Result<&Path, CommandError> {
@@ -108,13 +114,19 @@ pub async fn vault_status(slot: State<'_, Arc<VaultSlot>>) -> Result<VaultStatus
 }
 
 #[tauri::command]
-pub async fn create_vault(slot: State<'_, Arc<VaultSlot>>, passphrase: String) -> Result<(), CommandError> {
+pub async fn create_vault(
+    slot: State<'_, Arc<VaultSlot>>,
+    passphrase: String,
+) -> Result<(), CommandError> {
     let passphrase = SecretString::new(passphrase);
     off_ui_thread(&slot, move |slot| slot.create(&passphrase)).await
 }
 
 #[tauri::command]
-pub async fn unlock(slot: State<'_, Arc<VaultSlot>>, passphrase: String) -> Result<(), CommandError> {
+pub async fn unlock(
+    slot: State<'_, Arc<VaultSlot>>,
+    passphrase: String,
+) -> Result<(), CommandError> {
     let passphrase = SecretString::new(passphrase);
     off_ui_thread(&slot, move |slot| slot.unlock(&passphrase)).await
 }
@@ -193,7 +205,10 @@ mod tests {
         let error = slot.create(&secret("short")).unwrap_err();
 
         assert_eq!(error.kind(), "invalid_input");
-        assert!(error.to_string().contains('8'), "the message names the rule: {error}");
+        assert!(
+            error.to_string().contains('8'),
+            "the message names the rule: {error}"
+        );
         let status = slot.status().unwrap();
         assert!(!status.exists && !status.unlocked, "{status:?}");
     }

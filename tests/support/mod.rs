@@ -52,21 +52,37 @@ impl App {
 
         let application = env!("CARGO_BIN_EXE_keyward-desktop");
         let mut capabilities = serde_json::Map::new();
-        capabilities.insert("tauri:options".into(), json!({ "application": application }));
+        capabilities.insert(
+            "tauri:options".into(),
+            json!({ "application": application }),
+        );
         let client = ClientBuilder::native()
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{WEBDRIVER_PORT}"))
             .await
             .unwrap_or_else(|error| {
-                panic!("open a WebDriver session on {application}: {error}\n{}", driver.log())
+                panic!(
+                    "open a WebDriver session on {application}: {error}\n{}",
+                    driver.log()
+                )
             });
 
-        App { client, vault_path, driver, _workdir: workdir }
+        App {
+            client,
+            vault_path,
+            driver,
+            _workdir: workdir,
+        }
     }
 
     /// Ends the WebDriver session, which closes the app, then stops tauri-driver.
     pub async fn close(self) {
-        let App { client, driver, _workdir, .. } = self;
+        let App {
+            client,
+            driver,
+            _workdir,
+            ..
+        } = self;
         client.close().await.expect("end the WebDriver session");
         drop(driver);
     }
@@ -74,7 +90,9 @@ impl App {
     /// The input that a `<label>` with exactly this text labels.
     pub async fn field(&self, label: &str) -> Element {
         let xpath = format!("//label[normalize-space(.)='{label}']");
-        let label_element = self.wait_for(Locator::XPath(&xpath), &format!("the label {label:?}")).await;
+        let label_element = self
+            .wait_for(Locator::XPath(&xpath), &format!("the label {label:?}"))
+            .await;
         let id = label_element
             .attr("for")
             .await
@@ -89,7 +107,8 @@ impl App {
     /// The button whose text is exactly `name`, once it is on screen.
     pub async fn button(&self, name: &str) -> Element {
         let xpath = format!("//button[normalize-space(.)='{name}']");
-        self.wait_for(Locator::XPath(&xpath), &format!("the button {name:?}")).await
+        self.wait_for(Locator::XPath(&xpath), &format!("the button {name:?}"))
+            .await
     }
 
     pub async fn wait_for(&self, locator: Locator<'_>, what: &str) -> Element {
@@ -104,11 +123,21 @@ impl App {
 
     /// Whether anything matches `css` right now.
     pub async fn is_shown(&self, css: &str) -> bool {
-        !self.client.find_all(Locator::Css(css)).await.expect("query the page").is_empty()
+        !self
+            .client
+            .find_all(Locator::Css(css))
+            .await
+            .expect("query the page")
+            .is_empty()
     }
 
     /// Waits until the element matching `css` has text that satisfies `wanted`; returns it.
-    pub async fn wait_for_text(&self, css: &str, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+    pub async fn wait_for_text(
+        &self,
+        css: &str,
+        what: &str,
+        wanted: impl Fn(&str) -> bool,
+    ) -> String {
         let deadline = Instant::now() + UI_TIMEOUT;
         let mut last_seen = None;
         loop {
@@ -118,7 +147,10 @@ impl App {
                 None => {}
             }
             if Instant::now() > deadline {
-                panic!("timed out waiting for {what} in {css}; last text seen: {last_seen:?}\n{}", self.driver.log());
+                panic!(
+                    "timed out waiting for {what} in {css}; last text seen: {last_seen:?}\n{}",
+                    self.driver.log()
+                );
             }
             tokio::time::sleep(POLL).await;
         }
@@ -143,12 +175,21 @@ impl App {
             .args(["-root", "-tree"])
             .output()
             .expect("run xwininfo (package x11-utils)");
-        assert!(output.status.success(), "xwininfo failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "xwininfo failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         // Lines look like: 0x200003 "Keyward": ("keyward-desktop" "Keyward-desktop")  960x680+0+0
         String::from_utf8_lossy(&output.stdout)
             .lines()
             .filter(|line| line.contains("(\"keyward-desktop\""))
-            .filter_map(|line| line.split_once(" \"")?.1.split_once("\": (").map(|(title, _)| title.to_string()))
+            .filter_map(|line| {
+                line.split_once(" \"")?
+                    .1
+                    .split_once("\": (")
+                    .map(|(title, _)| title.to_string())
+            })
             .collect()
     }
 }
@@ -181,9 +222,15 @@ impl TauriDriver {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|error| {
-                panic!("start {}: {error} (install it with scripts/install-deps.sh)", program.display())
+                panic!(
+                    "start {}: {error} (install it with scripts/install-deps.sh)",
+                    program.display()
+                )
             });
-        let mut driver = TauriDriver { process, log_path: log_path.to_path_buf() };
+        let mut driver = TauriDriver {
+            process,
+            log_path: log_path.to_path_buf(),
+        };
         driver.wait_until_listening();
         driver
     }
@@ -194,7 +241,11 @@ impl TauriDriver {
             if let Ok(Some(status)) = self.process.try_wait() {
                 panic!("tauri-driver exited at start ({status})\n{}", self.log());
             }
-            assert!(Instant::now() < deadline, "tauri-driver did not listen on port {WEBDRIVER_PORT}\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "tauri-driver did not listen on port {WEBDRIVER_PORT}\n{}",
+                self.log()
+            );
             thread::sleep(POLL);
         }
     }
@@ -221,7 +272,9 @@ impl TauriDriver {
             }
             thread::sleep(POLL);
         }
-        eprintln!("tauri-driver (pid {pid}) did not stop within {DRIVER_STOP_TIMEOUT:?} of SIGTERM");
+        eprintln!(
+            "tauri-driver (pid {pid}) did not stop within {DRIVER_STOP_TIMEOUT:?} of SIGTERM"
+        );
     }
 }
 
@@ -250,5 +303,7 @@ fn tauri_driver_program() -> PathBuf {
             .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")))?;
         Some(cargo_home.join("bin").join("tauri-driver"))
     };
-    on_path.or_else(in_cargo_home).unwrap_or_else(|| PathBuf::from("tauri-driver"))
+    on_path
+        .or_else(in_cargo_home)
+        .unwrap_or_else(|| PathBuf::from("tauri-driver"))
 }

@@ -18,6 +18,7 @@ mod model;
 mod random;
 mod schema;
 mod secret;
+mod settings;
 pub mod validate;
 mod vault;
 mod verify;
@@ -35,4 +36,5 @@ pub use model::{
     Verification, VerifyResult,
 };
 pub use secret::SecretString;
+pub use settings::Settings;
 pub use vault::{default_vault_path, Vault};

@@ -1,0 +1,84 @@
+//! Per-vault preferences of the desktop app: how long a copied key stays on
+//! the clipboard and how long the app may sit idle before it locks itself.
+
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::audit::NewEntry;
+use crate::vault::Vault;
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Seconds until a copied secret is cleared from the clipboard (if it is still there).
+    pub clipboard_clear_seconds: u32,
+    /// Minutes of inactivity before the app locks the vault.
+    pub auto_lock_minutes: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { clipboard_clear_seconds: 30, auto_lock_minutes: 5 }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<()> {
+        if !(5..=600).contains(&self.clipboard_clear_seconds) {
+            return Err(Error::invalid("the clipboard clear delay must be between 5 and 600 seconds"));
+        }
+        if !(1..=240).contains(&self.auto_lock_minutes) {
+            return Err(Error::invalid("the auto-lock delay must be between 1 and 240 minutes"));
+        }
+        Ok(())
+    }
+}
+
+impl Vault {
+    pub fn settings(&self) -> Result<Settings> {
+        let stored: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE name = 'settings'", [], |row| row.get(0))
+            .optional()?;
+        // Settings a newer or older app wrote in another shape fall back to the defaults.
+        Ok(stored.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default())
+    }
+
+    pub fn update_settings(&mut self, settings: Settings) -> Result<Settings> {
+        settings.validate()?;
+        let before = self.settings()?;
+        if before == settings {
+            return Ok(settings);
+        }
+        let text = serde_json::to_string(&settings).map_err(|err| Error::Storage(err.to_string()))?;
+        self.write(|change| {
+            change.tx.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('settings', ?1)", params![text])?;
+            change.audit(NewEntry::vault("settings.update", json!({ "from": before, "to": settings })))
+        })?;
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{KdfParams, SecretString};
+
+    #[test]
+    fn settings_default_persist_and_reject_bad_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let params = KdfParams { memory_kib: KdfParams::MIN_MEMORY_KIB, passes: 1, lanes: 1 };
+        let mut vault = Vault::create(&path, &SecretString::from("correct horse"), params).unwrap();
+        assert_eq!(vault.settings().unwrap(), Settings::default());
+        let bad = Settings { clipboard_clear_seconds: 0, auto_lock_minutes: 5 };
+        assert!(vault.update_settings(bad).is_err());
+        let chosen = Settings { clipboard_clear_seconds: 8, auto_lock_minutes: 15 };
+        vault.update_settings(chosen).unwrap();
+        drop(vault);
+        let vault = Vault::open(&path, &SecretString::from("correct horse")).unwrap();
+        assert_eq!(vault.settings().unwrap(), chosen);
+        assert!(vault.audit_entries(&Default::default()).unwrap().iter().any(|e| e.action == "settings.update"));
+    }
+}

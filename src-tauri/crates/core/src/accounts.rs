@@ -36,8 +36,7 @@ pub(crate) struct AccountRow {
     pub key_limit: u32,
 }
 
-const ACCOUNT_COLUMNS: &str = "a.id, a.name, a.prefix, a.key_limit, a.resources, a.created_at, a.updated_at,
-     (SELECT count(*) FROM api_keys k WHERE k.account_id = a.id)";
+const ACCOUNT_COLUMNS: &str = "a.id, a.name, a.prefix, a.key_limit, a.resources, a.created_at, a.updated_at, a.key_count";
 
 fn account_from_row(row: &Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account {

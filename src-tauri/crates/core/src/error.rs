@@ -7,6 +7,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What kind of failure an [`Error`] is, so callers (the CLI's exit codes, the
 /// desktop UI) branch on a kind rather than on message text.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
@@ -133,5 +134,11 @@ impl From<rusqlite::Error> for Error {
             Some(NotADatabase | DatabaseCorrupt) => Error::VaultDamaged(err.to_string()),
             _ => Error::Storage(err.to_string()),
         }
+    }
+}
+
+impl From<rusqlite::types::FromSqlError> for Error {
+    fn from(err: rusqlite::types::FromSqlError) -> Self {
+        Error::Storage(format!("unexpected value in the vault: {err}"))
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -103,7 +104,7 @@ fn ensure_name_free(conn: &Connection, account: &AccountRow, name: &str, except:
 
 fn key_count(conn: &Connection, account: &AccountRow) -> Result<u32> {
     let count: i64 = conn
-        .prepare_cached("SELECT count(*) FROM api_keys WHERE account_id = ?1")?
+        .prepare_cached("SELECT key_count FROM accounts WHERE id = ?1")?
         .query_row([&account.id], |r| r.get(0))?;
     Ok(count as u32)
 }
@@ -226,57 +227,88 @@ impl Vault {
         let account = resolve(&self.conn, account)?;
         let row = find(&self.conn, &account, id_or_name)?;
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys k WHERE k.id = ?1");
-        let mut key = self.conn.query_row(&sql, [&row.id], |r| key_from_row(r, &account.name))?;
-        let mut groups = self.key_groups(&account)?;
-        key.groups = groups.remove(&key.id).unwrap_or_default();
+        let mut key = self.conn.prepare_cached(&sql)?.query_row([&row.id], |r| key_from_row(r, &account.name))?;
+        key.groups = self
+            .conn
+            .prepare_cached(
+                "SELECT g.name FROM key_groups kg JOIN groups g ON g.id = kg.group_id
+                 WHERE kg.key_id = ?1 ORDER BY g.name_fold",
+            )?
+            .query_map([&key.id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
         self.last_used.overlay(&mut key);
         Ok(key)
     }
 
-    fn key_groups(&self, account: &AccountRow) -> Result<HashMap<String, Vec<String>>> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT kg.key_id, g.name FROM key_groups kg JOIN groups g ON g.id = kg.group_id
-             WHERE g.account_id = ?1 ORDER BY g.name_fold",
-        )?;
-        let mut map: HashMap<String, Vec<String>> = HashMap::new();
-        for row in statement.query_map([&account.id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-            let (key_id, group) = row?;
-            map.entry(key_id).or_default().push(group);
+    /// Fills in the group names of `keys` (sorted by id) in one ordered pass over
+    /// `key_groups` — a merge join, instead of one index lookup per key.
+    fn attach_groups(&self, account: &AccountRow, keys: &mut [ApiKey]) -> Result<()> {
+        let names: HashMap<String, String> = self
+            .conn
+            .prepare_cached("SELECT id, name FROM groups WHERE account_id = ?1")?
+            .query_map([&account.id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        if names.is_empty() || keys.is_empty() {
+            return Ok(());
         }
-        Ok(map)
+        let mut statement = self.conn.prepare_cached("SELECT key_id, group_id FROM key_groups ORDER BY key_id")?;
+        let mut rows = statement.query([])?;
+        let mut index = 0;
+        while let Some(row) = rows.next()? {
+            let key_id = row.get_ref(0)?.as_str()?;
+            while index < keys.len() && keys[index].id.as_str() < key_id {
+                index += 1;
+            }
+            let Some(key) = keys.get_mut(index) else { break };
+            if key.id == key_id {
+                if let Some(name) = names.get(row.get_ref(1)?.as_str()?) {
+                    key.groups.push(name.clone());
+                }
+            }
+        }
+        for key in keys.iter_mut().filter(|k| k.groups.len() > 1) {
+            key.groups.sort_by_cached_key(|name| validate::fold(name));
+        }
+        Ok(())
     }
 
-    /// The account's keys, oldest first, narrowed by `filter`.
+    /// The account's keys, oldest first (ids are UUIDv7, ordered by creation time), narrowed by `filter` (status and group in SQL).
     pub fn list_keys(&self, account: Option<&str>, filter: &KeyFilter) -> Result<Vec<ApiKey>> {
         let account = resolve(&self.conn, account)?;
-        if let Some(group) = &filter.group {
-            groups::find(&self.conn, &account, group)?;
-        }
-        let mut groups = self.key_groups(&account)?;
-        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys k WHERE k.account_id = ?1 ORDER BY k.created_at, k.id");
+        let group_id = match &filter.group {
+            Some(group) => Some(groups::find(&self.conn, &account, group)?.id),
+            None => None,
+        };
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys k
+             WHERE k.account_id = ?1 AND (?2 IS NULL OR k.status = ?2)
+               AND (?3 IS NULL OR EXISTS (SELECT 1 FROM key_groups f WHERE f.key_id = k.id AND f.group_id = ?3))
+             ORDER BY k.id"
+        );
         let mut statement = self.conn.prepare_cached(&sql)?;
         let text = filter.text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(validate::fold);
-        let group = filter.group.as_deref().map(|g| validate::fold(g.trim()));
+        let status = filter.status.map(|s| s.as_str());
         let mut keys = Vec::new();
-        for row in statement.query_map([&account.id], |r| key_from_row(r, &account.name))? {
-            let mut key = row?;
-            if filter.status.is_some_and(|status| status != key.status) {
-                continue;
-            }
-            key.groups = groups.remove(&key.id).unwrap_or_default();
-            if let Some(group) = &group {
-                if !key.groups.iter().any(|g| &validate::fold(g) == group) {
-                    continue;
-                }
-            }
+        let mut rows = statement.query(params![account.id, status, group_id])?;
+        while let Some(row) = rows.next()? {
             if let Some(text) = &text {
-                if !key_matches(&key, text) {
+                // Name, description, hint, id, creator: checked before building the record.
+                let mut matched = false;
+                for column in [1, 2, 6, 0, 8] {
+                    if row.get_ref(column)?.as_str_or_null()?.is_some_and(|field| contains_folded(field, text)) {
+                        matched = true;
+                        break;
+                    }
+                }
+                if !matched {
                     continue;
                 }
             }
+            let mut key = key_from_row(row, &account.name)?;
             self.last_used.overlay(&mut key);
             keys.push(key);
         }
+        self.attach_groups(&account, &mut keys)?;
         Ok(keys)
     }
 
@@ -365,7 +397,26 @@ impl Vault {
     }
 }
 
-fn key_matches(key: &ApiKey, folded_text: &str) -> bool {
-    let fields = [Some(key.name.as_str()), key.description.as_deref(), Some(key.hint.as_str()), Some(key.id.as_str()), Some(key.created_by.as_str())];
-    fields.into_iter().flatten().any(|field| validate::fold(field).contains(folded_text))
+/// Whether `field` contains `folded` (already case-folded), ignoring case. ASCII
+/// fields — nearly all — are searched without allocating.
+fn contains_folded(field: &str, folded: &str) -> bool {
+    if !field.is_ascii() {
+        return validate::fold(field).contains(folded);
+    }
+    let (hay, needle) = (field.as_bytes(), folded.as_bytes());
+    needle.is_empty() || hay.windows(needle.len()).any(|window| window.eq_ignore_ascii_case(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_folded;
+
+    #[test]
+    fn text_search_ignores_case_in_ascii_and_unicode() {
+        assert!(contains_folded("Gate NORTH", "north"));
+        assert!(contains_folded("Zeitnahme ÄRGER", "ärger"));
+        assert!(contains_folded("anything", ""));
+        assert!(!contains_folded("Gate", "gates"));
+        assert!(!contains_folded("Straße", "strasse"));
+    }
 }

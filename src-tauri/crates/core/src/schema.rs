@@ -21,6 +21,8 @@ const MIGRATIONS: &[&str] = &[
         key_limit INTEGER NOT NULL,
         resources TEXT NOT NULL,
         shared_secret TEXT NOT NULL,
+        -- Kept by the triggers below, so the key-limit check costs O(1).
+        key_count INTEGER NOT NULL DEFAULT 0,
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL
     ) STRICT;
@@ -57,7 +59,13 @@ const MIGRATIONS: &[&str] = &[
         last_used_at INTEGER,
         expires_at INTEGER,
         UNIQUE (account_id, name_fold)
-    ) STRICT;
+    ) STRICT, WITHOUT ROWID;
+    CREATE TRIGGER api_keys_count_insert AFTER INSERT ON api_keys BEGIN
+        UPDATE accounts SET key_count = key_count + 1 WHERE id = NEW.account_id;
+    END;
+    CREATE TRIGGER api_keys_count_delete AFTER DELETE ON api_keys BEGIN
+        UPDATE accounts SET key_count = key_count - 1 WHERE id = OLD.account_id;
+    END;
     CREATE TABLE key_groups (
         key_id TEXT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
         group_id TEXT NOT NULL REFERENCES groups(id),

@@ -16,6 +16,7 @@ pub const DEFAULT_RESOURCES: [&str; 3] = ["devices", "sessions", "passings"];
 /// The resource whose DELETE is an unbind.
 pub const DEVICES: &str = "devices";
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AccessType {
@@ -116,6 +117,7 @@ impl FromStr for Method {
     }
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
@@ -137,6 +139,8 @@ impl Action {
 }
 
 /// `resource:action`, e.g. `devices:write`.
+// Serialized as the text `resource:action` (see the `Serialize` impl below).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Scope {
     pub resource: String,

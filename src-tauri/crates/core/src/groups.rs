@@ -29,6 +29,7 @@ pub struct GroupChanges {
 }
 
 /// What deleting a group did to the keys that had it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct GroupDeletion {
     pub group: String,

@@ -9,6 +9,7 @@ use crate::audit::NewEntry;
 use crate::vault::Vault;
 use crate::{Error, Result};
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
     /// Seconds until a copied secret is cleared from the clipboard (if it is still there).

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+// Every command of the app: the same list as `with_commands` in src/lib.rs and the
+// permissions in capabilities/default.json (a test in src/lib.rs checks all three agree).
 const APP_COMMANDS: &[&str] = &[
     "vault_status",
     "create_vault",
@@ -10,6 +12,30 @@ const APP_COMMANDS: &[&str] = &[
     "unlock_from_keychain",
     "lock",
     "vault_summary",
+    "touch",
+    "list_accounts",
+    "create_account",
+    "update_account",
+    "reveal_shared_secret",
+    "copy_shared_secret",
+    "rotate_shared_secret",
+    "list_groups",
+    "create_group",
+    "update_group",
+    "delete_group",
+    "key_presets",
+    "list_keys",
+    "create_key",
+    "copy_created_key",
+    "forget_created_key",
+    "rename_key",
+    "set_key_status",
+    "set_key_groups",
+    "delete_key",
+    "list_audit",
+    "verify_audit",
+    "get_settings",
+    "update_settings",
 ];
 
 fn main() {

@@ -2,7 +2,7 @@
 //! the UI branches on `kind` and shows `message`, which never holds a secret.
 
 use keyward_core::ErrorKind;
-use serde::ser::{Serialize, SerializeStruct, Serializer};
+use serde::ser::{Serialize, Serializer};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
@@ -12,19 +12,71 @@ pub enum CommandError {
     /// A command that needs the open vault ran while it was locked.
     #[error("the vault is locked — unlock it first")]
     VaultLocked,
+    /// The system clipboard could not be used (no display, another program holds it...).
+    #[error("the clipboard is not available: {0}")]
+    Clipboard(String),
     /// The shell itself failed (a background task died); not the user's doing.
     #[error("{0}")]
     Internal(String),
 }
 
-impl CommandError {
-    /// The `kind` the UI branches on: the core's kinds, plus `vault_locked` and `internal`.
-    pub fn kind(&self) -> &'static str {
+/// The kinds only the shell produces; on the wire they sit beside the core's `ErrorKind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum ShellErrorKind {
+    VaultLocked,
+    Clipboard,
+    Internal,
+}
+
+/// What the UI branches on: one of the core's kinds or one of the shell's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(untagged)]
+pub enum CommandErrorKind {
+    Core(ErrorKind),
+    Shell(ShellErrorKind),
+}
+
+impl CommandErrorKind {
+    pub fn as_str(&self) -> &'static str {
         match self {
-            CommandError::Core { kind, .. } => kind.as_str(),
-            CommandError::VaultLocked => "vault_locked",
-            CommandError::Internal(_) => "internal",
+            CommandErrorKind::Core(kind) => kind.as_str(),
+            CommandErrorKind::Shell(ShellErrorKind::VaultLocked) => "vault_locked",
+            CommandErrorKind::Shell(ShellErrorKind::Clipboard) => "clipboard",
+            CommandErrorKind::Shell(ShellErrorKind::Internal) => "internal",
         }
+    }
+}
+
+/// How a command error reaches the window: `{ kind, message }` (the TypeScript `CommandError`).
+#[derive(serde::Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(rename = "CommandError"))]
+pub struct CommandErrorBody {
+    pub kind: CommandErrorKind,
+    /// Safe to show the administrator; never holds a secret.
+    pub message: String,
+}
+
+impl CommandError {
+    pub fn kind(&self) -> CommandErrorKind {
+        match self {
+            CommandError::Core { kind, .. } => CommandErrorKind::Core(*kind),
+            CommandError::VaultLocked => CommandErrorKind::Shell(ShellErrorKind::VaultLocked),
+            CommandError::Clipboard(_) => CommandErrorKind::Shell(ShellErrorKind::Clipboard),
+            CommandError::Internal(_) => CommandErrorKind::Shell(ShellErrorKind::Internal),
+        }
+    }
+
+    /// A bad argument caught by the shell (an unparsable scope or date), reported like the
+    /// core's own invalid input so the UI shows it the same way.
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        CommandError::Core { kind: ErrorKind::InvalidInput, message: message.into() }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        CommandError::Core { kind: ErrorKind::NotFound, message: message.into() }
     }
 }
 
@@ -39,10 +91,7 @@ impl From<keyward_core::Error> for CommandError {
 
 impl Serialize for CommandError {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut error = serializer.serialize_struct("CommandError", 2)?;
-        error.serialize_field("kind", self.kind())?;
-        error.serialize_field("message", &self.to_string())?;
-        error.end()
+        CommandErrorBody { kind: self.kind(), message: self.to_string() }.serialize(serializer)
     }
 }
 
@@ -61,14 +110,41 @@ mod tests {
     }
 
     #[test]
+    fn every_core_kind_crosses_in_snake_case() {
+        let error = CommandError::from(keyward_core::Error::KeyLimitReached { account: "acme".into(), limit: 3 });
+        let wire = serde_json::to_value(&error).unwrap();
+        assert_eq!(wire["kind"], "limit_reached");
+        assert!(wire["message"].as_str().unwrap().contains("key limit of 3"), "{wire}");
+        let not_found = CommandError::from(keyward_core::Error::NotFound { what: "key", name: "x".into(), hint: String::new() });
+        assert_eq!(serde_json::to_value(&not_found).unwrap()["kind"], "not_found");
+    }
+
+    #[test]
     fn the_shell_errors_have_their_own_kinds() {
         assert_eq!(
             serde_json::to_value(CommandError::VaultLocked).unwrap(),
             json!({ "kind": "vault_locked", "message": "the vault is locked — unlock it first" })
         );
         assert_eq!(
+            serde_json::to_value(CommandError::Clipboard("no display".into())).unwrap(),
+            json!({ "kind": "clipboard", "message": "the clipboard is not available: no display" })
+        );
+        assert_eq!(
             serde_json::to_value(CommandError::Internal("the task panicked".into())).unwrap(),
             json!({ "kind": "internal", "message": "the task panicked" })
         );
+    }
+
+    #[test]
+    fn as_str_names_what_goes_on_the_wire() {
+        for error in [
+            CommandError::VaultLocked,
+            CommandError::Clipboard(String::new()),
+            CommandError::Internal(String::new()),
+            CommandError::invalid_input("bad"),
+            CommandError::not_found("gone"),
+        ] {
+            assert_eq!(serde_json::to_value(&error).unwrap()["kind"], error.kind().as_str());
+        }
     }
 }

@@ -1,251 +1,192 @@
-//! Vault commands: status, create, unlock (by passphrase or from the keychain), lock and
-//! summary. Argon2 and disk I/O run on the blocking pool, never on the UI thread.
+//! Vault commands: status, create, unlock (by passphrase or from the keychain), lock,
+//! summary and `touch`, which keeps the auto-lock at bay while the administrator works.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
-use keyward_core::{KdfParams, SecretString, Vault, VaultSummary};
+use keyward_core::{SecretString, VaultSummary};
 use serde::Serialize;
 use tauri::State;
 
 use crate::error::CommandError;
-
-/// The vault the window works on: where it lives, and the open vault while unlocked.
-/// Locking drops the open `Vault`, and with it the key.
-#[derive(Debug)]
-pub struct VaultSlot {
-    path: Result<PathBuf, CommandError>,
-    vault: Mutex<Option<Vault>>,
-}
+use crate::events::LockReason;
+use crate::session::{off_ui_thread, on_vault, Session};
 
 /// What the lock screen needs to know; answered by `vault_status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct VaultStatus {
     pub exists: bool,
     pub unlocked: bool,
     pub path: String,
+    /// Whether an OS keychain answered, so "remember on this computer" can work.
+    pub keychain_available: bool,
 }
 
-impl VaultSlot {
-    pub fn new(path: PathBuf) -> Self {
-        VaultSlot {
-            path: Ok(path),
-            vault: Mutex::new(None),
-        }
-    }
-
-    /// `$KEYWARD_VAULT`, else the platform data directory: the same vault the CLI uses.
-    /// When neither exists every command reports why, so the window can show it.
-    pub fn at_default_path() -> Self {
-        let path = keyward_core::default_vault_path().map_err(CommandError::from);
-        VaultSlot {
-            path,
-            vault: Mutex::new(None),
-        }
-    }
-
-    fn path(&self) -> Result<&Path, CommandError> {
-        self.path.as_deref().map_err(Clone::clone)
-    }
-
-    // A panic while the lock was held cannot leave an `Option<Vault>` half-written.
-    fn open_vault(&self) -> MutexGuard<'_, Option<Vault>> {
-        self.vault.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub fn status(&self) -> Result<VaultStatus, CommandError> {
-        let path = self.path()?;
-        Ok(VaultStatus {
-            exists: Vault::exists(path),
-            unlocked: self.open_vault().is_some(),
-            path: path.display().to_string(),
-        })
-    }
-
-    pub fn create(&self, passphrase: &SecretString) -> Result<(), CommandError> {
-        let vault = Vault::create(self.path()?, passphrase, KdfParams::default())?;
-        self.open_vault().replace(vault);
-        Ok(())
-    }
-
-    pub fn unlock(&self, passphrase: &SecretString) -> Result<(), CommandError> {
-        let vault = Vault::open(self.path()?, passphrase)?;
-        self.open_vault().replace(vault);
-        Ok(())
-    }
-
-    /// Unlocks with the key remembered in the OS keychain; false when none is remembered.
-    pub fn unlock_from_keychain(&self) -> Result<bool, CommandError> {
-        let Some(vault) = Vault::open_from_keychain(self.path()?)? else {
-            return Ok(false);
-        };
-        self.open_vault().replace(vault);
-        Ok(true)
-    }
-
-    pub fn lock(&self) {
-        let vault = self.open_vault().take();
-        // Closing flushes to disk: do it after releasing the mutex.
-        drop(vault);
-    }
-
-    pub fn summary(&self) -> Result<VaultSummary, CommandError> {
-        let open_vault = self.open_vault();
-        let vault = open_vault.as_ref().ok_or(CommandError::VaultLocked)?;
-        Ok(vault.summary()?)
-    }
-}
-
-/// Runs `job` on the blocking pool so the UI thread stays responsive.
-async fn off_ui_thread<T, F>(slot: &State<'_, Arc<VaultSlot>>, job: F) -> Result<T, CommandError>
-where
-    T: Send + 'static,
-    F: FnOnce(&VaultSlot) -> Result<T, CommandError> + Send + 'static,
-{
-    let slot = Arc::clone(slot.inner());
-    tauri::async_runtime::spawn_blocking(move || job(&slot))
-        .await
-        .map_err(|error| CommandError::Internal(format!("a vault task failed: {error}")))?
+/// Answer to `create_vault` and `unlock`: the vault is open; whether it was remembered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct UnlockOutcome {
+    /// True when `remember` was asked and the key is now in the OS keychain.
+    pub remembered: bool,
+    /// Why remembering failed (the vault is open all the same); null otherwise.
+    pub keychain_problem: Option<String>,
 }
 
 #[tauri::command]
-pub async fn vault_status(slot: State<'_, Arc<VaultSlot>>) -> Result<VaultStatus, CommandError> {
-    off_ui_thread(&slot, VaultSlot::status).await
+pub async fn vault_status(session: State<'_, Arc<Session>>) -> Result<VaultStatus, CommandError> {
+    off_ui_thread(&session, Session::status).await
 }
 
 #[tauri::command]
 pub async fn create_vault(
-    slot: State<'_, Arc<VaultSlot>>,
+    session: State<'_, Arc<Session>>,
     passphrase: String,
-) -> Result<(), CommandError> {
+    remember: bool,
+) -> Result<UnlockOutcome, CommandError> {
     let passphrase = SecretString::new(passphrase);
-    off_ui_thread(&slot, move |slot| slot.create(&passphrase)).await
+    off_ui_thread(&session, move |session| session.create(&passphrase, remember)).await
 }
 
 #[tauri::command]
 pub async fn unlock(
-    slot: State<'_, Arc<VaultSlot>>,
+    session: State<'_, Arc<Session>>,
     passphrase: String,
-) -> Result<(), CommandError> {
+    remember: bool,
+) -> Result<UnlockOutcome, CommandError> {
     let passphrase = SecretString::new(passphrase);
-    off_ui_thread(&slot, move |slot| slot.unlock(&passphrase)).await
+    off_ui_thread(&session, move |session| session.unlock(&passphrase, remember)).await
 }
 
 #[tauri::command]
-pub async fn unlock_from_keychain(slot: State<'_, Arc<VaultSlot>>) -> Result<bool, CommandError> {
-    off_ui_thread(&slot, VaultSlot::unlock_from_keychain).await
+pub async fn unlock_from_keychain(session: State<'_, Arc<Session>>) -> Result<bool, CommandError> {
+    off_ui_thread(&session, Session::unlock_from_keychain).await
 }
 
 #[tauri::command]
-pub async fn lock(slot: State<'_, Arc<VaultSlot>>) -> Result<(), CommandError> {
-    off_ui_thread(&slot, |slot| {
-        slot.lock();
+pub async fn lock(session: State<'_, Arc<Session>>) -> Result<(), CommandError> {
+    off_ui_thread(&session, |session| {
+        session.lock(LockReason::User);
         Ok(())
     })
     .await
 }
 
 #[tauri::command]
-pub async fn vault_summary(slot: State<'_, Arc<VaultSlot>>) -> Result<VaultSummary, CommandError> {
-    off_ui_thread(&slot, VaultSlot::summary).await
+pub async fn vault_summary(session: State<'_, Arc<Session>>) -> Result<VaultSummary, CommandError> {
+    on_vault(&session, |vault| vault.summary()).await
+}
+
+/// The window saw the administrator act: the auto-lock delay starts over. Cheap: no vault
+/// access, no thread hop.
+#[tauri::command]
+pub fn touch(session: State<'_, Arc<Session>>) {
+    session.touch();
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use keyward_core::ErrorKind;
-
-    const PASSPHRASE: &str = "correct horse battery";
-
-    fn slot_in(dir: &tempfile::TempDir) -> VaultSlot {
-        VaultSlot::new(dir.path().join("vault.db"))
-    }
-
-    fn secret(text: &str) -> SecretString {
-        SecretString::new(text.to_string())
-    }
-
-    fn core_kind(error: CommandError) -> ErrorKind {
-        match error {
-            CommandError::Core { kind, .. } => kind,
-            other => panic!("expected an error from the core, got {other:?}"),
-        }
-    }
+    use crate::testing::{TestApp, PASSPHRASE};
+    use serde_json::json;
 
     #[test]
-    fn status_reports_a_missing_vault_and_its_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let status = slot_in(&dir).status().unwrap();
+    fn status_reports_a_missing_vault_its_path_and_the_keychain() {
+        let app = TestApp::new();
+        let status = app.call("vault_status", json!({})).unwrap();
         assert_eq!(
             status,
-            VaultStatus {
-                exists: false,
-                unlocked: false,
-                path: dir.path().join("vault.db").display().to_string(),
-            }
+            json!({ "exists": false, "unlocked": false, "path": app.vault_path(), "keychain_available": true })
         );
     }
 
     #[test]
     fn creating_leaves_the_new_vault_unlocked_and_empty() {
-        let dir = tempfile::tempdir().unwrap();
-        let slot = slot_in(&dir);
-        slot.create(&secret(PASSPHRASE)).unwrap();
+        let app = TestApp::new();
+        let outcome = app.call("create_vault", json!({ "passphrase": PASSPHRASE, "remember": false })).unwrap();
+        assert_eq!(outcome, json!({ "remembered": false, "keychain_problem": null }));
 
-        let status = slot.status().unwrap();
-        assert!(status.exists && status.unlocked);
-        let summary = slot.summary().unwrap();
-        assert_eq!((summary.accounts, summary.keys), (0, 0));
+        let status = app.call("vault_status", json!({})).unwrap();
+        assert_eq!((status["exists"].clone(), status["unlocked"].clone()), (json!(true), json!(true)));
+        assert_eq!(app.call("vault_summary", json!({})).unwrap(), json!({ "accounts": 0, "keys": 0 }));
     }
 
     #[test]
     fn a_short_passphrase_is_refused_with_the_rule_and_creates_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let slot = slot_in(&dir);
-        let error = slot.create(&secret("short")).unwrap_err();
-
-        assert_eq!(error.kind(), "invalid_input");
-        assert!(
-            error.to_string().contains('8'),
-            "the message names the rule: {error}"
-        );
-        let status = slot.status().unwrap();
-        assert!(!status.exists && !status.unlocked, "{status:?}");
+        let app = TestApp::new();
+        let error = app.call("create_vault", json!({ "passphrase": "short", "remember": false })).unwrap_err();
+        assert_eq!(error["kind"], "invalid_input");
+        assert!(error["message"].as_str().unwrap().contains('8'), "the message names the rule: {error}");
+        let status = app.call("vault_status", json!({})).unwrap();
+        assert_eq!((status["exists"].clone(), status["unlocked"].clone()), (json!(false), json!(false)));
     }
 
     #[test]
     fn creating_over_an_existing_vault_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        slot_in(&dir).create(&secret(PASSPHRASE)).unwrap();
-
-        let error = slot_in(&dir).create(&secret(PASSPHRASE)).unwrap_err();
-        assert_eq!(core_kind(error), ErrorKind::VaultExists);
+        let app = TestApp::unlocked();
+        let error = app.call("create_vault", json!({ "passphrase": PASSPHRASE, "remember": false })).unwrap_err();
+        assert_eq!(error["kind"], "vault_exists");
     }
 
     #[test]
-    fn locking_closes_the_vault_and_only_the_right_passphrase_reopens_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let slot = slot_in(&dir);
-        slot.create(&secret(PASSPHRASE)).unwrap();
+    fn locking_closes_the_vault_tells_the_window_and_only_the_right_passphrase_reopens_it() {
+        let app = TestApp::unlocked();
+        app.call("lock", json!({})).unwrap();
+        assert_eq!(app.events(), vec![json!({ "event": "vault-locked", "payload": { "reason": "user" } })]);
+        assert_eq!(app.call("vault_status", json!({})).unwrap()["unlocked"], false);
+        assert_eq!(app.call("vault_summary", json!({})).unwrap_err()["kind"], "vault_locked");
 
-        slot.lock();
-        assert!(!slot.status().unwrap().unlocked);
-        assert_eq!(slot.summary().unwrap_err(), CommandError::VaultLocked);
+        let wrong = app.call("unlock", json!({ "passphrase": "incorrect horse", "remember": false })).unwrap_err();
+        assert_eq!(wrong, json!({ "kind": "wrong_passphrase", "message": "wrong passphrase" }));
+        assert_eq!(app.call("vault_status", json!({})).unwrap()["unlocked"], false);
 
-        let wrong = slot.unlock(&secret("incorrect horse")).unwrap_err();
-        assert_eq!(wrong.kind(), "wrong_passphrase");
-        assert_eq!(wrong.to_string(), "wrong passphrase");
-        assert!(!slot.status().unwrap().unlocked);
-
-        slot.unlock(&secret(PASSPHRASE)).unwrap();
-        assert!(slot.status().unwrap().unlocked);
-        assert_eq!(slot.summary().unwrap().keys, 0);
+        app.call("unlock", json!({ "passphrase": PASSPHRASE, "remember": false })).unwrap();
+        assert_eq!(app.call("vault_summary", json!({})).unwrap()["keys"], 0);
     }
 
     #[test]
     fn unlocking_a_missing_vault_says_so() {
-        let dir = tempfile::tempdir().unwrap();
-        let error = slot_in(&dir).unlock(&secret(PASSPHRASE)).unwrap_err();
-        assert_eq!(core_kind(error), ErrorKind::VaultMissing);
+        let app = TestApp::new();
+        let error = app.call("unlock", json!({ "passphrase": PASSPHRASE, "remember": false })).unwrap_err();
+        assert_eq!(error["kind"], "vault_missing");
+    }
+
+    #[test]
+    fn a_remembered_vault_unlocks_from_the_keychain_and_a_forgotten_one_does_not() {
+        let app = TestApp::unlocked();
+        assert_eq!(app.call("unlock_from_keychain", json!({})).unwrap(), false, "nothing remembered yet");
+
+        app.call("lock", json!({})).unwrap();
+        let outcome = app.call("unlock", json!({ "passphrase": PASSPHRASE, "remember": true })).unwrap();
+        assert_eq!(outcome, json!({ "remembered": true, "keychain_problem": null }));
+        app.call("lock", json!({})).unwrap();
+
+        assert_eq!(app.call("unlock_from_keychain", json!({})).unwrap(), true);
+        assert_eq!(app.call("vault_status", json!({})).unwrap()["unlocked"], true);
+    }
+
+    #[test]
+    fn without_a_keychain_the_vault_still_opens_and_says_why_it_was_not_remembered() {
+        let app = TestApp::without_keychain();
+        let outcome = app.call("create_vault", json!({ "passphrase": PASSPHRASE, "remember": true })).unwrap();
+        assert_eq!(outcome["remembered"], false);
+        assert!(outcome["keychain_problem"].as_str().unwrap().contains("keychain"), "{outcome}");
+        assert_eq!(app.call("vault_status", json!({})).unwrap()["keychain_available"], false);
+        app.call("lock", json!({})).unwrap();
+        assert_eq!(app.call("unlock_from_keychain", json!({})).unwrap(), false);
+    }
+
+    #[test]
+    fn the_vault_locks_itself_after_the_idle_delay_and_touch_postpones_it() {
+        let app = TestApp::unlocked();
+        app.session.set_auto_lock_delay(std::time::Duration::from_millis(300));
+        for _ in 0..4 {
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            app.call("touch", json!({})).unwrap();
+        }
+        assert_eq!(app.call("vault_status", json!({})).unwrap()["unlocked"], true, "kept open by touch");
+        assert!(app.events().is_empty());
+
+        app.wait_for(|| !app.events().is_empty());
+        assert_eq!(app.events(), vec![json!({ "event": "vault-locked", "payload": { "reason": "idle" } })]);
+        assert_eq!(app.call("vault_status", json!({})).unwrap()["unlocked"], false);
     }
 }

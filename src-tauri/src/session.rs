@@ -1,0 +1,275 @@
+//! The state every command shares: where the vault lives, the open vault while unlocked,
+//! the full keys created but not yet dismissed, the clipboard and the idle clock. Locking
+//! empties it: the `Vault` (and with it the key) is dropped, the kept keys are wiped, and
+//! a pending copy is cleared from the clipboard.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
+
+use keyward_core::{CreatedKey, KdfParams, Keychain, SecretString, Settings, Vault};
+use tauri::State;
+
+use crate::clipboard::{Clipboard, CopyReceipt};
+use crate::error::CommandError;
+use crate::events::{ClipboardClearReason, Events, LockReason};
+use crate::idle::IdleClock;
+use crate::keys::CreatedKeyView;
+use crate::vault::{UnlockOutcome, VaultStatus};
+
+pub struct Session {
+    path: Result<PathBuf, CommandError>,
+    vault: Mutex<Option<Vault>>,
+    /// Keys just created, by id, until the window dismisses them or the vault locks:
+    /// `copy_created_key` copies from here, so the key need not come back from the window.
+    created_keys: Mutex<HashMap<String, SecretString>>,
+    /// The OS keychain, looked up on first use (its D-Bus connection is not free).
+    keychain: OnceLock<Result<Keychain, CommandError>>,
+    kdf: KdfParams,
+    clipboard: Clipboard,
+    idle: Arc<IdleClock>,
+    events: Arc<Events>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// What a session is made of; the app uses the system's, tests their own.
+pub struct SessionParts {
+    pub path: Result<PathBuf, CommandError>,
+    /// `None`: the OS keychain, looked up when first needed.
+    pub keychain: Option<Result<Keychain, CommandError>>,
+    pub kdf: KdfParams,
+    pub events: Arc<Events>,
+    pub clipboard: Clipboard,
+}
+
+impl Session {
+    pub fn new(parts: SessionParts) -> Arc<Self> {
+        let keychain = OnceLock::new();
+        if let Some(given) = parts.keychain {
+            let _ = keychain.set(given);
+        }
+        let idle = IdleClock::new(auto_lock_delay(&Settings::default()));
+        let session = Arc::new(Session {
+            path: parts.path,
+            vault: Mutex::new(None),
+            created_keys: Mutex::new(HashMap::new()),
+            keychain,
+            kdf: parts.kdf,
+            clipboard: parts.clipboard,
+            idle,
+            events: parts.events,
+        });
+        session.idle.watch(Arc::downgrade(&session));
+        session
+    }
+
+    /// `$KEYWARD_VAULT`, else the platform data directory (the same vault the CLI uses),
+    /// with the OS keychain and the system clipboard. When no vault path can be found,
+    /// every command reports why, so the window can show it.
+    pub fn for_app(events: Arc<Events>) -> Arc<Self> {
+        Session::new(SessionParts {
+            path: keyward_core::default_vault_path().map_err(CommandError::from),
+            keychain: None,
+            kdf: KdfParams::default(),
+            clipboard: Clipboard::system(Arc::clone(&events)),
+            events,
+        })
+    }
+
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    fn path(&self) -> Result<&Path, CommandError> {
+        self.path.as_deref().map_err(Clone::clone)
+    }
+
+    // A panic while a lock was held cannot leave these half-written: take the data anyway.
+    fn open_vault(&self) -> MutexGuard<'_, Option<Vault>> {
+        self.vault.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn created_keys(&self) -> MutexGuard<'_, HashMap<String, SecretString>> {
+        self.created_keys.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn keychain(&self) -> Result<&Keychain, CommandError> {
+        let keychain = self.keychain.get_or_init(|| Keychain::system().map_err(CommandError::from));
+        keychain.as_ref().map_err(Clone::clone)
+    }
+
+    pub fn status(&self) -> Result<VaultStatus, CommandError> {
+        let path = self.path()?;
+        Ok(VaultStatus {
+            exists: Vault::exists(path),
+            unlocked: self.open_vault().is_some(),
+            path: path.display().to_string(),
+            keychain_available: self.keychain().is_ok(),
+        })
+    }
+
+    pub fn create(&self, passphrase: &SecretString, remember: bool) -> Result<UnlockOutcome, CommandError> {
+        let vault = Vault::create(self.path()?, passphrase, self.kdf)?;
+        self.open(vault, remember)
+    }
+
+    pub fn unlock(&self, passphrase: &SecretString, remember: bool) -> Result<UnlockOutcome, CommandError> {
+        let vault = Vault::open(self.path()?, passphrase)?;
+        self.open(vault, remember)
+    }
+
+    /// Unlocks with the key remembered in the OS keychain; false when none is remembered
+    /// (or no keychain exists): then the passphrase is needed.
+    pub fn unlock_from_keychain(&self) -> Result<bool, CommandError> {
+        let Ok(keychain) = self.keychain() else {
+            return Ok(false);
+        };
+        let Some(vault) = Vault::open_with_keychain(self.path()?, keychain)? else {
+            return Ok(false);
+        };
+        self.open(vault, false)?;
+        Ok(true)
+    }
+
+    /// Makes `vault` the open vault. Remembering it in the keychain is best effort: the vault
+    /// is open either way, and the outcome says whether it worked.
+    fn open(&self, mut vault: Vault, remember: bool) -> Result<UnlockOutcome, CommandError> {
+        let mut outcome = UnlockOutcome { remembered: false, keychain_problem: None };
+        if remember {
+            match self.keychain().and_then(|keychain| Ok(vault.remember_in(keychain)?)) {
+                Ok(()) => outcome.remembered = true,
+                Err(error) => outcome.keychain_problem = Some(error.to_string()),
+            }
+        }
+        self.idle.arm(auto_lock_delay(&vault.settings()?));
+        let previous = self.open_vault().replace(vault);
+        drop(previous);
+        Ok(outcome)
+    }
+
+    /// Drops the open vault and everything secret the session holds, then tells the window.
+    pub fn lock(&self, reason: LockReason) {
+        let vault = self.close();
+        // Closing flushes pending writes to disk: done after releasing the mutexes.
+        drop(vault);
+        self.events.vault_locked(reason);
+    }
+
+    /// On quit: like `lock`, without telling a window that is going away.
+    pub fn shut_down(&self) {
+        drop(self.close());
+        self.idle.stop();
+    }
+
+    fn close(&self) -> Option<Vault> {
+        self.idle.disarm();
+        let vault = {
+            // Vault first, then the kept keys: the order `with_vault` + `keep_created_key` use.
+            let mut open_vault = self.open_vault();
+            let vault = open_vault.take();
+            self.created_keys().clear();
+            vault
+        };
+        self.clipboard.release(ClipboardClearReason::Locked);
+        vault
+    }
+
+    /// The administrator did something in the window: the auto-lock delay starts over.
+    pub fn touch(&self) {
+        self.idle.touch();
+    }
+
+    /// Runs `job` on the open vault (counting as activity); `VaultLocked` when none is open.
+    pub fn with_vault<T>(&self, job: impl FnOnce(&mut Vault) -> Result<T, CommandError>) -> Result<T, CommandError> {
+        self.idle.touch();
+        let mut open_vault = self.open_vault();
+        let vault = open_vault.as_mut().ok_or(CommandError::VaultLocked)?;
+        job(vault)
+    }
+
+    /// Creates a key through `create` and keeps its full key for `copy_created_key`; the
+    /// view returned is the one response that ever carries a key.
+    pub fn create_key(
+        &self,
+        create: impl FnOnce(&mut Vault) -> keyward_core::Result<CreatedKey>,
+    ) -> Result<CreatedKeyView, CommandError> {
+        self.with_vault(|vault| {
+            let CreatedKey { key, secret } = create(vault)?;
+            // Kept while the vault's lock is held, so a concurrent `lock` wipes it too.
+            self.created_keys().insert(key.id.clone(), secret.clone());
+            Ok(CreatedKeyView { key, secret: secret.expose().to_string() })
+        })
+    }
+
+    /// The window closed the one-time display: the key is gone for good.
+    pub fn forget_created_key(&self, key_id: &str) {
+        self.created_keys().remove(key_id);
+    }
+
+    pub fn copy_created_key(&self, key_id: &str) -> Result<CopyReceipt, CommandError> {
+        let delay = self.with_vault(|vault| Ok(clipboard_delay(&vault.settings()?)))?;
+        let secret = self.created_keys().get(key_id).cloned().ok_or_else(|| {
+            CommandError::not_found("that key can no longer be copied: a key is shown only once, when it is created")
+        })?;
+        self.clipboard.copy(secret, delay)
+    }
+
+    /// Copies `secret`, to be cleared after the vault's clipboard delay.
+    pub fn copy_secret(&self, secret: SecretString) -> Result<CopyReceipt, CommandError> {
+        let delay = self.with_vault(|vault| Ok(clipboard_delay(&vault.settings()?)))?;
+        self.clipboard.copy(secret, delay)
+    }
+
+    pub fn update_settings(&self, settings: Settings) -> Result<Settings, CommandError> {
+        let saved = self.with_vault(|vault| Ok(vault.update_settings(settings)?))?;
+        self.idle.set_timeout(auto_lock_delay(&saved));
+        Ok(saved)
+    }
+
+    /// Shortens the auto-lock delay below the settings' one-minute minimum, for tests.
+    #[cfg(test)]
+    pub fn set_auto_lock_delay(&self, delay: Duration) {
+        self.idle.set_timeout(delay);
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.idle.stop();
+    }
+}
+
+fn auto_lock_delay(settings: &Settings) -> Duration {
+    Duration::from_secs(u64::from(settings.auto_lock_minutes) * 60)
+}
+
+fn clipboard_delay(settings: &Settings) -> Duration {
+    Duration::from_secs(u64::from(settings.clipboard_clear_seconds))
+}
+
+/// Runs `job` on the blocking pool so the UI thread stays responsive (argon2, disk I/O).
+pub async fn off_ui_thread<T, F>(session: &State<'_, Arc<Session>>, job: F) -> Result<T, CommandError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Session) -> Result<T, CommandError> + Send + 'static,
+{
+    let session = Arc::clone(session.inner());
+    tauri::async_runtime::spawn_blocking(move || job(&session))
+        .await
+        .map_err(|error| CommandError::Internal(format!("a vault task failed: {error}")))?
+}
+
+/// Runs `job` on the open vault, on the blocking pool: the body of most commands.
+pub async fn on_vault<T, F>(session: &State<'_, Arc<Session>>, job: F) -> Result<T, CommandError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Vault) -> keyward_core::Result<T> + Send + 'static,
+{
+    off_ui_thread(session, move |session| session.with_vault(|vault| Ok(job(vault)?))).await
+}

@@ -1,0 +1,145 @@
+// GENERATED from the Rust types by ts-rs (src-tauri/src/bindings.rs) — do not edit.
+// Refresh: UPDATE_BINDINGS=1 cargo test -p keyward-desktop bindings
+// Times are RFC 3339 strings; a Scope is the text "resource:action".
+
+export type Account = { id: string, name: string, prefix: string, key_limit: number, key_count: number, resources: Array<string>, created_at: string, updated_at: string, };
+
+export type Group = { id: string, account: string, name: string, description: string, scopes: Array<Scope>, key_count: number, created_at: string, updated_at: string, };
+
+/**
+ * An API key as the vault describes it: everything but the key itself.
+ */
+export type ApiKey = { id: string, account: string, name: string, description: string | null, access: AccessType, allow_unbind: boolean, groups: Array<string>, status: KeyStatus, hint: string, created_at: string, created_by: string, updated_at: string, last_used_at: string | null, expires_at: string | null, };
+
+export type KeyStatus = "active" | "inactive";
+
+export type AccessType = "READ" | "WRITE" | "READ_WRITE";
+
+export type Action = "read" | "write" | "delete";
+
+/**
+ * `resource:action`, e.g. `devices:write`.
+ */
+export type Scope = string;
+
+/**
+ * Key creation presets offered by the desktop dialog and `--preset`.
+ */
+export type Preset = "device" | "timing-app" | "classification" | "admin";
+
+export type AuditEntry = { seq: number, at: string, actor: string, action: string, account: string | null, target_id: string | null, target_name: string | null, details: Record<string, unknown> | null, };
+
+/**
+ * The outcome of `audit verify`.
+ */
+export type AuditReport = { ok: boolean, entries: number, 
+/**
+ * The first entry that does not fit the chain, when one does not.
+ */
+broken_at: number | null, problem: string | null, };
+
+export type VaultSummary = { accounts: number, keys: number, };
+
+export type Settings = { 
+/**
+ * Seconds until a copied secret is cleared from the clipboard (if it is still there).
+ */
+clipboard_clear_seconds: number, 
+/**
+ * Minutes of inactivity before the app locks the vault.
+ */
+auto_lock_minutes: number, };
+
+/**
+ * What deleting a group did to the keys that had it.
+ */
+export type GroupDeletion = { group: string, keys_affected: number, 
+/**
+ * Keys left with no group would fall back to their access type alone —
+ * more than they were given — so they are deactivated instead.
+ */
+keys_deactivated: Array<string>, };
+
+/**
+ * How a command error reaches the window: `{ kind, message }` (the TypeScript `CommandError`).
+ */
+export type CommandError = { kind: CommandErrorKind, 
+/**
+ * Safe to show the administrator; never holds a secret.
+ */
+message: string, };
+
+/**
+ * What the UI branches on: one of the core's kinds or one of the shell's.
+ */
+export type CommandErrorKind = ErrorKind | ShellErrorKind;
+
+/**
+ * What kind of failure an [`Error`] is, so callers (the CLI's exit codes, the
+ * desktop UI) branch on a kind rather than on message text.
+ */
+export type ErrorKind = "invalid_input" | "not_found" | "conflict" | "limit_reached" | "refused" | "wrong_passphrase" | "vault_missing" | "vault_exists" | "vault_damaged" | "storage" | "keychain";
+
+/**
+ * The kinds only the shell produces; on the wire they sit beside the core's `ErrorKind`.
+ */
+export type ShellErrorKind = "vault_locked" | "clipboard" | "internal";
+
+/**
+ * What the lock screen needs to know; answered by `vault_status`.
+ */
+export type VaultStatus = { exists: boolean, unlocked: boolean, path: string, 
+/**
+ * Whether an OS keychain answered, so "remember on this computer" can work.
+ */
+keychain_available: boolean, };
+
+/**
+ * Answer to `create_vault` and `unlock`: the vault is open; whether it was remembered.
+ */
+export type UnlockOutcome = { 
+/**
+ * True when `remember` was asked and the key is now in the OS keychain.
+ */
+remembered: boolean, 
+/**
+ * Why remembering failed (the vault is open all the same); null otherwise.
+ */
+keychain_problem: string | null, };
+
+/**
+ * Answer to `create_key`: the record, and the full key, shown once. The shell keeps the
+ * key until `forget_created_key` or lock, for `copy_created_key`; nothing shows it again.
+ */
+export type CreatedKeyView = { key: ApiKey, secret: string, };
+
+/**
+ * A preset of the creation dialog, with what it fills in.
+ */
+export type KeyPresetView = { id: Preset, label: string, access: AccessType, allow_unbind: boolean, };
+
+/**
+ * Answer to a copy: how long until the clipboard is cleared, for the UI's countdown.
+ */
+export type CopyReceipt = { clears_in_seconds: number, };
+
+/**
+ * Payload of `vault-locked`.
+ */
+export type VaultLocked = { reason: LockReason, };
+
+export type LockReason = "idle" | "user";
+
+/**
+ * Payload of `clipboard-cleared`: the countdown of the last copy is over. A new copy
+ * replaces the previous one's countdown without this event.
+ */
+export type ClipboardCleared = { reason: ClipboardClearReason, };
+
+export type ClipboardClearReason = "expired" | "locked" | "overwritten";
+
+/** The events the backend emits, by name, with their payloads. */
+export type BackendEvents = { "vault-locked": VaultLocked, "clipboard-cleared": ClipboardCleared, };
+
+export const VAULT_LOCKED = "vault-locked";
+export const CLIPBOARD_CLEARED = "clipboard-cleared";

@@ -427,6 +427,42 @@ mod tests {
         wait_for(|| fake.text().is_none());
     }
 
+    fn xclip(args: &[&str]) -> Option<String> {
+        let output = std::process::Command::new("xclip").args(["-selection", "clipboard"]).args(args).output().unwrap();
+        output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// The real clipboard, read by another program while this one owns it. Needs an X
+    /// display and xclip: `scripts/e2e-session.sh cargo test -p keyward-desktop --lib
+    /// system_clipboard -- --ignored` (the E2E tests check it again through the app).
+    #[test]
+    #[ignore = "needs an X display and xclip"]
+    fn system_clipboard_serves_the_copy_marked_for_no_history_then_clears_it_unless_replaced() {
+        let events = Events::new();
+        let recorder = Recorder::default();
+        events.connect(recorder.clone());
+        let clipboard = Clipboard::system(events);
+
+        clipboard.copy(SecretString::from(KEY), Duration::from_secs(1)).unwrap();
+        assert_eq!(xclip(&["-o"]).as_deref(), Some(KEY), "another program reads the copy");
+        let targets = xclip(&["-t", "TARGETS", "-o"]).unwrap_or_default();
+        assert!(targets.contains("x-kde-passwordManagerHint"), "marked for no history: {targets}");
+        wait_for(|| !recorder.events().is_empty());
+        assert_ne!(xclip(&["-o"]).as_deref(), Some(KEY), "cleared after the delay");
+
+        clipboard.copy(SecretString::from(KEY), Duration::from_secs(1)).unwrap();
+        let mut other = std::process::Command::new("xclip")
+            .args(["-selection", "clipboard", "-i", "-loops", "2"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut other.stdin.take().unwrap(), b"a shopping list").unwrap();
+        other.wait().unwrap();
+        wait_for(|| recorder.events().len() == 2);
+        assert_eq!(recorder.events()[1], json!({ "event": "clipboard-cleared", "payload": { "reason": "overwritten" } }));
+        assert_eq!(xclip(&["-o"]).as_deref(), Some("a shopping list"), "what the administrator copied stays");
+    }
+
     #[test]
     fn a_clipboard_that_cannot_open_is_an_error_and_is_tried_again() {
         let attempts = Arc::new(Mutex::new(0));

@@ -117,4 +117,24 @@ mod tests {
             assert_ne!(answer.as_ref().err().and_then(Value::as_str), Some(unknown_message.as_str()), "{command} is not registered");
         }
     }
+
+    #[test]
+    fn the_window_gets_a_strict_csp_no_plugins_and_no_devtools_in_release() {
+        let config: Value = serde_json::from_str(include_str!("../../tauri.conf.json")).unwrap();
+        let csp = config["app"]["security"]["csp"].as_str().unwrap();
+        for directive in ["default-src 'self'", "script-src 'self'", "connect-src ipc: http://ipc.localhost"] {
+            assert!(csp.contains(directive), "{directive} in {csp}");
+        }
+        for loose in ["unsafe-eval", "https:", "http://*", " * "] {
+            assert!(!csp.contains(loose), "{loose} in {csp}");
+        }
+        assert!(config["plugins"].as_object().is_none_or(|plugins| plugins.is_empty()));
+
+        // Devtools exist only in debug builds unless tauri's `devtools` feature is on.
+        let manifest = include_str!("../../Cargo.toml");
+        assert!(!manifest.contains("devtools"), "the devtools feature must stay off");
+        for plugin in ["tauri-plugin-shell", "tauri-plugin-fs", "tauri-plugin-http"] {
+            assert!(!manifest.contains(plugin), "{plugin} must not be a dependency");
+        }
+    }
 }

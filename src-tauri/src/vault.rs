@@ -177,9 +177,9 @@ mod tests {
     #[test]
     fn the_vault_locks_itself_after_the_idle_delay_and_touch_postpones_it() {
         let app = TestApp::unlocked();
-        app.session.set_auto_lock_delay(std::time::Duration::from_millis(300));
-        for _ in 0..4 {
-            std::thread::sleep(std::time::Duration::from_millis(150));
+        app.session.set_auto_lock_delay(std::time::Duration::from_millis(1000));
+        for _ in 0..6 {
+            std::thread::sleep(std::time::Duration::from_millis(250));
             app.call("touch", json!({})).unwrap();
         }
         assert_eq!(app.call("vault_status", json!({})).unwrap()["unlocked"], true, "kept open by touch");

@@ -1,11 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { render, screen } from '@testing-library/svelte';
+import { cleanup, render, screen } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import { clearMocks } from '@tauri-apps/api/mocks';
 import App from './App.svelte';
 import { FakeBackend } from './testing/fake-backend';
 
 afterEach(() => {
+  cleanup();
   clearMocks();
 });
 
@@ -32,7 +33,7 @@ describe('creating a vault', () => {
     await user.click(screen.getByRole('button', { name: 'Create vault' }));
 
     expect(await screen.findByRole('alert')).toHaveTextContent('The passphrases do not match');
-    expect(backend.calls).not.toContain('create_vault');
+    expect(backend.commands()).not.toContain('create_vault');
     expect(backend.passphrase).toBeUndefined();
     expect(screen.getByLabelText('Passphrase')).toHaveValue('');
   });
@@ -49,7 +50,7 @@ describe('creating a vault', () => {
     expect(await screen.findByRole('alert')).toHaveTextContent(
       'the passphrase is too short: use at least 8 characters',
     );
-    expect(backend.calls).toContain('create_vault');
+    expect(backend.commands()).toContain('create_vault');
     expect(screen.getByRole('button', { name: 'Create vault' })).toBeInTheDocument();
   });
 
@@ -83,7 +84,11 @@ describe('unlocking a vault', () => {
   });
 
   it('shows the counts of the vault once unlocked', async () => {
-    new FakeBackend({ passphrase: 'correct horse battery', summary: { accounts: 2, keys: 17 } }).install();
+    const backend = new FakeBackend({ passphrase: 'correct horse battery' });
+    backend.addAccount('Acme');
+    backend.addAccount('Globex', { keyLimit: 20 });
+    for (let n = 0; n < 17; n++) backend.addKey(n < 10 ? 'Acme' : 'Globex', `key-${n}`);
+    backend.install();
     const user = userEvent.setup();
     render(App);
 
@@ -94,7 +99,10 @@ describe('unlocking a vault', () => {
   });
 
   it('unlocks without a prompt when the keychain remembers the vault key', async () => {
-    new FakeBackend({ passphrase: 'p', keychain: 'remembered', summary: { accounts: 1, keys: 3 } }).install();
+    const backend = new FakeBackend({ passphrase: 'p', keychain: 'remembered' });
+    backend.addAccount('Acme');
+    for (const name of ['gate-1', 'gate-2', 'gate-3']) backend.addKey('Acme', name);
+    backend.install();
     render(App);
 
     await waitForCounts('1', '3');
@@ -120,7 +128,7 @@ describe('locking', () => {
 
     expect(await screen.findByRole('button', { name: 'Unlock' })).toBeInTheDocument();
     expect(backend.unlocked).toBe(false);
-    expect(backend.calls.filter((call) => call === 'unlock_from_keychain')).toHaveLength(1);
+    expect(backend.commands().filter((call) => call === 'unlock_from_keychain')).toHaveLength(1);
     expect(screen.queryByTestId('account-count')).toBeNull();
   });
 });

@@ -1,32 +1,56 @@
 // The one module that talks to the Rust backend. Every Tauri call goes through here,
 // so the rest of the UI is plain TypeScript and tests drive it with the IPC mocked.
 import { invoke } from '@tauri-apps/api/core';
+import { listen, type UnlistenFn } from '@tauri-apps/api/event';
+import {
+  CLIPBOARD_CLEARED,
+  VAULT_LOCKED,
+  type AccessType,
+  type Account,
+  type ApiKey,
+  type AuditEntry,
+  type AuditReport,
+  type ClipboardCleared,
+  type CommandErrorKind,
+  type CopyReceipt,
+  type CreatedKeyView,
+  type Group,
+  type GroupDeletion,
+  type KeyPresetView,
+  type KeyStatus,
+  type Settings,
+  type UnlockOutcome,
+  type VaultLocked,
+  type VaultStatus,
+  type VaultSummary,
+} from '../bindings';
 
-/** Where the vault file is and whether it is open; answered by `vault_status`. */
-export interface VaultStatus {
-  exists: boolean;
-  unlocked: boolean;
-  path: string;
-}
-
-/** What the unlocked vault holds; answered by `vault_summary`. */
-export interface VaultSummary {
-  accounts: number;
-  keys: number;
-}
+// The records, answers and events are generated from the Rust types (ui/src/bindings).
+export type {
+  AccessType,
+  Account,
+  ApiKey,
+  AuditEntry,
+  AuditReport,
+  ClipboardCleared,
+  CopyReceipt,
+  CreatedKeyView,
+  Group,
+  GroupDeletion,
+  KeyPresetView,
+  KeyStatus,
+  Settings,
+  UnlockOutcome,
+  VaultLocked,
+  VaultStatus,
+  VaultSummary,
+};
 
 /**
- * Error kinds the UI branches on. The backend sends the core's `ErrorKind` in snake_case
- * plus its own `vault_locked` and `internal`; a kind the UI does not know is still shown.
+ * Error kinds the UI branches on: the backend's (generated), plus `unexpected` for a
+ * rejection that was not a `{ kind, message }`. A kind the UI does not know is still shown.
  */
-export type ErrorKind =
-  | 'invalid_input'
-  | 'wrong_passphrase'
-  | 'vault_missing'
-  | 'vault_exists'
-  | 'vault_locked'
-  | 'unexpected'
-  | (string & {});
+export type ErrorKind = CommandErrorKind | 'unexpected' | (string & {});
 
 /** An error from the backend, as `{ kind, message }`; `message` is safe to show. */
 export class BackendError extends Error {
@@ -52,24 +76,41 @@ export function toBackendError(raw: unknown): BackendError {
   return new BackendError('unexpected', message);
 }
 
+// Whoever shows the unlocked vault learns here when a command found it locked
+// (after an idle lock the window may still be showing the vault).
+const lockedListeners = new Set<() => void>();
+
+/** Calls `listener` whenever a command fails because the vault is locked. */
+export function onVaultLockedError(listener: () => void): () => void {
+  lockedListeners.add(listener);
+  return () => lockedListeners.delete(listener);
+}
+
 async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
   try {
     return await invoke<T>(command, args);
   } catch (raw) {
-    throw toBackendError(raw);
+    const error = toBackendError(raw);
+    if (error.kind === 'vault_locked') {
+      for (const listener of [...lockedListeners]) listener();
+    }
+    throw error;
   }
 }
+
+// ---- Vault -------------------------------------------------------------------------
 
 export function vaultStatus(): Promise<VaultStatus> {
   return call('vault_status');
 }
 
-export function createVault(passphrase: string): Promise<void> {
-  return call('create_vault', { passphrase });
+/** Creates the vault and opens it; `remember` asks the OS keychain to keep its key. */
+export function createVault(passphrase: string, remember: boolean): Promise<UnlockOutcome> {
+  return call('create_vault', { passphrase, remember });
 }
 
-export function unlock(passphrase: string): Promise<void> {
-  return call('unlock', { passphrase });
+export function unlock(passphrase: string, remember: boolean): Promise<UnlockOutcome> {
+  return call('unlock', { passphrase, remember });
 }
 
 /** Opens the vault with a key remembered in the OS keychain; false when there is none. */
@@ -83,4 +124,171 @@ export function lock(): Promise<void> {
 
 export function vaultSummary(): Promise<VaultSummary> {
   return call('vault_summary');
+}
+
+/** Tells the backend the admin is active, so the idle auto-lock starts over. */
+export function touch(): Promise<void> {
+  return call('touch');
+}
+
+// ---- Accounts ----------------------------------------------------------------------
+
+export function listAccounts(): Promise<Account[]> {
+  return call('list_accounts');
+}
+
+export function createAccount(name: string, prefix?: string, keyLimit?: number): Promise<Account> {
+  return call('create_account', { name, prefix, keyLimit });
+}
+
+export interface AccountChanges {
+  rename?: string;
+  prefix?: string;
+  keyLimit?: number;
+}
+
+export function updateAccount(name: string, changes: AccountChanges): Promise<Account> {
+  return call('update_account', { name, ...changes });
+}
+
+export function revealSharedSecret(account: string, passphrase: string): Promise<string> {
+  return call('reveal_shared_secret', { account, passphrase });
+}
+
+export function copySharedSecret(account: string, passphrase: string): Promise<CopyReceipt> {
+  return call('copy_shared_secret', { account, passphrase });
+}
+
+export function rotateSharedSecret(account: string): Promise<void> {
+  return call('rotate_shared_secret', { account });
+}
+
+// ---- Groups ------------------------------------------------------------------------
+
+export function listGroups(account: string): Promise<Group[]> {
+  return call('list_groups', { account });
+}
+
+export interface NewGroup {
+  name: string;
+  description?: string;
+  scopes: string[];
+}
+
+export function createGroup(account: string, group: NewGroup): Promise<Group> {
+  return call('create_group', { account, ...group });
+}
+
+export interface GroupChanges {
+  rename?: string;
+  description?: string;
+  scopes?: string[];
+}
+
+export function updateGroup(account: string, name: string, changes: GroupChanges): Promise<Group> {
+  return call('update_group', { account, name, ...changes });
+}
+
+export function deleteGroup(account: string, name: string, force: boolean): Promise<GroupDeletion> {
+  return call('delete_group', { account, name, force });
+}
+
+// ---- Keys --------------------------------------------------------------------------
+
+/** Every key of the account; the UI filters and sorts in memory. */
+export function listKeys(account: string): Promise<ApiKey[]> {
+  return call('list_keys', { account });
+}
+
+export function keyPresets(): Promise<KeyPresetView[]> {
+  return call('key_presets');
+}
+
+export interface NewKey {
+  name: string;
+  description?: string;
+  access: AccessType;
+  allowUnbind: boolean;
+  groups: string[];
+  /** RFC 3339 (or YYYY-MM-DD, through that day UTC); leave out for a key that never expires. */
+  expiresAt?: string;
+}
+
+/** Creates a key. The result is the only time the full key exists in the UI. */
+export function createKey(account: string, key: NewKey): Promise<CreatedKeyView> {
+  return call('create_key', { account, ...key });
+}
+
+/** Copies the just-created key to the clipboard, from Rust: it never enters the web view's clipboard. */
+export function copyCreatedKey(keyId: string): Promise<CopyReceipt> {
+  return call('copy_created_key', { keyId });
+}
+
+/** The one-time display closed: the backend drops its copy of the key. */
+export function forgetCreatedKey(keyId: string): Promise<void> {
+  return call('forget_created_key', { keyId });
+}
+
+export function renameKey(account: string, key: string, newName: string): Promise<ApiKey> {
+  return call('rename_key', { account, key, newName });
+}
+
+export function setKeyStatus(account: string, key: string, status: KeyStatus): Promise<ApiKey> {
+  return call('set_key_status', { account, key, status });
+}
+
+export function setKeyGroups(account: string, key: string, groups: string[]): Promise<ApiKey> {
+  return call('set_key_groups', { account, key, groups });
+}
+
+/** Deletes a key; the answer is the record as it was. */
+export function deleteKey(account: string, key: string): Promise<ApiKey> {
+  return call('delete_key', { account, key });
+}
+
+// ---- Audit log ---------------------------------------------------------------------
+
+export interface AuditQuery {
+  action?: string;
+  key?: string;
+  limit?: number;
+}
+
+export function listAudit(query: AuditQuery = {}): Promise<AuditEntry[]> {
+  return call('list_audit', { ...query });
+}
+
+export function verifyAudit(): Promise<AuditReport> {
+  return call('verify_audit');
+}
+
+// ---- Settings ----------------------------------------------------------------------
+
+export function getSettings(): Promise<Settings> {
+  return call('get_settings');
+}
+
+export function updateSettings(settings: Settings): Promise<Settings> {
+  return call('update_settings', { settings });
+}
+
+// ---- Events ------------------------------------------------------------------------
+
+// Stopping a listener while the window goes away may fail; there is nothing left to stop then.
+function quietly(unlisten: UnlistenFn): () => void {
+  return () => {
+    Promise.resolve()
+      .then(unlisten)
+      .catch(() => undefined);
+  };
+}
+
+/** The backend locked the vault (idle or on request); the key is gone from memory. */
+export async function onVaultLocked(handler: (event: VaultLocked) => void): Promise<() => void> {
+  return quietly(await listen<VaultLocked>(VAULT_LOCKED, (event) => handler(event.payload)));
+}
+
+/** The countdown of the last copy is over: cleared, or left alone because it held something else. */
+export async function onClipboardCleared(handler: (event: ClipboardCleared) => void): Promise<() => void> {
+  return quietly(await listen<ClipboardCleared>(CLIPBOARD_CLEARED, (event) => handler(event.payload)));
 }

@@ -1,69 +1,314 @@
 // An in-memory stand-in for the Rust commands, installed with Tauri's mockIPC, so UI tests
-// exercise the real ipc module and components against the same command names and errors.
+// exercise the real ipc module and components against the same command names, arguments
+// and `{ kind, message }` errors. It follows the core's rules closely enough for the UI to
+// be tested against them; the core's own tests are the reference.
 import { mockIPC } from '@tauri-apps/api/mocks';
-import type { VaultSummary } from '../backend/ipc';
+import { emit } from '@tauri-apps/api/event';
+import type {
+  AccessType,
+  Account,
+  ApiKey,
+  AuditEntry,
+  Group,
+  KeyPresetView,
+  Settings,
+  UnlockOutcome,
+  VaultSummary,
+} from '../backend/ipc';
 
 export interface FakeBackendOptions {
   /** The passphrase of an existing vault; leave out for "no vault yet". */
   passphrase?: string;
-  summary?: VaultSummary;
   /** What `unlock_from_keychain` does: unlock, find nothing, or fail. */
   keychain?: 'remembered' | 'empty' | 'unavailable';
+  /** Starts unlocked (as after a keychain unlock), without going through the lock screen. */
+  unlocked?: boolean;
+  /** Why the keychain refuses to remember the key, when it does. */
+  rememberProblem?: string;
+}
+
+interface StoredAccount extends Omit<Account, 'key_count'> {
+  secret: string;
+}
+
+type Args = Record<string, unknown>;
+
+const T0 = Date.parse('2025-01-01T09:00:00Z');
+const PRESETS: KeyPresetView[] = [
+  { id: 'device', label: 'Device', access: 'WRITE', allow_unbind: false },
+  { id: 'timing-app', label: 'Timing app', access: 'READ_WRITE', allow_unbind: false },
+  { id: 'classification', label: 'Classification app', access: 'READ', allow_unbind: false },
+  { id: 'admin', label: 'Admin', access: 'READ_WRITE', allow_unbind: true },
+];
+
+function fail(kind: string, message: string): never {
+  throw { kind, message };
+}
+
+function fold(name: string): string {
+  return name.trim().toLowerCase();
 }
 
 export class FakeBackend {
   passphrase: string | undefined;
-  unlocked = false;
-  summary: VaultSummary;
+  unlocked: boolean;
   keychain: NonNullable<FakeBackendOptions['keychain']>;
-  readonly calls: string[] = [];
+  /** Every command called, in order, with its arguments. */
+  readonly calls: { command: string; args: Args }[] = [];
   readonly path = '/home/admin/.local/share/keyward/vault.db';
+  accounts: StoredAccount[] = [];
+  groups: Group[] = [];
+  keys: ApiKey[] = [];
+  audit: AuditEntry[] = [];
+  settings: Settings = { clipboard_clear_seconds: 30, auto_lock_minutes: 5 };
+  /** Full keys still held for the one-time display, by key id. */
+  readonly createdSecrets = new Map<string, string>();
+  /** What the fake clipboard holds. */
+  clipboard: string | null = null;
+  /** Commands that fail with this error instead of running. */
+  readonly failures = new Map<string, { kind: string; message: string }>();
+  /** Set to `false` to check what the UI does while the backend stays silent. */
+  auditOk = true;
+  rememberProblem: string | null;
+  private serial = 0;
 
   constructor(options: FakeBackendOptions = {}) {
     this.passphrase = options.passphrase;
-    this.summary = options.summary ?? { accounts: 0, keys: 0 };
     this.keychain = options.keychain ?? 'empty';
+    this.unlocked = options.unlocked ?? false;
+    this.rememberProblem = options.rememberProblem ?? null;
   }
 
   install(): this {
-    mockIPC((command, args) => {
-      this.calls.push(command);
-      return this.handle(command, (args ?? {}) as Record<string, unknown>);
-    });
+    mockIPC(
+      (command, args) => {
+        const given = (args ?? {}) as Args;
+        this.calls.push({ command, args: given });
+        return this.handle(command, given);
+      },
+      { shouldMockEvents: true },
+    );
     return this;
   }
 
-  private handle(command: string, args: Record<string, unknown>): unknown {
+  /** Names of the commands called, in order. */
+  commands(): string[] {
+    return this.calls.map((call) => call.command);
+  }
+
+  argsOf(command: string): Args[] {
+    return this.calls.filter((call) => call.command === command).map((call) => call.args);
+  }
+
+  // ---- Building a vault for a test ------------------------------------------------
+
+  addAccount(name: string, options: { prefix?: string; keyLimit?: number } = {}): StoredAccount {
+    const account: StoredAccount = {
+      id: this.id('acc'),
+      name,
+      prefix: options.prefix ?? 'kw',
+      key_limit: options.keyLimit ?? 10,
+      resources: ['devices', 'sessions', 'passings'],
+      created_at: new Date(T0).toISOString(),
+      updated_at: new Date(T0).toISOString(),
+      secret: `shared-secret-of-${name}`,
+    };
+    this.accounts.push(account);
+    if (this.passphrase === undefined) this.passphrase = 'correct horse battery';
+    return account;
+  }
+
+  addGroup(account: string, name: string, description = '', scopes: string[] = []): Group {
+    const group: Group = {
+      id: this.id('grp'),
+      account,
+      name,
+      description,
+      scopes,
+      key_count: 0,
+      created_at: new Date(T0).toISOString(),
+      updated_at: new Date(T0).toISOString(),
+    };
+    this.groups.push(group);
+    return group;
+  }
+
+  addKey(account: string, name: string, fields: Partial<ApiKey> = {}): ApiKey {
+    const n = this.keys.length;
+    const key: ApiKey = {
+      id: this.id('key'),
+      account,
+      name,
+      description: null,
+      access: 'READ',
+      allow_unbind: false,
+      groups: [],
+      status: 'active',
+      hint: `kw_${String(n).padStart(4, '0')}…wXyZ`,
+      created_at: new Date(T0 + n * 60_000).toISOString(),
+      created_by: 'admin',
+      updated_at: new Date(T0 + n * 60_000).toISOString(),
+      last_used_at: null,
+      expires_at: null,
+      ...fields,
+    };
+    this.keys.push(key);
+    return key;
+  }
+
+  /** Emits an event as the Rust side would. */
+  async emit(event: string, payload?: unknown): Promise<void> {
+    await emit(event, payload);
+  }
+
+  // ---- Commands ---------------------------------------------------------------------
+
+  private handle(command: string, args: Args): unknown {
+    const failure = this.failures.get(command);
+    if (failure) fail(failure.kind, failure.message);
     switch (command) {
       case 'vault_status':
-        return { exists: this.passphrase !== undefined, unlocked: this.unlocked, path: this.path };
+        return {
+          exists: this.passphrase !== undefined,
+          unlocked: this.unlocked,
+          path: this.path,
+          keychain_available: this.keychain !== 'unavailable',
+        };
       case 'create_vault':
-        return this.create(String(args.passphrase));
+        this.createVault(String(args.passphrase));
+        return this.outcome(args.remember === true);
       case 'unlock':
-        return this.unlock(String(args.passphrase));
+        this.unlock(String(args.passphrase));
+        return this.outcome(args.remember === true);
       case 'unlock_from_keychain':
-        if (this.keychain === 'unavailable') {
-          throw { kind: 'keychain', message: 'no keychain is available on this system' };
-        }
+        if (this.keychain === 'unavailable') fail('keychain', 'no keychain is available on this system');
         this.unlocked = this.keychain === 'remembered';
         return this.unlocked;
       case 'lock':
         this.unlocked = false;
+        this.createdSecrets.clear();
         return null;
+      case 'touch':
+        this.open();
+        return null;
+    }
+    this.open();
+    switch (command) {
       case 'vault_summary':
-        if (!this.unlocked) throw { kind: 'vault_locked', message: 'the vault is locked' };
-        return this.summary;
+        return { accounts: this.accounts.length, keys: this.keys.length } satisfies VaultSummary;
+      case 'list_accounts':
+        return this.accounts.map((account) => this.publicAccount(account));
+      case 'create_account':
+        return this.createAccount(args);
+      case 'update_account':
+        return this.updateAccount(args);
+      case 'reveal_shared_secret':
+        this.checkPassphrase(args.passphrase);
+        return this.account(args.account).secret;
+      case 'copy_shared_secret':
+        this.checkPassphrase(args.passphrase);
+        this.clipboard = this.account(args.account).secret;
+        return { clears_in_seconds: this.settings.clipboard_clear_seconds };
+      case 'rotate_shared_secret':
+        this.account(args.account).secret = `rotated-${this.id('s')}`;
+        this.record('secret.rotate', String(args.account));
+        return null;
+      case 'list_groups':
+        return this.groupsOf(this.account(args.account).name);
+      case 'create_group':
+        return this.createGroup(args);
+      case 'update_group':
+        return this.updateGroup(args);
+      case 'delete_group':
+        return this.deleteGroup(args);
+      case 'list_keys':
+        return this.keys.filter((key) => key.account === this.account(args.account).name).map((key) => ({ ...key }));
+      case 'key_presets':
+        return PRESETS;
+      case 'create_key':
+        return this.createKey(args);
+      case 'copy_created_key': {
+        const secret = this.createdSecrets.get(String(args.keyId));
+        if (secret === undefined) fail('not_found', 'that key is no longer held: it is shown only once');
+        this.clipboard = secret;
+        return { clears_in_seconds: this.settings.clipboard_clear_seconds };
+      }
+      case 'forget_created_key':
+        this.createdSecrets.delete(String(args.keyId));
+        return null;
+      case 'rename_key': {
+        const key = this.key(args.account, args.key);
+        this.checkKeyName(key.account, String(args.newName), key.id);
+        key.name = String(args.newName).trim();
+        this.record('key.rename', key.account, key.name);
+        return { ...key };
+      }
+      case 'set_key_status': {
+        const key = this.key(args.account, args.key);
+        key.status = args.status === 'active' ? 'active' : 'inactive';
+        this.record(key.status === 'active' ? 'key.activate' : 'key.deactivate', key.account, key.name);
+        return { ...key };
+      }
+      case 'set_key_groups': {
+        const key = this.key(args.account, args.key);
+        key.groups = this.existingGroups(key.account, args.groups as string[]);
+        this.record('key.set_groups', key.account, key.name);
+        return { ...key };
+      }
+      case 'delete_key': {
+        const key = this.key(args.account, args.key);
+        this.keys = this.keys.filter((candidate) => candidate !== key);
+        this.record('key.delete', key.account, key.name);
+        return { ...key };
+      }
+      case 'list_audit':
+        return this.listAudit(args);
+      case 'verify_audit':
+        return this.auditOk
+          ? { ok: true, entries: this.audit.length, broken_at: null, problem: null }
+          : { ok: false, entries: this.audit.length, broken_at: 2, problem: 'entry 2 was edited' };
+      case 'get_settings':
+        return { ...this.settings };
+      case 'update_settings':
+        return this.updateSettings(args.settings as Settings);
       default:
         throw new Error(`the fake backend has no command ${command}`);
     }
   }
 
-  private create(passphrase: string): null {
-    if (this.passphrase !== undefined) {
-      throw { kind: 'vault_exists', message: `a vault already exists at ${this.path}` };
-    }
+  private id(kind: string): string {
+    this.serial += 1;
+    return `${kind}-${String(this.serial).padStart(6, '0')}`;
+  }
+
+  private open() {
+    if (!this.unlocked) fail('vault_locked', 'the vault is locked — unlock it first');
+  }
+
+  private record(action: string, account: string | null, target: string | null = null) {
+    this.audit.push({
+      seq: this.audit.length + 1,
+      at: new Date(T0 + this.audit.length * 1000).toISOString(),
+      actor: 'admin',
+      action,
+      account,
+      target_id: null,
+      target_name: target,
+      details: {},
+    });
+  }
+
+  private outcome(remember: boolean): UnlockOutcome {
+    if (!remember) return { remembered: false, keychain_problem: null };
+    if (this.rememberProblem !== null) return { remembered: false, keychain_problem: this.rememberProblem };
+    this.keychain = 'remembered';
+    return { remembered: true, keychain_problem: null };
+  }
+
+  private createVault(passphrase: string): null {
+    if (this.passphrase !== undefined) fail('vault_exists', `a vault already exists at ${this.path}`);
     if ([...passphrase].length < 8) {
-      throw { kind: 'invalid_input', message: 'the passphrase is too short: use at least 8 characters' };
+      fail('invalid_input', 'the passphrase is too short: use at least 8 characters');
     }
     this.passphrase = passphrase;
     this.unlocked = true;
@@ -71,13 +316,204 @@ export class FakeBackend {
   }
 
   private unlock(passphrase: string): null {
-    if (this.passphrase === undefined) {
-      throw { kind: 'vault_missing', message: `there is no vault at ${this.path}` };
-    }
-    if (passphrase !== this.passphrase) {
-      throw { kind: 'wrong_passphrase', message: 'wrong passphrase' };
-    }
+    if (this.passphrase === undefined) fail('vault_missing', `there is no vault at ${this.path}`);
+    if (passphrase !== this.passphrase) fail('wrong_passphrase', 'wrong passphrase');
     this.unlocked = true;
     return null;
+  }
+
+  private checkPassphrase(given: unknown) {
+    if (given !== this.passphrase) fail('wrong_passphrase', 'wrong passphrase');
+  }
+
+  private publicAccount(account: StoredAccount): Account {
+    const { secret: _secret, ...rest } = account;
+    return { ...rest, key_count: this.keys.filter((key) => key.account === account.name).length };
+  }
+
+  private account(name: unknown): StoredAccount {
+    const account = this.accounts.find((candidate) => fold(candidate.name) === fold(String(name)));
+    if (!account) fail('not_found', `no account named ${JSON.stringify(name)}`);
+    return account;
+  }
+
+  private key(account: unknown, idOrName: unknown): ApiKey {
+    const owner = this.account(account).name;
+    const key = this.keys.find(
+      (candidate) =>
+        candidate.account === owner && (candidate.id === idOrName || fold(candidate.name) === fold(String(idOrName))),
+    );
+    if (!key) fail('not_found', `no key ${JSON.stringify(idOrName)} in account ${owner}`);
+    return key;
+  }
+
+  private groupsOf(account: string): Group[] {
+    return this.groups
+      .filter((group) => group.account === account)
+      .map((group) => ({
+        ...group,
+        key_count: this.keys.filter((key) => key.account === account && key.groups.includes(group.name)).length,
+      }));
+  }
+
+  private existingGroups(account: string, names: string[]): string[] {
+    for (const name of names) {
+      if (!this.groups.some((group) => group.account === account && group.name === name)) {
+        fail('not_found', `no group named ${JSON.stringify(name)} in account ${account}`);
+      }
+    }
+    return [...names];
+  }
+
+  private checkName(what: string, raw: string): string {
+    const name = raw.trim();
+    if (name === '') fail('invalid_input', `the ${what} name is empty: give it a name`);
+    if ([...name].length > 64) {
+      fail('invalid_input', `the ${what} name is ${[...name].length} characters long: use at most 64`);
+    }
+    return name;
+  }
+
+  private checkKeyName(account: string, raw: string, ownId?: string): string {
+    const name = this.checkName('key', raw);
+    const clash = this.keys.find(
+      (key) => key.account === account && key.id !== ownId && fold(key.name) === fold(name),
+    );
+    if (clash) fail('conflict', `a key named ${JSON.stringify(clash.name)} already exists in account ${account}`);
+    return name;
+  }
+
+  private createAccount(args: Args): Account {
+    const name = this.checkName('account', String(args.name));
+    if (this.accounts.some((account) => fold(account.name) === fold(name))) {
+      fail('conflict', `an account named ${JSON.stringify(name)} already exists`);
+    }
+    const prefix = args.prefix === undefined ? 'kw' : String(args.prefix);
+    if (!/^[a-z0-9]{2,12}$/.test(prefix)) fail('invalid_input', `invalid prefix ${JSON.stringify(prefix)}`);
+    const account = this.addAccount(name, {
+      prefix,
+      keyLimit: args.keyLimit === undefined ? 10 : Number(args.keyLimit),
+    });
+    this.record('account.create', name);
+    return this.publicAccount(account);
+  }
+
+  private updateAccount(args: Args): Account {
+    const account = this.account(args.name);
+    const oldName = account.name;
+    if (args.rename !== undefined) account.name = this.checkName('account', String(args.rename));
+    if (args.prefix !== undefined) account.prefix = String(args.prefix);
+    if (args.keyLimit !== undefined) account.key_limit = Number(args.keyLimit);
+    if (account.name !== oldName) {
+      for (const key of this.keys) if (key.account === oldName) key.account = account.name;
+      for (const group of this.groups) if (group.account === oldName) group.account = account.name;
+    }
+    this.record('account.update', account.name);
+    return this.publicAccount(account);
+  }
+
+  private createGroup(args: Args): Group {
+    const account = this.account(args.account).name;
+    const name = this.checkName('group', String(args.name));
+    if (this.groups.some((group) => group.account === account && fold(group.name) === fold(name))) {
+      fail('conflict', `a group named ${JSON.stringify(name)} already exists in account ${account}`);
+    }
+    const group = this.addGroup(account, name, String(args.description ?? ''), [...(args.scopes as string[])]);
+    this.record('group.create', account, name);
+    return group;
+  }
+
+  private updateGroup(args: Args): Group {
+    const account = this.account(args.account).name;
+    const group = this.groups.find((candidate) => candidate.account === account && candidate.name === args.name);
+    if (!group) fail('not_found', `no group named ${JSON.stringify(args.name)} in account ${account}`);
+    if (args.rename !== undefined) {
+      const renamed = this.checkName('group', String(args.rename));
+      for (const key of this.keys) {
+        if (key.account === account) key.groups = key.groups.map((name) => (name === group.name ? renamed : name));
+      }
+      group.name = renamed;
+    }
+    if (args.description !== undefined) group.description = String(args.description);
+    if (args.scopes !== undefined) group.scopes = [...(args.scopes as string[])];
+    this.record('group.update', account, group.name);
+    return this.groupsOf(account).find((candidate) => candidate.id === group.id)!;
+  }
+
+  private deleteGroup(args: Args) {
+    const account = this.account(args.account).name;
+    const group = this.groups.find((candidate) => candidate.account === account && candidate.name === args.name);
+    if (!group) fail('not_found', `no group named ${JSON.stringify(args.name)} in account ${account}`);
+    const users = this.keys.filter((key) => key.account === account && key.groups.includes(group.name));
+    if (users.length > 0 && args.force !== true) {
+      fail(
+        'refused',
+        `group ${group.name} is used by ${users.length} ${users.length === 1 ? 'key' : 'keys'}: remove it from them first, or force the deletion`,
+      );
+    }
+    const deactivated: string[] = [];
+    for (const key of users) {
+      key.groups = key.groups.filter((name) => name !== group.name);
+      if (key.groups.length === 0 && key.status === 'active') {
+        key.status = 'inactive';
+        deactivated.push(key.name);
+      }
+    }
+    this.groups = this.groups.filter((candidate) => candidate !== group);
+    this.record('group.delete', account, group.name);
+    return { group: group.name, keys_affected: users.length, keys_deactivated: deactivated };
+  }
+
+  private createKey(args: Args) {
+    const account = this.account(args.account);
+    const name = this.checkKeyName(account.name, String(args.name));
+    const count = this.keys.filter((key) => key.account === account.name).length;
+    if (count >= account.key_limit) {
+      fail(
+        'limit_reached',
+        `key limit of ${account.key_limit} reached for account ${account.name} — delete or deactivate a key, or raise the limit`,
+      );
+    }
+    const access = args.access as AccessType;
+    if (access === 'READ' && args.allowUnbind === true) {
+      fail('invalid_input', 'a READ key cannot be allowed to unbind devices');
+    }
+    const body = `${this.id('body').replace(/\W/g, '')}SeCrEtBoDy0123456789abcdefghij`;
+    const secret = `${account.prefix}_${body}`;
+    const key = this.addKey(account.name, name, {
+      description: typeof args.description === 'string' ? args.description : null,
+      access,
+      allow_unbind: args.allowUnbind === true,
+      groups: this.existingGroups(account.name, (args.groups as string[]) ?? []),
+      hint: `${account.prefix}_${body.slice(0, 4)}…${body.slice(-4)}`,
+      expires_at: typeof args.expiresAt === 'string' ? args.expiresAt : null,
+    });
+    this.createdSecrets.set(key.id, secret);
+    this.record('key.create', account.name, name);
+    return { key: { ...key }, secret };
+  }
+
+  private listAudit(args: Args): AuditEntry[] {
+    let entries = this.audit.slice();
+    if (typeof args.action === 'string') entries = entries.filter((entry) => entry.action === args.action);
+    if (typeof args.key === 'string') {
+      const wanted = fold(args.key);
+      entries = entries.filter((entry) => fold(entry.target_name ?? '') === wanted || entry.target_id === args.key);
+    }
+    // Oldest first, as the core keeps them; the UI puts the newest on top.
+    const limit = typeof args.limit === 'number' ? args.limit : entries.length;
+    return entries.slice(-limit);
+  }
+
+  private updateSettings(settings: Settings): Settings {
+    if (settings.clipboard_clear_seconds < 5 || settings.clipboard_clear_seconds > 600) {
+      fail('invalid_input', 'the clipboard clear delay must be between 5 and 600 seconds');
+    }
+    if (settings.auto_lock_minutes < 1 || settings.auto_lock_minutes > 240) {
+      fail('invalid_input', 'the auto-lock delay must be between 1 and 240 minutes');
+    }
+    this.settings = { ...settings };
+    this.record('settings.update', null);
+    return { ...this.settings };
   }
 }

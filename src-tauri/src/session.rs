@@ -147,9 +147,10 @@ impl Session {
                 Err(error) => outcome.keychain_problem = Some(error.to_string()),
             }
         }
-        self.idle.arm(auto_lock_delay(&vault.settings()?));
+        let delay = auto_lock_delay(&vault.settings()?);
         let previous = self.open_vault().replace(vault);
         drop(previous);
+        self.idle.arm(delay);
         Ok(outcome)
     }
 

@@ -39,7 +39,12 @@ impl Failure {
 impl From<keyward_core::Error> for Failure {
     fn from(err: keyward_core::Error) -> Failure {
         let code = if err.kind().is_vault_problem() { 3 } else { 2 };
-        Failure { code, message: err.to_string() }
+        let mut message = err.to_string();
+        // The core's messages are worded for every front end; add the command here.
+        if let keyward_core::Error::KeyLimitReached { account, .. } = &err {
+            message.push_str(&format!(" (keyward account set {account:?} --key-limit N)"));
+        }
+        Failure { code, message }
     }
 }
 

@@ -61,13 +61,13 @@ pub(crate) fn resolve(conn: &Connection, name: Option<&str>) -> Result<AccountRo
             .prepare_cached("SELECT id, name, prefix, key_limit FROM accounts WHERE name_fold = ?1")?
             .query_row([validate::fold(name.trim())], from_row)
             .optional()?
-            .ok_or_else(|| Error::not_found_hint("account", name, "`keyward account list` shows the accounts"));
+            .ok_or_else(|| Error::not_found_hint("account", name, "check the name in the list of accounts"));
     }
     let mut statement = conn.prepare_cached("SELECT id, name, prefix, key_limit FROM accounts LIMIT 2")?;
     let accounts = statement.query_map([], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
     match accounts.len() {
         1 => Ok(accounts.into_iter().next().expect("one account")),
-        0 => Err(Error::not_found_hint("account", "(any)", "create one with `keyward account create NAME`")),
+        0 => Err(Error::not_found_hint("account", "(any)", "create an account first")),
         _ => Err(Error::invalid("the vault holds several accounts: say which with --account NAME")),
     }
 }
@@ -151,7 +151,7 @@ impl Vault {
                 details.insert("key_limit".into(), json!({ "from": account.key_limit, "to": limit }));
             }
             if details.is_empty() {
-                return Err(Error::invalid("nothing to change: give --rename, --prefix or --key-limit"));
+                return Err(Error::invalid("nothing to change: give a new name, prefix or key limit"));
             }
             let final_name = rename.clone().unwrap_or(account.name.clone());
             change.audit(NewEntry::target("account.update", &final_name, &account.id, &final_name, details.into()))?;

@@ -68,7 +68,7 @@ pub enum Error {
     Conflict(String),
     #[error(
         "key limit of {limit} reached for account {account} (inactive keys count too) — delete a key, \
-         or raise the limit with `keyward account set {account} --key-limit N`"
+         or raise the account's key limit"
     )]
     KeyLimitReached { account: String, limit: u32 },
     #[error("{0}")]

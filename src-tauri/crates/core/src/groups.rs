@@ -67,7 +67,7 @@ pub(crate) fn find(conn: &Connection, account: &AccountRow, name: &str) -> Resul
         .query_row(params![account.id, validate::fold(name.trim())], |row| Ok(GroupRow { id: row.get(0)?, name: row.get(1)? }))
         .optional()?
         .ok_or_else(|| Error::not_found_hint("group", name.trim(), &format!(
-            "account {} has no such group; `keyward group list` shows its groups", account.name
+            "account {} has no group by that name", account.name
         )))
 }
 
@@ -217,7 +217,7 @@ impl Vault {
             let users: i64 = change.tx.query_row("SELECT count(*) FROM key_groups WHERE group_id = ?1", [&group.id], |r| r.get(0))?;
             if users > 0 && !force {
                 return Err(Error::Refused(format!(
-                    "group {} is used by {users} key(s): reassign them first, or delete it anyway with --force",
+                    "group {} is used by {users} key(s): reassign them first, or confirm deleting it anyway (--force)",
                     group.name
                 )));
             }

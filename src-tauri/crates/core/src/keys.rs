@@ -73,7 +73,7 @@ pub(crate) fn find(conn: &Connection, account: &AccountRow, id_or_name: &str) ->
     .query_row(params![account.id, wanted, validate::fold(wanted)], |row| Ok(KeyRow { id: row.get(0)?, name: row.get(1)? }))
     .optional()?
     .ok_or_else(|| Error::not_found_hint("key", wanted, &format!(
-        "account {} has no key with that id or name; `keyward key list` shows its keys", account.name
+        "account {} has no key with that id or name", account.name
     )))
 }
 

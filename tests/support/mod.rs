@@ -1,6 +1,7 @@
 //! Plumbing shared by the end-to-end tests: tauri-driver started with the app's environment,
 //! a WebDriver session on the real debug binary, helpers that find things the way a person
-//! does (by label and by name), and a clean stop.
+//! does (by label and by name), and a clean stop. Also the `keyward` CLI on the app's vault
+//! and the X clipboard, to check from outside what the app did.
 //!
 //! tauri-driver listens on fixed ports, so E2E tests run one at a time (`--test-threads=1`).
 
@@ -9,16 +10,17 @@
 
 use std::ffi::OsString;
 use std::fs::File;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use fantoccini::elements::Element;
 use fantoccini::error::{CmdError, ErrorStatus};
 use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::json;
+use serde_json::{json, Value};
 use tempfile::TempDir;
 
 const WEBDRIVER_PORT: u16 = 4444;
@@ -28,11 +30,65 @@ const DRIVER_STOP_TIMEOUT: Duration = Duration::from_secs(15);
 const UI_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(100);
 
+/// What tauri-driver starts: the app (by default) or another Tauri binary, in a working
+/// directory whose `vault.db` is `KEYWARD_VAULT`.
+pub struct Launch {
+    application: PathBuf,
+    args: Vec<String>,
+    workdir: Option<TempDir>,
+    envs: Vec<(String, OsString)>,
+}
+
+impl Launch {
+    /// The real app, with no vault at `KEYWARD_VAULT` unless `in_workdir` brings one.
+    pub fn app() -> Launch {
+        Launch::binary(app_binary(), &[])
+    }
+
+    /// Another Tauri binary (the benchmarks' empty window), with these arguments.
+    pub fn binary(application: impl Into<PathBuf>, args: &[&str]) -> Launch {
+        Launch {
+            application: application.into(),
+            args: args.iter().map(|arg| arg.to_string()).collect(),
+            workdir: None,
+            envs: Vec::new(),
+        }
+    }
+
+    /// Runs in `workdir` (see `new_workdir`), where a test may have prepared a vault.
+    pub fn in_workdir(mut self, workdir: TempDir) -> Launch {
+        self.workdir = Some(workdir);
+        self
+    }
+
+    pub fn env(mut self, name: &str, value: impl Into<OsString>) -> Launch {
+        self.envs.push((name.to_string(), value.into()));
+        self
+    }
+}
+
+/// A fresh working directory for one launch; its vault is at `vault_path_in(&dir)`.
+pub fn new_workdir() -> TempDir {
+    tempfile::tempdir().expect("create a temporary directory for the test")
+}
+
+/// Where the app looks for its vault when launched in `workdir`.
+pub fn vault_path_in(workdir: &TempDir) -> PathBuf {
+    workdir.path().join("vault.db")
+}
+
+/// The debug build of the app that cargo built next to this test.
+pub fn app_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_keyward-desktop"))
+}
+
 /// The real app under test, with a vault path of its own in a temporary directory.
 pub struct App {
     pub client: Client,
-    /// `KEYWARD_VAULT` as the app sees it; no file exists there at launch.
+    /// `KEYWARD_VAULT` as the app sees it; no file exists there at launch unless prepared.
     pub vault_path: PathBuf,
+    /// When the WebDriver session (and so the app's process) was asked for.
+    pub session_requested_at: SystemTime,
     // Dropped in this order: the driver stops before its log and the vault are deleted.
     driver: TauriDriver,
     _workdir: TempDir,
@@ -41,28 +97,40 @@ pub struct App {
 impl App {
     /// Starts tauri-driver, which starts the app, and opens a WebDriver session on it.
     pub async fn launch() -> App {
-        let workdir = tempfile::tempdir().expect("create a temporary directory for the test");
-        let vault_path = workdir.path().join("vault.db");
-        let envs = [
-            ("KEYWARD_VAULT", vault_path.clone().into_os_string()),
+        App::launch_with(Launch::app()).await
+    }
+
+    pub async fn launch_with(launch: Launch) -> App {
+        let Launch {
+            application,
+            args,
+            workdir,
+            envs: extra_envs,
+        } = launch;
+        let workdir = workdir.unwrap_or_else(new_workdir);
+        let vault_path = vault_path_in(&workdir);
+        let mut envs = vec![
+            ("KEYWARD_VAULT".to_string(), vault_path.clone().into_os_string()),
             // X11 even on a Wayland desktop, so the native window can be inspected.
-            ("GDK_BACKEND", OsString::from("x11")),
+            ("GDK_BACKEND".to_string(), OsString::from("x11")),
         ];
+        envs.extend(extra_envs);
         let driver = TauriDriver::start(&envs, &workdir.path().join("tauri-driver.log"));
 
-        let application = env!("CARGO_BIN_EXE_keyward-desktop");
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "tauri:options".into(),
-            json!({ "application": application }),
+            json!({ "application": application, "args": args }),
         );
+        let session_requested_at = SystemTime::now();
         let client = ClientBuilder::native()
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{WEBDRIVER_PORT}"))
             .await
             .unwrap_or_else(|error| {
                 panic!(
-                    "open a WebDriver session on {application}: {error}\n{}",
+                    "open a WebDriver session on {}: {error}\n{}",
+                    application.display(),
                     driver.log()
                 )
             });
@@ -70,9 +138,25 @@ impl App {
         App {
             client,
             vault_path,
+            session_requested_at,
             driver,
             _workdir: workdir,
         }
+    }
+
+    /// The `keyward` CLI on this app's vault, unlocking it with `passphrase`.
+    pub fn cli(&self, passphrase: &str) -> Cli {
+        Cli::new(&self.vault_path, passphrase)
+    }
+
+    /// The pid of tauri-driver, whose descendants are WebKitWebDriver and the app.
+    pub fn driver_pid(&self) -> u32 {
+        self.driver.process.id()
+    }
+
+    /// tauri-driver's log, with the app's own output.
+    pub fn driver_log(&self) -> String {
+        self.driver.log()
     }
 
     /// Ends the WebDriver session, which closes the app, then stops tauri-driver.
@@ -108,6 +192,164 @@ impl App {
     pub async fn button(&self, name: &str) -> Element {
         let xpath = format!("//button[normalize-space(.)='{name}']");
         self.wait_for(Locator::XPath(&xpath), &format!("the button {name:?}"))
+            .await
+    }
+
+    /// Clicks the button whose text is exactly `name` once it is on screen and enabled.
+    pub async fn click(&self, name: &str) {
+        let button = self.button(name).await;
+        self.wait_enabled(&button, name).await;
+        button
+            .click()
+            .await
+            .unwrap_or_else(|error| panic!("click {name:?}: {error}"));
+    }
+
+    /// The open dialog (`role="dialog"` or `"alertdialog"`) titled `title`.
+    pub async fn dialog(&self, title: &str) -> Element {
+        let xpath = format!(
+            "//*[(@role='dialog' or @role='alertdialog') and @aria-modal='true']\
+             [.//h2[normalize-space(.)='{title}']]"
+        );
+        self.wait_for(Locator::XPath(&xpath), &format!("the dialog {title:?}"))
+            .await
+    }
+
+    /// Waits until no dialog titled `title` is open.
+    pub async fn wait_dialog_closed(&self, title: &str) {
+        let xpath = format!(
+            "//*[(@role='dialog' or @role='alertdialog') and @aria-modal='true']\
+             [.//h2[normalize-space(.)='{title}']]"
+        );
+        self.wait_gone(&xpath, &format!("the dialog {title:?} to close"))
+            .await;
+    }
+
+    /// The page button of the top bar ("Keys", "Groups", "Settings", "Audit log").
+    pub async fn go_to(&self, page: &str) {
+        let xpath = format!("//nav[@aria-label='Pages']//button[normalize-space(.)='{page}']");
+        self.wait_for(Locator::XPath(&xpath), &format!("the page button {page:?}"))
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|error| panic!("go to the page {page:?}: {error}"));
+    }
+
+    /// Waits until nothing matches `xpath`.
+    pub async fn wait_gone(&self, xpath: &str, what: &str) {
+        let deadline = Instant::now() + UI_TIMEOUT;
+        loop {
+            let found = self
+                .client
+                .find_all(Locator::XPath(xpath))
+                .await
+                .expect("query the page");
+            if found.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\n{}",
+                self.driver.log()
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Waits until `element` (a button, a field) is enabled.
+    pub async fn wait_enabled(&self, element: &Element, what: &str) {
+        let deadline = Instant::now() + UI_TIMEOUT;
+        while !element
+            .is_enabled()
+            .await
+            .unwrap_or_else(|error| panic!("is {what:?} enabled: {error}"))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what:?} to be enabled\n{}",
+                self.driver.log()
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Clears the field labelled `label` and types `text` into it.
+    pub async fn fill(&self, label: &str, text: &str) {
+        let field = self.field(label).await;
+        field
+            .clear()
+            .await
+            .unwrap_or_else(|error| panic!("clear {label:?}: {error}"));
+        field
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|error| panic!("type into {label:?}: {error}"));
+    }
+
+    /// The current value of a field (a property: what page source does not show).
+    pub async fn value_of(&self, field: &Element) -> String {
+        field
+            .prop("value")
+            .await
+            .expect("read the field's value")
+            .unwrap_or_default()
+    }
+
+    /// Where `text` appears in the page: its HTML, the values of its fields, its visible
+    /// text, the window title. Empty when nowhere.
+    pub async fn places_showing(&self, text: &str) -> Vec<String> {
+        let mut places = Vec::new();
+        let source = self.client.source().await.expect("read the page source");
+        if source.contains(text) {
+            places.push("the page source".to_string());
+        }
+        let script = r#"
+            const [needle] = arguments;
+            const places = [];
+            if (document.documentElement.outerHTML.includes(needle)) places.push('the HTML');
+            if (document.body.innerText.includes(needle)) places.push('the visible text');
+            if (document.title.includes(needle)) places.push('the title');
+            for (const field of document.querySelectorAll('input, textarea, select')) {
+                if (String(field.value).includes(needle)) places.push(`the field #${field.id}`);
+            }
+            return places;
+        "#;
+        let found = self
+            .client
+            .execute(script, vec![json!(text)])
+            .await
+            .expect("search the page");
+        places.extend(
+            found
+                .as_array()
+                .expect("a list of places")
+                .iter()
+                .map(|place| place.as_str().unwrap_or_default().to_string()),
+        );
+        places
+    }
+
+    /// The keys table's rows as text, cell by cell, as rendered now (only the rows in view:
+    /// the table is virtualised).
+    pub async fn key_rows(&self) -> Vec<Vec<String>> {
+        let script = r#"
+            return [...document.querySelectorAll("table[role='grid'] tbody tr[data-key-id]")]
+                .map((row) => [...row.querySelectorAll('td')].map((cell) => cell.textContent.trim()));
+        "#;
+        let rows = self
+            .client
+            .execute(script, vec![])
+            .await
+            .expect("read the keys table");
+        serde_json::from_value(rows).expect("rows of cells")
+    }
+
+    /// The row of the keys table whose Name cell is `name`.
+    pub async fn key_row(&self, name: &str) -> Element {
+        let xpath = format!(
+            "//table[@role='grid']/tbody/tr[@data-key-id][td[1][normalize-space(.)='{name}']]"
+        );
+        self.wait_for(Locator::XPath(&xpath), &format!("the key {name:?} in the table"))
             .await
     }
 

@@ -1,4 +1,7 @@
 import '@testing-library/jest-dom/vitest';
+import { afterEach } from 'vitest';
+import { cleanup } from '@testing-library/svelte';
+import { clearMocks } from '@tauri-apps/api/mocks';
 
 // jsdom lays nothing out: elements have no size, so a ResizeObserver would never report.
 // Svelte's bind:clientHeight needs the constructor to exist.
@@ -9,3 +12,9 @@ class SilentResizeObserver {
 }
 
 globalThis.ResizeObserver ??= SilentResizeObserver;
+
+// Unmount first: components stop their event listeners while the IPC mock still exists.
+afterEach(() => {
+  cleanup();
+  clearMocks();
+});

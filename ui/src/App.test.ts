@@ -1,14 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, render, screen } from '@testing-library/svelte';
+import { describe, expect, it } from 'vitest';
+import { render, screen } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
-import { clearMocks } from '@tauri-apps/api/mocks';
 import App from './App.svelte';
 import { FakeBackend } from './testing/fake-backend';
-
-afterEach(() => {
-  cleanup();
-  clearMocks();
-});
 
 async function countsShown() {
   return {
@@ -130,5 +124,60 @@ describe('locking', () => {
     expect(backend.unlocked).toBe(false);
     expect(backend.commands().filter((call) => call === 'unlock_from_keychain')).toHaveLength(1);
     expect(screen.queryByTestId('account-count')).toBeNull();
+  });
+});
+
+describe('the lock screen', () => {
+  it('rates the new passphrase as it is typed, without an alert', async () => {
+    new FakeBackend().install();
+    const user = userEvent.setup();
+    render(App);
+
+    const passphrase = await screen.findByLabelText('Passphrase');
+    await user.type(passphrase, 'short');
+    expect(screen.getByText(/Strength:/)).toHaveTextContent('Strength: Too short. Use at least 8 characters.');
+    await user.type(passphrase, ' and simple');
+    await user.clear(passphrase);
+    await user.type(passphrase, 'correct horse battery staple');
+    expect(screen.getByText(/Strength:/)).toHaveTextContent('Strength: Fair.');
+    await user.type(passphrase, ' mango ledger');
+    expect(screen.getByText(/Strength:/)).toHaveTextContent('Strength: Strong.');
+    expect(passphrase).toHaveAccessibleDescription(/Strength:/);
+    expect(screen.queryByRole('alert')).toBeNull();
+  });
+
+  it('offers "Remember on this computer" only when a keychain exists, and passes the choice on', async () => {
+    const backend = new FakeBackend({ passphrase: 'correct horse battery' }).install();
+    const user = userEvent.setup();
+    render(App);
+
+    await user.click(await screen.findByLabelText('Remember on this computer'));
+    await user.type(screen.getByLabelText('Passphrase'), 'correct horse battery{Enter}');
+    await screen.findByRole('button', { name: 'Lock' });
+    expect(backend.argsOf('unlock')).toEqual([{ passphrase: 'correct horse battery', remember: true }]);
+    expect(backend.keychain).toBe('remembered');
+  });
+
+  it('hides "Remember on this computer" without a keychain', async () => {
+    const backend = new FakeBackend({ passphrase: 'correct horse battery', keychain: 'unavailable' }).install();
+    const user = userEvent.setup();
+    render(App);
+
+    await user.type(await screen.findByLabelText('Passphrase'), 'correct horse battery{Enter}');
+    await screen.findByRole('button', { name: 'Lock' });
+    expect(screen.queryByLabelText('Remember on this computer')).toBeNull();
+    expect(backend.argsOf('unlock')).toEqual([{ passphrase: 'correct horse battery', remember: false }]);
+    expect(backend.commands()).not.toContain('unlock_from_keychain');
+  });
+
+  it('opens the vault even when the keychain could not remember it, and says why', async () => {
+    new FakeBackend({ passphrase: 'correct horse battery', rememberProblem: 'the keychain is locked' }).install();
+    const user = userEvent.setup();
+    render(App);
+
+    await user.click(await screen.findByLabelText('Remember on this computer'));
+    await user.type(screen.getByLabelText('Passphrase'), 'correct horse battery{Enter}');
+    expect(await screen.findByText(/could not remember it: the keychain is locked/)).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Lock' })).toBeInTheDocument();
   });
 });

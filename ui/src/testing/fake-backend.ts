@@ -34,7 +34,7 @@ interface StoredAccount extends Omit<Account, 'key_count'> {
 type Args = Record<string, unknown>;
 
 const T0 = Date.parse('2025-01-01T09:00:00Z');
-const PRESETS: KeyPresetView[] = [
+export const PRESETS: KeyPresetView[] = [
   { id: 'device', label: 'Device', access: 'WRITE', allow_unbind: false },
   { id: 'timing-app', label: 'Timing app', access: 'READ_WRITE', allow_unbind: false },
   { id: 'classification', label: 'Classification app', access: 'READ', allow_unbind: false },

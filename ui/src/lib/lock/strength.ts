@@ -43,8 +43,8 @@ function predictableChars(text: string): number {
   return predictable;
 }
 
-/** Estimated entropy in bits. */
-export function entropyBits(passphrase: string): number {
+/** Bits if every character were guessed on its own, less what patterns give away. */
+function characterBits(passphrase: string): number {
   const chars = [...passphrase];
   let lower = passphrase.toLowerCase();
   let commonPenalty = 0;
@@ -57,6 +57,28 @@ export function entropyBits(passphrase: string): number {
   }
   const effective = Math.max(chars.length - predictableChars(passphrase) * 0.75 - commonPenalty, 1);
   return effective * Math.log2(poolSize(passphrase));
+}
+
+/** A word from a large list (7,776 words, as diceware) is worth about 12.9 bits, however long. */
+const BITS_PER_WORD = Math.log2(7776);
+
+/**
+ * Bits if the passphrase is guessed word by word: lower-case words count as dictionary
+ * words, anything else by its characters. Null for a single word.
+ */
+function wordBits(passphrase: string): number | null {
+  const tokens = passphrase.split(/[\s._-]+/).filter((token) => token !== '');
+  if (tokens.length < 2) return null;
+  return tokens.reduce(
+    (bits, token) =>
+      bits + (/^[a-z]+$/.test(token) ? Math.min(BITS_PER_WORD, token.length * Math.log2(26)) : characterBits(token)),
+    0,
+  );
+}
+
+/** Estimated entropy in bits: the cheaper of guessing by characters and by words. */
+export function entropyBits(passphrase: string): number {
+  return Math.min(characterBits(passphrase), wordBits(passphrase) ?? Infinity);
 }
 
 export function passphraseStrength(passphrase: string): Strength {

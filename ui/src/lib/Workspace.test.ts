@@ -1,0 +1,144 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { render, screen, within } from '@testing-library/svelte';
+import userEvent from '@testing-library/user-event';
+import App from '../App.svelte';
+import { FakeBackend } from '../testing/fake-backend';
+
+function unlockedVault(build: (backend: FakeBackend) => void = () => undefined): FakeBackend {
+  const backend = new FakeBackend({ passphrase: 'correct horse battery', unlocked: true });
+  build(backend);
+  return backend.install();
+}
+
+function twoAccounts(backend: FakeBackend) {
+  backend.addAccount('Acme');
+  backend.addAccount('Globex', { keyLimit: 25 });
+  backend.addKey('Acme', 'Gate 1');
+  backend.addKey('Globex', 'Forklift 7');
+  backend.addKey('Globex', 'Forklift 8');
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('the unlocked vault', () => {
+  it('asks for a first account, then shows its keys', async () => {
+    const backend = unlockedVault();
+    const user = userEvent.setup();
+    render(App);
+
+    expect(await screen.findByRole('heading', { name: 'Create your first account' })).toBeInTheDocument();
+    await user.type(screen.getByLabelText('Name'), 'Acme Timing');
+    await user.type(screen.getByLabelText('Key prefix'), 'acme');
+    await user.clear(screen.getByLabelText('Key limit'));
+    await user.type(screen.getByLabelText('Key limit'), '50');
+    await user.click(screen.getByRole('button', { name: 'Create account' }));
+
+    expect(await screen.findByRole('heading', { name: 'API keys' })).toBeInTheDocument();
+    expect(await screen.findByText('Showing 0 of 0 keys · limit 50')).toBeInTheDocument();
+    expect(backend.argsOf('create_account')).toEqual([{ name: 'Acme Timing', prefix: 'acme', keyLimit: 50 }]);
+    expect(screen.getByLabelText('Account')).toHaveValue('Acme Timing');
+    expect(screen.getByTestId('account-count')).toHaveTextContent('1');
+  });
+
+  it('switches between accounts and their keys', async () => {
+    unlockedVault(twoAccounts);
+    const user = userEvent.setup();
+    render(App);
+
+    expect(await screen.findByRole('gridcell', { name: 'Gate 1' })).toBeInTheDocument();
+    await user.selectOptions(screen.getByLabelText('Account'), 'Globex');
+    expect(await screen.findByRole('gridcell', { name: 'Forklift 7' })).toBeInTheDocument();
+    expect(screen.queryByRole('gridcell', { name: 'Gate 1' })).toBeNull();
+    expect(screen.getByText('Showing 2 of 2 keys · limit 25')).toBeInTheDocument();
+  });
+
+  it('creates another account from the header', async () => {
+    const backend = unlockedVault(twoAccounts);
+    const user = userEvent.setup();
+    render(App);
+
+    await user.click(await screen.findByRole('button', { name: 'New account' }));
+    const dialog = screen.getByRole('dialog', { name: 'New account' });
+    await user.type(within(dialog).getByLabelText('Name'), 'acme');
+    expect(within(dialog).getByText('An account named “Acme” already exists.')).toBeInTheDocument();
+    await user.type(within(dialog).getByLabelText('Name'), ' Labs{Enter}');
+    await vi.waitFor(() => expect(screen.getByLabelText('Account')).toHaveValue('acme Labs'));
+    expect(backend.accounts.map((account) => account.name)).toEqual(['Acme', 'Globex', 'acme Labs']);
+  });
+
+  it('moves between the pages of the account', async () => {
+    unlockedVault(twoAccounts);
+    const user = userEvent.setup();
+    render(App);
+
+    const pages = await screen.findByRole('navigation', { name: 'Pages' });
+    await user.click(within(pages).getByRole('button', { name: 'Groups' }));
+    expect(await screen.findByRole('heading', { name: 'Groups', level: 1 })).toBeInTheDocument();
+    expect(within(pages).getByRole('button', { name: 'Groups' })).toHaveAttribute('aria-current', 'page');
+    await user.click(within(pages).getByRole('button', { name: 'Settings' }));
+    expect(await screen.findByRole('heading', { name: 'Settings', level: 1 })).toBeInTheDocument();
+    await user.click(within(pages).getByRole('button', { name: 'Audit log' }));
+    expect(await screen.findByRole('heading', { name: 'Audit log', level: 1 })).toBeInTheDocument();
+  });
+});
+
+describe('locking', () => {
+  it('goes back to the lock screen when the backend locks after idle, and says why', async () => {
+    const backend = unlockedVault(twoAccounts);
+    render(App);
+    await screen.findByRole('gridcell', { name: 'Gate 1' });
+
+    backend.unlocked = false;
+    await backend.emit('vault-locked', { reason: 'idle' });
+
+    expect(await screen.findByRole('button', { name: 'Unlock' })).toBeInTheDocument();
+    expect(screen.getByText('The vault locked itself after a while without activity.')).toBeInTheDocument();
+    expect(screen.queryByRole('gridcell', { name: 'Gate 1' })).toBeNull();
+  });
+
+  it('goes back to the lock screen when a command finds the vault locked', async () => {
+    const backend = unlockedVault(twoAccounts);
+    const user = userEvent.setup();
+    render(App);
+    await screen.findByRole('gridcell', { name: 'Gate 1' });
+
+    await user.click(screen.getByRole('gridcell', { name: 'Gate 1' }));
+    await user.click(screen.getByRole('button', { name: 'Deactivate' }));
+    backend.unlocked = false; // locked behind the window's back, the event lost
+    await user.click(screen.getByRole('button', { name: 'Deactivate key' }));
+    expect(await screen.findByRole('button', { name: 'Unlock' })).toBeInTheDocument();
+    expect(backend.keys.find((key) => key.name === 'Gate 1')?.status).toBe('active');
+  });
+
+  it('drops a key on display when the vault locks underneath it', async () => {
+    const backend = unlockedVault(twoAccounts);
+    const user = userEvent.setup();
+    render(App);
+    await user.click(await screen.findByRole('button', { name: 'Add API key' }));
+    await user.type(screen.getByLabelText('Name'), 'Gate 2{Enter}');
+    const secret = ((await screen.findByLabelText('API key')) as HTMLInputElement).value;
+
+    backend.unlocked = false;
+    await backend.emit('vault-locked', { reason: 'idle' });
+    await screen.findByRole('button', { name: 'Unlock' });
+    expect(document.body.innerHTML).not.toContain(secret);
+    expect(backend.commands()).toContain('forget_created_key');
+  });
+
+  it('reports activity to the backend at most every 10 seconds', async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    const backend = unlockedVault(twoAccounts);
+    const user = userEvent.setup({ advanceTimers: vi.advanceTimersByTime });
+    render(App);
+    const filter = await screen.findByLabelText('Filter');
+
+    await user.type(filter, 'gate');
+    await user.click(filter);
+    expect(backend.commands().filter((command) => command === 'touch')).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(10_000);
+    await user.type(filter, ' 1');
+    expect(backend.commands().filter((command) => command === 'touch')).toHaveLength(2);
+  });
+});

@@ -207,6 +207,13 @@ describe('row actions', () => {
 
   it('changes groups with the picker', async () => {
     const { backend, user } = setup(sevenKeys);
+    await select(user, 'Gate 2');
+    await user.click(screen.getByRole('button', { name: 'Change groups' }));
+    const gate2 = screen.getByRole('dialog', { name: 'Change groups of “Gate 2”' });
+    // The picker takes the focus, not a chip's remove button.
+    expect(within(gate2).getByLabelText('Groups')).toHaveFocus();
+    await user.keyboard('{Escape}');
+
     await select(user, 'Kiosk');
     await user.click(screen.getByRole('button', { name: 'Change groups' }));
     const dialog = screen.getByRole('dialog', { name: 'Change groups of “Kiosk”' });

@@ -130,6 +130,18 @@ describe('the keys table', () => {
     expect(screen.getByRole('toolbar')).toHaveTextContent('Selected: Timing app');
     await user.keyboard('{Home}');
     expect(screen.getByRole('toolbar')).toHaveTextContent('Selected: Finish reader');
+    expect(table()).toHaveAccessibleDescription(/Enter moves to its actions/);
+
+    // Enter moves to the actions; F2 and Delete are shortcuts to two of them.
+    await user.keyboard('{Enter}');
+    expect(screen.getByRole('button', { name: 'Rename' })).toHaveFocus();
+    table().focus();
+    await user.keyboard('{F2}');
+    expect(screen.getByRole('dialog', { name: 'Rename key “Finish reader”' })).toBeInTheDocument();
+    await user.keyboard('{Escape}');
+    table().focus();
+    await user.keyboard('{Delete}');
+    expect(screen.getByRole('alertdialog', { name: 'Delete key “Finish reader”?' })).toBeInTheDocument();
   });
 });
 

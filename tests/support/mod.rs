@@ -110,7 +110,10 @@ impl App {
         let workdir = workdir.unwrap_or_else(new_workdir);
         let vault_path = vault_path_in(&workdir);
         let mut envs = vec![
-            ("KEYWARD_VAULT".to_string(), vault_path.clone().into_os_string()),
+            (
+                "KEYWARD_VAULT".to_string(),
+                vault_path.clone().into_os_string(),
+            ),
             // X11 even on a Wayland desktop, so the native window can be inspected.
             ("GDK_BACKEND".to_string(), OsString::from("x11")),
         ];
@@ -276,6 +279,7 @@ impl App {
     /// Clears the field labelled `label` and types `text` into it.
     pub async fn fill(&self, label: &str, text: &str) {
         let field = self.field(label).await;
+        self.wait_enabled(&field, label).await;
         field
             .clear()
             .await
@@ -349,8 +353,11 @@ impl App {
         let xpath = format!(
             "//table[@role='grid']/tbody/tr[@data-key-id][td[1][normalize-space(.)='{name}']]"
         );
-        self.wait_for(Locator::XPath(&xpath), &format!("the key {name:?} in the table"))
-            .await
+        self.wait_for(
+            Locator::XPath(&xpath),
+            &format!("the key {name:?} in the table"),
+        )
+        .await
     }
 
     pub async fn wait_for(&self, locator: Locator<'_>, what: &str) -> Element {
@@ -398,7 +405,7 @@ impl App {
         }
     }
 
-    async fn text_of(&self, css: &str) -> Option<String> {
+    pub async fn text_of(&self, css: &str) -> Option<String> {
         let element = match self.client.find(Locator::Css(css)).await {
             Ok(element) => element,
             Err(error) if is_gone(&error) => return None,
@@ -450,7 +457,7 @@ struct TauriDriver {
 }
 
 impl TauriDriver {
-    fn start(envs: &[(&str, OsString)], log_path: &Path) -> TauriDriver {
+    fn start(envs: &[(String, OsString)], log_path: &Path) -> TauriDriver {
         assert!(
             TcpStream::connect(("127.0.0.1", WEBDRIVER_PORT)).is_err(),
             "port {WEBDRIVER_PORT} is already in use: is another tauri-driver running?"
@@ -548,4 +555,170 @@ fn tauri_driver_program() -> PathBuf {
     on_path
         .or_else(in_cargo_home)
         .unwrap_or_else(|| PathBuf::from("tauri-driver"))
+}
+
+/// The `keyward` CLI on a vault, unlocked with a passphrase through `$KEYWARD_PASSPHRASE`.
+pub struct Cli {
+    vault: PathBuf,
+    passphrase: String,
+}
+
+/// What a CLI run left: its exit code and its output.
+#[derive(Debug)]
+pub struct CliRun {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliRun {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+}
+
+impl Cli {
+    pub fn new(vault: &Path, passphrase: &str) -> Cli {
+        Cli {
+            vault: vault.to_path_buf(),
+            passphrase: passphrase.to_string(),
+        }
+    }
+
+    /// `target/debug/keyward`, next to the app (`cargo build -p keyward-cli`; the workspace's
+    /// test build makes it too, for the CLI's own tests).
+    pub fn program() -> PathBuf {
+        let program = app_binary().with_file_name("keyward");
+        assert!(
+            program.is_file(),
+            "no CLI at {}: build it with `cargo build -p keyward-cli`",
+            program.display()
+        );
+        program
+    }
+
+    /// Runs `keyward ARGS` with `stdin` on its standard input.
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> CliRun {
+        let mut child = Command::new(Cli::program())
+            .args(args)
+            .env("KEYWARD_VAULT", &self.vault)
+            .env("KEYWARD_PASSPHRASE", &self.passphrase)
+            .env("KEYWARD_ACTOR", "e2e-cli")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the keyward CLI");
+        let mut input = child.stdin.take().expect("the CLI's stdin");
+        if let Some(text) = stdin {
+            input
+                .write_all(text.as_bytes())
+                .expect("write to the CLI's stdin");
+        }
+        drop(input);
+        let output = child.wait_with_output().expect("wait for the keyward CLI");
+        CliRun {
+            status: output.status,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Runs `keyward ARGS` and insists it succeeds; returns its standard output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let run = self.run(args, None);
+        assert!(
+            run.status.success(),
+            "keyward {}: {}\n{}{}",
+            args.join(" "),
+            run.status,
+            run.stdout,
+            run.stderr
+        );
+        run.stdout
+    }
+
+    /// Runs `keyward --json ARGS`, insists it succeeds and parses what it prints.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut with_json = vec!["--json"];
+        with_json.extend_from_slice(args);
+        let stdout = self.ok(&with_json);
+        serde_json::from_str(&stdout).unwrap_or_else(|error| {
+            panic!("keyward {}: not JSON ({error}): {stdout}", args.join(" "))
+        })
+    }
+
+    /// A vault that opens fast (argon2 at 8 MiB, 1 pass) with one account of `key_limit` keys.
+    pub fn init_fast_vault(&self, account: &str, key_limit: u32) {
+        self.ok(&["init", "--kdf-memory-mib", "8", "--kdf-passes", "1"]);
+        self.ok(&[
+            "account",
+            "create",
+            account,
+            "--key-limit",
+            &key_limit.to_string(),
+        ]);
+    }
+
+    /// Creates keys named `names` in batches of at most `batch` (one transaction each);
+    /// returns the (name, key) pairs the CLI printed, once.
+    pub fn create_keys(
+        &self,
+        names: &[String],
+        batch: usize,
+        extra: &[&str],
+    ) -> Vec<(String, String)> {
+        let dir = tempfile::tempdir().expect("a directory for the names files");
+        let mut created = Vec::with_capacity(names.len());
+        for (index, chunk) in names.chunks(batch).enumerate() {
+            let file = dir.path().join(format!("names-{index}.txt"));
+            std::fs::write(&file, chunk.join("\n")).expect("write the names file");
+            let file = file.to_str().expect("a UTF-8 path").to_string();
+            let mut args = vec!["key", "create", "--names-from", file.as_str()];
+            args.extend_from_slice(extra);
+            let stdout = self.ok(&args);
+            created.extend(stdout.lines().filter_map(|line| {
+                let (name, key) = line.split_once('\t')?;
+                Some((name.to_string(), key.to_string()))
+            }));
+        }
+        assert_eq!(
+            created.len(),
+            names.len(),
+            "the CLI printed one key per name"
+        );
+        created
+    }
+}
+
+/// The text on the X clipboard (`xclip -selection clipboard -o`), or `None` when it holds
+/// none — nothing owns it, or its owner offers no text. Needs the owner to be running.
+pub fn clipboard_text() -> Option<String> {
+    let mut child = Command::new("xclip")
+        .args(["-selection", "clipboard", "-o"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run xclip (package xclip)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for xclip") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("xclip did not answer within 10 s: the clipboard's owner is stuck");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let mut text = String::new();
+    child
+        .stdout
+        .take()
+        .expect("xclip's stdout")
+        .read_to_string(&mut text)
+        .expect("read xclip's output");
+    (status.success() && !text.is_empty()).then_some(text)
 }

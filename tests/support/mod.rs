@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use fantoccini::elements::Element;
 use fantoccini::error::{CmdError, ErrorStatus};
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -280,6 +281,16 @@ impl App {
     pub async fn fill(&self, label: &str, text: &str) {
         let field = self.field(label).await;
         self.wait_enabled(&field, label).await;
+        if text.is_empty() {
+            // WebDriver's clear empties the field without an `input` event, which the page
+            // would not notice; select everything and delete it as a person does.
+            let keys = format!("{}a{}{}", &*Key::Control, &*Key::Null, &*Key::Backspace);
+            field
+                .send_keys(&keys)
+                .await
+                .unwrap_or_else(|error| panic!("empty {label:?}: {error}"));
+            return;
+        }
         field
             .clear()
             .await

@@ -41,8 +41,12 @@ impl From<keyward_core::Error> for Failure {
         let code = if err.kind().is_vault_problem() { 3 } else { 2 };
         let mut message = err.to_string();
         // The core's messages are worded for every front end; add the command here.
-        if let keyward_core::Error::KeyLimitReached { account, .. } = &err {
-            message.push_str(&format!(" (keyward account set {account:?} --key-limit N)"));
+        match &err {
+            keyward_core::Error::KeyLimitReached { account, .. } => {
+                message.push_str(&format!(" (keyward account set {account:?} --key-limit N)"));
+            }
+            keyward_core::Error::GroupInUse { .. } => message.push_str(" with --force"),
+            _ => {}
         }
         Failure { code, message }
     }

@@ -73,6 +73,8 @@ pub enum Error {
     KeyLimitReached { account: String, limit: u32 },
     #[error("{0}")]
     Refused(String),
+    #[error("group {group} is used by {keys} key(s): reassign them first, or delete it anyway")]
+    GroupInUse { group: String, keys: u64 },
     #[error("wrong passphrase")]
     WrongPassphrase,
     #[error("no vault at {0} — create one with `keyward init`")]
@@ -94,7 +96,7 @@ impl Error {
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::KeyLimitReached { .. } => ErrorKind::LimitReached,
-            Error::Refused(_) => ErrorKind::Refused,
+            Error::Refused(_) | Error::GroupInUse { .. } => ErrorKind::Refused,
             Error::WrongPassphrase => ErrorKind::WrongPassphrase,
             Error::VaultMissing(_) => ErrorKind::VaultMissing,
             Error::VaultExists(_) => ErrorKind::VaultExists,

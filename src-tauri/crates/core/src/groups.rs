@@ -216,10 +216,7 @@ impl Vault {
             let group = find(change.tx, &account, name)?;
             let users: i64 = change.tx.query_row("SELECT count(*) FROM key_groups WHERE group_id = ?1", [&group.id], |r| r.get(0))?;
             if users > 0 && !force {
-                return Err(Error::Refused(format!(
-                    "group {} is used by {users} key(s): reassign them first, or confirm deleting it anyway (--force)",
-                    group.name
-                )));
+                return Err(Error::GroupInUse { group: group.name, keys: users as u64 });
             }
             let mut statement = change.tx.prepare(
                 "SELECT k.id, k.name FROM api_keys k JOIN key_groups kg ON kg.key_id = k.id

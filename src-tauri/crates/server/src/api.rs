@@ -1,0 +1,266 @@
+//! The HTTP API: routes, handlers and their extractors, and the OpenAPI
+//! document generated from the same handler annotations and wire types.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use keyward_core::{key_format, VerifyResult};
+use keyward_sync::{
+    paths, ErrorBody, ErrorKind, PullQuery, PullResponse, PushRequest, PushResponse, VerifyRequest, VerifyResponse,
+    PULL_DEFAULT_LIMIT, PULL_MAX_LIMIT, PUSH_MAX_BYTES, PUSH_MAX_CHANGES, VERIFY_MAX_BYTES,
+};
+use serde::de::DeserializeOwned;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::OpenApi;
+
+use crate::error::ApiError;
+use crate::last_used::LastUsed;
+use crate::rate_limit::FailureLimiter;
+use crate::store::{AccountId, Store};
+use crate::verify::verify_key;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub last_used: Arc<LastUsed>,
+    pub limiter: Arc<FailureLimiter>,
+    openapi: Arc<String>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, last_used: Arc<LastUsed>, limiter: Arc<FailureLimiter>) -> AppState {
+        let openapi = ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".into());
+        AppState { store, last_used, limiter, openapi: Arc::new(openapi) }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(paths::VERIFY, post(verify).layer(DefaultBodyLimit::max(VERIFY_MAX_BYTES)))
+        .route(paths::PUSH, post(push).layer(DefaultBodyLimit::max(PUSH_MAX_BYTES)))
+        .route(paths::PULL, get(pull))
+        .route(paths::HEALTH, get(healthz))
+        .route(paths::OPENAPI, get(openapi))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, "no such endpoint: see /openapi.json") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorKind::MethodNotAllowed, "this endpoint does not take that method: see /openapi.json")
+        })
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+/// One line per request: method, route, status, error kind and duration.
+/// Never a body, a query, a header or an unknown path (which might hold a key).
+async fn log_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = [paths::VERIFY, paths::PUSH, paths::PULL, paths::HEALTH, paths::OPENAPI]
+        .into_iter()
+        .find(|known| *known == request.uri().path())
+        .unwrap_or("(other path)");
+    let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    let response = next.run(request).await;
+    let kind = response.extensions().get::<ErrorKind>().map(|kind| format!(" {kind:?}")).unwrap_or_default();
+    let client = client.map(|ip| format!(" from {ip}")).unwrap_or_default();
+    tracing::info!(
+        "{method} {route} {}{kind}{client} in {} us",
+        response.status().as_u16(),
+        started.elapsed().as_micros()
+    );
+    response
+}
+
+/// `Json` whose rejections answer `{kind, message}`.
+pub struct WireJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for WireJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Json::<T>::from_request(request, state).await.map(|Json(value)| WireJson(value)).map_err(ApiError::from)
+    }
+}
+
+/// `Query` whose rejections answer `{kind, message}`.
+pub struct WireQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for WireQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state).await.map(|Query(value)| WireQuery(value)).map_err(ApiError::from)
+    }
+}
+
+/// The account of the request's sync token (`Authorization: Bearer …`).
+/// Only the token's SHA-256 is looked up; the token is never stored or logged.
+pub struct SyncAccount(pub AccountId);
+
+impl FromRequestParts<AppState> for SyncAccount {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let missing = || ApiError::unauthorized("missing sync token: send `Authorization: Bearer <token>`");
+        let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
+        let (scheme, token) = value.to_str().ok().and_then(|text| text.split_once(' ')).ok_or_else(missing)?;
+        let token = token.trim();
+        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+            return Err(missing());
+        }
+        let hash = key_format::verifier(token);
+        let store = Arc::clone(&state.store);
+        let account = tokio::task::spawn_blocking(move || store.account_by_token(&hash)).await??;
+        account.map(SyncAccount).ok_or_else(|| {
+            ApiError::unauthorized("unknown or revoked sync token: ask the server's administrator for a new one")
+        })
+    }
+}
+
+#[utoipa::path(
+    post, path = "/v1/verify", tag = "devices",
+    request_body = VerifyRequest,
+    responses(
+        (status = 200, description = "the verification result (VALID or why not)", body = VerifyResponse),
+        (status = 400, description = "the body is not JSON", body = ErrorBody),
+        (status = 413, description = "the body is too large", body = ErrorBody),
+        (status = 415, description = "the body is not declared as JSON", body = ErrorBody),
+        (status = 422, description = "unknown or missing fields, wrong types, an invalid resource", body = ErrorBody),
+        (status = 429, description = "too many failed verifications from this address (see Retry-After)", body = ErrorBody,
+         headers(("Retry-After" = u64, description = "seconds to wait"))),
+    )
+)]
+async fn verify(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    WireJson(body): WireJson<VerifyRequest>,
+) -> Result<Json<VerifyResponse>, ApiError> {
+    let request = body.request().map_err(|err| ApiError::invalid(err.to_string()))?;
+    if let Err(wait) = state.limiter.try_take(client.ip()) {
+        return Err(ApiError::rate_limited(wait.as_secs_f64().ceil().max(1.0) as u64));
+    }
+    let store = Arc::clone(&state.store);
+    let now = time::OffsetDateTime::now_utc();
+    let decision = tokio::task::spawn_blocking(move || verify_key(store.as_ref(), body.key.expose(), &request, now)).await??;
+    if decision.result == VerifyResult::Valid {
+        state.limiter.give_back(client.ip());
+        if let Some(id) = &decision.key_id {
+            state.last_used.record(id, now);
+        }
+    }
+    Ok(Json(VerifyResponse { result: decision.result, key_id: decision.key_id }))
+}
+
+#[utoipa::path(
+    post, path = "/v1/sync/push", tag = "sync",
+    request_body = PushRequest,
+    security(("sync_token" = [])),
+    responses(
+        (status = 200, description = "one result per change, in order; a replayed idempotency id answers its first result", body = PushResponse),
+        (status = 400, description = "the body is not JSON", body = ErrorBody),
+        (status = 401, description = "missing, unknown or revoked sync token", body = ErrorBody),
+        (status = 409, description = "an idempotency id reused for a different change, or an id of another account; nothing was applied", body = ErrorBody),
+        (status = 413, description = "too large, or more changes than one push may carry", body = ErrorBody),
+        (status = 415, description = "the body is not declared as JSON", body = ErrorBody),
+        (status = 422, description = "a change of the wrong shape or against the rules; nothing was applied", body = ErrorBody),
+    )
+)]
+async fn push(
+    State(state): State<AppState>,
+    SyncAccount(account): SyncAccount,
+    WireJson(body): WireJson<PushRequest>,
+) -> Result<Json<PushResponse>, ApiError> {
+    if body.changes.len() > PUSH_MAX_CHANGES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::TooLarge,
+            format!("{} changes in one push: send at most {PUSH_MAX_CHANGES} at a time", body.changes.len()),
+        ));
+    }
+    let store = Arc::clone(&state.store);
+    let results = tokio::task::spawn_blocking(move || store.push(&account, &body.changes)).await??;
+    Ok(Json(PushResponse { results }))
+}
+
+#[utoipa::path(
+    get, path = "/v1/sync/pull", tag = "sync",
+    params(PullQuery),
+    security(("sync_token" = [])),
+    responses(
+        (status = 200, description = "records changed since the cursor, in revision order, last-used times included", body = PullResponse),
+        (status = 400, description = "a bad query", body = ErrorBody),
+        (status = 401, description = "missing, unknown or revoked sync token", body = ErrorBody),
+    )
+)]
+async fn pull(
+    State(state): State<AppState>,
+    SyncAccount(account): SyncAccount,
+    WireQuery(query): WireQuery<PullQuery>,
+) -> Result<Json<PullResponse>, ApiError> {
+    let limit = query.limit.unwrap_or(PULL_DEFAULT_LIMIT);
+    if limit == 0 || limit > PULL_MAX_LIMIT {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorKind::InvalidRequest,
+            format!("limit must be from 1 to {PULL_MAX_LIMIT}"),
+        ));
+    }
+    // Uses answered before this pull began are written before it reads.
+    state.last_used.flush(&state.store).await?;
+    let store = Arc::clone(&state.store);
+    let changes = tokio::task::spawn_blocking(move || store.pull(&account, query.since, limit)).await??;
+    Ok(Json(changes))
+}
+
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations",
+    responses(
+        (status = 200, description = "the server and its database answer"),
+        (status = 503, description = "the database does not answer", body = ErrorBody),
+    )
+)]
+async fn healthz(State(state): State<AppState>) -> Response {
+    let store = Arc::clone(&state.store);
+    match tokio::task::spawn_blocking(move || store.check()).await {
+        Ok(Ok(())) => (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))).into_response(),
+        _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorKind::Storage, "the database does not answer").into_response(),
+    }
+}
+
+async fn openapi(State(state): State<AppState>) -> Response {
+    let mut response = state.openapi.as_str().to_owned().into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+struct SyncTokenScheme;
+
+impl utoipa::Modify for SyncTokenScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut bearer = Http::new(HttpAuthScheme::Bearer);
+        bearer.description = Some("a sync token from `keyward-server token create --account NAME`".into());
+        components.add_security_scheme("sync_token", SecurityScheme::Http(bearer));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Keyward remote API", description = "Device key verification and desktop sync for Keyward."),
+    paths(verify, push, pull, healthz),
+    components(schemas(ErrorBody)),
+    modifiers(&SyncTokenScheme)
+)]
+pub struct ApiDoc;
+
+/// The methods the router answers, for a test that compares it with the document.
+pub const ROUTES: [(Method, &str); 4] = [
+    (Method::POST, paths::VERIFY),
+    (Method::POST, paths::PUSH),
+    (Method::GET, paths::PULL),
+    (Method::GET, paths::HEALTH),
+];

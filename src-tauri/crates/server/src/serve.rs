@@ -1,0 +1,145 @@
+//! Starting and stopping the server: the plain-HTTP-only-on-loopback rule,
+//! TLS, the last-used flush timer, and a graceful stop that writes the last
+//! buffered uses.
+
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::api::{router, AppState};
+use crate::last_used::LastUsed;
+use crate::rate_limit::{FailureLimiter, RateLimit};
+use crate::store::{Store, StoreError};
+use crate::tls;
+
+/// How long a stop waits for requests in flight before it cuts them.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub listen: SocketAddr,
+    pub tls: Option<TlsFiles>,
+    /// Allows plain HTTP on a non-loopback address (behind a TLS-terminating proxy).
+    pub insecure_listen: bool,
+    pub flush_every: Duration,
+    pub rate_limit: RateLimit,
+}
+
+impl ServerOptions {
+    pub fn new(listen: SocketAddr) -> ServerOptions {
+        ServerOptions {
+            listen,
+            tls: None,
+            insecure_listen: false,
+            flush_every: Duration::from_secs(1),
+            rate_limit: RateLimit::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "refusing plain HTTP on {0}, which is not a loopback address: give --tls-cert and --tls-key, \
+         or --insecure-listen behind a proxy that terminates TLS"
+    )]
+    PlainHttpRefused(SocketAddr),
+    #[error("{0}")]
+    Tls(String),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+}
+
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub tls: bool,
+    stop: Option<oneshot::Sender<()>>,
+    server: JoinHandle<std::io::Result<()>>,
+    flusher: JoinHandle<()>,
+    store: Arc<dyn Store>,
+    last_used: Arc<LastUsed>,
+}
+
+impl RunningServer {
+    pub fn url(&self) -> String {
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+    }
+
+    /// Stops accepting, lets requests in flight finish (for a while), then
+    /// writes the buffered last-used times.
+    pub async fn stop(mut self) -> Result<(), StoreError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if tokio::time::timeout(STOP_GRACE, &mut self.server).await.is_err() {
+            self.server.abort();
+        }
+        self.flusher.abort();
+        self.last_used.flush(&self.store).await
+    }
+}
+
+pub async fn start(store: Arc<dyn Store>, options: ServerOptions) -> Result<RunningServer, StartError> {
+    if options.tls.is_none() && !options.listen.ip().is_loopback() && !options.insecure_listen {
+        return Err(StartError::PlainHttpRefused(options.listen));
+    }
+    let tls_config = match &options.tls {
+        Some(files) => Some(tls::load_config(&files.cert, &files.key).map_err(StartError::Tls)?),
+        None => None,
+    };
+    let tcp = TcpListener::bind(options.listen).await.map_err(|err| StartError::Bind(options.listen, err))?;
+    let addr = tcp.local_addr().map_err(|err| StartError::Bind(options.listen, err))?;
+
+    let last_used = Arc::new(LastUsed::default());
+    let limiter = Arc::new(FailureLimiter::new(options.rate_limit));
+    let app = router(AppState::new(Arc::clone(&store), Arc::clone(&last_used), limiter))
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let stopped = async move {
+        let _ = stopped.await;
+    };
+    let server = match tls_config {
+        Some(config) => {
+            let listener = tls::TlsListener::new(tcp, config)
+                .map_err(|err| StartError::Bind(options.listen, err))?
+                .tap_io(|_| {});
+            tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(stopped).into_future())
+        }
+        None => {
+            let listener = tcp.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(stopped).into_future())
+        }
+    };
+
+    let flusher = {
+        let (store, last_used) = (Arc::clone(&store), Arc::clone(&last_used));
+        let every = options.flush_every.max(Duration::from_millis(10));
+        tokio::spawn(async move {
+            let mut timer = tokio::time::interval(every);
+            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                timer.tick().await;
+                if let Err(err) = last_used.flush(&store).await {
+                    tracing::warn!("last-used times kept in memory for the next flush: {err}");
+                }
+            }
+        })
+    };
+
+    Ok(RunningServer { addr, tls: options.tls.is_some(), stop: Some(stop), server, flusher, store, last_used })
+}

@@ -1,0 +1,249 @@
+//! The real `keyward-server` binary on a loopback port with a database file
+//! in a temporary directory, and a small HTTP/1 client (hyper) to drive it.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use keyward_core::key_format::{self, GeneratedKey};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_keyward-server");
+
+pub struct Server {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub url: String,
+    pub dir: TempDir,
+    /// Every response body this test received, to search for secrets.
+    pub seen: std::sync::Mutex<Vec<u8>>,
+}
+
+pub fn db_path(dir: &Path) -> PathBuf {
+    dir.join("server.db")
+}
+
+/// Runs a `keyward-server` command (not the server) against `dir`'s database.
+pub fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--db")
+        .arg(db_path(dir))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run keyward-server")
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|err| {
+            panic!("not JSON ({err}): {}", String::from_utf8_lossy(&self.body))
+        })
+    }
+
+    pub fn kind(&self) -> String {
+        self.json()["kind"].as_str().unwrap_or("").to_string()
+    }
+}
+
+impl Server {
+    /// Starts a server on 127.0.0.1:0 with a fresh database; `args` add options.
+    pub fn start(args: &[&str]) -> Server {
+        Server::start_in(tempfile::tempdir().unwrap(), args)
+    }
+
+    pub fn start_in(dir: TempDir, args: &[&str]) -> Server {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.path().join("server.log")).unwrap();
+        let mut child = Command::new(BIN)
+            .arg("--db")
+            .arg(db_path(dir.path()))
+            .args(["--listen", "127.0.0.1:0"])
+            // Many tests fail verifications on purpose; only the rate-limit test wants the limit.
+            .args(if args.contains(&"--verify-failure-burst") { &[][..] } else { &["--verify-failure-burst", "100000"][..] })
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start keyward-server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("keyward-server listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}; log: {}", std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()))
+            .to_string();
+        let addr: SocketAddr = url.split("://").nth(1).unwrap().parse().unwrap();
+        assert!(addr.ip().is_loopback());
+        Server { child: Some(child), addr, url, dir, seen: Default::default() }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// `token create --account NAME`: the token printed once.
+    pub fn token(&self, account: &str) -> String {
+        let output = run(self.dir.path(), &["token", "create", "--account", account]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    }
+
+    /// Stops the server with SIGTERM (a graceful stop) and waits for it.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+        assert!(status.success());
+        child.wait().unwrap()
+    }
+
+    /// Starts the server again on the same database (on a new port).
+    pub fn restart(mut self, args: &[&str]) -> Server {
+        if self.child.is_some() {
+            self.stop();
+        }
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        Server::start_in(dir, args)
+    }
+
+    pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Reply {
+        let stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let reply = exchange(TokioIo::new(stream), method, path, headers, body).await;
+        self.seen.lock().unwrap().extend_from_slice(&reply.body);
+        reply
+    }
+
+    pub async fn post_json(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(bearer) = &bearer {
+            headers.push(("authorization", bearer.as_str()));
+        }
+        self.send("POST", path, &headers, Some(serde_json::to_vec(body).unwrap())).await
+    }
+
+    pub async fn verify(&self, key: &str, method: &str, resource: &str) -> Value {
+        let reply = self
+            .post_json("/v1/verify", None, &json!({"key": key, "method": method, "resource": resource, "unbind": false}))
+            .await;
+        assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+        reply.json()
+    }
+
+    pub async fn push(&self, token: &str, changes: &[Value]) -> Reply {
+        self.post_json("/v1/sync/push", Some(token), &json!({ "changes": changes })).await
+    }
+
+    /// A push that must succeed; its results.
+    pub async fn push_ok(&self, token: &str, changes: &[Value]) -> Value {
+        let reply = self.push(token, changes).await;
+        assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+        reply.json()
+    }
+
+    pub async fn pull(&self, token: &str, since: u64) -> Value {
+        let bearer = format!("Bearer {token}");
+        let reply = self.send("GET", &format!("/v1/sync/pull?since={since}"), &[("authorization", &bearer)], None).await;
+        assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+        reply.json()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// One HTTP/1 request over `io`, reading the whole response.
+pub async fn exchange<I>(io: I, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Reply
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.unwrap();
+    tokio::spawn(connection);
+    let mut request = hyper::Request::builder().method(method).uri(path).header("host", "localhost");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(Full::new(Bytes::from(body.unwrap_or_default()))).unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+    Reply { status, headers, body }
+}
+
+pub fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap()
+}
+
+pub fn now() -> String {
+    rfc3339(OffsetDateTime::now_utc())
+}
+
+pub fn new_key() -> GeneratedKey {
+    key_format::generate("kw").unwrap()
+}
+
+fn with_fields(mut base: Value, fields: Value) -> Value {
+    if let (Some(base), Some(fields)) = (base.as_object_mut(), fields.as_object()) {
+        base.extend(fields.clone());
+    }
+    base
+}
+
+/// A key upsert creating `key` under `id`: READ_WRITE unless `fields` say otherwise.
+pub fn create_key(id: Uuid, name: &str, key: &GeneratedKey, fields: Value) -> Value {
+    let record = json!({
+        "name": name,
+        "access": "READ_WRITE",
+        "verifier": hex::encode(key.verifier),
+        "hint": key.hint,
+        "created_by": "test",
+    });
+    change("key", "upsert", id, Some(with_fields(record, fields)))
+}
+
+pub fn change(entity: &str, op: &str, id: Uuid, fields: Option<Value>) -> Value {
+    let mut value = json!({"idempotency_id": Uuid::now_v7(), "at": now(), "entity": entity, "op": op, "id": id});
+    if let Some(fields) = fields {
+        value[entity] = fields;
+    }
+    value
+}
+
+pub fn tls_connector(cert_pem: &str) -> tokio_rustls::TlsConnector {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(cert_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}

@@ -1,0 +1,417 @@
+//! `POST /v1/sync/push` and `GET /v1/sync/pull`: how desktops exchange groups
+//! and key records with the server.
+//!
+//! A push carries changes as the desktop's outbox recorded them, each with an
+//! idempotency id: the server applies a batch in one transaction and each id
+//! exactly once; a replayed id answers the result of its first application.
+//! An upsert is a *patch*: it names only the fields the change touched, so two
+//! desktops editing different fields of one key never undo each other. A pull
+//! returns the current state of every record changed since a cursor — deletes
+//! as tombstones, last-used times included — in cursor order.
+
+use keyward_core::{AccessType, KeyStatus, Scope};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Entity {
+    Group,
+    Key,
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Upsert,
+    Delete,
+}
+
+/// SHA-256 of a full key, as 64 hex digits: what the server looks keys up by.
+/// It is not the key and cannot be turned back into one.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Verifier(pub [u8; 32]);
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Verifier({})", hex::encode(self.0))
+    }
+}
+
+impl Serialize for Verifier {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Verifier {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(&text, &mut bytes)
+            .map_err(|_| serde::de::Error::custom("a verifier is 64 hex digits: the SHA-256 of the key"))?;
+        Ok(Verifier(bytes))
+    }
+}
+
+/// The fields of a group an upsert sets; absent ones stay as they are. A
+/// group the server does not hold yet needs at least `name`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Replaces the group's scopes (`resource:read|write|delete`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::scopes))]
+    pub scopes: Option<Vec<Scope>>,
+}
+
+/// The fields of a key record an upsert sets; absent ones stay as they are.
+/// A key the server does not hold yet needs `name`, `access`, `verifier` and
+/// `hint`; the rest default to the least (no unbind, no groups, active, no
+/// expiry). `description` and `expires_at` are cleared with `null`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "nullable")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub description: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::access_type))]
+    pub access: Option<AccessType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_unbind: Option<bool>,
+    /// Replaces the key's groups, by group id (ids survive a rename).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<Uuid>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::key_status))]
+    pub status: Option<KeyStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "nullable_time")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub expires_at: Option<Option<OffsetDateTime>>,
+    /// Set when the key is created; a key's verifier never changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::verifier))]
+    pub verifier: Option<Verifier>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub created_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+}
+
+/// One change from a desktop's outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ChangeOnWire", into = "ChangeOnWire")]
+pub struct Change {
+    /// Unique per change, forever: the server applies a change once per id.
+    pub idempotency_id: Uuid,
+    /// When the administrator made the change (the desktop's clock).
+    pub at: OffsetDateTime,
+    pub action: ChangeAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeAction {
+    UpsertGroup { id: Uuid, fields: GroupFields },
+    DeleteGroup { id: Uuid },
+    UpsertKey { id: Uuid, fields: Box<KeyFields> },
+    DeleteKey { id: Uuid },
+}
+
+impl ChangeAction {
+    pub fn entity(&self) -> Entity {
+        match self {
+            ChangeAction::UpsertGroup { .. } | ChangeAction::DeleteGroup { .. } => Entity::Group,
+            ChangeAction::UpsertKey { .. } | ChangeAction::DeleteKey { .. } => Entity::Key,
+        }
+    }
+
+    pub fn id(&self) -> Uuid {
+        match self {
+            ChangeAction::UpsertGroup { id, .. }
+            | ChangeAction::DeleteGroup { id }
+            | ChangeAction::UpsertKey { id, .. }
+            | ChangeAction::DeleteKey { id } => *id,
+        }
+    }
+}
+
+/// A change as it is written in JSON: flat, with the fields of its entity.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Change))]
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChangeOnWire {
+    idempotency_id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    at: OffsetDateTime,
+    entity: Entity,
+    op: Op,
+    /// The group's or the key's id.
+    id: Uuid,
+    /// With `entity: group, op: upsert` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    group: Option<GroupFields>,
+    /// With `entity: key, op: upsert` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<KeyFields>,
+}
+
+impl TryFrom<ChangeOnWire> for Change {
+    type Error = String;
+    fn try_from(wire: ChangeOnWire) -> Result<Change, String> {
+        let id = wire.id;
+        let action = match (wire.entity, wire.op, wire.group, wire.key) {
+            (Entity::Group, Op::Upsert, Some(fields), None) => ChangeAction::UpsertGroup { id, fields },
+            (Entity::Key, Op::Upsert, None, Some(fields)) => ChangeAction::UpsertKey { id, fields: Box::new(fields) },
+            (Entity::Group, Op::Delete, None, None) => ChangeAction::DeleteGroup { id },
+            (Entity::Key, Op::Delete, None, None) => ChangeAction::DeleteKey { id },
+            (_, Op::Delete, _, _) => return Err("a delete carries no `group` or `key` fields".into()),
+            (Entity::Group, Op::Upsert, _, _) => return Err("a group upsert carries `group` fields and no `key`".into()),
+            (Entity::Key, Op::Upsert, _, _) => return Err("a key upsert carries `key` fields and no `group`".into()),
+        };
+        Ok(Change { idempotency_id: wire.idempotency_id, at: wire.at, action })
+    }
+}
+
+impl From<Change> for ChangeOnWire {
+    fn from(change: Change) -> ChangeOnWire {
+        let entity = change.action.entity();
+        let id = change.action.id();
+        let (op, group, key) = match change.action {
+            ChangeAction::UpsertGroup { fields, .. } => (Op::Upsert, Some(fields), None),
+            ChangeAction::UpsertKey { fields, .. } => (Op::Upsert, None, Some(*fields)),
+            ChangeAction::DeleteGroup { .. } | ChangeAction::DeleteKey { .. } => (Op::Delete, None, None),
+        };
+        ChangeOnWire { idempotency_id: change.idempotency_id, at: change.at, entity, op, id, group, key }
+    }
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    /// Applied in order, all or none; at most [`crate::PUSH_MAX_CHANGES`].
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<ChangeOnWire>))]
+    pub changes: Vec<Change>,
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The change is now part of the record (with the revision it got).
+    Applied,
+    /// The record was deleted before (deleted beats edited): nothing changed.
+    AlreadyDeleted,
+}
+
+/// What became of one change. A replayed idempotency id gets this same answer.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeResult {
+    pub idempotency_id: Uuid,
+    pub outcome: Outcome,
+    /// The record's revision after this change, when it changed anything.
+    pub revision: Option<u64>,
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResponse {
+    /// One per change, in the order of the request.
+    pub results: Vec<ChangeResult>,
+}
+
+/// `GET /v1/sync/pull?since=CURSOR&limit=N`.
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullQuery {
+    /// The `cursor` of the previous pull; 0 (the default) for everything.
+    #[serde(default)]
+    pub since: u64,
+    /// At most this many changes (default [`crate::PULL_DEFAULT_LIMIT`], at most [`crate::PULL_MAX_LIMIT`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRecord {
+    pub name: String,
+    pub description: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::scopes))]
+    pub scopes: Vec<Scope>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub updated_at: OffsetDateTime,
+}
+
+/// A key record as the server holds it: everything but the key itself.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub name: String,
+    pub description: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::access_type))]
+    pub access: AccessType,
+    pub allow_unbind: bool,
+    pub groups: Vec<Uuid>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::key_status))]
+    pub status: KeyStatus,
+    pub hint: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::verifier))]
+    pub verifier: Verifier,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: OffsetDateTime,
+    pub created_by: String,
+    /// The time of the last change pushed for this key.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub updated_at: OffsetDateTime,
+    /// The last VALID verification on the server; none = never used.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub last_used_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A record changed since the cursor: its current state, or a tombstone
+/// (`op: delete`, no fields) once deleted.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PulledChange {
+    /// Strictly increasing along a pull and across pulls.
+    pub revision: u64,
+    pub entity: Entity,
+    pub op: Op,
+    pub id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyRecord>,
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullResponse {
+    pub changes: Vec<PulledChange>,
+    /// Pass as `since` next time: the revision of the last change returned
+    /// (or `since` itself when there was none).
+    pub cursor: u64,
+    /// More changes wait beyond `limit`: pull again from `cursor`.
+    pub more: bool,
+}
+
+/// `Option<Option<T>>` for a patch: absent = unchanged, `null` = cleared.
+mod nullable {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize>(value: &Option<Option<T>>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(inner) => inner.serialize(serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(deserializer).map(Some)
+    }
+}
+
+/// [`nullable`] for RFC 3339 times.
+mod nullable_time {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::OffsetDateTime;
+
+    #[derive(Deserialize)]
+    struct Rfc3339(#[serde(with = "time::serde::rfc3339")] OffsetDateTime);
+
+    pub fn serialize<S: Serializer>(value: &Option<Option<OffsetDateTime>>, serializer: S) -> Result<S::Ok, S::Error> {
+        time::serde::rfc3339::option::serialize(&value.flatten(), serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<OffsetDateTime>>, D::Error> {
+        Option::<Rfc3339>::deserialize(deserializer).map(|at| Some(at.map(|Rfc3339(at)| at)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn at() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    }
+
+    #[test]
+    fn a_change_round_trips_through_its_flat_form() {
+        let change = Change {
+            idempotency_id: Uuid::now_v7(),
+            at: at(),
+            action: ChangeAction::UpsertKey {
+                id: Uuid::now_v7(),
+                fields: Box::new(KeyFields {
+                    name: Some("gate 1".into()),
+                    description: Some(None),
+                    expires_at: Some(None),
+                    access: Some(AccessType::Write),
+                    verifier: Some(Verifier([7; 32])),
+                    ..KeyFields::default()
+                }),
+            },
+        };
+        let value = serde_json::to_value(&change).unwrap();
+        assert_eq!(value["entity"], "key");
+        assert_eq!(value["op"], "upsert");
+        assert_eq!(value["key"]["description"], serde_json::Value::Null);
+        assert!(value["key"].get("status").is_none(), "absent fields stay absent");
+        assert_eq!(serde_json::from_value::<Change>(value).unwrap(), change);
+    }
+
+    #[test]
+    fn absent_null_and_set_are_three_different_patches() {
+        let patch = |key: serde_json::Value| serde_json::from_value::<KeyFields>(key).unwrap();
+        assert_eq!(patch(json!({})).expires_at, None);
+        assert_eq!(patch(json!({"expires_at": null})).expires_at, Some(None));
+        assert_eq!(patch(json!({"expires_at": "2027-01-15T08:00:00Z"})).expires_at.unwrap().unwrap().year(), 2027);
+    }
+
+    #[test]
+    fn changes_of_the_wrong_shape_are_refused() {
+        let base = || json!({"idempotency_id": Uuid::now_v7(), "at": "2027-01-15T08:00:00Z", "id": Uuid::now_v7()});
+        let with = |extra: serde_json::Value| {
+            let mut value = base();
+            value.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            serde_json::from_value::<Change>(value)
+        };
+        assert!(with(json!({"entity": "group", "op": "delete"})).is_ok());
+        assert!(with(json!({"entity": "group", "op": "delete", "group": {}})).is_err());
+        assert!(with(json!({"entity": "key", "op": "upsert", "group": {}})).is_err());
+        assert!(with(json!({"entity": "key", "op": "upsert"})).is_err());
+        assert!(with(json!({"entity": "key", "op": "upsert", "key": {"colour": "red"}})).is_err());
+        assert!(with(json!({"entity": "key", "op": "upsert", "key": {}, "extra": 1})).is_err());
+        assert!(with(json!({"entity": "user", "op": "delete"})).is_err());
+        assert!(with(json!({"entity": "key", "op": "upsert", "key": {"verifier": "abc"}})).is_err());
+        assert!(with(json!({"entity": "group", "op": "upsert", "group": {"scopes": ["devices:admin"]}})).is_err());
+    }
+}

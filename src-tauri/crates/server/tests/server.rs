@@ -484,6 +484,12 @@ async fn the_command_line_reports_bad_input_and_storage_problems() {
     let value: Value = serde_json::from_slice(&created.stdout).unwrap();
     assert!(value["token"].as_str().unwrap().starts_with("kwsync_"));
     assert_eq!(value["account"], "Acme");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(db_path(dir.path())).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the database is owner-only");
+    }
     let bad_name = run(dir.path(), &["token", "create", "--account", " "]);
     assert_eq!(bad_name.status.code(), Some(2));
     let unknown = run(dir.path(), &["token", "frobnicate"]);

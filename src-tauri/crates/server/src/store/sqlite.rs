@@ -719,11 +719,11 @@ impl Store for SqliteStore {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX).max(1);
         let fetch = limit as i64 + 1;
         self.read(|conn| {
-            // One snapshot for both tables.
-            conn.execute_batch("BEGIN")?;
-            let both = pull_groups(conn, account, since, fetch).and_then(|groups| Ok((groups, pull_keys(conn, account, since, fetch)?)));
-            conn.execute_batch("COMMIT")?;
-            let (groups, keys) = both?;
+            // One snapshot for both tables (read-only: dropping it just ends it).
+            let snapshot = conn.unchecked_transaction()?;
+            let groups = pull_groups(&snapshot, account, since, fetch)?;
+            let keys = pull_keys(&snapshot, account, since, fetch)?;
+            drop(snapshot);
             let mut changes: Vec<PulledChange> = groups.into_iter().chain(keys).collect();
             changes.sort_by_key(|change| change.revision);
             let more = changes.len() > limit;
@@ -788,5 +788,67 @@ impl Store for SqliteStore {
 
     fn check(&self) -> Result<()> {
         self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyward_sync::{Change, ChangeAction, KeyFields};
+
+    fn store_with_key() -> (tempfile::TempDir, SqliteStore, AccountId, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("server.db")).unwrap();
+        store.create_token("Acme", &[9; 32], "kwsync_x…y").unwrap();
+        let account = store.account_by_token(&[9; 32]).unwrap().unwrap();
+        let id = Uuid::now_v7();
+        let key = key_format::generate("kw").unwrap();
+        let fields = KeyFields {
+            name: Some("kiosk".into()),
+            access: Some(AccessType::Read),
+            verifier: Some(Verifier(key.verifier)),
+            hint: Some(key.hint),
+            ..KeyFields::default()
+        };
+        let change = Change {
+            idempotency_id: Uuid::now_v7(),
+            at: OffsetDateTime::now_utc(),
+            action: ChangeAction::UpsertKey { id, fields: Box::new(fields) },
+        };
+        store.push(&account, &[change]).unwrap();
+        (dir, store, account, id.to_string())
+    }
+
+    #[test]
+    fn last_used_only_moves_forward_and_takes_a_revision_only_when_it_moves() {
+        let (_dir, store, account, id) = store_with_key();
+        let head = |store: &SqliteStore| store.pull(&account, 0, 100).unwrap().cursor;
+        let at = OffsetDateTime::now_utc();
+        let before = head(&store);
+        store.record_last_used(&HashMap::from([(id.clone(), at)])).unwrap();
+        let after_use = head(&store);
+        assert_eq!(after_use, before + 1);
+        store.record_last_used(&HashMap::from([(id.clone(), at - time::Duration::hours(1))])).unwrap();
+        store.record_last_used(&HashMap::from([(id.clone(), at)])).unwrap();
+        assert_eq!(head(&store), after_use, "an older or equal time changes nothing");
+        let pulled = store.pull(&account, 0, 100).unwrap();
+        assert_eq!(pulled.changes[0].key.as_ref().unwrap().last_used_at, Some(from_millis(to_millis(at))));
+        store.record_last_used(&HashMap::from([("no-such-key".to_string(), at)])).unwrap();
+        assert_eq!(head(&store), after_use);
+    }
+
+    #[test]
+    fn a_deleted_key_keeps_no_verifier() {
+        let (_dir, store, account, id) = store_with_key();
+        let delete = Change {
+            idempotency_id: Uuid::now_v7(),
+            at: OffsetDateTime::now_utc(),
+            action: ChangeAction::DeleteKey { id: Uuid::parse_str(&id).unwrap() },
+        };
+        store.push(&account, &[delete]).unwrap();
+        let kept: i64 = store
+            .read(|conn| Ok(conn.query_row("SELECT count(*) FROM keys WHERE verifier IS NOT NULL", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(kept, 0);
     }
 }

@@ -198,12 +198,14 @@ fn serve(db: Option<PathBuf>, args: ServeArgs) -> Result<(), Failure> {
     if !args.verify_failures_per_second.is_finite() || args.verify_failures_per_second <= 0.0 || args.verify_failure_burst == 0 {
         return Err(Failure::input("the verification rate limit must allow at least one failure: use positive numbers"));
     }
-    let store: Arc<dyn Store> = open_store(db.clone())?;
     let mut options = ServerOptions::new(args.listen);
     options.tls = args.tls_cert.zip(args.tls_key).map(|(cert, key)| TlsFiles { cert, key });
     options.insecure_listen = args.insecure_listen;
     options.flush_every = Duration::from_millis(args.flush_interval_ms.max(10));
     options.rate_limit = RateLimit { burst: args.verify_failure_burst, per_second: args.verify_failures_per_second };
+    // Bad input is reported before the database is created or opened.
+    options.check_listen()?;
+    let store: Arc<dyn Store> = open_store(db)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

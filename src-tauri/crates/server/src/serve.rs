@@ -92,10 +92,18 @@ impl RunningServer {
     }
 }
 
-pub async fn start(store: Arc<dyn Store>, options: ServerOptions) -> Result<RunningServer, StartError> {
-    if options.tls.is_none() && !options.listen.ip().is_loopback() && !options.insecure_listen {
-        return Err(StartError::PlainHttpRefused(options.listen));
+impl ServerOptions {
+    /// Plain HTTP only on a loopback address, unless told `insecure_listen`.
+    pub fn check_listen(&self) -> Result<(), StartError> {
+        if self.tls.is_none() && !self.listen.ip().is_loopback() && !self.insecure_listen {
+            return Err(StartError::PlainHttpRefused(self.listen));
+        }
+        Ok(())
     }
+}
+
+pub async fn start(store: Arc<dyn Store>, options: ServerOptions) -> Result<RunningServer, StartError> {
+    options.check_listen()?;
     let tls_config = match &options.tls {
         Some(files) => Some(tls::load_config(&files.cert, &files.key).map_err(StartError::Tls)?),
         None => None,

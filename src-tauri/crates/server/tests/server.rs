@@ -472,6 +472,7 @@ async fn tls_serves_https_and_plain_http_stays_on_loopback() {
     assert_eq!(refused.status.code(), Some(2));
     let message = String::from_utf8_lossy(&refused.stderr);
     assert!(message.contains("refusing plain HTTP") && message.lines().count() == 1, "{message}");
+    assert!(!db_path(dir.path()).exists(), "refused before the database was touched");
     let half = run(dir.path(), &["--tls-cert", cert.to_str().unwrap()]);
     assert_eq!(half.status.code(), Some(2), "a certificate without its key");
 }

@@ -572,6 +572,7 @@ fn tauri_driver_program() -> PathBuf {
 pub struct Cli {
     vault: PathBuf,
     passphrase: String,
+    actor: String,
 }
 
 /// What a CLI run left: its exit code and its output.
@@ -593,6 +594,16 @@ impl Cli {
         Cli {
             vault: vault.to_path_buf(),
             passphrase: passphrase.to_string(),
+            actor: "e2e-cli".to_string(),
+        }
+    }
+
+    /// The same CLI, recording `actor` as "created by" and in the audit log.
+    pub fn as_actor(&self, actor: &str) -> Cli {
+        Cli {
+            vault: self.vault.clone(),
+            passphrase: self.passphrase.clone(),
+            actor: actor.to_string(),
         }
     }
 
@@ -614,7 +625,7 @@ impl Cli {
             .args(args)
             .env("KEYWARD_VAULT", &self.vault)
             .env("KEYWARD_PASSPHRASE", &self.passphrase)
-            .env("KEYWARD_ACTOR", "e2e-cli")
+            .env("KEYWARD_ACTOR", &self.actor)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

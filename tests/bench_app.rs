@@ -36,13 +36,26 @@ const KEYS: usize = 10_000;
 const SETTLE: Duration = Duration::from_secs(2);
 
 /// Resolves with page-side timestamps (ms since the epoch) once the keys table shows all
-/// the vault's keys (its counts line starts with `arguments[0]`): `dom` when the mutation that completed it happened, `frame` at the next
-/// animation frame, `painted` after that frame's rendering. `already` when the table was
-/// complete before this script could watch (then the times are upper bounds).
+/// the vault's keys (its counts line starts with `arguments[0]`): `dom` when the mutation
+/// that completed it happened, `frame` at the next animation frame, `painted` after that
+/// frame's rendering. `already` when the table was complete before this script could watch
+/// (then the times are upper bounds). `phases`: when the intermediate screens appeared.
 const APP_READY: &str = r#"
     const done = arguments[arguments.length - 1];
     const stamp = () => performance.timeOrigin + performance.now();
+    // When this script started, and when the app's screens first appeared after that:
+    // the unlocked workspace (after vault_status and the keychain unlock), then the keys
+    // page waiting for list_keys.
+    const phases = { script: stamp() };
+    const notePhases = () => {
+        if (!phases.workspace && document.querySelector("[data-testid='account-count']")) phases.workspace = stamp();
+        const counts = document.querySelector("[data-testid='key-counts']");
+        if (!phases.keysPage && counts) phases.keysPage = stamp();
+    };
+    notePhases();
+    phases.seenAtStart = { ...phases };
     const ready = () => {
+        notePhases();
         const counts = document.querySelector("[data-testid='key-counts']");
         return counts !== null
             && counts.textContent.startsWith(arguments[0])
@@ -56,7 +69,7 @@ const APP_READY: &str = r#"
             channel.port1.onmessage = () => {
                 const nav = performance.getEntriesByType('navigation')[0];
                 done({
-                    already, dom, frame, painted: stamp(),
+                    already, dom, frame, painted: stamp(), phases,
                     dcl: performance.timeOrigin + nav.domContentLoadedEventEnd,
                     origin: performance.timeOrigin,
                     rows: document.querySelectorAll("table[role='grid'] tbody tr[data-key-id]").length,
@@ -414,6 +427,19 @@ struct AppRun {
     painted: f64,
     already: bool,
     memory: Memory,
+    /// When this script started watching, the workspace appeared, the keys page appeared
+    /// (ms from the request; NaN when it had appeared before the script started).
+    script: f64,
+    workspace: f64,
+    keys_page: f64,
+}
+
+/// A phase's time, NaN when it had happened before the script could watch.
+fn phase(times: &Value, name: &str) -> f64 {
+    if times["phases"]["seenAtStart"].get(name).is_some() {
+        return f64::NAN;
+    }
+    times["phases"][name].as_f64().unwrap_or(f64::NAN)
 }
 
 async fn launch_app(fixture: &Fixture) -> (App, AppRun) {
@@ -434,6 +460,9 @@ async fn launch_app(fixture: &Fixture) -> (App, AppRun) {
         painted: num(&times, "painted") - requested,
         already: times["already"].as_bool().unwrap_or(true),
         memory,
+        script: num(&times["phases"], "script") - requested,
+        workspace: phase(&times, "workspace") - requested,
+        keys_page: phase(&times, "keysPage") - requested,
     };
     (app, run)
 }
@@ -831,6 +860,24 @@ async fn desktop_app_figures() {
         median(&small_dom) - median(&empty_dcl),
         median(&app_dom) - median(&small_dom)
     );
+    for (label, runs) in [("1 key", &small_runs), ("10,000 keys", &app_runs)] {
+        let known = |values: Vec<f64>| -> String {
+            let values: Vec<f64> = values.into_iter().filter(|value| !value.is_nan()).collect();
+            if values.is_empty() {
+                "before the script could watch".to_string()
+            } else {
+                format!("{:.0} ms (n = {})", median(&values), values.len())
+            }
+        };
+        println!(
+            "  app, {label}, medians: DOMContentLoaded {:.0} ms, script watching from {:.0} ms, workspace shown {}, keys page shown {}, table in the DOM {:.0} ms",
+            median(&runs.iter().map(|run| run.dcl).collect::<Vec<_>>()),
+            median(&runs.iter().map(|run| run.script).collect::<Vec<_>>()),
+            known(runs.iter().map(|run| run.workspace).collect()),
+            known(runs.iter().map(|run| run.keys_page).collect()),
+            median(&runs.iter().map(|run| run.dom).collect::<Vec<_>>()),
+        );
+    }
     println!("cold start, app to the next frame: {}", summary(&app_frame));
     println!(
         "cold start, app to that frame rendered: {}",

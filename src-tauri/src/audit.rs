@@ -17,7 +17,11 @@ pub async fn list_audit(
     key: Option<String>,
     limit: Option<usize>,
 ) -> Result<Vec<AuditEntry>, CommandError> {
-    let filter = AuditFilter { action, target: key, limit };
+    let filter = AuditFilter {
+        action,
+        target: key,
+        limit,
+    };
     on_vault(&session, move |vault| vault.audit_entries(&filter)).await
 }
 
@@ -36,17 +40,38 @@ mod tests {
         let app = TestApp::with_account();
         let key = json!({ "account": "acme", "name": "kiosk", "access": "READ", "allowUnbind": false, "groups": [] });
         app.call("create_key", key).unwrap();
-        app.call("rename_key", json!({ "account": "acme", "key": "kiosk", "newName": "kiosk 2" })).unwrap();
+        app.call(
+            "rename_key",
+            json!({ "account": "acme", "key": "kiosk", "newName": "kiosk 2" }),
+        )
+        .unwrap();
 
         let all = app.call("list_audit", json!({})).unwrap();
-        let actions: Vec<_> = all.as_array().unwrap().iter().map(|e| e["action"].clone()).collect();
-        assert_eq!(actions, vec![json!("key.rename"), json!("key.create"), json!("account.create"), json!("vault.create")]);
+        let actions: Vec<_> = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].clone())
+            .collect();
+        assert_eq!(
+            actions,
+            vec![
+                json!("key.rename"),
+                json!("key.create"),
+                json!("account.create"),
+                json!("vault.create")
+            ]
+        );
         assert!(all[0]["details"].is_object(), "{all}");
 
         let keys = app.call("list_audit", json!({ "action": "key." })).unwrap();
         assert_eq!(keys.as_array().unwrap().len(), 2);
         let by_name = app.call("list_audit", json!({ "key": "kiosk 2" })).unwrap();
-        assert_eq!(by_name.as_array().unwrap().len(), 1, "the rename is recorded under the new name: {by_name}");
+        assert_eq!(
+            by_name.as_array().unwrap().len(),
+            1,
+            "the rename is recorded under the new name: {by_name}"
+        );
         let newest = app.call("list_audit", json!({ "limit": 1 })).unwrap();
         assert_eq!(newest.as_array().unwrap().len(), 1);
         assert_eq!(newest[0]["action"], "key.rename");
@@ -56,13 +81,19 @@ mod tests {
     fn the_log_verifies() {
         let app = TestApp::with_account();
         let report = app.call("verify_audit", json!({})).unwrap();
-        assert_eq!(report, json!({ "ok": true, "entries": 2, "broken_at": null, "problem": null }));
+        assert_eq!(
+            report,
+            json!({ "ok": true, "entries": 2, "broken_at": null, "problem": null })
+        );
     }
 
     #[test]
     fn the_log_is_locked_with_the_vault() {
         let app = TestApp::with_account();
         app.call("lock", json!({})).unwrap();
-        assert_eq!(app.call("list_audit", json!({})).unwrap_err()["kind"], "vault_locked");
+        assert_eq!(
+            app.call("list_audit", json!({})).unwrap_err()["kind"],
+            "vault_locked"
+        );
     }
 }

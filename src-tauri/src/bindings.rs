@@ -11,7 +11,11 @@ use crate::events::{CLIPBOARD_CLEARED, VAULT_LOCKED};
 const BINDINGS: &str = "ui/src/bindings/index.ts";
 
 fn declaration<T: TS + ?Sized>(config: &Config) -> String {
-    format!("{}export {}\n", T::docs().unwrap_or_default(), T::decl(config))
+    format!(
+        "{}export {}\n",
+        T::docs().unwrap_or_default(),
+        T::decl(config)
+    )
 }
 
 /// The whole file, built in memory.

@@ -58,7 +58,10 @@ pub struct ClipboardGuard<B> {
 
 impl<B: ClipboardBackend> ClipboardGuard<B> {
     pub fn new(backend: B) -> Self {
-        ClipboardGuard { backend, pending: None }
+        ClipboardGuard {
+            backend,
+            pending: None,
+        }
     }
 
     /// Copies `text`; it is cleared at `deadline` unless something else replaced it by then.
@@ -109,8 +112,15 @@ impl<B: ClipboardBackend> ClipboardGuard<B> {
 }
 
 enum Request {
-    Copy { text: SecretString, delay: Duration, done: Sender<Result<(), String>> },
-    Release { reason: ClipboardClearReason, done: Sender<()> },
+    Copy {
+        text: SecretString,
+        delay: Duration,
+        done: Sender<Result<(), String>>,
+    },
+    Release {
+        reason: ClipboardClearReason,
+        done: Sender<()>,
+    },
 }
 
 /// The handle the session keeps: requests go to the clipboard thread, which owns the
@@ -132,7 +142,10 @@ impl Clipboard {
     /// The system clipboard through `arboard`, opened on first use (so a missing display
     /// surfaces as an error on copy, not at startup).
     pub fn system(events: Arc<Events>) -> Self {
-        Clipboard::spawn(events, || SystemClipboard::open().map(|clipboard| Box::new(clipboard) as Box<dyn ClipboardBackend>))
+        Clipboard::spawn(events, || {
+            SystemClipboard::open()
+                .map(|clipboard| Box::new(clipboard) as Box<dyn ClipboardBackend>)
+        })
     }
 
     /// A clipboard thread over the backend `open` makes; `open` is retried until it succeeds.
@@ -145,7 +158,9 @@ impl Clipboard {
             .name("clipboard".into())
             .spawn(move || serve(inbox, open, &events))
             .expect("the OS can start a thread");
-        Clipboard { requests: Mutex::new(requests) }
+        Clipboard {
+            requests: Mutex::new(requests),
+        }
     }
 
     fn send(&self, request: Request) -> Result<(), CommandError> {
@@ -164,7 +179,9 @@ impl Clipboard {
             .map_err(|_| CommandError::Internal("the clipboard thread has stopped".into()))?
             .map_err(CommandError::Clipboard)?;
         let seconds = delay.as_secs_f64().ceil() as u32;
-        Ok(CopyReceipt { clears_in_seconds: seconds })
+        Ok(CopyReceipt {
+            clears_in_seconds: seconds,
+        })
     }
 
     /// Ends a pending copy now (lock, quit), clearing it if the clipboard still holds it.
@@ -185,7 +202,9 @@ where
     loop {
         let deadline = guard.as_ref().and_then(ClipboardGuard::deadline);
         let request = match deadline {
-            Some(deadline) => inbox.recv_timeout(deadline.saturating_duration_since(Instant::now())),
+            Some(deadline) => {
+                inbox.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            }
             None => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         match request {
@@ -206,7 +225,10 @@ where
                 let _ = done.send(());
             }
             Err(RecvTimeoutError::Timeout) => {
-                if let Some(reason) = guard.as_mut().and_then(|guard| guard.expire(Instant::now())) {
+                if let Some(reason) = guard
+                    .as_mut()
+                    .and_then(|guard| guard.expire(Instant::now()))
+                {
                     events.clipboard_cleared(reason);
                 }
             }
@@ -226,7 +248,9 @@ pub struct SystemClipboard(arboard::Clipboard);
 
 impl SystemClipboard {
     pub fn open() -> Result<Self, String> {
-        arboard::Clipboard::new().map(SystemClipboard).map_err(|error| error.to_string())
+        arboard::Clipboard::new()
+            .map(SystemClipboard)
+            .map_err(|error| error.to_string())
     }
 }
 
@@ -310,7 +334,9 @@ pub mod testing {
     /// A clipboard thread over `fake`.
     pub fn fake_clipboard(events: Arc<Events>, fake: &FakeClipboard) -> Clipboard {
         let fake = fake.clone();
-        Clipboard::spawn(events, move || Ok(Box::new(fake.clone()) as Box<dyn ClipboardBackend>))
+        Clipboard::spawn(events, move || {
+            Ok(Box::new(fake.clone()) as Box<dyn ClipboardBackend>)
+        })
     }
 }
 
@@ -332,12 +358,21 @@ mod tests {
     fn a_copy_is_cleared_at_its_deadline_if_the_clipboard_still_holds_it() {
         let (mut guard, fake) = guard();
         let start = Instant::now();
-        guard.copy(SecretString::from(KEY), start + Duration::from_secs(30)).unwrap();
+        guard
+            .copy(SecretString::from(KEY), start + Duration::from_secs(30))
+            .unwrap();
         assert_eq!(fake.text().as_deref(), Some(KEY));
 
-        assert_eq!(guard.expire(start + Duration::from_secs(29)), None, "not yet");
+        assert_eq!(
+            guard.expire(start + Duration::from_secs(29)),
+            None,
+            "not yet"
+        );
         assert_eq!(fake.text().as_deref(), Some(KEY));
-        assert_eq!(guard.expire(start + Duration::from_secs(30)), Some(ClipboardClearReason::Expired));
+        assert_eq!(
+            guard.expire(start + Duration::from_secs(30)),
+            Some(ClipboardClearReason::Expired)
+        );
         assert_eq!(fake.text(), None);
         assert_eq!(guard.deadline(), None, "nothing is pending any more");
     }
@@ -359,12 +394,18 @@ mod tests {
         let (mut guard, fake) = guard();
         guard.copy(SecretString::from(KEY), Instant::now()).unwrap();
         fake.0.lock().unwrap().text = None;
-        assert_eq!(guard.release_now(ClipboardClearReason::Locked), Some(ClipboardClearReason::Overwritten));
+        assert_eq!(
+            guard.release_now(ClipboardClearReason::Locked),
+            Some(ClipboardClearReason::Overwritten)
+        );
         assert_eq!(fake.clears(), 0);
 
         guard.copy(SecretString::from(KEY), Instant::now()).unwrap();
         fake.0.lock().unwrap().unreadable = true;
-        assert_eq!(guard.release_now(ClipboardClearReason::Locked), Some(ClipboardClearReason::Locked));
+        assert_eq!(
+            guard.release_now(ClipboardClearReason::Locked),
+            Some(ClipboardClearReason::Locked)
+        );
         assert_eq!(fake.clears(), 1, "a key may still be there: cleared");
     }
 
@@ -372,21 +413,43 @@ mod tests {
     fn lock_clears_a_pending_copy_at_once_and_nothing_when_none_is_pending() {
         let (mut guard, fake) = guard();
         assert_eq!(guard.release_now(ClipboardClearReason::Locked), None);
-        guard.copy(SecretString::from(KEY), Instant::now() + Duration::from_secs(30)).unwrap();
-        assert_eq!(guard.release_now(ClipboardClearReason::Locked), Some(ClipboardClearReason::Locked));
+        guard
+            .copy(
+                SecretString::from(KEY),
+                Instant::now() + Duration::from_secs(30),
+            )
+            .unwrap();
+        assert_eq!(
+            guard.release_now(ClipboardClearReason::Locked),
+            Some(ClipboardClearReason::Locked)
+        );
         assert_eq!(fake.text(), None);
-        assert_eq!(guard.release_now(ClipboardClearReason::Locked), None, "released once");
+        assert_eq!(
+            guard.release_now(ClipboardClearReason::Locked),
+            None,
+            "released once"
+        );
     }
 
     #[test]
     fn a_new_copy_takes_over_the_countdown() {
         let (mut guard, fake) = guard();
         let start = Instant::now();
-        guard.copy(SecretString::from("first"), start + Duration::from_secs(5)).unwrap();
-        guard.copy(SecretString::from("second"), start + Duration::from_secs(30)).unwrap();
+        guard
+            .copy(SecretString::from("first"), start + Duration::from_secs(5))
+            .unwrap();
+        guard
+            .copy(
+                SecretString::from("second"),
+                start + Duration::from_secs(30),
+            )
+            .unwrap();
         assert_eq!(guard.expire(start + Duration::from_secs(5)), None);
         assert_eq!(fake.text().as_deref(), Some("second"));
-        assert_eq!(guard.expire(start + Duration::from_secs(30)), Some(ClipboardClearReason::Expired));
+        assert_eq!(
+            guard.expire(start + Duration::from_secs(30)),
+            Some(ClipboardClearReason::Expired)
+        );
     }
 
     fn wait_for(mut done: impl FnMut() -> bool) {
@@ -405,12 +468,22 @@ mod tests {
         let fake = FakeClipboard::default();
         let clipboard = fake_clipboard(events, &fake);
 
-        let receipt = clipboard.copy(SecretString::from(KEY), Duration::from_millis(50)).unwrap();
-        assert_eq!(receipt, CopyReceipt { clears_in_seconds: 1 });
+        let receipt = clipboard
+            .copy(SecretString::from(KEY), Duration::from_millis(50))
+            .unwrap();
+        assert_eq!(
+            receipt,
+            CopyReceipt {
+                clears_in_seconds: 1
+            }
+        );
         assert_eq!(fake.text().as_deref(), Some(KEY));
         wait_for(|| fake.text().is_none());
         wait_for(|| !recorder.events().is_empty());
-        assert_eq!(recorder.events(), vec![json!({ "event": "clipboard-cleared", "payload": { "reason": "expired" } })]);
+        assert_eq!(
+            recorder.events(),
+            vec![json!({ "event": "clipboard-cleared", "payload": { "reason": "expired" } })]
+        );
     }
 
     #[test]
@@ -418,18 +491,29 @@ mod tests {
         let events = Events::new();
         let fake = FakeClipboard::default();
         let clipboard = fake_clipboard(Arc::clone(&events), &fake);
-        clipboard.copy(SecretString::from(KEY), Duration::from_secs(60)).unwrap();
+        clipboard
+            .copy(SecretString::from(KEY), Duration::from_secs(60))
+            .unwrap();
         clipboard.release(ClipboardClearReason::Locked);
         assert_eq!(fake.text(), None);
 
-        clipboard.copy(SecretString::from(KEY), Duration::from_secs(60)).unwrap();
+        clipboard
+            .copy(SecretString::from(KEY), Duration::from_secs(60))
+            .unwrap();
         drop(clipboard);
         wait_for(|| fake.text().is_none());
     }
 
     fn xclip(args: &[&str]) -> Option<String> {
-        let output = std::process::Command::new("xclip").args(["-selection", "clipboard"]).args(args).output().unwrap();
-        output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+        let output = std::process::Command::new("xclip")
+            .args(["-selection", "clipboard"])
+            .args(args)
+            .output()
+            .unwrap();
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
     /// The real clipboard, read by another program while this one owns it. Needs an X
@@ -443,14 +527,29 @@ mod tests {
         events.connect(recorder.clone());
         let clipboard = Clipboard::system(events);
 
-        clipboard.copy(SecretString::from(KEY), Duration::from_secs(1)).unwrap();
-        assert_eq!(xclip(&["-o"]).as_deref(), Some(KEY), "another program reads the copy");
+        clipboard
+            .copy(SecretString::from(KEY), Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(
+            xclip(&["-o"]).as_deref(),
+            Some(KEY),
+            "another program reads the copy"
+        );
         let targets = xclip(&["-t", "TARGETS", "-o"]).unwrap_or_default();
-        assert!(targets.contains("x-kde-passwordManagerHint"), "marked for no history: {targets}");
+        assert!(
+            targets.contains("x-kde-passwordManagerHint"),
+            "marked for no history: {targets}"
+        );
         wait_for(|| !recorder.events().is_empty());
-        assert_ne!(xclip(&["-o"]).as_deref(), Some(KEY), "cleared after the delay");
+        assert_ne!(
+            xclip(&["-o"]).as_deref(),
+            Some(KEY),
+            "cleared after the delay"
+        );
 
-        clipboard.copy(SecretString::from(KEY), Duration::from_secs(1)).unwrap();
+        clipboard
+            .copy(SecretString::from(KEY), Duration::from_secs(1))
+            .unwrap();
         let mut other = std::process::Command::new("xclip")
             .args(["-selection", "clipboard", "-i", "-loops", "2"])
             .stdin(std::process::Stdio::piped())
@@ -459,8 +558,15 @@ mod tests {
         std::io::Write::write_all(&mut other.stdin.take().unwrap(), b"a shopping list").unwrap();
         other.wait().unwrap();
         wait_for(|| recorder.events().len() == 2);
-        assert_eq!(recorder.events()[1], json!({ "event": "clipboard-cleared", "payload": { "reason": "overwritten" } }));
-        assert_eq!(xclip(&["-o"]).as_deref(), Some("a shopping list"), "what the administrator copied stays");
+        assert_eq!(
+            recorder.events()[1],
+            json!({ "event": "clipboard-cleared", "payload": { "reason": "overwritten" } })
+        );
+        assert_eq!(
+            xclip(&["-o"]).as_deref(),
+            Some("a shopping list"),
+            "what the administrator copied stays"
+        );
     }
 
     #[test]
@@ -477,9 +583,13 @@ mod tests {
                 _ => Ok(Box::new(backend.clone()) as Box<dyn ClipboardBackend>),
             }
         });
-        let error = clipboard.copy(SecretString::from(KEY), Duration::from_secs(5)).unwrap_err();
+        let error = clipboard
+            .copy(SecretString::from(KEY), Duration::from_secs(5))
+            .unwrap_err();
         assert_eq!(error, CommandError::Clipboard("no display".into()));
-        clipboard.copy(SecretString::from(KEY), Duration::from_secs(5)).unwrap();
+        clipboard
+            .copy(SecretString::from(KEY), Duration::from_secs(5))
+            .unwrap();
         assert_eq!(fake.text().as_deref(), Some(KEY));
     }
 }

@@ -72,11 +72,17 @@ impl CommandError {
     /// A bad argument caught by the shell (an unparsable scope or date), reported like the
     /// core's own invalid input so the UI shows it the same way.
     pub fn invalid_input(message: impl Into<String>) -> Self {
-        CommandError::Core { kind: ErrorKind::InvalidInput, message: message.into() }
+        CommandError::Core {
+            kind: ErrorKind::InvalidInput,
+            message: message.into(),
+        }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        CommandError::Core { kind: ErrorKind::NotFound, message: message.into() }
+        CommandError::Core {
+            kind: ErrorKind::NotFound,
+            message: message.into(),
+        }
     }
 }
 
@@ -91,7 +97,11 @@ impl From<keyward_core::Error> for CommandError {
 
 impl Serialize for CommandError {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        CommandErrorBody { kind: self.kind(), message: self.to_string() }.serialize(serializer)
+        CommandErrorBody {
+            kind: self.kind(),
+            message: self.to_string(),
+        }
+        .serialize(serializer)
     }
 }
 
@@ -111,12 +121,25 @@ mod tests {
 
     #[test]
     fn every_core_kind_crosses_in_snake_case() {
-        let error = CommandError::from(keyward_core::Error::KeyLimitReached { account: "acme".into(), limit: 3 });
+        let error = CommandError::from(keyward_core::Error::KeyLimitReached {
+            account: "acme".into(),
+            limit: 3,
+        });
         let wire = serde_json::to_value(&error).unwrap();
         assert_eq!(wire["kind"], "limit_reached");
-        assert!(wire["message"].as_str().unwrap().contains("key limit of 3"), "{wire}");
-        let not_found = CommandError::from(keyward_core::Error::NotFound { what: "key", name: "x".into(), hint: String::new() });
-        assert_eq!(serde_json::to_value(&not_found).unwrap()["kind"], "not_found");
+        assert!(
+            wire["message"].as_str().unwrap().contains("key limit of 3"),
+            "{wire}"
+        );
+        let not_found = CommandError::from(keyward_core::Error::NotFound {
+            what: "key",
+            name: "x".into(),
+            hint: String::new(),
+        });
+        assert_eq!(
+            serde_json::to_value(&not_found).unwrap()["kind"],
+            "not_found"
+        );
     }
 
     #[test]
@@ -144,7 +167,10 @@ mod tests {
             CommandError::invalid_input("bad"),
             CommandError::not_found("gone"),
         ] {
-            assert_eq!(serde_json::to_value(&error).unwrap()["kind"], error.kind().as_str());
+            assert_eq!(
+                serde_json::to_value(&error).unwrap()["kind"],
+                error.kind().as_str()
+            );
         }
     }
 }

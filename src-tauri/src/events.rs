@@ -87,7 +87,9 @@ impl Events {
 
 impl std::fmt::Debug for Events {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Events").field("connected", &self.sink.get().is_some()).finish()
+        f.debug_struct("Events")
+            .field("connected", &self.sink.get().is_some())
+            .finish()
     }
 }
 
@@ -119,7 +121,10 @@ impl Recorder {
 
     fn push(&self, name: &str, payload: impl Serialize) {
         let payload = serde_json::to_value(payload).unwrap();
-        self.0.lock().unwrap().push(serde_json::json!({ "event": name, "payload": payload }));
+        self.0
+            .lock()
+            .unwrap()
+            .push(serde_json::json!({ "event": name, "payload": payload }));
     }
 }
 
@@ -141,9 +146,18 @@ mod tests {
 
     #[test]
     fn payloads_are_reasons_in_lowercase() {
-        assert_eq!(serde_json::to_value(VaultLocked { reason: LockReason::Idle }).unwrap(), json!({ "reason": "idle" }));
         assert_eq!(
-            serde_json::to_value(ClipboardCleared { reason: ClipboardClearReason::Overwritten }).unwrap(),
+            serde_json::to_value(VaultLocked {
+                reason: LockReason::Idle
+            })
+            .unwrap(),
+            json!({ "reason": "idle" })
+        );
+        assert_eq!(
+            serde_json::to_value(ClipboardCleared {
+                reason: ClipboardClearReason::Overwritten
+            })
+            .unwrap(),
             json!({ "reason": "overwritten" })
         );
     }

@@ -11,11 +11,17 @@ use crate::error::CommandError;
 use crate::session::{on_vault, Session};
 
 fn parse_scopes(scopes: &[String]) -> Result<Vec<Scope>, CommandError> {
-    scopes.iter().map(|scope| scope.parse().map_err(CommandError::from)).collect()
+    scopes
+        .iter()
+        .map(|scope| scope.parse().map_err(CommandError::from))
+        .collect()
 }
 
 #[tauri::command]
-pub async fn list_groups(session: State<'_, Arc<Session>>, account: String) -> Result<Vec<Group>, CommandError> {
+pub async fn list_groups(
+    session: State<'_, Arc<Session>>,
+    account: String,
+) -> Result<Vec<Group>, CommandError> {
     on_vault(&session, move |vault| vault.list_groups(Some(&account))).await
 }
 
@@ -27,8 +33,15 @@ pub async fn create_group(
     description: Option<String>,
     scopes: Vec<String>,
 ) -> Result<Group, CommandError> {
-    let group = NewGroup { name, description, scopes: parse_scopes(&scopes)? };
-    on_vault(&session, move |vault| vault.create_group(Some(&account), group)).await
+    let group = NewGroup {
+        name,
+        description,
+        scopes: parse_scopes(&scopes)?,
+    };
+    on_vault(&session, move |vault| {
+        vault.create_group(Some(&account), group)
+    })
+    .await
 }
 
 #[tauri::command]
@@ -41,8 +54,15 @@ pub async fn update_group(
     scopes: Option<Vec<String>>,
 ) -> Result<Group, CommandError> {
     let scopes = scopes.as_deref().map(parse_scopes).transpose()?;
-    let changes = GroupChanges { rename, description, scopes };
-    on_vault(&session, move |vault| vault.update_group(Some(&account), &name, changes)).await
+    let changes = GroupChanges {
+        rename,
+        description,
+        scopes,
+    };
+    on_vault(&session, move |vault| {
+        vault.update_group(Some(&account), &name, changes)
+    })
+    .await
 }
 
 /// Refused while keys use the group, unless `force`; then keys left with no group are
@@ -54,7 +74,10 @@ pub async fn delete_group(
     name: String,
     force: bool,
 ) -> Result<GroupDeletion, CommandError> {
-    on_vault(&session, move |vault| vault.delete_group(Some(&account), &name, force)).await
+    on_vault(&session, move |vault| {
+        vault.delete_group(Some(&account), &name, force)
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -72,11 +95,25 @@ mod tests {
     #[test]
     fn a_group_is_created_with_its_scopes_as_text_and_listed() {
         let app = with_devices_group();
-        app.call("create_group", json!({ "account": "acme", "name": "readers", "scopes": [] })).unwrap();
-        let groups = app.call("list_groups", json!({ "account": "acme" })).unwrap();
-        let devices = groups.as_array().unwrap().iter().find(|g| g["name"] == "devices").unwrap();
+        app.call(
+            "create_group",
+            json!({ "account": "acme", "name": "readers", "scopes": [] }),
+        )
+        .unwrap();
+        let groups = app
+            .call("list_groups", json!({ "account": "acme" }))
+            .unwrap();
+        let devices = groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == "devices")
+            .unwrap();
         assert_eq!(devices["scopes"], json!(["devices:read", "devices:write"]));
-        assert_eq!((devices["description"].clone(), devices["key_count"].clone()), (json!("Timing readers"), json!(0)));
+        assert_eq!(
+            (devices["description"].clone(), devices["key_count"].clone()),
+            (json!("Timing readers"), json!(0))
+        );
         assert_eq!(groups.as_array().unwrap().len(), 2);
     }
 
@@ -84,21 +121,42 @@ mod tests {
     fn a_bad_scope_is_invalid_input_with_the_rule() {
         let app = TestApp::with_account();
         for scope in ["devices", "devices:own", "planets:read"] {
-            let error = app.call("create_group", json!({ "account": "acme", "name": "g", "scopes": [scope] })).unwrap_err();
+            let error = app
+                .call(
+                    "create_group",
+                    json!({ "account": "acme", "name": "g", "scopes": [scope] }),
+                )
+                .unwrap_err();
             assert_eq!(error["kind"], "invalid_input", "{scope}: {error}");
         }
-        assert_eq!(app.call("list_groups", json!({ "account": "acme" })).unwrap(), json!([]));
+        assert_eq!(
+            app.call("list_groups", json!({ "account": "acme" }))
+                .unwrap(),
+            json!([])
+        );
     }
 
     #[test]
     fn a_group_is_renamed_and_its_scopes_replaced_or_kept() {
         let app = with_devices_group();
-        let renamed = app.call("update_group", json!({ "account": "acme", "name": "devices", "rename": "readers" })).unwrap();
-        assert_eq!(renamed["scopes"], json!(["devices:read", "devices:write"]), "scopes left as they were");
+        let renamed = app
+            .call(
+                "update_group",
+                json!({ "account": "acme", "name": "devices", "rename": "readers" }),
+            )
+            .unwrap();
+        assert_eq!(
+            renamed["scopes"],
+            json!(["devices:read", "devices:write"]),
+            "scopes left as they were"
+        );
         let changed = app
             .call("update_group", json!({ "account": "acme", "name": "readers", "scopes": ["sessions:read"], "description": "Read only" }))
             .unwrap();
-        assert_eq!((changed["scopes"].clone(), changed["description"].clone()), (json!(["sessions:read"]), json!("Read only")));
+        assert_eq!(
+            (changed["scopes"].clone(), changed["description"].clone()),
+            (json!(["sessions:read"]), json!("Read only"))
+        );
     }
 
     #[test]
@@ -107,13 +165,32 @@ mod tests {
         let key = json!({ "account": "acme", "name": "gate 1", "access": "WRITE", "allowUnbind": false, "groups": ["devices"] });
         app.call("create_key", key).unwrap();
 
-        let refused = app.call("delete_group", json!({ "account": "acme", "name": "devices", "force": false })).unwrap_err();
+        let refused = app
+            .call(
+                "delete_group",
+                json!({ "account": "acme", "name": "devices", "force": false }),
+            )
+            .unwrap_err();
         assert_eq!(refused["kind"], "refused");
-        assert!(refused["message"].as_str().unwrap().contains('1'), "names the count: {refused}");
+        assert!(
+            refused["message"].as_str().unwrap().contains('1'),
+            "names the count: {refused}"
+        );
 
-        let deletion = app.call("delete_group", json!({ "account": "acme", "name": "devices", "force": true })).unwrap();
-        assert_eq!(deletion, json!({ "group": "devices", "keys_affected": 1, "keys_deactivated": ["gate 1"] }));
+        let deletion = app
+            .call(
+                "delete_group",
+                json!({ "account": "acme", "name": "devices", "force": true }),
+            )
+            .unwrap();
+        assert_eq!(
+            deletion,
+            json!({ "group": "devices", "keys_affected": 1, "keys_deactivated": ["gate 1"] })
+        );
         let keys = app.call("list_keys", json!({ "account": "acme" })).unwrap();
-        assert_eq!((keys[0]["status"].clone(), keys[0]["groups"].clone()), (json!("inactive"), json!([])));
+        assert_eq!(
+            (keys[0]["status"].clone(), keys[0]["groups"].clone()),
+            (json!("inactive"), json!([]))
+        );
     }
 }

@@ -34,7 +34,12 @@ pub struct IdleClock {
 impl IdleClock {
     pub fn new(timeout: Duration) -> Arc<Self> {
         Arc::new(IdleClock {
-            clock: Mutex::new(Clock { last_activity: Instant::now(), timeout, armed: false, stopped: false }),
+            clock: Mutex::new(Clock {
+                last_activity: Instant::now(),
+                timeout,
+                armed: false,
+                stopped: false,
+            }),
             changed: Condvar::new(),
         })
     }
@@ -92,17 +97,26 @@ impl IdleClock {
                 return;
             }
             let Some(deadline) = clock.deadline() else {
-                clock = self.changed.wait(clock).unwrap_or_else(PoisonError::into_inner);
+                clock = self
+                    .changed
+                    .wait(clock)
+                    .unwrap_or_else(PoisonError::into_inner);
                 continue;
             };
             let now = Instant::now();
             if now < deadline {
-                clock = self.changed.wait_timeout(clock, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
+                clock = self
+                    .changed
+                    .wait_timeout(clock, deadline - now)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
                 continue;
             }
             clock.armed = false;
             drop(clock);
-            let Some(session) = session.upgrade() else { return };
+            let Some(session) = session.upgrade() else {
+                return;
+            };
             session.lock(LockReason::Idle);
             drop(session);
             clock = self.clock();

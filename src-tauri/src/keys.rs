@@ -30,7 +30,12 @@ pub struct KeyPresetView {
     pub allow_unbind: bool,
 }
 
-const PRESETS: [Preset; 4] = [Preset::Device, Preset::TimingApp, Preset::Classification, Preset::Admin];
+const PRESETS: [Preset; 4] = [
+    Preset::Device,
+    Preset::TimingApp,
+    Preset::Classification,
+    Preset::Admin,
+];
 
 fn preset_label(preset: Preset) -> &'static str {
     match preset {
@@ -56,8 +61,14 @@ pub fn key_presets() -> Vec<KeyPresetView> {
 
 /// Every key of the account, oldest first; the window filters and sorts in memory.
 #[tauri::command]
-pub async fn list_keys(session: State<'_, Arc<Session>>, account: String) -> Result<Vec<ApiKey>, CommandError> {
-    on_vault(&session, move |vault| vault.list_keys(Some(&account), &KeyFilter::default())).await
+pub async fn list_keys(
+    session: State<'_, Arc<Session>>,
+    account: String,
+) -> Result<Vec<ApiKey>, CommandError> {
+    on_vault(&session, move |vault| {
+        vault.list_keys(Some(&account), &KeyFilter::default())
+    })
+    .await
 }
 
 #[allow(clippy::too_many_arguments)] // the dialog's fields, one argument each, as the window sends them
@@ -75,7 +86,13 @@ pub async fn create_key(
     let expires_at = expires_at
         .map(|text| validate::expires_at(&text, keyward_core::now()))
         .transpose()?;
-    let new = NewKey { description, access: Some(access), allow_unbind, groups, expires_at };
+    let new = NewKey {
+        description,
+        access: Some(access),
+        allow_unbind,
+        groups,
+        expires_at,
+    };
     off_ui_thread(&session, move |session| {
         session.create_key(|vault| vault.create_key(Some(&account), &name, &new))
     })
@@ -84,7 +101,10 @@ pub async fn create_key(
 
 /// Copies the key just created (still held by the shell) to the clipboard.
 #[tauri::command]
-pub async fn copy_created_key(session: State<'_, Arc<Session>>, key_id: String) -> Result<CopyReceipt, CommandError> {
+pub async fn copy_created_key(
+    session: State<'_, Arc<Session>>,
+    key_id: String,
+) -> Result<CopyReceipt, CommandError> {
     off_ui_thread(&session, move |session| session.copy_created_key(&key_id)).await
 }
 
@@ -101,7 +121,10 @@ pub async fn rename_key(
     key: String,
     new_name: String,
 ) -> Result<ApiKey, CommandError> {
-    on_vault(&session, move |vault| vault.rename_key(Some(&account), &key, &new_name)).await
+    on_vault(&session, move |vault| {
+        vault.rename_key(Some(&account), &key, &new_name)
+    })
+    .await
 }
 
 #[tauri::command]
@@ -112,7 +135,10 @@ pub async fn set_key_status(
     status: String,
 ) -> Result<ApiKey, CommandError> {
     let status: KeyStatus = status.parse()?;
-    on_vault(&session, move |vault| vault.set_key_status(Some(&account), &key, status)).await
+    on_vault(&session, move |vault| {
+        vault.set_key_status(Some(&account), &key, status)
+    })
+    .await
 }
 
 #[tauri::command]
@@ -122,13 +148,23 @@ pub async fn set_key_groups(
     key: String,
     groups: Vec<String>,
 ) -> Result<ApiKey, CommandError> {
-    on_vault(&session, move |vault| vault.set_key_groups(Some(&account), &key, &groups)).await
+    on_vault(&session, move |vault| {
+        vault.set_key_groups(Some(&account), &key, &groups)
+    })
+    .await
 }
 
 /// Deletes the key; answers with the record as it was.
 #[tauri::command]
-pub async fn delete_key(session: State<'_, Arc<Session>>, account: String, key: String) -> Result<ApiKey, CommandError> {
-    on_vault(&session, move |vault| vault.delete_key(Some(&account), &key)).await
+pub async fn delete_key(
+    session: State<'_, Arc<Session>>,
+    account: String,
+    key: String,
+) -> Result<ApiKey, CommandError> {
+    on_vault(&session, move |vault| {
+        vault.delete_key(Some(&account), &key)
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -158,13 +194,21 @@ mod tests {
                 { "id": "admin", "label": "Admin", "access": "READ_WRITE", "allow_unbind": true },
             ])
         );
-        assert_eq!(TestApp::new().call("key_presets", json!({})).unwrap(), presets, "no vault needed");
+        assert_eq!(
+            TestApp::new().call("key_presets", json!({})).unwrap(),
+            presets,
+            "no vault needed"
+        );
     }
 
     #[test]
     fn a_created_key_comes_back_once_in_full_and_verifies() {
         let app = TestApp::with_account();
-        app.call("create_group", json!({ "account": "acme", "name": "devices", "scopes": ["devices:write"] })).unwrap();
+        app.call(
+            "create_group",
+            json!({ "account": "acme", "name": "devices", "scopes": ["devices:write"] }),
+        )
+        .unwrap();
         let created = create(
             &app,
             json!({ "account": "acme", "name": "gate 1", "description": "North gate", "access": "WRITE",
@@ -173,21 +217,50 @@ mod tests {
         let secret = created["secret"].as_str().unwrap();
         let key = &created["key"];
         assert!(secret.starts_with("kw_"), "{secret}");
-        assert_eq!(key["hint"].as_str().unwrap().split('…').next().unwrap(), &secret[..7]);
         assert_eq!(
-            (key["name"].clone(), key["description"].clone(), key["access"].clone(), key["allow_unbind"].clone()),
-            (json!("gate 1"), json!("North gate"), json!("WRITE"), json!(true))
+            key["hint"].as_str().unwrap().split('…').next().unwrap(),
+            &secret[..7]
         );
-        assert_eq!((key["groups"].clone(), key["status"].clone()), (json!(["devices"]), json!("active")));
-        assert_eq!((key["expires_at"].clone(), key["last_used_at"].clone()), (json!("2999-01-01T00:00:00Z"), Value::Null));
+        assert_eq!(
+            (
+                key["name"].clone(),
+                key["description"].clone(),
+                key["access"].clone(),
+                key["allow_unbind"].clone()
+            ),
+            (
+                json!("gate 1"),
+                json!("North gate"),
+                json!("WRITE"),
+                json!(true)
+            )
+        );
+        assert_eq!(
+            (key["groups"].clone(), key["status"].clone()),
+            (json!(["devices"]), json!("active"))
+        );
+        assert_eq!(
+            (key["expires_at"].clone(), key["last_used_at"].clone()),
+            (json!("2999-01-01T00:00:00Z"), Value::Null)
+        );
 
         let listed = app.call("list_keys", json!({ "account": "acme" })).unwrap();
         assert_eq!(listed, json!([key]), "the list has the record");
         assert!(!listed.to_string().contains(secret), "and never the key");
 
         let mut vault = app.open_vault_directly();
-        let request = Request { method: Method::Post, resource: "devices".into(), unbind: false };
-        assert_eq!(vault.verify_key(&keyward_core::SecretString::from(secret), &request).unwrap().result, VerifyResult::Valid);
+        let request = Request {
+            method: Method::Post,
+            resource: "devices".into(),
+            unbind: false,
+        };
+        assert_eq!(
+            vault
+                .verify_key(&keyward_core::SecretString::from(secret), &request)
+                .unwrap()
+                .result,
+            VerifyResult::Valid
+        );
     }
 
     #[test]
@@ -198,11 +271,26 @@ mod tests {
             (new_key("KIOSK"), "conflict"),
             (new_key(""), "invalid_input"),
             (new_key(&"x".repeat(65)), "invalid_input"),
-            (json!({ "account": "acme", "name": "r", "access": "READ", "allowUnbind": true, "groups": [] }), "refused"),
-            (json!({ "account": "acme", "name": "g", "access": "READ", "allowUnbind": false, "groups": ["nope"] }), "not_found"),
-            (json!({ "account": "acme", "name": "e", "access": "READ", "allowUnbind": false, "groups": [], "expiresAt": "2001-01-01" }), "invalid_input"),
-            (json!({ "account": "acme", "name": "e", "access": "READ", "allowUnbind": false, "groups": [], "expiresAt": "soon" }), "invalid_input"),
-            (json!({ "account": "nope", "name": "n", "access": "READ", "allowUnbind": false, "groups": [] }), "not_found"),
+            (
+                json!({ "account": "acme", "name": "r", "access": "READ", "allowUnbind": true, "groups": [] }),
+                "refused",
+            ),
+            (
+                json!({ "account": "acme", "name": "g", "access": "READ", "allowUnbind": false, "groups": ["nope"] }),
+                "not_found",
+            ),
+            (
+                json!({ "account": "acme", "name": "e", "access": "READ", "allowUnbind": false, "groups": [], "expiresAt": "2001-01-01" }),
+                "invalid_input",
+            ),
+            (
+                json!({ "account": "acme", "name": "e", "access": "READ", "allowUnbind": false, "groups": [], "expiresAt": "soon" }),
+                "invalid_input",
+            ),
+            (
+                json!({ "account": "nope", "name": "n", "access": "READ", "allowUnbind": false, "groups": [] }),
+                "not_found",
+            ),
         ];
         for (args, kind) in cases {
             let error = app.call("create_key", args.clone()).unwrap_err();
@@ -213,7 +301,8 @@ mod tests {
     #[test]
     fn the_key_limit_is_reported_as_limit_reached() {
         let app = TestApp::unlocked();
-        app.call("create_account", json!({ "name": "acme", "keyLimit": 1 })).unwrap();
+        app.call("create_account", json!({ "name": "acme", "keyLimit": 1 }))
+            .unwrap();
         create(&app, new_key("one"));
         let error = app.call("create_key", new_key("two")).unwrap_err();
         assert_eq!(error["kind"], "limit_reached");
@@ -225,14 +314,25 @@ mod tests {
         let created = create(&app, new_key("kiosk"));
         let id = created["key"]["id"].clone();
 
-        let receipt = app.call("copy_created_key", json!({ "keyId": id })).unwrap();
+        let receipt = app
+            .call("copy_created_key", json!({ "keyId": id }))
+            .unwrap();
         assert_eq!(receipt, json!({ "clears_in_seconds": 30 }));
         assert_eq!(app.clipboard.text().as_deref(), created["secret"].as_str());
 
-        app.call("forget_created_key", json!({ "keyId": id })).unwrap();
-        let gone = app.call("copy_created_key", json!({ "keyId": id })).unwrap_err();
+        app.call("forget_created_key", json!({ "keyId": id }))
+            .unwrap();
+        let gone = app
+            .call("copy_created_key", json!({ "keyId": id }))
+            .unwrap_err();
         assert_eq!(gone["kind"], "not_found");
-        assert!(gone["message"].as_str().unwrap().contains("shown only once"), "{gone}");
+        assert!(
+            gone["message"]
+                .as_str()
+                .unwrap()
+                .contains("shown only once"),
+            "{gone}"
+        );
     }
 
     #[test]
@@ -240,43 +340,85 @@ mod tests {
         let app = TestApp::with_account();
         let created = create(&app, new_key("kiosk"));
         let id = created["key"]["id"].clone();
-        app.call("copy_created_key", json!({ "keyId": id })).unwrap();
+        app.call("copy_created_key", json!({ "keyId": id }))
+            .unwrap();
 
         app.call("lock", json!({})).unwrap();
         assert_eq!(app.clipboard.text(), None);
-        assert!(app.events().contains(&json!({ "event": "clipboard-cleared", "payload": { "reason": "locked" } })));
+        assert!(app
+            .events()
+            .contains(&json!({ "event": "clipboard-cleared", "payload": { "reason": "locked" } })));
         for event in app.events() {
-            assert!(!event.to_string().contains(created["secret"].as_str().unwrap()), "no secret in {event}");
+            assert!(
+                !event
+                    .to_string()
+                    .contains(created["secret"].as_str().unwrap()),
+                "no secret in {event}"
+            );
         }
-        app.call("unlock", json!({ "passphrase": crate::testing::PASSPHRASE, "remember": false })).unwrap();
-        let gone = app.call("copy_created_key", json!({ "keyId": id })).unwrap_err();
+        app.call(
+            "unlock",
+            json!({ "passphrase": crate::testing::PASSPHRASE, "remember": false }),
+        )
+        .unwrap();
+        let gone = app
+            .call("copy_created_key", json!({ "keyId": id }))
+            .unwrap_err();
         assert_eq!(gone["kind"], "not_found");
     }
 
     #[test]
     fn copying_while_locked_says_locked() {
         let app = TestApp::new();
-        let error = app.call("copy_created_key", json!({ "keyId": "whatever" })).unwrap_err();
+        let error = app
+            .call("copy_created_key", json!({ "keyId": "whatever" }))
+            .unwrap_err();
         assert_eq!(error["kind"], "vault_locked");
     }
 
     #[test]
     fn keys_are_renamed_deactivated_regrouped_and_deleted_by_id_or_name() {
         let app = TestApp::with_account();
-        app.call("create_group", json!({ "account": "acme", "name": "devices", "scopes": ["devices:read"] })).unwrap();
+        app.call(
+            "create_group",
+            json!({ "account": "acme", "name": "devices", "scopes": ["devices:read"] }),
+        )
+        .unwrap();
         let id = create(&app, new_key("kiosk"))["key"]["id"].clone();
 
-        let renamed = app.call("rename_key", json!({ "account": "acme", "key": "kiosk", "newName": "kiosk 2" })).unwrap();
+        let renamed = app
+            .call(
+                "rename_key",
+                json!({ "account": "acme", "key": "kiosk", "newName": "kiosk 2" }),
+            )
+            .unwrap();
         assert_eq!(renamed["name"], "kiosk 2");
-        let inactive = app.call("set_key_status", json!({ "account": "acme", "key": id, "status": "inactive" })).unwrap();
+        let inactive = app
+            .call(
+                "set_key_status",
+                json!({ "account": "acme", "key": id, "status": "inactive" }),
+            )
+            .unwrap();
         assert_eq!(inactive["status"], "inactive");
-        let regrouped = app.call("set_key_groups", json!({ "account": "acme", "key": "kiosk 2", "groups": ["devices"] })).unwrap();
+        let regrouped = app
+            .call(
+                "set_key_groups",
+                json!({ "account": "acme", "key": "kiosk 2", "groups": ["devices"] }),
+            )
+            .unwrap();
         assert_eq!(regrouped["groups"], json!(["devices"]));
 
-        let deleted = app.call("delete_key", json!({ "account": "acme", "key": id })).unwrap();
+        let deleted = app
+            .call("delete_key", json!({ "account": "acme", "key": id }))
+            .unwrap();
         assert_eq!(deleted["name"], "kiosk 2");
-        assert_eq!(app.call("list_keys", json!({ "account": "acme" })).unwrap(), json!([]));
-        let again = app.call("delete_key", json!({ "account": "acme", "key": id })).unwrap_err();
+        assert_eq!(
+            app.call("list_keys", json!({ "account": "acme" })).unwrap(),
+            json!([])
+        );
+        let again = app
+            .call("delete_key", json!({ "account": "acme", "key": id }))
+            .unwrap_err();
         assert_eq!(again["kind"], "not_found");
     }
 }

@@ -93,8 +93,17 @@ mod tests {
     /// The command names in build.rs's `APP_COMMANDS`.
     fn build_rs_commands() -> Vec<String> {
         let build_rs = include_str!("../build.rs");
-        let list = build_rs.split("const APP_COMMANDS: &[&str] = &[").nth(1).unwrap().split("];").next().unwrap();
-        list.split(',').map(|name| name.trim().trim_matches('"').to_string()).filter(|name| !name.is_empty()).collect()
+        let list = build_rs
+            .split("const APP_COMMANDS: &[&str] = &[")
+            .nth(1)
+            .unwrap()
+            .split("];")
+            .next()
+            .unwrap();
+        list.split(',')
+            .map(|name| name.trim().trim_matches('"').to_string())
+            .filter(|name| !name.is_empty())
+            .collect()
     }
 
     #[test]
@@ -102,19 +111,42 @@ mod tests {
         let commands = build_rs_commands();
         assert_eq!(commands.len(), 30, "{commands:?}");
 
-        let capability: Value = serde_json::from_str(include_str!("../capabilities/default.json")).unwrap();
-        let granted: Vec<String> = capability["permissions"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect();
-        let mut expected: Vec<String> = vec!["core:event:allow-listen".into(), "core:event:allow-unlisten".into()];
-        expected.extend(commands.iter().map(|name| format!("allow-{}", name.replace('_', "-"))));
-        assert_eq!(granted, expected, "the window gets exactly the app's commands and event listening");
+        let capability: Value =
+            serde_json::from_str(include_str!("../capabilities/default.json")).unwrap();
+        let granted: Vec<String> = capability["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect();
+        let mut expected: Vec<String> = vec![
+            "core:event:allow-listen".into(),
+            "core:event:allow-unlisten".into(),
+        ];
+        expected.extend(
+            commands
+                .iter()
+                .map(|name| format!("allow-{}", name.replace('_', "-"))),
+        );
+        assert_eq!(
+            granted, expected,
+            "the window gets exactly the app's commands and event listening"
+        );
 
         let app = TestApp::new();
         let unknown = app.call("no_such_command", json!({})).unwrap_err();
         for command in &commands {
             // Called with no arguments, while locked: each answers, but not "unknown command".
             let answer = app.call(command, json!({}));
-            let unknown_message = unknown.as_str().unwrap().replace("no_such_command", command);
-            assert_ne!(answer.as_ref().err().and_then(Value::as_str), Some(unknown_message.as_str()), "{command} is not registered");
+            let unknown_message = unknown
+                .as_str()
+                .unwrap()
+                .replace("no_such_command", command);
+            assert_ne!(
+                answer.as_ref().err().and_then(Value::as_str),
+                Some(unknown_message.as_str()),
+                "{command} is not registered"
+            );
         }
     }
 
@@ -122,19 +154,31 @@ mod tests {
     fn the_window_gets_a_strict_csp_no_plugins_and_no_devtools_in_release() {
         let config: Value = serde_json::from_str(include_str!("../../tauri.conf.json")).unwrap();
         let csp = config["app"]["security"]["csp"].as_str().unwrap();
-        for directive in ["default-src 'self'", "script-src 'self'", "connect-src ipc: http://ipc.localhost"] {
+        for directive in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "connect-src ipc: http://ipc.localhost",
+        ] {
             assert!(csp.contains(directive), "{directive} in {csp}");
         }
         for loose in ["unsafe-eval", "https:", "http://*", " * "] {
             assert!(!csp.contains(loose), "{loose} in {csp}");
         }
-        assert!(config["plugins"].as_object().is_none_or(|plugins| plugins.is_empty()));
+        assert!(config["plugins"]
+            .as_object()
+            .is_none_or(|plugins| plugins.is_empty()));
 
         // Devtools exist only in debug builds unless tauri's `devtools` feature is on.
         let manifest = include_str!("../../Cargo.toml");
-        assert!(!manifest.contains("devtools"), "the devtools feature must stay off");
+        assert!(
+            !manifest.contains("devtools"),
+            "the devtools feature must stay off"
+        );
         for plugin in ["tauri-plugin-shell", "tauri-plugin-fs", "tauri-plugin-http"] {
-            assert!(!manifest.contains(plugin), "{plugin} must not be a dependency");
+            assert!(
+                !manifest.contains(plugin),
+                "{plugin} must not be a dependency"
+            );
         }
     }
 }

@@ -34,7 +34,9 @@ pub struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Session")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -96,11 +98,15 @@ impl Session {
     }
 
     fn created_keys(&self) -> MutexGuard<'_, HashMap<String, SecretString>> {
-        self.created_keys.lock().unwrap_or_else(PoisonError::into_inner)
+        self.created_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn keychain(&self) -> Result<&Keychain, CommandError> {
-        let keychain = self.keychain.get_or_init(|| Keychain::system().map_err(CommandError::from));
+        let keychain = self
+            .keychain
+            .get_or_init(|| Keychain::system().map_err(CommandError::from));
         keychain.as_ref().map_err(Clone::clone)
     }
 
@@ -114,12 +120,20 @@ impl Session {
         })
     }
 
-    pub fn create(&self, passphrase: &SecretString, remember: bool) -> Result<UnlockOutcome, CommandError> {
+    pub fn create(
+        &self,
+        passphrase: &SecretString,
+        remember: bool,
+    ) -> Result<UnlockOutcome, CommandError> {
         let vault = Vault::create(self.path()?, passphrase, self.kdf)?;
         self.open(vault, remember)
     }
 
-    pub fn unlock(&self, passphrase: &SecretString, remember: bool) -> Result<UnlockOutcome, CommandError> {
+    pub fn unlock(
+        &self,
+        passphrase: &SecretString,
+        remember: bool,
+    ) -> Result<UnlockOutcome, CommandError> {
         let vault = Vault::open(self.path()?, passphrase)?;
         self.open(vault, remember)
     }
@@ -140,9 +154,15 @@ impl Session {
     /// Makes `vault` the open vault. Remembering it in the keychain is best effort: the vault
     /// is open either way, and the outcome says whether it worked.
     fn open(&self, mut vault: Vault, remember: bool) -> Result<UnlockOutcome, CommandError> {
-        let mut outcome = UnlockOutcome { remembered: false, keychain_problem: None };
+        let mut outcome = UnlockOutcome {
+            remembered: false,
+            keychain_problem: None,
+        };
         if remember {
-            match self.keychain().and_then(|keychain| Ok(vault.remember_in(keychain)?)) {
+            match self
+                .keychain()
+                .and_then(|keychain| Ok(vault.remember_in(keychain)?))
+            {
                 Ok(()) => outcome.remembered = true,
                 Err(error) => outcome.keychain_problem = Some(error.to_string()),
             }
@@ -187,7 +207,10 @@ impl Session {
     }
 
     /// Runs `job` on the open vault (counting as activity); `VaultLocked` when none is open.
-    pub fn with_vault<T>(&self, job: impl FnOnce(&mut Vault) -> Result<T, CommandError>) -> Result<T, CommandError> {
+    pub fn with_vault<T>(
+        &self,
+        job: impl FnOnce(&mut Vault) -> Result<T, CommandError>,
+    ) -> Result<T, CommandError> {
         self.idle.touch();
         let mut open_vault = self.open_vault();
         let vault = open_vault.as_mut().ok_or(CommandError::VaultLocked)?;
@@ -204,7 +227,10 @@ impl Session {
             let CreatedKey { key, secret } = create(vault)?;
             // Kept while the vault's lock is held, so a concurrent `lock` wipes it too.
             self.created_keys().insert(key.id.clone(), secret.clone());
-            Ok(CreatedKeyView { key, secret: secret.expose().to_string() })
+            Ok(CreatedKeyView {
+                key,
+                secret: secret.expose().to_string(),
+            })
         })
     }
 
@@ -216,7 +242,9 @@ impl Session {
     pub fn copy_created_key(&self, key_id: &str) -> Result<CopyReceipt, CommandError> {
         let delay = self.with_vault(|vault| Ok(clipboard_delay(&vault.settings()?)))?;
         let secret = self.created_keys().get(key_id).cloned().ok_or_else(|| {
-            CommandError::not_found("that key can no longer be copied: a key is shown only once, when it is created")
+            CommandError::not_found(
+                "that key can no longer be copied: a key is shown only once, when it is created",
+            )
         })?;
         self.clipboard.copy(secret, delay)
     }
@@ -255,7 +283,10 @@ fn clipboard_delay(settings: &Settings) -> Duration {
 }
 
 /// Runs `job` on the blocking pool so the UI thread stays responsive (argon2, disk I/O).
-pub async fn off_ui_thread<T, F>(session: &State<'_, Arc<Session>>, job: F) -> Result<T, CommandError>
+pub async fn off_ui_thread<T, F>(
+    session: &State<'_, Arc<Session>>,
+    job: F,
+) -> Result<T, CommandError>
 where
     T: Send + 'static,
     F: FnOnce(&Session) -> Result<T, CommandError> + Send + 'static,
@@ -272,5 +303,8 @@ where
     T: Send + 'static,
     F: FnOnce(&mut Vault) -> keyward_core::Result<T> + Send + 'static,
 {
-    off_ui_thread(session, move |session| session.with_vault(|vault| Ok(job(vault)?))).await
+    off_ui_thread(session, move |session| {
+        session.with_vault(|vault| Ok(job(vault)?))
+    })
+    .await
 }

@@ -15,7 +15,10 @@ pub async fn get_settings(session: State<'_, Arc<Session>>) -> Result<Settings, 
 }
 
 #[tauri::command]
-pub async fn update_settings(session: State<'_, Arc<Session>>, settings: Settings) -> Result<Settings, CommandError> {
+pub async fn update_settings(
+    session: State<'_, Arc<Session>>,
+    settings: Settings,
+) -> Result<Settings, CommandError> {
     off_ui_thread(&session, move |session| session.update_settings(settings)).await
 }
 
@@ -27,26 +30,53 @@ mod tests {
     #[test]
     fn settings_start_at_the_defaults_and_persist() {
         let app = TestApp::unlocked();
-        assert_eq!(app.call("get_settings", json!({})).unwrap(), json!({ "clipboard_clear_seconds": 30, "auto_lock_minutes": 5 }));
+        assert_eq!(
+            app.call("get_settings", json!({})).unwrap(),
+            json!({ "clipboard_clear_seconds": 30, "auto_lock_minutes": 5 })
+        );
         let chosen = json!({ "clipboard_clear_seconds": 10, "auto_lock_minutes": 15 });
-        assert_eq!(app.call("update_settings", json!({ "settings": chosen })).unwrap(), chosen);
-        assert_eq!(app.open_vault_directly().settings().unwrap().clipboard_clear_seconds, 10);
+        assert_eq!(
+            app.call("update_settings", json!({ "settings": chosen }))
+                .unwrap(),
+            chosen
+        );
+        assert_eq!(
+            app.open_vault_directly()
+                .settings()
+                .unwrap()
+                .clipboard_clear_seconds,
+            10
+        );
     }
 
     #[test]
     fn out_of_range_settings_are_invalid_input_and_change_nothing() {
         let app = TestApp::unlocked();
         let bad = json!({ "settings": { "clipboard_clear_seconds": 1, "auto_lock_minutes": 5 } });
-        assert_eq!(app.call("update_settings", bad).unwrap_err()["kind"], "invalid_input");
-        assert_eq!(app.call("get_settings", json!({})).unwrap()["clipboard_clear_seconds"], 30);
+        assert_eq!(
+            app.call("update_settings", bad).unwrap_err()["kind"],
+            "invalid_input"
+        );
+        assert_eq!(
+            app.call("get_settings", json!({})).unwrap()["clipboard_clear_seconds"],
+            30
+        );
     }
 
     #[test]
     fn the_clipboard_delay_comes_from_the_settings() {
         let app = TestApp::with_account();
-        app.call("update_settings", json!({ "settings": { "clipboard_clear_seconds": 7, "auto_lock_minutes": 5 } })).unwrap();
+        app.call(
+            "update_settings",
+            json!({ "settings": { "clipboard_clear_seconds": 7, "auto_lock_minutes": 5 } }),
+        )
+        .unwrap();
         let key = json!({ "account": "acme", "name": "kiosk", "access": "READ", "allowUnbind": false, "groups": [] });
         let id = app.call("create_key", key).unwrap()["key"]["id"].clone();
-        assert_eq!(app.call("copy_created_key", json!({ "keyId": id })).unwrap(), json!({ "clears_in_seconds": 7 }));
+        assert_eq!(
+            app.call("copy_created_key", json!({ "keyId": id }))
+                .unwrap(),
+            json!({ "clears_in_seconds": 7 })
+        );
     }
 }

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use keyward_core::{KdfParams, Keychain, SecretString, Vault};
 use serde_json::{json, Value};
 use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY};
+use tauri::test::{
+    get_ipc_response, mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY,
+};
 use tauri::webview::InvokeRequest;
 use tauri::{App, WebviewWindow, WebviewWindowBuilder};
 
@@ -20,7 +22,11 @@ use crate::session::{Session, SessionParts};
 pub const PASSPHRASE: &str = "correct horse battery";
 
 /// The cheapest argon2 the core accepts: tests are about the commands, not the KDF.
-const TEST_KDF: KdfParams = KdfParams { memory_kib: KdfParams::MIN_MEMORY_KIB, passes: 1, lanes: 1 };
+const TEST_KDF: KdfParams = KdfParams {
+    memory_kib: KdfParams::MIN_MEMORY_KIB,
+    passes: 1,
+    lanes: 1,
+};
 
 pub struct TestApp {
     pub session: Arc<Session>,
@@ -39,21 +45,28 @@ impl TestApp {
 
     /// No vault yet, and no keychain on this "machine".
     pub fn without_keychain() -> Self {
-        let missing = keyward_core::Error::Keychain("no OS keychain is available (no D-Bus in this test)".into());
+        let missing = keyward_core::Error::Keychain(
+            "no OS keychain is available (no D-Bus in this test)".into(),
+        );
         TestApp::with_keychain(Err(CommandError::from(missing)))
     }
 
     /// A new vault, unlocked.
     pub fn unlocked() -> Self {
         let app = TestApp::new();
-        app.call("create_vault", json!({ "passphrase": PASSPHRASE, "remember": false })).unwrap();
+        app.call(
+            "create_vault",
+            json!({ "passphrase": PASSPHRASE, "remember": false }),
+        )
+        .unwrap();
         app
     }
 
     /// An unlocked vault with account `acme` (the default prefix `kw`, a limit of 10).
     pub fn with_account() -> Self {
         let app = TestApp::unlocked();
-        app.call("create_account", json!({ "name": "acme" })).unwrap();
+        app.call("create_account", json!({ "name": "acme" }))
+            .unwrap();
         app
     }
 
@@ -74,8 +87,17 @@ impl TestApp {
             .manage(Arc::clone(&session))
             .build(mock_context(noop_assets()))
             .unwrap();
-        let window = WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap();
-        TestApp { session, clipboard, recorder, window, _app: app, dir }
+        let window = WebviewWindowBuilder::new(&app, "main", Default::default())
+            .build()
+            .unwrap();
+        TestApp {
+            session,
+            clipboard,
+            recorder,
+            window,
+            _app: app,
+            dir,
+        }
     }
 
     pub fn vault_path(&self) -> String {

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "keyward", version, about = "Manage API keys in an encrypted local vault")]
+#[command(
+    name = "keyward",
+    version,
+    about = "Manage API keys in an encrypted local vault"
+)]
 pub struct Cli {
     /// The vault file (default: $KEYWARD_VAULT, else the platform data directory).
     #[arg(long, global = true, value_name = "PATH")]

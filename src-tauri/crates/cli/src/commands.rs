@@ -3,8 +3,8 @@
 use std::io::{IsTerminal, Read};
 
 use keyward_core::{
-    validate, AccountChanges, AccessType, AuditFilter, KdfParams, KeyFilter, KeyStatus, Keychain, Method,
-    NewAccount, NewGroup, NewKey, Preset, Request, Scope, Vault, VerifyResult,
+    validate, AccessType, AccountChanges, AuditFilter, KdfParams, KeyFilter, KeyStatus, Keychain,
+    Method, NewAccount, NewGroup, NewKey, Preset, Request, Scope, Vault, VerifyResult,
 };
 use serde_json::json;
 
@@ -71,7 +71,9 @@ fn done(context: &Context, message: &str, value: serde_json::Value) {
 fn init(context: &Context, args: InitArgs) -> Outcome {
     let defaults = KdfParams::default();
     let params = KdfParams {
-        memory_kib: args.kdf_memory_mib.map_or(defaults.memory_kib, |mib| mib.saturating_mul(1024)),
+        memory_kib: args
+            .kdf_memory_mib
+            .map_or(defaults.memory_kib, |mib| mib.saturating_mul(1024)),
         passes: args.kdf_passes.unwrap_or(defaults.passes),
         lanes: defaults.lanes,
     };
@@ -86,7 +88,10 @@ fn init(context: &Context, args: InitArgs) -> Outcome {
     };
     done(
         context,
-        &format!("Created vault {}. Next: keyward account create NAME", path.display()),
+        &format!(
+            "Created vault {}. Next: keyward account create NAME",
+            path.display()
+        ),
         json!({ "vault": path, "kdf": params }),
     );
     Ok(())
@@ -95,9 +100,20 @@ fn init(context: &Context, args: InitArgs) -> Outcome {
 fn account(context: &Context, command: AccountCommand) -> Outcome {
     let mut vault = context.open()?;
     match command {
-        AccountCommand::Create { name, prefix, key_limit } => {
+        AccountCommand::Create {
+            name,
+            prefix,
+            key_limit,
+        } => {
             let account = vault.create_account(&name, NewAccount { prefix, key_limit })?;
-            done(context, &format!("Created account {} (prefix {}, key limit {}).", account.name, account.prefix, account.key_limit), json!(account));
+            done(
+                context,
+                &format!(
+                    "Created account {} (prefix {}, key limit {}).",
+                    account.name, account.prefix, account.key_limit
+                ),
+                json!(account),
+            );
         }
         AccountCommand::List => {
             let accounts = vault.list_accounts()?;
@@ -106,14 +122,40 @@ fn account(context: &Context, command: AccountCommand) -> Outcome {
             } else {
                 let rows: Vec<Vec<String>> = accounts
                     .iter()
-                    .map(|a| vec![a.name.clone(), a.prefix.clone(), format!("{}/{}", a.key_count, a.key_limit), output::time(&a.created_at)])
+                    .map(|a| {
+                        vec![
+                            a.name.clone(),
+                            a.prefix.clone(),
+                            format!("{}/{}", a.key_count, a.key_limit),
+                            output::time(&a.created_at),
+                        ]
+                    })
                     .collect();
                 output::table(&["NAME", "PREFIX", "KEYS", "CREATED"], &rows);
             }
         }
-        AccountCommand::Set { name, rename, prefix, key_limit } => {
-            let account = vault.update_account(&name, AccountChanges { rename, prefix, key_limit })?;
-            done(context, &format!("Updated account {} (prefix {}, key limit {}).", account.name, account.prefix, account.key_limit), json!(account));
+        AccountCommand::Set {
+            name,
+            rename,
+            prefix,
+            key_limit,
+        } => {
+            let account = vault.update_account(
+                &name,
+                AccountChanges {
+                    rename,
+                    prefix,
+                    key_limit,
+                },
+            )?;
+            done(
+                context,
+                &format!(
+                    "Updated account {} (prefix {}, key limit {}).",
+                    account.name, account.prefix, account.key_limit
+                ),
+                json!(account),
+            );
         }
     }
     Ok(())
@@ -122,10 +164,28 @@ fn account(context: &Context, command: AccountCommand) -> Outcome {
 fn group(context: &Context, command: GroupCommand) -> Outcome {
     let mut vault = context.open()?;
     match command {
-        GroupCommand::Create { name, description, scopes } => {
-            let scopes = scopes.iter().map(|s| s.parse::<Scope>()).collect::<Result<Vec<_>, _>>()?;
-            let group = vault.create_group(context.account(), NewGroup { name, description, scopes })?;
-            done(context, &format!("Created group {}.", group.name), json!(group));
+        GroupCommand::Create {
+            name,
+            description,
+            scopes,
+        } => {
+            let scopes = scopes
+                .iter()
+                .map(|s| s.parse::<Scope>())
+                .collect::<Result<Vec<_>, _>>()?;
+            let group = vault.create_group(
+                context.account(),
+                NewGroup {
+                    name,
+                    description,
+                    scopes,
+                },
+            )?;
+            done(
+                context,
+                &format!("Created group {}.", group.name),
+                json!(group),
+            );
         }
         GroupCommand::List => {
             let groups = vault.list_groups(context.account())?;
@@ -137,7 +197,10 @@ fn group(context: &Context, command: GroupCommand) -> Outcome {
         }
         GroupCommand::Delete { name, force } => {
             let deletion = vault.delete_group(context.account(), &name, force)?;
-            let mut message = format!("Deleted group {} ({} key(s) had it).", deletion.group, deletion.keys_affected);
+            let mut message = format!(
+                "Deleted group {} ({} key(s) had it).",
+                deletion.group, deletion.keys_affected
+            );
             if !deletion.keys_deactivated.is_empty() {
                 message.push_str(&format!(
                     "\nDeactivated because it was their only group: {}",
@@ -151,7 +214,11 @@ fn group(context: &Context, command: GroupCommand) -> Outcome {
 }
 
 fn new_key(settings: &KeySettings) -> Result<NewKey, Failure> {
-    let preset = settings.preset.as_deref().map(str::parse::<Preset>).transpose()?;
+    let preset = settings
+        .preset
+        .as_deref()
+        .map(str::parse::<Preset>)
+        .transpose()?;
     let access = match &settings.access {
         Some(text) => Some(text.parse::<AccessType>()?),
         None => preset.map(|p| p.access()),
@@ -179,15 +246,28 @@ fn read_names(path: &std::path::Path) -> Result<Vec<String>, Failure> {
         std::fs::read_to_string(path)
     }
     .map_err(|err| Failure::input(format!("cannot read names from {}: {err}", path.display())))?;
-    let names: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect();
+    let names: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
     if names.is_empty() {
-        return Err(Failure::input(format!("{} holds no names: write one key name per line", path.display())));
+        return Err(Failure::input(format!(
+            "{} holds no names: write one key name per line",
+            path.display()
+        )));
     }
     Ok(names)
 }
 
 fn key(context: &Context, command: KeyCommand) -> Outcome {
-    if let KeyCommand::Verify { method, resource, unbind } = command {
+    if let KeyCommand::Verify {
+        method,
+        resource,
+        unbind,
+    } = command
+    {
         return verify(context, method, resource, unbind);
     }
     // Parse everything before asking for the passphrase.
@@ -200,7 +280,11 @@ fn key(context: &Context, command: KeyCommand) -> Outcome {
     };
     let account = context.account();
     match command {
-        KeyCommand::Create { name, names_from, settings } => {
+        KeyCommand::Create {
+            name,
+            names_from,
+            settings,
+        } => {
             let new = new_key(&settings)?;
             // A --names-from run prints one line per key, even for a single name.
             let batch = names_from.is_some();
@@ -212,9 +296,20 @@ fn key(context: &Context, command: KeyCommand) -> Outcome {
             let created = vault.create_keys(account, &names, &new)?;
             print_created(context, &created, batch);
         }
-        KeyCommand::List { status, group, filter } => {
+        KeyCommand::List {
+            status,
+            group,
+            filter,
+        } => {
             let status = status.as_deref().map(str::parse::<KeyStatus>).transpose()?;
-            let keys = vault.list_keys(account, &KeyFilter { status, group, text: filter })?;
+            let keys = vault.list_keys(
+                account,
+                &KeyFilter {
+                    status,
+                    group,
+                    text: filter,
+                },
+            )?;
             if context.json {
                 output::json(&keys);
             } else {
@@ -232,20 +327,40 @@ fn key(context: &Context, command: KeyCommand) -> Outcome {
         KeyCommand::Rename { key, new_name } => {
             let old = vault.key(account, &key)?.name;
             let key = vault.rename_key(account, &key, &new_name)?;
-            done(context, &format!("Renamed key {old:?} to {:?}.", key.name), json!(key));
+            done(
+                context,
+                &format!("Renamed key {old:?} to {:?}.", key.name),
+                json!(key),
+            );
         }
         KeyCommand::Enable { key } => {
             let key = vault.set_key_status(account, &key, KeyStatus::Active)?;
-            done(context, &format!("Key {:?} is active.", key.name), json!(key));
+            done(
+                context,
+                &format!("Key {:?} is active.", key.name),
+                json!(key),
+            );
         }
         KeyCommand::Disable { key } => {
             let key = vault.set_key_status(account, &key, KeyStatus::Inactive)?;
-            done(context, &format!("Key {:?} is inactive: it no longer verifies.", key.name), json!(key));
+            done(
+                context,
+                &format!("Key {:?} is inactive: it no longer verifies.", key.name),
+                json!(key),
+            );
         }
         KeyCommand::SetGroups { key, groups } => {
             let key = vault.set_key_groups(account, &key, &groups)?;
-            let summary = if key.groups.is_empty() { "no groups (its access type alone limits it)".to_string() } else { key.groups.join(", ") };
-            done(context, &format!("Key {:?} now has {summary}.", key.name), json!(key));
+            let summary = if key.groups.is_empty() {
+                "no groups (its access type alone limits it)".to_string()
+            } else {
+                key.groups.join(", ")
+            };
+            done(
+                context,
+                &format!("Key {:?} now has {summary}.", key.name),
+                json!(key),
+            );
         }
         KeyCommand::Delete { key, yes } => {
             let found = vault.key(account, &key)?;
@@ -253,7 +368,11 @@ fn key(context: &Context, command: KeyCommand) -> Outcome {
                 confirm_delete(&found)?;
             }
             let deleted = vault.delete_key(account, &found.id)?;
-            done(context, &format!("Deleted key {:?} ({}).", deleted.name, deleted.hint), json!(deleted));
+            done(
+                context,
+                &format!("Deleted key {:?} ({}).", deleted.name, deleted.hint),
+                json!(deleted),
+            );
         }
         KeyCommand::Verify { .. } => unreachable!("handled above"),
     }
@@ -273,8 +392,15 @@ fn print_created(context: &Context, created: &[keyward_core::CreatedKey], batch:
         } else if batch {
             println!("{}\t{}", item.key.name, item.secret.expose());
         } else {
-            let groups = if item.key.groups.is_empty() { "no groups".into() } else { item.key.groups.join(", ") };
-            println!("Created key {:?} in account {} ({}, {groups}):", item.key.name, item.key.account, item.key.access);
+            let groups = if item.key.groups.is_empty() {
+                "no groups".into()
+            } else {
+                item.key.groups.join(", ")
+            };
+            println!(
+                "Created key {:?} in account {} ({}, {groups}):",
+                item.key.name, item.key.account, item.key.access
+            );
             println!("{}", item.secret.expose());
         }
     }
@@ -293,14 +419,28 @@ fn print_created(context: &Context, created: &[keyward_core::CreatedKey], batch:
 fn confirm_delete(key: &keyward_core::ApiKey) -> Outcome {
     if !std::io::stdin().is_terminal() {
         return Err(Failure::input(format!(
-            "not deleting key {:?} without confirmation: add --yes", key.name
+            "not deleting key {:?} without confirmation: add --yes",
+            key.name
         )));
     }
-    let last_used = key.last_used_at.as_ref().map(output::time).unwrap_or_else(|| "Never".into());
-    let groups = if key.groups.is_empty() { "none".into() } else { key.groups.join(", ") };
-    eprint!("Delete key {:?} ({}; last used: {last_used}; groups: {groups})? Type yes: ", key.name, key.hint);
+    let last_used = key
+        .last_used_at
+        .as_ref()
+        .map(output::time)
+        .unwrap_or_else(|| "Never".into());
+    let groups = if key.groups.is_empty() {
+        "none".into()
+    } else {
+        key.groups.join(", ")
+    };
+    eprint!(
+        "Delete key {:?} ({}; last used: {last_used}; groups: {groups})? Type yes: ",
+        key.name, key.hint
+    );
     let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer).map_err(|err| Failure::input(err.to_string()))?;
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|err| Failure::input(err.to_string()))?;
     if answer.trim().eq_ignore_ascii_case("yes") || answer.trim().eq_ignore_ascii_case("y") {
         Ok(())
     } else {
@@ -308,7 +448,12 @@ fn confirm_delete(key: &keyward_core::ApiKey) -> Outcome {
     }
 }
 
-fn verify(context: &Context, method: Option<String>, resource: Option<String>, unbind: bool) -> Outcome {
+fn verify(
+    context: &Context,
+    method: Option<String>,
+    resource: Option<String>,
+    unbind: bool,
+) -> Outcome {
     let method = match method {
         Some(text) => text.parse::<Method>()?,
         None if unbind => Method::Delete,
@@ -324,7 +469,8 @@ fn verify(context: &Context, method: Option<String>, resource: Option<String>, u
         .take(64 * 1024)
         .read_to_end(&mut buffer)
         .map_err(|err| Failure::input(format!("cannot read the key from standard input: {err}")))?;
-    let presented = keyward_core::SecretString::new(String::from_utf8_lossy(&buffer).trim().to_string());
+    let presented =
+        keyward_core::SecretString::new(String::from_utf8_lossy(&buffer).trim().to_string());
     let mut vault = context.open()?;
     let verification = vault.verify_key(&presented, &request)?;
     vault.flush_last_used()?;
@@ -344,7 +490,8 @@ fn secret(context: &Context, command: SecretCommand) -> Outcome {
     match command {
         SecretCommand::Show => {
             let vault = context.open()?;
-            let passphrase = unlock::passphrase("Enter the vault passphrase to reveal the shared secret: ")?;
+            let passphrase =
+                unlock::passphrase("Enter the vault passphrase to reveal the shared secret: ")?;
             let account = vault.account(&resolve_account_name(&vault, context)?)?;
             let secret = vault.reveal_shared_secret(Some(&account.name), &passphrase)?;
             if context.json {
@@ -374,8 +521,12 @@ fn resolve_account_name(vault: &Vault, context: &Context) -> Result<String, Fail
     let accounts = vault.list_accounts()?;
     match accounts.as_slice() {
         [only] => Ok(only.name.clone()),
-        [] => Err(Failure::input("the vault has no account yet: create one with `keyward account create NAME`")),
-        _ => Err(Failure::input("the vault holds several accounts: say which with --account NAME")),
+        [] => Err(Failure::input(
+            "the vault has no account yet: create one with `keyward account create NAME`",
+        )),
+        _ => Err(Failure::input(
+            "the vault holds several accounts: say which with --account NAME",
+        )),
     }
 }
 
@@ -383,7 +534,11 @@ fn audit(context: &Context, command: AuditCommand) -> Outcome {
     let vault = context.open()?;
     match command {
         AuditCommand::List { action, key, limit } => {
-            let entries = vault.audit_entries(&AuditFilter { action, target: key, limit })?;
+            let entries = vault.audit_entries(&AuditFilter {
+                action,
+                target: key,
+                limit,
+            })?;
             if context.json {
                 output::json(&entries);
             } else {
@@ -419,7 +574,11 @@ fn change_passphrase(context: &Context) -> Outcome {
     context.apply_actor(&mut vault)?;
     let new = unlock::new_passphrase("KEYWARD_NEW_PASSPHRASE", "New vault passphrase")?;
     vault.change_passphrase(&old, &new, KdfParams::default())?;
-    done(context, "Changed the vault passphrase.", json!({ "changed": true }));
+    done(
+        context,
+        "Changed the vault passphrase.",
+        json!({ "changed": true }),
+    );
     Ok(())
 }
 
@@ -436,7 +595,11 @@ fn keychain(context: &Context, command: KeychainCommand) -> Outcome {
         KeychainCommand::Forget => {
             let mut vault = context.open()?;
             let forgotten = vault.forget_in(&keychain)?;
-            let message = if forgotten { "Forgot the vault key in the OS keychain." } else { "The OS keychain held no key for this vault." };
+            let message = if forgotten {
+                "Forgot the vault key in the OS keychain."
+            } else {
+                "The OS keychain held no key for this vault."
+            };
             done(context, message, json!({ "forgotten": forgotten }));
         }
     }

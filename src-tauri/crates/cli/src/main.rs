@@ -23,16 +23,25 @@ pub struct Failure {
 
 impl Failure {
     pub fn input(message: impl Into<String>) -> Failure {
-        Failure { code: 2, message: message.into() }
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
     }
 
     pub fn vault(message: impl Into<String>) -> Failure {
-        Failure { code: 3, message: message.into() }
+        Failure {
+            code: 3,
+            message: message.into(),
+        }
     }
 
     /// A check that ran and said no (verification, audit verify).
     pub fn negative() -> Failure {
-        Failure { code: 1, message: String::new() }
+        Failure {
+            code: 1,
+            message: String::new(),
+        }
     }
 }
 
@@ -66,7 +75,13 @@ fn usage_error(err: &clap::Error) -> String {
     let first = joined.strip_prefix("error: ").unwrap_or(&joined);
     let redacted: Vec<String> = first
         .split('\'')
-        .map(|part| if looks_like_key(part) { "<redacted>".to_string() } else { part.to_string() })
+        .map(|part| {
+            if looks_like_key(part) {
+                "<redacted>".to_string()
+            } else {
+                part.to_string()
+            }
+        })
         .collect();
     format!("{} — see `keyward --help`", redacted.join("'"))
 }

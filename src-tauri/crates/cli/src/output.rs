@@ -6,7 +6,10 @@ use keyward_core::{ApiKey, AuditEntry, Group};
 
 pub fn json<T: Serialize + ?Sized>(value: &T) {
     // Serializing our own records cannot fail.
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
 }
 
 pub fn json_line<T: Serialize + ?Sized>(value: &T) {
@@ -57,17 +60,38 @@ pub fn keys_table(keys: &[ApiKey]) {
                 k.status.as_str().into(),
                 k.hint.clone(),
                 k.access.to_string(),
-                if k.allow_unbind { "yes".into() } else { "no".into() },
+                if k.allow_unbind {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
                 list(&k.groups),
                 time(&k.created_at),
                 k.created_by.clone(),
-                k.last_used_at.as_ref().map(time).unwrap_or_else(|| "Never".into()),
-                k.expires_at.as_ref().map(time).unwrap_or_else(|| "-".into()),
+                k.last_used_at
+                    .as_ref()
+                    .map(time)
+                    .unwrap_or_else(|| "Never".into()),
+                k.expires_at
+                    .as_ref()
+                    .map(time)
+                    .unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
     table(
-        &["NAME", "STATUS", "KEY", "ACCESS", "UNBIND", "GROUPS", "CREATED", "CREATED BY", "LAST USED", "EXPIRES"],
+        &[
+            "NAME",
+            "STATUS",
+            "KEY",
+            "ACCESS",
+            "UNBIND",
+            "GROUPS",
+            "CREATED",
+            "CREATED BY",
+            "LAST USED",
+            "EXPIRES",
+        ],
         &rows,
     );
 }
@@ -77,16 +101,41 @@ pub fn key_details(key: &ApiKey) {
         ("id", key.id.clone()),
         ("account", key.account.clone()),
         ("name", key.name.clone()),
-        ("description", key.description.clone().unwrap_or_else(|| "-".into())),
+        (
+            "description",
+            key.description.clone().unwrap_or_else(|| "-".into()),
+        ),
         ("status", key.status.as_str().into()),
         ("key", key.hint.clone()),
         ("access", key.access.to_string()),
-        ("allow unbind", if key.allow_unbind { "yes".into() } else { "no".into() }),
+        (
+            "allow unbind",
+            if key.allow_unbind {
+                "yes".into()
+            } else {
+                "no".into()
+            },
+        ),
         ("groups", list(&key.groups)),
-        ("created", format!("{} by {}", time(&key.created_at), key.created_by)),
+        (
+            "created",
+            format!("{} by {}", time(&key.created_at), key.created_by),
+        ),
         ("updated", time(&key.updated_at)),
-        ("last used", key.last_used_at.as_ref().map(time).unwrap_or_else(|| "Never".into())),
-        ("expires", key.expires_at.as_ref().map(time).unwrap_or_else(|| "never".into())),
+        (
+            "last used",
+            key.last_used_at
+                .as_ref()
+                .map(time)
+                .unwrap_or_else(|| "Never".into()),
+        ),
+        (
+            "expires",
+            key.expires_at
+                .as_ref()
+                .map(time)
+                .unwrap_or_else(|| "never".into()),
+        ),
     ];
     for (label, value) in rows {
         println!("{label:<13} {value}");
@@ -98,7 +147,12 @@ pub fn groups_table(groups: &[Group]) {
         .iter()
         .map(|g| {
             let scopes: Vec<String> = g.scopes.iter().map(ToString::to_string).collect();
-            vec![g.name.clone(), list(&scopes), g.key_count.to_string(), g.description.clone()]
+            vec![
+                g.name.clone(),
+                list(&scopes),
+                g.key_count.to_string(),
+                g.description.clone(),
+            ]
         })
         .collect();
     table(&["NAME", "SCOPES", "KEYS", "DESCRIPTION"], &rows);
@@ -118,5 +172,8 @@ pub fn audit_table(entries: &[AuditEntry]) {
             ]
         })
         .collect();
-    table(&["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "DETAILS"], &rows);
+    table(
+        &["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "DETAILS"],
+        &rows,
+    );
 }

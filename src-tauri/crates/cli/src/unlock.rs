@@ -16,7 +16,10 @@ pub fn vault_path(explicit: Option<&Path>) -> Result<PathBuf, Failure> {
 }
 
 fn from_env(name: &str) -> Option<SecretString> {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).map(SecretString::new)
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(SecretString::new)
 }
 
 fn prompt(question: &str) -> Result<SecretString, Failure> {
@@ -41,7 +44,9 @@ pub fn new_passphrase(env: &str, what: &str) -> Result<SecretString, Failure> {
     let first = prompt(&format!("{what}: "))?;
     let second = prompt(&format!("Repeat the {}: ", what.to_lowercase()))?;
     if first.expose() != second.expose() {
-        return Err(Failure::input("the two passphrases differ: nothing was changed"));
+        return Err(Failure::input(
+            "the two passphrases differ: nothing was changed",
+        ));
     }
     Ok(first)
 }

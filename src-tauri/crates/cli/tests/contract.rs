@@ -12,7 +12,11 @@ use support::*;
 const FAST_KDF: [&str; 4] = ["--kdf-memory-mib", "8", "--kdf-passes", "1"];
 
 fn names(list: &Value) -> BTreeSet<String> {
-    list.as_array().unwrap_or_else(|| panic!("not a list: {list}")).iter().map(|k| s(k, "name").to_string()).collect()
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|k| s(k, "name").to_string())
+        .collect()
 }
 
 fn set(items: &[&str]) -> BTreeSet<String> {
@@ -20,11 +24,20 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 }
 
 fn strings(value: &Value) -> BTreeSet<String> {
-    value.as_array().unwrap_or_else(|| panic!("not a list: {value}")).iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {value}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
 }
 
 fn find<'v>(list: &'v Value, name: &str) -> &'v Value {
-    list.as_array().unwrap().iter().find(|item| item["name"] == name).unwrap_or_else(|| panic!("{name} not in {list}"))
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not in {list}"))
 }
 
 // ---------------------------------------------------------------- init
@@ -35,10 +48,23 @@ fn init_refuses_to_overwrite_an_existing_vault_and_names_the_file() {
     kw.create_key("gate", &[]);
     let before = kw.snapshot("acme");
 
-    let out = kw.cmd(&["init", FAST_KDF[0], FAST_KDF[1], FAST_KDF[2], FAST_KDF[3]]).env("KEYWARD_PASSPHRASE", "another passphrase").run();
-    assert!(out.code == 2 || out.code == 3, "init over a vault: expected exit 2 or 3, got {}: {}", out.code, out.stderr);
-    out.check_error_message(&[&kw.vault.display().to_string()]).unwrap();
-    assert_eq!(kw.snapshot("acme"), before, "the existing vault must be untouched and still open with its passphrase");
+    let out = kw
+        .cmd(&["init", FAST_KDF[0], FAST_KDF[1], FAST_KDF[2], FAST_KDF[3]])
+        .env("KEYWARD_PASSPHRASE", "another passphrase")
+        .run();
+    assert!(
+        out.code == 2 || out.code == 3,
+        "init over a vault: expected exit 2 or 3, got {}: {}",
+        out.code,
+        out.stderr
+    );
+    out.check_error_message(&[&kw.vault.display().to_string()])
+        .unwrap();
+    assert_eq!(
+        kw.snapshot("acme"),
+        before,
+        "the existing vault must be untouched and still open with its passphrase"
+    );
 }
 
 #[test]
@@ -46,10 +72,19 @@ fn init_refuses_to_overwrite_a_file_that_is_not_a_vault() {
     let kw = Kw::empty();
     std::fs::write(&kw.vault, b"precious notes").unwrap();
     let out = kw.run(&["init", FAST_KDF[0], FAST_KDF[1], FAST_KDF[2], FAST_KDF[3]]);
-    assert!(out.code == 2 || out.code == 3, "expected exit 2 or 3, got {}: {}", out.code, out.stderr);
-    out.check_error_message(&[&kw.vault.display().to_string()]).unwrap();
+    assert!(
+        out.code == 2 || out.code == 3,
+        "expected exit 2 or 3, got {}: {}",
+        out.code,
+        out.stderr
+    );
+    out.check_error_message(&[&kw.vault.display().to_string()])
+        .unwrap();
     assert_eq!(std::fs::read(&kw.vault).unwrap(), b"precious notes");
-    assert!(!kw.header().exists(), "init must not leave a header next to a file it refused");
+    assert!(
+        !kw.header().exists(),
+        "init must not leave a header next to a file it refused"
+    );
 }
 
 #[test]
@@ -57,8 +92,14 @@ fn init_refuses_when_only_the_header_file_exists() {
     let kw = Kw::empty();
     std::fs::write(kw.header(), b"{}").unwrap();
     let out = kw.run(&["init", FAST_KDF[0], FAST_KDF[1], FAST_KDF[2], FAST_KDF[3]]);
-    assert!(out.code == 2 || out.code == 3, "expected exit 2 or 3, got {}: {}", out.code, out.stderr);
-    out.check_error_message(&[&kw.header().display().to_string()]).unwrap();
+    assert!(
+        out.code == 2 || out.code == 3,
+        "expected exit 2 or 3, got {}: {}",
+        out.code,
+        out.stderr
+    );
+    out.check_error_message(&[&kw.header().display().to_string()])
+        .unwrap();
     assert_eq!(std::fs::read(kw.header()).unwrap(), b"{}");
 }
 
@@ -74,16 +115,38 @@ fn init_with_default_kdf_parameters_creates_a_working_vault() {
     let (_, secret) = kw.create_key("gate", &[]);
     kw.verify(&secret, &[]).expect_code(0);
     assert_eq!(names(&kw.json(&["key", "list"])), set(&["gate"]));
-    kw.cmd(&["key", "list"]).env("KEYWARD_PASSPHRASE", "not the passphrase").run().expect_error(3, &["wrong passphrase"]);
+    kw.cmd(&["key", "list"])
+        .env("KEYWARD_PASSPHRASE", "not the passphrase")
+        .run()
+        .expect_error(3, &["wrong passphrase"]);
 }
 
 #[test]
 fn the_vault_flag_wins_over_the_environment() {
     let kw = Kw::empty();
     let elsewhere = kw.path("elsewhere.db");
-    kw.cmd(&["--vault", elsewhere.to_str().unwrap(), "init", "--kdf-memory-mib", "8", "--kdf-passes", "1"]).run().expect_code(0);
-    assert!(elsewhere.exists() && !kw.vault.exists(), "--vault must choose the file, not $KEYWARD_VAULT");
-    kw.ok(&["--vault", elsewhere.to_str().unwrap(), "account", "create", "acme"]);
+    kw.cmd(&[
+        "--vault",
+        elsewhere.to_str().unwrap(),
+        "init",
+        "--kdf-memory-mib",
+        "8",
+        "--kdf-passes",
+        "1",
+    ])
+    .run()
+    .expect_code(0);
+    assert!(
+        elsewhere.exists() && !kw.vault.exists(),
+        "--vault must choose the file, not $KEYWARD_VAULT"
+    );
+    kw.ok(&[
+        "--vault",
+        elsewhere.to_str().unwrap(),
+        "account",
+        "create",
+        "acme",
+    ]);
     kw.run(&["account", "list"]).expect_error(3, &[]);
 }
 
@@ -92,10 +155,29 @@ fn the_vault_flag_wins_over_the_environment() {
 #[test]
 fn account_create_list_and_set() {
     let kw = Kw::init();
-    let acme = kw.json(&["account", "create", "acme", "--prefix", "ac", "--key-limit", "5"]);
-    assert_eq!((s(&acme, "name"), s(&acme, "prefix"), acme["key_limit"].as_u64()), ("acme", "ac", Some(5)));
+    let acme = kw.json(&[
+        "account",
+        "create",
+        "acme",
+        "--prefix",
+        "ac",
+        "--key-limit",
+        "5",
+    ]);
+    assert_eq!(
+        (
+            s(&acme, "name"),
+            s(&acme, "prefix"),
+            acme["key_limit"].as_u64()
+        ),
+        ("acme", "ac", Some(5))
+    );
     let defaults = kw.json(&["account", "create", "beta"]);
-    assert_eq!((s(&defaults, "prefix"), defaults["key_limit"].as_u64()), ("kw", Some(10)), "defaults: prefix kw, key limit 10");
+    assert_eq!(
+        (s(&defaults, "prefix"), defaults["key_limit"].as_u64()),
+        ("kw", Some(10)),
+        "defaults: prefix kw, key limit 10"
+    );
 
     let list = kw.json(&["account", "list"]);
     assert_eq!(names(&list), set(&["acme", "beta"]));
@@ -103,22 +185,49 @@ fn account_create_list_and_set() {
     assert_eq!(find(&list, "acme")["key_limit"], 5);
 
     let (_, old_key) = kw.create_key("gate", &["--account", "acme"]);
-    assert!(old_key.starts_with("ac_"), "a key starts with its account's prefix: {old_key}");
+    assert!(
+        old_key.starts_with("ac_"),
+        "a key starts with its account's prefix: {old_key}"
+    );
 
-    let set_out = kw.json(&["account", "set", "acme", "--rename", "Acme Timing", "--prefix", "zz9", "--key-limit", "7"]);
-    assert_eq!((s(&set_out, "name"), s(&set_out, "prefix"), set_out["key_limit"].as_u64()), ("Acme Timing", "zz9", Some(7)));
+    let set_out = kw.json(&[
+        "account",
+        "set",
+        "acme",
+        "--rename",
+        "Acme Timing",
+        "--prefix",
+        "zz9",
+        "--key-limit",
+        "7",
+    ]);
+    assert_eq!(
+        (
+            s(&set_out, "name"),
+            s(&set_out, "prefix"),
+            set_out["key_limit"].as_u64()
+        ),
+        ("Acme Timing", "zz9", Some(7))
+    );
     let list = kw.json(&["account", "list"]);
     assert_eq!(names(&list), set(&["Acme Timing", "beta"]));
     assert_eq!(find(&list, "Acme Timing")["key_limit"], 7);
-    kw.run(&["key", "list", "--account", "acme"]).expect_error(2, &["acme"]);
+    kw.run(&["key", "list", "--account", "acme"])
+        .expect_error(2, &["acme"]);
 
     let (key, new_key) = kw.create_key("door", &["--account", "Acme Timing"]);
-    assert!(new_key.starts_with("zz9_"), "after a prefix change new keys use it: {new_key}");
+    assert!(
+        new_key.starts_with("zz9_"),
+        "after a prefix change new keys use it: {new_key}"
+    );
     assert_eq!(key["account"], "Acme Timing");
     // Existing keys keep working after the prefix changes.
     kw.verify(&old_key, &[]).expect_code(0);
     // The account name is matched ignoring case, like every name.
-    assert_eq!(names(&kw.json(&["key", "list", "--account", "acme timing"])), set(&["gate", "door"]));
+    assert_eq!(
+        names(&kw.json(&["key", "list", "--account", "acme timing"])),
+        set(&["gate", "door"])
+    );
 }
 
 // ---------------------------------------------------------------- groups
@@ -126,15 +235,31 @@ fn account_create_list_and_set() {
 #[test]
 fn group_create_with_scopes_list_and_delete() {
     let kw = Kw::with_account("acme", &[]);
-    let g = kw.json(&["group", "create", "gates", "--description", "gate readers", "--scope", "devices:read", "--scope", "sessions:write"]);
+    let g = kw.json(&[
+        "group",
+        "create",
+        "gates",
+        "--description",
+        "gate readers",
+        "--scope",
+        "devices:read",
+        "--scope",
+        "sessions:write",
+    ]);
     assert_eq!(s(&g, "name"), "gates");
     assert_eq!(s(&g, "description"), "gate readers");
-    assert_eq!(strings(&g["scopes"]), set(&["devices:read", "sessions:write"]));
+    assert_eq!(
+        strings(&g["scopes"]),
+        set(&["devices:read", "sessions:write"])
+    );
     kw.ok(&["group", "create", "empty"]);
 
     let list = kw.json(&["group", "list"]);
     assert_eq!(names(&list), set(&["gates", "empty"]));
-    assert_eq!(strings(&find(&list, "gates")["scopes"]), set(&["devices:read", "sessions:write"]));
+    assert_eq!(
+        strings(&find(&list, "gates")["scopes"]),
+        set(&["devices:read", "sessions:write"])
+    );
 
     kw.ok(&["group", "delete", "EMPTY"]);
     assert_eq!(names(&kw.json(&["group", "list"])), set(&["gates"]));
@@ -150,14 +275,22 @@ fn group_delete_is_refused_while_keys_use_it_and_force_deactivates_keys_left_wit
     kw.create_key("none", &[]);
     let before = kw.snapshot("acme");
 
-    kw.run(&["group", "delete", "gates"]).expect_error(2, &["gates", "--force"]);
-    assert_eq!(kw.snapshot("acme"), before, "a refused group delete changes nothing");
+    kw.run(&["group", "delete", "gates"])
+        .expect_error(2, &["gates", "--force"]);
+    assert_eq!(
+        kw.snapshot("acme"),
+        before,
+        "a refused group delete changes nothing"
+    );
 
     kw.ok(&["group", "delete", "gates", "--force"]);
     assert_eq!(names(&kw.json(&["group", "list"])), set(&["office"]));
     let keys = kw.json(&["key", "list"]);
     let orphan = find(&keys, "only-gates");
-    assert_eq!(orphan["status"], "inactive", "a key left with no group is deactivated: {orphan}");
+    assert_eq!(
+        orphan["status"], "inactive",
+        "a key left with no group is deactivated: {orphan}"
+    );
     assert_eq!(orphan["groups"], serde_json::json!([]));
     let both = find(&keys, "both");
     assert_eq!(both["status"], "active", "{both}");
@@ -186,10 +319,18 @@ fn key_create_defaults_to_the_least() {
     assert_eq!(key["created_by"], ACTOR);
 
     // Format: prefix, '_', base62; the hint shows the beginning and the end only.
-    let body = secret.strip_prefix("kw_").unwrap_or_else(|| panic!("key without the kw_ prefix: {secret}"));
-    assert!(body.len() >= 43 && body.chars().all(|c| c.is_ascii_alphanumeric()), "{secret}");
+    let body = secret
+        .strip_prefix("kw_")
+        .unwrap_or_else(|| panic!("key without the kw_ prefix: {secret}"));
+    assert!(
+        body.len() >= 43 && body.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{secret}"
+    );
     let hint = s(&key, "hint");
-    assert!(hint.starts_with(&secret[..7]) && hint.ends_with(&secret[secret.len() - 4..]), "hint {hint} of {secret}");
+    assert!(
+        hint.starts_with(&secret[..7]) && hint.ends_with(&secret[secret.len() - 4..]),
+        "hint {hint} of {secret}"
+    );
     assert!(hint.chars().count() < 16, "the hint is short: {hint}");
     // The id is a UUIDv7.
     let id = s(&key, "id");
@@ -204,11 +345,20 @@ fn key_create_flags_each_land_in_the_record() {
     kw.ok(&["group", "create", "office", "--scope", "sessions:write"]);
 
     let (k, _) = kw.create_key("w", &["--access", "WRITE"]);
-    assert_eq!((s(&k, "access"), k["allow_unbind"].as_bool()), ("WRITE", Some(false)));
+    assert_eq!(
+        (s(&k, "access"), k["allow_unbind"].as_bool()),
+        ("WRITE", Some(false))
+    );
     let (k, _) = kw.create_key("wu", &["--access", "WRITE", "--allow-unbind"]);
-    assert_eq!((s(&k, "access"), k["allow_unbind"].as_bool()), ("WRITE", Some(true)));
+    assert_eq!(
+        (s(&k, "access"), k["allow_unbind"].as_bool()),
+        ("WRITE", Some(true))
+    );
     let (k, _) = kw.create_key("rw", &["--access", "READ_WRITE"]);
-    assert_eq!((s(&k, "access"), k["allow_unbind"].as_bool()), ("READ_WRITE", Some(false)));
+    assert_eq!(
+        (s(&k, "access"), k["allow_unbind"].as_bool()),
+        ("READ_WRITE", Some(false))
+    );
     let (k, _) = kw.create_key("r", &["--access", "READ"]);
     assert_eq!(s(&k, "access"), "READ");
 
@@ -221,12 +371,18 @@ fn key_create_flags_each_land_in_the_record() {
     let created = rfc3339_utc(s(&k, "created_at"));
     let expires = rfc3339_utc(s(&k, "expires_at"));
     let drift = (expires - created - time::Duration::days(90)).abs();
-    assert!(drift < time::Duration::minutes(1), "--expires-in 90d: created {created}, expires {expires}");
+    assert!(
+        drift < time::Duration::minutes(1),
+        "--expires-in 90d: created {created}, expires {expires}"
+    );
 
     let (k, _) = kw.create_key("dated", &["--expires", "2099-01-31"]);
     let expires = rfc3339_utc(s(&k, "expires_at"));
     let day = time::macros::datetime!(2099-01-31 00:00 UTC);
-    assert!(expires > day && expires <= day + time::Duration::days(1), "--expires 2099-01-31 gave {expires}");
+    assert!(
+        expires > day && expires <= day + time::Duration::days(1),
+        "--expires 2099-01-31 gave {expires}"
+    );
 }
 
 #[test]
@@ -240,7 +396,11 @@ fn each_preset_sets_its_access_type() {
     ] {
         let (k, _) = kw.create_key(&format!("{preset}-key"), &["--preset", preset]);
         assert_eq!(s(&k, "access"), access, "--preset {preset}: {k}");
-        assert_eq!(k["allow_unbind"].as_bool(), Some(unbind), "--preset {preset}: {k}");
+        assert_eq!(
+            k["allow_unbind"].as_bool(),
+            Some(unbind),
+            "--preset {preset}: {k}"
+        );
     }
 }
 
@@ -270,13 +430,25 @@ fn key_records_have_exactly_the_contract_fields_and_the_secret_only_at_creation(
         vec!["group", "list"],
     ] {
         let out = kw.json(&args);
-        assert!(!out.to_string().contains("\"secret\""), "{args:?} prints a secret field: {out}");
+        assert!(
+            !out.to_string().contains("\"secret\""),
+            "{args:?} prints a secret field: {out}"
+        );
     }
     let deleted = kw.json(&["key", "delete", "door", "--yes"]);
-    assert!(deleted.get("secret").is_none(), "key delete prints a secret: {deleted}");
+    assert!(
+        deleted.get("secret").is_none(),
+        "key delete prints a secret: {deleted}"
+    );
 
     std::fs::write(kw.path("names"), "a\nb\n").unwrap();
-    let out = kw.ok(&["key", "create", "--names-from", kw.path("names").to_str().unwrap(), "--json"]);
+    let out = kw.ok(&[
+        "key",
+        "create",
+        "--names-from",
+        kw.path("names").to_str().unwrap(),
+        "--json",
+    ]);
     for line in out.json_lines() {
         assert_key_fields(&line, true);
     }
@@ -290,18 +462,35 @@ fn times_are_rfc3339_utc_and_last_used_is_set_by_a_valid_verification_only() {
     rfc3339_utc(s(&key, "updated_at"));
     rfc3339_utc(s(&key, "expires_at"));
     let now = time::OffsetDateTime::now_utc();
-    assert!((now - created).abs() < time::Duration::minutes(5), "created_at {created} is not now ({now})");
+    assert!(
+        (now - created).abs() < time::Duration::minutes(5),
+        "created_at {created} is not now ({now})"
+    );
     assert_eq!(key["last_used_at"], Value::Null);
 
     // Not VALID (READ key, POST) does not count as a use.
     kw.verify(&secret, &["--method", "POST"]).expect_code(1);
-    assert_eq!(kw.json(&["key", "show", "gate"])["last_used_at"], Value::Null, "a FORBIDDEN verification is not a use");
+    assert_eq!(
+        kw.json(&["key", "show", "gate"])["last_used_at"],
+        Value::Null,
+        "a FORBIDDEN verification is not a use"
+    );
 
     kw.verify(&secret, &[]).expect_code(0);
     let shown = kw.json(&["key", "show", "gate"]);
-    let used = rfc3339_utc(shown["last_used_at"].as_str().unwrap_or_else(|| panic!("last_used_at still null after VALID: {shown}")));
-    assert!(used >= created, "last used {used} before creation {created}");
-    assert_eq!(find(&kw.json(&["key", "list"]), "gate")["last_used_at"], shown["last_used_at"]);
+    let used = rfc3339_utc(
+        shown["last_used_at"]
+            .as_str()
+            .unwrap_or_else(|| panic!("last_used_at still null after VALID: {shown}")),
+    );
+    assert!(
+        used >= created,
+        "last used {used} before creation {created}"
+    );
+    assert_eq!(
+        find(&kw.json(&["key", "list"]), "gate")["last_used_at"],
+        shown["last_used_at"]
+    );
     for entry in kw.json(&["audit", "list"]).as_array().unwrap() {
         rfc3339_utc(s(entry, "at"));
     }
@@ -313,12 +502,30 @@ fn times_are_rfc3339_utc_and_last_used_is_set_by_a_valid_verification_only() {
 #[test]
 fn created_by_is_the_actor_from_the_flag_or_the_environment() {
     let kw = Kw::with_account("acme", &[]);
-    let by_env = kw.cmd(&["key", "create", "one", "--json"]).env("KEYWARD_ACTOR", "env-actor").run().expect_code(0).json();
+    let by_env = kw
+        .cmd(&["key", "create", "one", "--json"])
+        .env("KEYWARD_ACTOR", "env-actor")
+        .run()
+        .expect_code(0)
+        .json();
     assert_eq!(by_env["created_by"], "env-actor");
-    let by_flag = kw.cmd(&["--actor", "flag-actor", "key", "create", "two", "--json"]).env("KEYWARD_ACTOR", "env-actor").run().expect_code(0).json();
-    assert_eq!(by_flag["created_by"], "flag-actor", "--actor wins over $KEYWARD_ACTOR");
+    let by_flag = kw
+        .cmd(&["--actor", "flag-actor", "key", "create", "two", "--json"])
+        .env("KEYWARD_ACTOR", "env-actor")
+        .run()
+        .expect_code(0)
+        .json();
+    assert_eq!(
+        by_flag["created_by"], "flag-actor",
+        "--actor wins over $KEYWARD_ACTOR"
+    );
     let audit = kw.json(&["audit", "list", "--action", "key.create"]);
-    let actors: BTreeSet<String> = audit.as_array().unwrap().iter().map(|e| s(e, "actor").to_string()).collect();
+    let actors: BTreeSet<String> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| s(e, "actor").to_string())
+        .collect();
     assert_eq!(actors, set(&["env-actor", "flag-actor"]), "{audit}");
 }
 
@@ -334,7 +541,10 @@ fn every_audit_entry_records_the_actor_including_the_vault_creation() {
         .filter(|e| e["actor"] != ACTOR)
         .map(|e| format!("{} by {}", s(e, "action"), e["actor"]))
         .collect();
-    assert!(wrong.is_empty(), "entries not recorded as $KEYWARD_ACTOR={ACTOR:?}: {wrong:?}");
+    assert!(
+        wrong.is_empty(),
+        "entries not recorded as $KEYWARD_ACTOR={ACTOR:?}: {wrong:?}"
+    );
 }
 
 // ---------------------------------------------------------------- key list / show / change / delete
@@ -348,13 +558,36 @@ fn key_list_filters_by_status_group_and_text() {
     kw.create_key("Kiosk", &["--group", "gates"]);
     kw.ok(&["key", "disable", "south gate"]);
 
-    assert_eq!(names(&kw.json(&["key", "list"])), set(&["North Gate", "South Gate", "Kiosk"]));
-    assert_eq!(names(&kw.json(&["key", "list", "--status", "inactive"])), set(&["South Gate"]));
-    assert_eq!(names(&kw.json(&["key", "list", "--status", "active"])), set(&["North Gate", "Kiosk"]));
-    assert_eq!(names(&kw.json(&["key", "list", "--group", "gates"])), set(&["North Gate", "Kiosk"]));
-    assert_eq!(names(&kw.json(&["key", "list", "--filter", "gate"])), set(&["North Gate", "South Gate"]));
-    assert_eq!(names(&kw.json(&["key", "list", "--filter", "gate", "--status", "active", "--group", "gates"])), set(&["North Gate"]));
-    kw.run(&["key", "list", "--status", "sleeping"]).expect_error(2, &["sleeping"]);
+    assert_eq!(
+        names(&kw.json(&["key", "list"])),
+        set(&["North Gate", "South Gate", "Kiosk"])
+    );
+    assert_eq!(
+        names(&kw.json(&["key", "list", "--status", "inactive"])),
+        set(&["South Gate"])
+    );
+    assert_eq!(
+        names(&kw.json(&["key", "list", "--status", "active"])),
+        set(&["North Gate", "Kiosk"])
+    );
+    assert_eq!(
+        names(&kw.json(&["key", "list", "--group", "gates"])),
+        set(&["North Gate", "Kiosk"])
+    );
+    assert_eq!(
+        names(&kw.json(&["key", "list", "--filter", "gate"])),
+        set(&["North Gate", "South Gate"])
+    );
+    assert_eq!(
+        names(
+            &kw.json(&[
+                "key", "list", "--filter", "gate", "--status", "active", "--group", "gates"
+            ])
+        ),
+        set(&["North Gate"])
+    );
+    kw.run(&["key", "list", "--status", "sleeping"])
+        .expect_error(2, &["sleeping"]);
 }
 
 #[test]
@@ -369,7 +602,11 @@ fn key_show_by_id_and_by_name_ignoring_case() {
     }
     // Without --json: readable text naming the key, never the key itself.
     let text = kw.ok(&["key", "show", "north gate"]);
-    assert!(text.stdout.contains("North Gate") && text.stdout.contains(s(&key, "hint")), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("North Gate") && text.stdout.contains(s(&key, "hint")),
+        "{}",
+        text.stdout
+    );
 }
 
 #[test]
@@ -380,25 +617,48 @@ fn key_rename_enable_disable_and_set_groups() {
     let (key, secret) = kw.create_key("gate", &[]);
 
     let renamed = kw.json(&["key", "rename", "GATE", "North Gate"]);
-    assert_eq!((s(&renamed, "name"), s(&renamed, "id")), ("North Gate", s(&key, "id")));
+    assert_eq!(
+        (s(&renamed, "name"), s(&renamed, "id")),
+        ("North Gate", s(&key, "id"))
+    );
     kw.run(&["key", "show", "gate"]).expect_error(2, &["gate"]);
     // Renaming to the same name in another case is allowed (it is the same key).
-    assert_eq!(s(&kw.json(&["key", "rename", "north gate", "NORTH GATE"]), "name"), "NORTH GATE");
+    assert_eq!(
+        s(
+            &kw.json(&["key", "rename", "north gate", "NORTH GATE"]),
+            "name"
+        ),
+        "NORTH GATE"
+    );
 
     let disabled = kw.json(&["key", "disable", "north gate"]);
     assert_eq!(disabled["status"], "inactive");
-    assert_eq!(kw.verify(&secret, &[]).expect_code(1).stdout.trim(), "DISABLED");
+    assert_eq!(
+        kw.verify(&secret, &[]).expect_code(1).stdout.trim(),
+        "DISABLED"
+    );
     let enabled = kw.json(&["key", "enable", "north gate"]);
     assert_eq!(enabled["status"], "active");
     kw.verify(&secret, &[]).expect_code(0);
 
-    let grouped = kw.json(&["key", "set-groups", "north gate", "--group", "gates", "--group", "office"]);
+    let grouped = kw.json(&[
+        "key",
+        "set-groups",
+        "north gate",
+        "--group",
+        "gates",
+        "--group",
+        "office",
+    ]);
     assert_eq!(strings(&grouped["groups"]), set(&["gates", "office"]));
     let regrouped = kw.json(&["key", "set-groups", "north gate", "--group", "office"]);
     assert_eq!(strings(&regrouped["groups"]), set(&["office"]));
     let cleared = kw.json(&["key", "set-groups", "north gate"]);
     assert_eq!(cleared["groups"], serde_json::json!([]));
-    assert_eq!(kw.json(&["key", "show", s(&key, "id")])["groups"], serde_json::json!([]));
+    assert_eq!(
+        kw.json(&["key", "show", s(&key, "id")])["groups"],
+        serde_json::json!([])
+    );
 }
 
 #[test]
@@ -406,9 +666,13 @@ fn key_delete_without_yes_and_without_a_terminal_refuses_and_deletes_nothing() {
     let kw = Kw::with_account("acme", &[]);
     let (_, secret) = kw.create_key("gate", &[]);
     let before = kw.snapshot("acme");
-    kw.run(&["key", "delete", "gate"]).expect_error(2, &["--yes"]);
+    kw.run(&["key", "delete", "gate"])
+        .expect_error(2, &["--yes"]);
     // Even with something on stdin, a pipe is not a terminal: no confirmation.
-    kw.cmd(&["key", "delete", "gate"]).stdin(b"yes\n").run().expect_error(2, &["--yes"]);
+    kw.cmd(&["key", "delete", "gate"])
+        .stdin(b"yes\n")
+        .run()
+        .expect_error(2, &["--yes"]);
     assert_eq!(kw.snapshot("acme"), before);
     kw.verify(&secret, &[]).expect_code(0);
 }
@@ -421,7 +685,10 @@ fn key_delete_with_yes_deletes() {
     kw.ok(&["key", "delete", s(&key, "id"), "--yes"]);
     assert_eq!(names(&kw.json(&["key", "list"])), set(&["other"]));
     kw.run(&["key", "show", "gate"]).expect_error(2, &["gate"]);
-    assert_eq!(kw.verify(&secret, &[]).expect_code(1).stdout.trim(), "NOT_FOUND");
+    assert_eq!(
+        kw.verify(&secret, &[]).expect_code(1).stdout.trim(),
+        "NOT_FOUND"
+    );
     kw.ok(&["key", "delete", "OTHER", "--yes"]);
     assert_eq!(kw.json(&["key", "list"]), serde_json::json!([]));
 }
@@ -433,17 +700,34 @@ fn names_from_creates_one_key_per_line_printed_as_json_lines() {
     let kw = Kw::with_account("acme", &[]);
     let file = kw.path("fleet.txt");
     std::fs::write(&file, "reader-01\nreader-02\n  reader-03  \n").unwrap();
-    let out = kw.ok(&["key", "create", "--names-from", file.to_str().unwrap(), "--preset", "device", "--json"]);
+    let out = kw.ok(&[
+        "key",
+        "create",
+        "--names-from",
+        file.to_str().unwrap(),
+        "--preset",
+        "device",
+        "--json",
+    ]);
     let lines = out.json_lines();
     assert_eq!(lines.len(), 3, "one JSON line per key:\n{}", out.stdout);
     let mut secrets = BTreeSet::new();
     for line in &lines {
-        assert_eq!(line["access"], "WRITE", "the settings apply to every key: {line}");
+        assert_eq!(
+            line["access"], "WRITE",
+            "the settings apply to every key: {line}"
+        );
         secrets.insert(s(line, "secret").to_string());
     }
     assert_eq!(secrets.len(), 3, "each key has its own secret");
-    assert_eq!(names(&Value::Array(lines.clone())), set(&["reader-01", "reader-02", "reader-03"]));
-    assert_eq!(names(&kw.json(&["key", "list"])), set(&["reader-01", "reader-02", "reader-03"]));
+    assert_eq!(
+        names(&Value::Array(lines.clone())),
+        set(&["reader-01", "reader-02", "reader-03"])
+    );
+    assert_eq!(
+        names(&kw.json(&["key", "list"])),
+        set(&["reader-01", "reader-02", "reader-03"])
+    );
     for secret in &secrets {
         kw.verify(secret, &["--method", "POST"]).expect_code(0);
     }
@@ -456,13 +740,29 @@ fn names_from_past_the_key_limit_creates_none() {
     let before = kw.snapshot("acme");
     let file = kw.path("fleet.txt");
     std::fs::write(&file, "a\nb\nc\n").unwrap();
-    let out = kw.run(&["key", "create", "--names-from", file.to_str().unwrap(), "--json"]);
+    let out = kw.run(&[
+        "key",
+        "create",
+        "--names-from",
+        file.to_str().unwrap(),
+        "--json",
+    ]);
     let out = out.expect_error(2, &["3", "acme"]);
-    assert!(out.stdout.trim().is_empty(), "nothing printed for keys not created: {}", out.stdout);
+    assert!(
+        out.stdout.trim().is_empty(),
+        "nothing printed for keys not created: {}",
+        out.stdout
+    );
     assert_eq!(kw.snapshot("acme"), before);
     // Exactly up to the limit works.
     std::fs::write(&file, "a\nb\n").unwrap();
-    let out = kw.ok(&["key", "create", "--names-from", file.to_str().unwrap(), "--json"]);
+    let out = kw.ok(&[
+        "key",
+        "create",
+        "--names-from",
+        file.to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(out.json_lines().len(), 2);
 }
 
@@ -472,11 +772,25 @@ fn names_from_with_one_bad_line_creates_none() {
     kw.create_key("taken", &[]);
     let before = kw.snapshot("acme");
     let file = kw.path("fleet.txt");
-    for content in [format!("ok-1\n{}\nok-2\n", "x".repeat(65)), "ok-1\nTAKEN\n".to_string(), "ok-1\nOK-1\n".to_string()] {
+    for content in [
+        format!("ok-1\n{}\nok-2\n", "x".repeat(65)),
+        "ok-1\nTAKEN\n".to_string(),
+        "ok-1\nOK-1\n".to_string(),
+    ] {
         std::fs::write(&file, &content).unwrap();
-        let out = kw.run(&["key", "create", "--names-from", file.to_str().unwrap(), "--json"]);
+        let out = kw.run(&[
+            "key",
+            "create",
+            "--names-from",
+            file.to_str().unwrap(),
+            "--json",
+        ]);
         out.expect_error(2, &[]);
-        assert_eq!(kw.snapshot("acme"), before, "a batch with a bad line ({content:?}) creates nothing");
+        assert_eq!(
+            kw.snapshot("acme"),
+            before,
+            "a batch with a bad line ({content:?}) creates nothing"
+        );
     }
 }
 
@@ -499,17 +813,33 @@ fn account_is_required_when_the_vault_holds_two() {
     let (acme_key, acme_secret) = kw.create_key("gate", &["--account", "acme"]);
     let (globex_key, globex_secret) = kw.create_key("gate", &["--account", "globex"]);
     assert!(globex_secret.starts_with("gx_"));
-    assert_eq!(names(&kw.json(&["key", "list", "--account", "acme"])), set(&["gate"]));
-    assert_eq!(kw.json(&["key", "show", "gate", "--account", "globex"])["id"], globex_key["id"]);
-    assert_eq!(kw.json(&["key", "show", "gate", "--account", "acme"])["id"], acme_key["id"]);
+    assert_eq!(
+        names(&kw.json(&["key", "list", "--account", "acme"])),
+        set(&["gate"])
+    );
+    assert_eq!(
+        kw.json(&["key", "show", "gate", "--account", "globex"])["id"],
+        globex_key["id"]
+    );
+    assert_eq!(
+        kw.json(&["key", "show", "gate", "--account", "acme"])["id"],
+        acme_key["id"]
+    );
     kw.ok(&["key", "disable", "gate", "--account", "globex"]);
-    assert_eq!(kw.json(&["key", "show", "gate", "--account", "acme"])["status"], "active");
+    assert_eq!(
+        kw.json(&["key", "show", "gate", "--account", "acme"])["status"],
+        "active"
+    );
     kw.verify(&acme_secret, &[]).expect_code(0);
     kw.verify(&globex_secret, &[]).expect_code(1);
     // A key of one account is not found through the other.
-    kw.run(&["key", "show", s(&acme_key, "id"), "--account", "globex"]).expect_error(2, &[]);
+    kw.run(&["key", "show", s(&acme_key, "id"), "--account", "globex"])
+        .expect_error(2, &[]);
     kw.ok(&["group", "create", "gates", "--account", "globex"]);
-    assert_eq!(kw.json(&["group", "list", "--account", "acme"]), serde_json::json!([]));
+    assert_eq!(
+        kw.json(&["group", "list", "--account", "acme"]),
+        serde_json::json!([])
+    );
 }
 
 // ---------------------------------------------------------------- verify
@@ -525,16 +855,25 @@ fn verify_prints_each_result_with_its_exit_code() {
 
     let out = kw.verify(&secret, &[]).expect_code(0);
     assert_eq!(out.stdout.trim(), "VALID");
-    let out = kw.verify(&format!("{secret}\n"), &["--json"]).expect_code(0);
+    let out = kw
+        .verify(&format!("{secret}\n"), &["--json"])
+        .expect_code(0);
     let json = out.json();
     assert_eq!(fields(&json), vec!["key_id", "result"], "{json}");
-    assert_eq!(json, serde_json::json!({ "result": "VALID", "key_id": key["id"] }));
+    assert_eq!(
+        json,
+        serde_json::json!({ "result": "VALID", "key_id": key["id"] })
+    );
 
     for (presented, extra, result) in [
         ("not a key".to_string(), vec![], "MALFORMED"),
         (deleted.clone(), vec![], "NOT_FOUND"),
         (disabled.clone(), vec![], "DISABLED"),
-        (secret.clone(), vec!["--method", "DELETE", "--resource", "sessions"], "FORBIDDEN"),
+        (
+            secret.clone(),
+            vec!["--method", "DELETE", "--resource", "sessions"],
+            "FORBIDDEN",
+        ),
     ] {
         let out = kw.verify(&presented, &extra).expect_code(1);
         assert_eq!(out.stdout.trim(), result, "{extra:?}");
@@ -544,8 +883,14 @@ fn verify_prints_each_result_with_its_exit_code() {
         assert_eq!(fields(&json), vec!["key_id", "result"], "{json}");
         assert_eq!(json["result"], result, "{json}");
     }
-    assert_eq!(kw.verify("not a key", &["--json"]).json()["key_id"], Value::Null);
-    assert_eq!(kw.verify(&deleted, &["--json"]).json()["key_id"], Value::Null);
+    assert_eq!(
+        kw.verify("not a key", &["--json"]).json()["key_id"],
+        Value::Null
+    );
+    assert_eq!(
+        kw.verify(&deleted, &["--json"]).json()["key_id"],
+        Value::Null
+    );
 }
 
 #[test]
@@ -583,21 +928,45 @@ const METHODS: [&str; 6] = ["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE"];
 const RESOURCES: [&str; 3] = ["devices", "sessions", "passings"];
 
 /// Runs `key verify` for every method and resource and compares with `expected`.
-fn check_matrix(kw: &Kw, label: &str, secret: &str, expected: impl Fn(&str, &str) -> bool, wrong: &mut Vec<String>) {
+fn check_matrix(
+    kw: &Kw,
+    label: &str,
+    secret: &str,
+    expected: impl Fn(&str, &str) -> bool,
+    wrong: &mut Vec<String>,
+) {
     for method in METHODS {
         for resource in RESOURCES {
             let out = kw.verify(secret, &["--method", method, "--resource", resource]);
-            let want = if expected(method, resource) { (0, "VALID") } else { (1, "FORBIDDEN") };
+            let want = if expected(method, resource) {
+                (0, "VALID")
+            } else {
+                (1, "FORBIDDEN")
+            };
             if (out.code, out.stdout.trim()) != want {
-                wrong.push(format!("{label}: {method} {resource}: expected {want:?}, got ({}, {:?}) {}", out.code, out.stdout.trim(), out.stderr.trim()));
+                wrong.push(format!(
+                    "{label}: {method} {resource}: expected {want:?}, got ({}, {:?}) {}",
+                    out.code,
+                    out.stdout.trim(),
+                    out.stderr.trim()
+                ));
             }
         }
     }
     // `--unbind` alone is a DELETE on devices.
     let out = kw.verify(secret, &["--unbind"]);
-    let want = if expected("DELETE", "devices") { (0, "VALID") } else { (1, "FORBIDDEN") };
+    let want = if expected("DELETE", "devices") {
+        (0, "VALID")
+    } else {
+        (1, "FORBIDDEN")
+    };
     if (out.code, out.stdout.trim()) != want {
-        wrong.push(format!("{label}: --unbind: expected {want:?}, got ({}, {:?}) {}", out.code, out.stdout.trim(), out.stderr.trim()));
+        wrong.push(format!(
+            "{label}: --unbind: expected {want:?}, got ({}, {:?}) {}",
+            out.code,
+            out.stdout.trim(),
+            out.stderr.trim()
+        ));
     }
 }
 
@@ -605,31 +974,87 @@ fn check_matrix(kw: &Kw, label: &str, secret: &str, expected: impl Fn(&str, &str
 fn verify_follows_the_access_table_for_keys_without_groups() {
     let kw = Kw::with_account("acme", &[]);
     let mut wrong = Vec::new();
-    for (access, allow_unbind) in [("READ", false), ("WRITE", false), ("WRITE", true), ("READ_WRITE", false), ("READ_WRITE", true)] {
+    for (access, allow_unbind) in [
+        ("READ", false),
+        ("WRITE", false),
+        ("WRITE", true),
+        ("READ_WRITE", false),
+        ("READ_WRITE", true),
+    ] {
         let name = format!("{access}-{allow_unbind}");
         let mut args = vec!["--access", access];
         if allow_unbind {
             args.push("--allow-unbind");
         }
         let (_, secret) = kw.create_key(&name, &args);
-        check_matrix(&kw, &name, &secret, |m, r| allowed_by_access(access, allow_unbind, m, r), &mut wrong);
+        check_matrix(
+            &kw,
+            &name,
+            &secret,
+            |m, r| allowed_by_access(access, allow_unbind, m, r),
+            &mut wrong,
+        );
     }
-    assert!(wrong.is_empty(), "verification disagrees with the access table:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "verification disagrees with the access table:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
 fn verify_limits_a_key_with_groups_to_its_groups_scopes_too() {
     let kw = Kw::with_account("acme", &[]);
-    kw.ok(&["group", "create", "gates", "--scope", "devices:read", "--scope", "devices:delete"]);
-    kw.ok(&["group", "create", "timing", "--scope", "sessions:write", "--scope", "passings:read"]);
+    kw.ok(&[
+        "group",
+        "create",
+        "gates",
+        "--scope",
+        "devices:read",
+        "--scope",
+        "devices:delete",
+    ]);
+    kw.ok(&[
+        "group",
+        "create",
+        "timing",
+        "--scope",
+        "sessions:write",
+        "--scope",
+        "passings:read",
+    ]);
     let gates = [("devices", "read"), ("devices", "delete")];
     let timing = [("sessions", "write"), ("passings", "read")];
     let mut wrong = Vec::new();
     for (label, access, allow_unbind, groups, scopes) in [
-        ("rw-admin-gates", "READ_WRITE", true, vec!["gates"], gates.to_vec()),
-        ("rw-both", "READ_WRITE", false, vec!["gates", "timing"], [gates, timing].concat()),
-        ("read-timing", "READ", false, vec!["timing"], timing.to_vec()),
-        ("write-both-unbind", "WRITE", true, vec!["gates", "timing"], [gates, timing].concat()),
+        (
+            "rw-admin-gates",
+            "READ_WRITE",
+            true,
+            vec!["gates"],
+            gates.to_vec(),
+        ),
+        (
+            "rw-both",
+            "READ_WRITE",
+            false,
+            vec!["gates", "timing"],
+            [gates, timing].concat(),
+        ),
+        (
+            "read-timing",
+            "READ",
+            false,
+            vec!["timing"],
+            timing.to_vec(),
+        ),
+        (
+            "write-both-unbind",
+            "WRITE",
+            true,
+            vec!["gates", "timing"],
+            [gates, timing].concat(),
+        ),
     ] {
         let mut args = vec!["--access", access];
         if allow_unbind {
@@ -639,7 +1064,9 @@ fn verify_limits_a_key_with_groups_to_its_groups_scopes_too() {
             args.extend(["--group", g]);
         }
         let (_, secret) = kw.create_key(label, &args);
-        let expected = |m: &str, r: &str| allowed_by_access(access, allow_unbind, m, r) && scopes.contains(&(r, action(m)));
+        let expected = |m: &str, r: &str| {
+            allowed_by_access(access, allow_unbind, m, r) && scopes.contains(&(r, action(m)))
+        };
         check_matrix(&kw, label, &secret, expected, &mut wrong);
     }
     assert!(wrong.is_empty(), "verification gives a key with groups more or less than its access type AND its scopes:\n{}", wrong.join("\n"));
@@ -651,8 +1078,15 @@ fn verify_limits_a_key_with_groups_to_its_groups_scopes_too() {
 fn secret_show_prints_the_secret_and_rotate_changes_it() {
     let kw = Kw::with_account("acme", &[]);
     let first = kw.ok(&["secret", "show"]).stdout.trim().to_string();
-    assert!(first.len() >= 32 && !first.contains(char::is_whitespace), "a shared secret on one line: {first:?}");
-    assert_eq!(kw.ok(&["secret", "show"]).stdout.trim(), first, "showing it again shows the same secret");
+    assert!(
+        first.len() >= 32 && !first.contains(char::is_whitespace),
+        "a shared secret on one line: {first:?}"
+    );
+    assert_eq!(
+        kw.ok(&["secret", "show"]).stdout.trim(),
+        first,
+        "showing it again shows the same secret"
+    );
     let json = kw.json(&["secret", "show"]);
     assert_eq!(json["secret"], first.as_str());
 
@@ -661,7 +1095,11 @@ fn secret_show_prints_the_secret_and_rotate_changes_it() {
     assert_ne!(second, first, "secret rotate must change the secret");
     assert_eq!(second.len(), first.len());
     // Revealing asks for the passphrase: a wrong one reveals nothing.
-    let out = kw.cmd(&["secret", "show"]).env("KEYWARD_PASSPHRASE", "not the passphrase").run().expect_error(3, &["wrong passphrase"]);
+    let out = kw
+        .cmd(&["secret", "show"])
+        .env("KEYWARD_PASSPHRASE", "not the passphrase")
+        .run()
+        .expect_error(3, &["wrong passphrase"]);
     assert!(!out.stdout.contains(&second));
 }
 
@@ -679,9 +1117,15 @@ fn audit_list_has_an_entry_for_each_change_and_audit_verify_passes() {
     kw.ok(&["key", "enable", "door"]);
     kw.ok(&["key", "delete", "door", "--yes"]);
     kw.ok(&["secret", "rotate"]);
-    kw.cmd(&["passphrase", "change"]).env("KEYWARD_NEW_PASSPHRASE", "a brand new passphrase").run().expect_code(0);
+    kw.cmd(&["passphrase", "change"])
+        .env("KEYWARD_NEW_PASSPHRASE", "a brand new passphrase")
+        .run()
+        .expect_code(0);
 
-    let kw = Kw { passphrase: "a brand new passphrase".into(), ..kw };
+    let kw = Kw {
+        passphrase: "a brand new passphrase".into(),
+        ..kw
+    };
     let entries = kw.json(&["audit", "list"]);
     let entries = entries.as_array().unwrap();
     let actions: Vec<String> = entries.iter().map(|e| s(e, "action").to_string()).collect();
@@ -705,13 +1149,17 @@ fn audit_list_has_an_entry_for_each_change_and_audit_verify_passes() {
     for (change, words) in wanted {
         let found = actions.iter().any(|a| {
             let a = a.to_lowercase();
-            words.iter().all(|w| a.contains(w)) && !(change == "key enable" && a.contains("deactivate"))
+            words.iter().all(|w| a.contains(w))
+                && !(change == "key enable" && a.contains("deactivate"))
         });
         if !found {
             missing.push(change);
         }
     }
-    assert!(missing.is_empty(), "no audit entry for {missing:?}; actions: {actions:?}");
+    assert!(
+        missing.is_empty(),
+        "no audit entry for {missing:?}; actions: {actions:?}"
+    );
     let out = kw.ok(&["audit", "verify"]);
     assert!(!out.stdout.trim().is_empty());
     let report = kw.json(&["audit", "verify"]);
@@ -724,12 +1172,22 @@ fn passphrase_change_takes_the_new_passphrase_from_the_environment() {
     let (_, secret) = kw.create_key("gate", &[]);
     let before = kw.snapshot("acme");
     let new = "the new passphrase, long enough";
-    kw.cmd(&["passphrase", "change"]).env("KEYWARD_NEW_PASSPHRASE", new).run().expect_code(0);
+    kw.cmd(&["passphrase", "change"])
+        .env("KEYWARD_NEW_PASSPHRASE", new)
+        .run()
+        .expect_code(0);
 
-    kw.run(&["key", "list"]).expect_error(3, &["wrong passphrase"]);
-    let kw = Kw { passphrase: new.into(), ..kw };
+    kw.run(&["key", "list"])
+        .expect_error(3, &["wrong passphrase"]);
+    let kw = Kw {
+        passphrase: new.into(),
+        ..kw
+    };
     let after = kw.snapshot("acme");
-    assert_eq!(after["keys"], before["keys"], "the keys survive a passphrase change");
+    assert_eq!(
+        after["keys"], before["keys"],
+        "the keys survive a passphrase change"
+    );
     assert_eq!(after["groups"], before["groups"]);
     kw.verify(&secret, &[]).expect_code(0);
     kw.ok(&["audit", "verify"]);
@@ -742,7 +1200,9 @@ fn the_key_limit_counts_inactive_keys_and_the_error_says_what_helps() {
     kw.create_key("two", &[]);
     kw.ok(&["key", "disable", "two"]);
     let before = kw.snapshot("acme");
-    let out = kw.run(&["key", "create", "three"]).expect_error(2, &["2", "acme", "--key-limit"]);
+    let out = kw
+        .run(&["key", "create", "three"])
+        .expect_error(2, &["2", "acme", "--key-limit"]);
     assert_eq!(kw.snapshot("acme"), before);
     // Deactivating does not free a place (the limit counts every key that
     // exists), so the message must not send the administrator there.
@@ -784,6 +1244,10 @@ fn every_command_prints_json_with_the_json_flag() {
     for step in steps {
         kw.json(&step);
     }
-    let out = kw.cmd(&["passphrase", "change", "--json"]).env("KEYWARD_NEW_PASSPHRASE", new).run().expect_code(0);
+    let out = kw
+        .cmd(&["passphrase", "change", "--json"])
+        .env("KEYWARD_NEW_PASSPHRASE", new)
+        .run()
+        .expect_code(0);
     out.json();
 }

@@ -20,7 +20,8 @@ use serde_json::Value;
 use support::*;
 
 const ROUNDS: usize = 30;
-const LOOP: &str = r#"i=0; while :; do "$KW_BIN" key create "k${ROUND}_$i" --json || exit 1; i=$((i+1)); done"#;
+const LOOP: &str =
+    r#"i=0; while :; do "$KW_BIN" key create "k${ROUND}_$i" --json || exit 1; i=$((i+1)); done"#;
 
 /// Starts the loop in its own process group, kills the group after `delay`,
 /// and returns everything the loop printed.
@@ -58,7 +59,11 @@ fn run_and_kill(kw: &Kw, round: usize, delay: Duration) -> String {
     let exited_early = child.try_wait().unwrap();
     // SAFETY: plain syscall; a negative pid names the process group we created.
     let killed = unsafe { libc::kill(-pgid, libc::SIGKILL) };
-    assert!(killed == 0 || exited_early.is_some(), "kill -KILL -{pgid} failed: {}", std::io::Error::last_os_error());
+    assert!(
+        killed == 0 || exited_early.is_some(),
+        "kill -KILL -{pgid} failed: {}",
+        std::io::Error::last_os_error()
+    );
     let status = child.wait().unwrap();
     // The pipes close when every process of the group is gone.
     let printed = reader.join().unwrap();
@@ -67,7 +72,10 @@ fn run_and_kill(kw: &Kw, round: usize, delay: Duration) -> String {
         exited_early.is_none(),
         "round {round}: the loop stopped by itself before the kill ({status:?}): a key creation failed:\n{errors}"
     );
-    assert!(!errors.contains("panicked"), "round {round}: keyward panicked:\n{errors}");
+    assert!(
+        !errors.contains("panicked"),
+        "round {round}: keyward panicked:\n{errors}"
+    );
     printed
 }
 
@@ -97,23 +105,36 @@ fn keys_reported_before_a_sigkill_survive_it() {
         let this_round = reported_keys(&printed);
         for key in &this_round {
             let secret = s(key, "secret").to_string();
-            reported.insert(s(key, "id").to_string(), (s(key, "name").to_string(), secret));
+            reported.insert(
+                s(key, "id").to_string(),
+                (s(key, "name").to_string(), secret),
+            );
         }
 
         // The vault opens and holds every reported key, under its name.
         let listed = kw.json(&["key", "list"]);
-        let listed: BTreeMap<String, String> =
-            listed.as_array().unwrap().iter().map(|k| (s(k, "id").to_string(), s(k, "name").to_string())).collect();
+        let listed: BTreeMap<String, String> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| (s(k, "id").to_string(), s(k, "name").to_string()))
+            .collect();
         let lost: Vec<String> = reported
             .iter()
             .filter(|(id, (name, _))| listed.get(*id) != Some(name))
             .map(|(id, (name, _))| format!("{name} ({id})"))
             .collect();
-        assert!(lost.is_empty(), "round {round} (killed after {delay:?}): reported keys are gone: {lost:?}");
+        assert!(
+            lost.is_empty(),
+            "round {round} (killed after {delay:?}): reported keys are gone: {lost:?}"
+        );
 
         // Each key has its audit entry, and the chain is intact.
         let report = kw.json(&["audit", "verify"]);
-        assert_eq!(report["ok"], true, "round {round}: audit verify after a SIGKILL: {report}");
+        assert_eq!(
+            report["ok"], true,
+            "round {round}: audit verify after a SIGKILL: {report}"
+        );
         let creations = kw.json(&["audit", "list", "--action", "key.create"]);
         assert_eq!(
             creations.as_array().unwrap().len(),
@@ -124,14 +145,27 @@ fn keys_reported_before_a_sigkill_survive_it() {
         // The last reported key of the round works: its verifier was stored whole.
         if let Some(key) = this_round.last() {
             let out = kw.verify(s(key, "secret"), &[]);
-            assert_eq!((out.code, out.stdout.trim()), (0, "VALID"), "round {round}: {} does not verify", s(key, "name"));
+            assert_eq!(
+                (out.code, out.stdout.trim()),
+                (0, "VALID"),
+                "round {round}: {} does not verify",
+                s(key, "name")
+            );
         }
-        eprintln!("round {round}: killed after {delay:?}, {} key(s) reported, {} in the vault", this_round.len(), listed.len());
+        eprintln!(
+            "round {round}: killed after {delay:?}, {} key(s) reported, {} in the vault",
+            this_round.len(),
+            listed.len()
+        );
     }
     assert!(
         reported.len() >= ROUNDS / 3,
         "only {} keys were reported in {ROUNDS} rounds: the loop hardly ran, so the test proved little",
         reported.len()
     );
-    eprintln!("{ROUNDS} rounds, {} keys reported, in {:?}", reported.len(), started.elapsed());
+    eprintln!(
+        "{ROUNDS} rounds, {} keys reported, in {:?}",
+        reported.len(),
+        started.elapsed()
+    );
 }

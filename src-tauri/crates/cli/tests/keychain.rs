@@ -34,27 +34,60 @@ fn a_remembered_vault_opens_without_a_passphrase_until_forgotten() {
     assert_eq!(remembered.json()["remembered"], true);
 
     // No $KEYWARD_PASSPHRASE, stdin null, no terminal: the keychain opens it.
-    let listed = kw.cmd(&["key", "list", "--json"]).env_remove("KEYWARD_PASSPHRASE").run().expect_code(0).json();
+    let listed = kw
+        .cmd(&["key", "list", "--json"])
+        .env_remove("KEYWARD_PASSPHRASE")
+        .run()
+        .expect_code(0)
+        .json();
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
     assert_eq!(listed[0]["id"], key["id"]);
-    kw.cmd(&["key", "create", "door"]).env_remove("KEYWARD_PASSPHRASE").run().expect_code(0);
-    kw.cmd(&["key", "verify"]).env_remove("KEYWARD_PASSPHRASE").stdin(secret.as_bytes()).run().expect_code(0);
+    kw.cmd(&["key", "create", "door"])
+        .env_remove("KEYWARD_PASSPHRASE")
+        .run()
+        .expect_code(0);
+    kw.cmd(&["key", "verify"])
+        .env_remove("KEYWARD_PASSPHRASE")
+        .stdin(secret.as_bytes())
+        .run()
+        .expect_code(0);
     // Revealing the shared secret asks for the passphrase itself, never the keychain.
-    kw.cmd(&["secret", "show"]).env_remove("KEYWARD_PASSPHRASE").run().expect_error(3, &["KEYWARD_PASSPHRASE"]);
+    kw.cmd(&["secret", "show"])
+        .env_remove("KEYWARD_PASSPHRASE")
+        .run()
+        .expect_error(3, &["KEYWARD_PASSPHRASE"]);
     // The entry belongs to this vault only.
-    other.cmd(&["key", "list"]).env_remove("KEYWARD_PASSPHRASE").run().expect_error(3, &["KEYWARD_PASSPHRASE"]);
+    other
+        .cmd(&["key", "list"])
+        .env_remove("KEYWARD_PASSPHRASE")
+        .run()
+        .expect_error(3, &["KEYWARD_PASSPHRASE"]);
     // A passphrase given explicitly still has to be right.
-    kw.cmd(&["key", "list"]).env("KEYWARD_PASSPHRASE", "not the passphrase").run().expect_error(3, &["wrong passphrase"]);
+    kw.cmd(&["key", "list"])
+        .env("KEYWARD_PASSPHRASE", "not the passphrase")
+        .run()
+        .expect_error(3, &["wrong passphrase"]);
 
     let forgotten = kw.json(&["keychain", "forget"]);
     assert_eq!(forgotten["forgotten"], true, "{forgotten}");
-    kw.cmd(&["key", "list"]).env_remove("KEYWARD_PASSPHRASE").run().expect_error(3, &["KEYWARD_PASSPHRASE"]);
+    kw.cmd(&["key", "list"])
+        .env_remove("KEYWARD_PASSPHRASE")
+        .run()
+        .expect_error(3, &["KEYWARD_PASSPHRASE"]);
     // Forgetting twice is not an error: there is nothing left to forget.
     assert_eq!(kw.json(&["keychain", "forget"])["forgotten"], false);
 
-    let actions: Vec<String> =
-        kw.json(&["audit", "list"]).as_array().unwrap().iter().map(|e| s(e, "action").to_string()).collect();
-    assert!(actions.iter().any(|a| a.contains("remember")), "{actions:?}");
+    let actions: Vec<String> = kw
+        .json(&["audit", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| s(e, "action").to_string())
+        .collect();
+    assert!(
+        actions.iter().any(|a| a.contains("remember")),
+        "{actions:?}"
+    );
     assert!(actions.iter().any(|a| a.contains("forget")), "{actions:?}");
     kw.ok(&["audit", "verify"]);
 }

@@ -39,7 +39,11 @@ struct Session {
 fn key_tokens(text: &str) -> BTreeSet<String> {
     text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .filter(|t| {
-            t.find('_').is_some_and(|i| (2..=12).contains(&i) && t.len() - i - 1 >= 40 && t[i + 1..].chars().all(|c| c.is_ascii_alphanumeric()))
+            t.find('_').is_some_and(|i| {
+                (2..=12).contains(&i)
+                    && t.len() - i - 1 >= 40
+                    && t[i + 1..].chars().all(|c| c.is_ascii_alphanumeric())
+            })
         })
         .map(str::to_string)
         .collect()
@@ -48,7 +52,10 @@ fn key_tokens(text: &str) -> BTreeSet<String> {
 /// The pieces searched for: the secret and a 16-character piece of its middle.
 fn needles(secret: &str) -> Vec<String> {
     let middle = secret.len() / 2;
-    let mut needles = vec![secret.to_string(), secret[middle - 8..middle + 8].to_string()];
+    let mut needles = vec![
+        secret.to_string(),
+        secret[middle - 8..middle + 8].to_string(),
+    ];
     if secret.chars().all(|c| c.is_ascii_hexdigit()) {
         needles.push(secret.to_uppercase());
     }
@@ -59,7 +66,13 @@ impl Session {
     fn new() -> Session {
         let kw = Kw::empty();
         let passphrases = vec![kw.passphrase.clone()];
-        Session { kw, log: Vec::new(), secrets: Vec::new(), captured_files: Vec::new(), passphrases }
+        Session {
+            kw,
+            log: Vec::new(),
+            secrets: Vec::new(),
+            captured_files: Vec::new(),
+            passphrases,
+        }
     }
 
     fn record(&mut self, out: Out, allowed: BTreeSet<String>) -> Out {
@@ -87,26 +100,51 @@ impl Session {
     fn create(&mut self, args: &[&str], expected: usize) -> Out {
         let out = self.kw.run(args).expect_code(0);
         let printed = key_tokens(&out.stdout);
-        assert_eq!(printed.len(), expected, "{}: expected {expected} key(s) in:\n{}", out.command, out.stdout);
+        assert_eq!(
+            printed.len(),
+            expected,
+            "{}: expected {expected} key(s) in:\n{}",
+            out.command,
+            out.stdout
+        );
         if args.contains(&"--json") {
-            let values: Vec<Value> = if args.contains(&"--names-from") { out.json_lines() } else { vec![out.json()] };
-            let from_json: BTreeSet<String> = values.iter().map(|v| s(v, "secret").to_string()).collect();
+            let values: Vec<Value> = if args.contains(&"--names-from") {
+                out.json_lines()
+            } else {
+                vec![out.json()]
+            };
+            let from_json: BTreeSet<String> =
+                values.iter().map(|v| s(v, "secret").to_string()).collect();
             assert_eq!(from_json, printed, "the secrets of the JSON records");
         }
         for value in &printed {
-            self.secrets.push(Secret { label: format!("key printed by {}", out.command), value: value.clone() });
+            self.secrets.push(Secret {
+                label: format!("key printed by {}", out.command),
+                value: value.clone(),
+            });
         }
         self.record(out, printed)
     }
 
     /// `secret show`: the shared secret it printed is its own to print.
     fn show_secret(&mut self, json: bool) -> String {
-        let args: &[&str] = if json { &["secret", "show", "--json"] } else { &["secret", "show"] };
+        let args: &[&str] = if json {
+            &["secret", "show", "--json"]
+        } else {
+            &["secret", "show"]
+        };
         let out = self.kw.run(args).expect_code(0);
-        let secret = if json { s(&out.json(), "secret").to_string() } else { out.stdout.trim().to_string() };
+        let secret = if json {
+            s(&out.json(), "secret").to_string()
+        } else {
+            out.stdout.trim().to_string()
+        };
         assert!(secret.len() >= 32, "a shared secret: {secret:?}");
         if !self.secrets.iter().any(|s| s.value == secret) {
-            self.secrets.push(Secret { label: format!("shared secret shown by {}", out.command), value: secret.clone() });
+            self.secrets.push(Secret {
+                label: format!("shared secret shown by {}", out.command),
+                value: secret.clone(),
+            });
         }
         self.record(out, BTreeSet::from([secret.clone()]));
         secret
@@ -169,25 +207,40 @@ impl Session {
         let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
         for path in vault_files(&self.kw.vault) {
             if let Ok(bytes) = std::fs::read(&path) {
-                self.captured_files.push((format!("{} right after a SIGKILL", path.display()), bytes));
+                self.captured_files
+                    .push((format!("{} right after a SIGKILL", path.display()), bytes));
             }
         }
         let mut allowed = BTreeSet::new();
         for value in serde_json::Deserializer::from_str(&printed).into_iter::<Value>() {
             let Ok(record) = value else { break };
             let secret = s(&record, "secret").to_string();
-            self.secrets.push(Secret { label: format!("key {} printed by the killed loop", s(&record, "name")), value: secret.clone() });
+            self.secrets.push(Secret {
+                label: format!("key {} printed by the killed loop", s(&record, "name")),
+                value: secret.clone(),
+            });
             allowed.insert(secret);
         }
-        assert!(allowed.len() >= 2, "the killed loop printed fewer than two keys in a minute:\n{printed}\n{stderr}");
-        let out = Out { command: "the killed key-creating loop".into(), stdout: printed, stderr, code: -1 };
+        assert!(
+            allowed.len() >= 2,
+            "the killed loop printed fewer than two keys in a minute:\n{printed}\n{stderr}"
+        );
+        let out = Out {
+            command: "the killed key-creating loop".into(),
+            stdout: printed,
+            stderr,
+            code: -1,
+        };
         self.record(out, allowed);
     }
 }
 
 /// How many complete JSON records `printed` holds.
 fn complete_records(printed: &[u8]) -> usize {
-    serde_json::Deserializer::from_slice(printed).into_iter::<Value>().take_while(Result::is_ok).count()
+    serde_json::Deserializer::from_slice(printed)
+        .into_iter::<Value>()
+        .take_while(Result::is_ok)
+        .count()
 }
 
 fn all_files(dir: &Path) -> Vec<PathBuf> {
@@ -204,7 +257,9 @@ fn all_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 #[test]
@@ -214,21 +269,52 @@ fn no_key_or_secret_appears_where_it_was_not_meant_to() {
     let fleet2 = session.kw.path("fleet2.txt");
     std::fs::write(&fleet, "reader-01\nreader-02\nreader-03\n").unwrap();
     std::fs::write(&fleet2, "gate-a\ngate-b\n").unwrap();
-    let (fleet, fleet2) = (fleet.to_str().unwrap().to_string(), fleet2.to_str().unwrap().to_string());
+    let (fleet, fleet2) = (
+        fleet.to_str().unwrap().to_string(),
+        fleet2.to_str().unwrap().to_string(),
+    );
 
     session.run(&["init", "--kdf-memory-mib", "8", "--kdf-passes", "1"], 0);
     session.run(&["account", "create", "acme", "--key-limit", "500"], 0);
-    session.run(&["group", "create", "gates", "--scope", "devices:read", "--scope", "devices:delete"], 0);
+    session.run(
+        &[
+            "group",
+            "create",
+            "gates",
+            "--scope",
+            "devices:read",
+            "--scope",
+            "devices:delete",
+        ],
+        0,
+    );
     session.run(&["group", "create", "ops", "--scope", "sessions:write"], 0);
     let first = session.create(&["key", "create", "gate-1", "--json"], 1);
     let first = key_tokens(&first.stdout).into_iter().next().unwrap();
     let second = session.create(&["key", "create", "gate-2", "--access", "WRITE"], 1);
     let second = key_tokens(&second.stdout).into_iter().next().unwrap();
-    let admin = session.create(&["key", "create", "admin-1", "--preset", "admin", "--json"], 1);
+    let admin = session.create(
+        &["key", "create", "admin-1", "--preset", "admin", "--json"],
+        1,
+    );
     let admin = key_tokens(&admin.stdout).into_iter().next().unwrap();
-    let batch = session.create(&["key", "create", "--names-from", &fleet, "--preset", "device", "--json"], 3);
+    let batch = session.create(
+        &[
+            "key",
+            "create",
+            "--names-from",
+            &fleet,
+            "--preset",
+            "device",
+            "--json",
+        ],
+        3,
+    );
     let reader = key_tokens(&batch.stdout).into_iter().next().unwrap();
-    let text_batch = session.create(&["key", "create", "--names-from", &fleet2, "--group", "gates"], 2);
+    let text_batch = session.create(
+        &["key", "create", "--names-from", &fleet2, "--group", "gates"],
+        2,
+    );
     let gate_a = text_batch
         .stdout
         .lines()
@@ -241,14 +327,30 @@ fn no_key_or_secret_appears_where_it_was_not_meant_to() {
     session.verify(&second, &["--method", "POST", "--json"], 0, "VALID");
     session.verify(&admin, &["--unbind"], 0, "VALID");
     session.verify(&reader, &["--method", "GET"], 1, "FORBIDDEN");
-    session.verify(&gate_a, &["--method", "DELETE", "--resource", "devices"], 1, "FORBIDDEN");
+    session.verify(
+        &gate_a,
+        &["--method", "DELETE", "--resource", "devices"],
+        1,
+        "FORBIDDEN",
+    );
 
     // Changes.
     session.run(&["key", "disable", "gate-2"], 0);
     session.verify(&second, &["--method", "POST"], 1, "DISABLED");
     session.verify(&second, &["--method", "POST", "--json"], 1, "DISABLED");
     session.run(&["key", "rename", "gate-1", "north-gate"], 0);
-    session.run(&["key", "set-groups", "north-gate", "--group", "gates", "--group", "ops"], 0);
+    session.run(
+        &[
+            "key",
+            "set-groups",
+            "north-gate",
+            "--group",
+            "gates",
+            "--group",
+            "ops",
+        ],
+        0,
+    );
     session.run(&["key", "enable", "gate-2"], 0);
     session.run(&["key", "list"], 0);
     session.run(&["key", "list", "--json"], 0);
@@ -275,8 +377,16 @@ fn no_key_or_secret_appears_where_it_was_not_meant_to() {
     session.verify(&gate_a, &[], 1, "NOT_FOUND");
 
     // Error cases print no secret either.
-    session.run_env(&["key", "list"], &[("KEYWARD_PASSPHRASE", "not the passphrase")], 3);
-    session.run_env(&["secret", "show"], &[("KEYWARD_PASSPHRASE", "not the passphrase")], 3);
+    session.run_env(
+        &["key", "list"],
+        &[("KEYWARD_PASSPHRASE", "not the passphrase")],
+        3,
+    );
+    session.run_env(
+        &["secret", "show"],
+        &[("KEYWARD_PASSPHRASE", "not the passphrase")],
+        3,
+    );
     let mut changed = first.clone().into_bytes();
     let middle = changed.len() / 2;
     changed[middle] = if changed[middle] == b'a' { b'b' } else { b'a' };
@@ -292,7 +402,11 @@ fn no_key_or_secret_appears_where_it_was_not_meant_to() {
     // A new passphrase; the old one no longer opens the vault.
     let new = "a completely new passphrase".to_string();
     session.passphrases.push(new.clone());
-    session.run_env(&["passphrase", "change"], &[("KEYWARD_NEW_PASSPHRASE", &new)], 0);
+    session.run_env(
+        &["passphrase", "change"],
+        &[("KEYWARD_NEW_PASSPHRASE", &new)],
+        0,
+    );
     session.run(&["key", "list"], 3);
     session.kw.passphrase = new;
     session.run(&["key", "list", "--json"], 0);
@@ -311,15 +425,31 @@ fn no_key_or_secret_appears_where_it_was_not_meant_to() {
         files.push((path.display().to_string(), std::fs::read(&path).unwrap()));
     }
     let file_names: BTreeSet<String> = files.iter().map(|(n, _)| n.clone()).collect();
-    assert!(file_names.iter().any(|n| n.ends_with("vault.db")), "the vault file was searched: {file_names:?}");
-    assert!(file_names.iter().any(|n| n.ends_with("vault.db.header")), "the header was searched: {file_names:?}");
+    assert!(
+        file_names.iter().any(|n| n.ends_with("vault.db")),
+        "the vault file was searched: {file_names:?}"
+    );
+    assert!(
+        file_names.iter().any(|n| n.ends_with("vault.db.header")),
+        "the header was searched: {file_names:?}"
+    );
     eprintln!("searched files: {file_names:?}");
 
-    let secret_needles: Vec<(String, Vec<String>, &str)> =
-        session.secrets.iter().map(|s| (s.label.clone(), needles(&s.value), s.value.as_str())).collect();
-    let passphrase_needles: Vec<(String, Vec<String>, &str)> =
-        session.passphrases.iter().map(|p| ("a passphrase".to_string(), vec![p.clone()], "")).collect();
-    assert!(session.secrets.len() >= 10, "the session printed too few secrets to prove much: {}", session.secrets.len());
+    let secret_needles: Vec<(String, Vec<String>, &str)> = session
+        .secrets
+        .iter()
+        .map(|s| (s.label.clone(), needles(&s.value), s.value.as_str()))
+        .collect();
+    let passphrase_needles: Vec<(String, Vec<String>, &str)> = session
+        .passphrases
+        .iter()
+        .map(|p| ("a passphrase".to_string(), vec![p.clone()], ""))
+        .collect();
+    assert!(
+        session.secrets.len() >= 10,
+        "the session printed too few secrets to prove much: {}",
+        session.secrets.len()
+    );
 
     for (label, needles, value) in secret_needles.iter().chain(&passphrase_needles) {
         for (name, bytes) in &files {
@@ -335,29 +465,57 @@ fn no_key_or_secret_appears_where_it_was_not_meant_to() {
             }
             for needle in needles {
                 if out.stdout.contains(needle.as_str()) {
-                    found.push(format!("{label}: {needle:?} is on the stdout of {}", out.command));
+                    found.push(format!(
+                        "{label}: {needle:?} is on the stdout of {}",
+                        out.command
+                    ));
                 }
                 if out.stderr.contains(needle.as_str()) {
-                    found.push(format!("{label}: {needle:?} is on the stderr of {}", out.command));
+                    found.push(format!(
+                        "{label}: {needle:?} is on the stderr of {}",
+                        out.command
+                    ));
                 }
             }
         }
     }
     // The search itself works: each secret is found where it was printed.
     for secret in &session.secrets {
-        let shown = session.log.iter().any(|(out, allowed)| allowed.contains(&secret.value) && out.stdout.contains(&secret.value));
-        assert!(shown, "{}: not found in the output that printed it — the search is broken", secret.label);
+        let shown = session.log.iter().any(|(out, allowed)| {
+            allowed.contains(&secret.value) && out.stdout.contains(&secret.value)
+        });
+        assert!(
+            shown,
+            "{}: not found in the output that printed it — the search is broken",
+            secret.label
+        );
     }
     // Nothing that looks like a key is printed except by the commands allowed to.
     for (out, allowed) in &session.log {
-        let stray: BTreeSet<String> = key_tokens(&out.all()).difference(allowed).cloned().collect();
+        let stray: BTreeSet<String> = key_tokens(&out.all())
+            .difference(allowed)
+            .cloned()
+            .collect();
         if !stray.is_empty() {
-            found.push(format!("{} printed key-shaped text it should not: {stray:?}", out.command));
+            found.push(format!(
+                "{} printed key-shaped text it should not: {stray:?}",
+                out.command
+            ));
         }
     }
     let mut by_what: BTreeMap<&str, usize> = BTreeMap::new();
     for line in &found {
-        *by_what.entry(if line.contains("file") { "files" } else { "outputs" }).or_default() += 1;
+        *by_what
+            .entry(if line.contains("file") {
+                "files"
+            } else {
+                "outputs"
+            })
+            .or_default() += 1;
     }
-    assert!(found.is_empty(), "secrets found where they must not be ({by_what:?}):\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "secrets found where they must not be ({by_what:?}):\n{}",
+        found.join("\n")
+    );
 }

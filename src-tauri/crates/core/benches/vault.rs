@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode};
 use keyward_core::key_format;
 use keyward_core::{
-    AccessType, Action, KdfParams, KeyFilter, KeyStatus, Method, NewAccount, NewGroup, NewKey, Request, Scope,
-    SecretString, Vault, VerifyResult,
+    AccessType, Action, KdfParams, KeyFilter, KeyStatus, Method, NewAccount, NewGroup, NewKey,
+    Request, Scope, SecretString, Vault, VerifyResult,
 };
 
 const PASSPHRASE: &str = "correct horse battery staple (bench)";
@@ -51,25 +51,58 @@ struct Fixture {
 }
 
 fn scopes(list: &[(&str, Action)]) -> Vec<Scope> {
-    list.iter().map(|(resource, action)| Scope::new(resource, *action)).collect()
+    list.iter()
+        .map(|(resource, action)| Scope::new(resource, *action))
+        .collect()
 }
 
 fn build_fixture() -> Fixture {
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("vault.db");
-    let mut vault = Vault::create(&path, &SecretString::from(PASSPHRASE), KdfParams::default()).expect("create vault");
+    let mut vault = Vault::create(&path, &SecretString::from(PASSPHRASE), KdfParams::default())
+        .expect("create vault");
     vault.set_actor("bench").expect("actor");
     vault
-        .create_account(ACCOUNT, NewAccount { key_limit: Some(1_000_000), ..Default::default() })
+        .create_account(
+            ACCOUNT,
+            NewAccount {
+                key_limit: Some(1_000_000),
+                ..Default::default()
+            },
+        )
         .expect("account");
     for (name, list) in [
-        ("readers", scopes(&[("devices", Action::Read), ("sessions", Action::Read)])),
-        ("writers", scopes(&[("devices", Action::Write), ("sessions", Action::Write), ("passings", Action::Write)])),
-        ("ops", scopes(&[("devices", Action::Read), ("devices", Action::Delete), ("passings", Action::Read)])),
+        (
+            "readers",
+            scopes(&[("devices", Action::Read), ("sessions", Action::Read)]),
+        ),
+        (
+            "writers",
+            scopes(&[
+                ("devices", Action::Write),
+                ("sessions", Action::Write),
+                ("passings", Action::Write),
+            ]),
+        ),
+        (
+            "ops",
+            scopes(&[
+                ("devices", Action::Read),
+                ("devices", Action::Delete),
+                ("passings", Action::Read),
+            ]),
+        ),
     ] {
         vault
-            .create_group(None, NewGroup { name: name.into(), description: Some(format!("{name} (bench)")), scopes: list })
+            .create_group(
+                None,
+                NewGroup {
+                    name: name.into(),
+                    description: Some(format!("{name} (bench)")),
+                    scopes: list,
+                },
+            )
             .expect("group");
     }
 
@@ -86,7 +119,9 @@ fn build_fixture() -> Fixture {
     let mut to_deactivate = Vec::new();
     for batch in 0..TOTAL_KEYS / BATCH {
         let (access, allow_unbind, groups) = kinds[batch % kinds.len()];
-        let names: Vec<String> = (batch * BATCH..(batch + 1) * BATCH).map(|i| format!("device-{i:05}")).collect();
+        let names: Vec<String> = (batch * BATCH..(batch + 1) * BATCH)
+            .map(|i| format!("device-{i:05}"))
+            .collect();
         let new = NewKey {
             description: Some(format!("batch {batch} of the benchmark fleet")),
             access: Some(access),
@@ -115,7 +150,9 @@ fn build_fixture() -> Fixture {
         }
     }
     for id in &to_deactivate {
-        vault.set_key_status(None, id, KeyStatus::Inactive).expect("deactivate");
+        vault
+            .set_key_status(None, id, KeyStatus::Inactive)
+            .expect("deactivate");
     }
     // A well-formed key (correct checksum) that the vault has never seen.
     let not_found = key_format::generate("kw").expect("generate").secret;
@@ -149,14 +186,27 @@ fn bench_verify(c: &mut Criterion, fx: &mut Fixture) {
         ("disabled", fx.disabled.clone(), VerifyResult::Disabled),
     ];
     for (_, secret, expected) in &cases {
-        let got = fx.vault.verify_key(secret, &request).expect("verify").result;
+        let got = fx
+            .vault
+            .verify_key(secret, &request)
+            .expect("verify")
+            .result;
         assert_eq!(got, *expected, "fixture key does not verify as expected");
     }
     let mut group = c.benchmark_group("verify");
-    group.sample_size(50).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    group
+        .sample_size(50)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
     for (name, secret, _) in &cases {
         let vault = &mut fx.vault;
-        group.bench_function(*name, |b| b.iter(|| vault.verify_key(black_box(secret), black_box(&request)).expect("verify")));
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                vault
+                    .verify_key(black_box(secret), black_box(&request))
+                    .expect("verify")
+            })
+        });
     }
     group.finish();
     fx.vault.flush_last_used().expect("flush last used");
@@ -165,10 +215,20 @@ fn bench_verify(c: &mut Criterion, fx: &mut Fixture) {
 fn bench_list(c: &mut Criterion, fx: &mut Fixture) {
     let filters = [
         ("all", KeyFilter::default()),
-        ("filter_text", KeyFilter { text: Some("DEVICE-0123".into()), ..Default::default() }),
+        (
+            "filter_text",
+            KeyFilter {
+                text: Some("DEVICE-0123".into()),
+                ..Default::default()
+            },
+        ),
         (
             "filter_status_group",
-            KeyFilter { status: Some(KeyStatus::Inactive), group: Some("readers".into()), ..Default::default() },
+            KeyFilter {
+                status: Some(KeyStatus::Inactive),
+                group: Some("readers".into()),
+                ..Default::default()
+            },
         ),
     ];
     for (name, filter) in &filters {
@@ -185,7 +245,9 @@ fn bench_list(c: &mut Criterion, fx: &mut Fixture) {
         .measurement_time(Duration::from_secs(5));
     for (name, filter) in &filters {
         let vault = &fx.vault;
-        group.bench_function(*name, |b| b.iter(|| vault.list_keys(None, black_box(filter)).expect("list")));
+        group.bench_function(*name, |b| {
+            b.iter(|| vault.list_keys(None, black_box(filter)).expect("list"))
+        });
     }
     group.finish();
 }
@@ -195,33 +257,49 @@ fn bench_list(c: &mut Criterion, fx: &mut Fixture) {
 /// it) and the per-account key count (`create_keys` runs it for the key limit).
 fn bench_lookup(c: &mut Criterion, fx: &mut Fixture) {
     let mut group = c.benchmark_group("lookup");
-    group.sample_size(20).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
     let vault = &fx.vault;
     // Vault::key is what set_key_status / rename_key / set_key_groups return through.
-    group.bench_function("key_by_name", |b| b.iter(|| vault.key(None, black_box("device-05001")).expect("key")));
+    group.bench_function("key_by_name", |b| {
+        b.iter(|| vault.key(None, black_box("device-05001")).expect("key"))
+    });
     // Vault::account runs the same `count(*) ... WHERE account_id = ?` that create_keys
     // runs for the key limit.
-    group.bench_function("account_with_count", |b| b.iter(|| vault.account(black_box(ACCOUNT)).expect("account")));
+    group.bench_function("account_with_count", |b| {
+        b.iter(|| vault.account(black_box(ACCOUNT)).expect("account"))
+    });
     group.finish();
 }
 
 fn bench_commit(c: &mut Criterion, fx: &mut Fixture, counter: &mut u64) {
     let new = NewKey::default();
     let mut group = c.benchmark_group("commit");
-    group.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
     {
         let vault = &mut fx.vault;
-        group.bench_function("empty_durable", |b| b.iter(|| vault.commit_nothing().expect("commit")));
+        group.bench_function("empty_durable", |b| {
+            b.iter(|| vault.commit_nothing().expect("commit"))
+        });
     }
     {
         let vault = &mut fx.vault;
         // Every iteration adds a key (and the key-limit count grows with them): keep
         // this one short so the vault stays near 10,000 keys (the summary prints the range).
-        group.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_millis(1500));
+        group
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_millis(1500));
         group.bench_function("create_key", |b| {
             b.iter(|| {
                 *counter += 1;
-                vault.create_key(None, &format!("bench-{counter:08}"), &new).expect("create key")
+                vault
+                    .create_key(None, &format!("bench-{counter:08}"), &new)
+                    .expect("create key")
             })
         });
     }
@@ -236,7 +314,9 @@ fn bench_unlock(c: &mut Criterion, path: &std::path::Path) {
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(5));
-    group.bench_function("argon2id_default", |b| b.iter(|| Vault::open(black_box(path), &passphrase).expect("open")));
+    group.bench_function("argon2id_default", |b| {
+        b.iter(|| Vault::open(black_box(path), &passphrase).expect("open"))
+    });
     group.finish();
 }
 
@@ -257,7 +337,9 @@ fn micros(d: Duration) -> f64 {
 /// so a commit's wall time splits into CPU work and waiting (for the fsync).
 fn thread_cpu() -> Option<Duration> {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    Some(Duration::from_nanos(text.split_whitespace().next()?.parse().ok()?))
+    Some(Duration::from_nanos(
+        text.split_whitespace().next()?.parse().ok()?,
+    ))
 }
 
 /// Wall and on-CPU time of each of a series of operations.
@@ -297,19 +379,28 @@ fn interleaved_commits(vault: &mut Vault, counter: &mut u64) -> (Samples, Sample
 
 /// criterion's point estimate (ns) of a benchmark's time per iteration, if it was written by this run.
 fn criterion_mean_ns(group: &str, name: &str, since: std::time::SystemTime) -> Option<f64> {
-    let dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        // Benches run with the package directory as cwd; the workspace target is two levels up
-        // from src-tauri/crates/core, i.e. ../../../target.
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../target")
-    });
-    let file = dir.join("criterion").join(group).join(name).join("new/estimates.json");
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            // Benches run with the package directory as cwd; the workspace target is two levels up
+            // from src-tauri/crates/core, i.e. ../../../target.
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../target")
+        });
+    let file = dir
+        .join("criterion")
+        .join(group)
+        .join(name)
+        .join("new/estimates.json");
     let modified = std::fs::metadata(&file).ok()?.modified().ok()?;
     if modified < since {
         return None;
     }
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).ok()?).ok()?;
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).ok()?).ok()?;
     // The slope (what criterion prints for linear sampling), else the mean (flat sampling).
-    json["slope"]["point_estimate"].as_f64().or_else(|| json["mean"]["point_estimate"].as_f64())
+    json["slope"]["point_estimate"]
+        .as_f64()
+        .or_else(|| json["mean"]["point_estimate"].as_f64())
 }
 
 /// Wall and on-CPU time per iteration of `op` over `n` iterations, timed in aggregate:
@@ -333,17 +424,32 @@ fn per_iter<T>(n: u32, mut op: impl FnMut() -> T) -> (Duration, Option<Duration>
 fn cpu_cross_check(fx: &mut Fixture) -> Vec<(String, Duration, Option<Duration>)> {
     let request = Request::new(Method::Get, "devices", false).expect("request");
     let mut out = Vec::new();
-    for (name, secret) in [("verify/valid", fx.valid.clone()), ("verify/forbidden", fx.forbidden.clone())] {
+    for (name, secret) in [
+        ("verify/valid", fx.valid.clone()),
+        ("verify/forbidden", fx.forbidden.clone()),
+    ] {
         let vault = &mut fx.vault;
-        let (wall, cpu) = per_iter(100_000, || vault.verify_key(&secret, &request).expect("verify"));
+        let (wall, cpu) = per_iter(100_000, || {
+            vault.verify_key(&secret, &request).expect("verify")
+        });
         out.push((name.to_string(), wall, cpu));
     }
     for (name, filter) in [
         ("list/all", KeyFilter::default()),
-        ("list/filter_text", KeyFilter { text: Some("DEVICE-0123".into()), ..Default::default() }),
+        (
+            "list/filter_text",
+            KeyFilter {
+                text: Some("DEVICE-0123".into()),
+                ..Default::default()
+            },
+        ),
         (
             "list/filter_status_group",
-            KeyFilter { status: Some(KeyStatus::Inactive), group: Some("readers".into()), ..Default::default() },
+            KeyFilter {
+                status: Some(KeyStatus::Inactive),
+                group: Some("readers".into()),
+                ..Default::default()
+            },
         ),
     ] {
         let vault = &fx.vault;
@@ -356,7 +462,12 @@ fn cpu_cross_check(fx: &mut Fixture) -> Vec<(String, Duration, Option<Duration>)
 
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
-        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_else(|_| "?".into())
 }
 
@@ -380,22 +491,30 @@ fn main() {
     let keys_after_commits = fx.vault.summary().expect("summary").keys;
 
     // Close the vault (flushing last-used times) before measuring unlocks of the file.
-    let Fixture { _dir, path, vault, .. } = fx;
+    let Fixture {
+        _dir, path, vault, ..
+    } = fx;
     drop(vault);
     bench_unlock(&mut criterion, &path);
     criterion.final_summary();
 
     println!();
     println!("== keyward-core benchmark summary (figures from this run) ==");
-    println!("load average at start {load_at_start}, at end {}", loadavg());
+    println!(
+        "load average at start {load_at_start}, at end {}",
+        loadavg()
+    );
     println!(
         "create/empty ratio: {RATIO_PAIRS} interleaved pairs (empty durable commit, create_key), Instant-timed, \
          vault at {keys_before_ratio} keys:"
     );
     let row = |label: &str, s: &Samples| {
         let cpu = if s.cpu.len() == s.wall.len() {
-            format!(", on-CPU median {:>8.1} µs (waiting ~{:.0}%)", micros(median(s.cpu.clone())),
-                100.0 * (1.0 - mean(&s.cpu).as_secs_f64() / mean(&s.wall).as_secs_f64()))
+            format!(
+                ", on-CPU median {:>8.1} µs (waiting ~{:.0}%)",
+                micros(median(s.cpu.clone())),
+                100.0 * (1.0 - mean(&s.cpu).as_secs_f64() / mean(&s.wall).as_secs_f64())
+            )
         } else {
             String::new()
         };
@@ -413,7 +532,11 @@ fn main() {
     println!(
         "  RATIO create/empty: median {ratio_med:.2}x, mean {:.2}x — budget <= 1.50x: {}",
         create_mean.as_secs_f64() / empty_mean.as_secs_f64(),
-        if ratio_med <= 1.5 { "within" } else { "OVER BUDGET" }
+        if ratio_med <= 1.5 {
+            "within"
+        } else {
+            "OVER BUDGET"
+        }
     );
     match (
         criterion_mean_ns("commit", "empty_durable", run_started),
@@ -451,8 +574,13 @@ fn main() {
     }
     println!("cross-check, timed in aggregate after criterion (wall / on-CPU per iteration):");
     for (name, wall, cpu) in &cross_check {
-        let cpu = cpu.map(|c| format!("{:.1} µs", micros(c))).unwrap_or_else(|| "n/a".into());
+        let cpu = cpu
+            .map(|c| format!("{:.1} µs", micros(c)))
+            .unwrap_or_else(|| "n/a".into());
         println!("  {name}: wall {:.1} µs, on-CPU {cpu}", micros(*wall));
     }
-    println!("total bench wall time: {:.1} s", wall.elapsed().as_secs_f64());
+    println!(
+        "total bench wall time: {:.1} s",
+        wall.elapsed().as_secs_f64()
+    );
 }

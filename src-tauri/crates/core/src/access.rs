@@ -183,13 +183,18 @@ impl FromStr for Scope {
 }
 
 impl Serialize for Scope {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
         serializer.collect_str(self)
     }
 }
 
 impl<'de> Deserialize<'de> for Scope {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         text.parse().map_err(serde::de::Error::custom)
     }
@@ -197,7 +202,10 @@ impl<'de> Deserialize<'de> for Scope {
 
 pub fn validate_resource(resource: &str) -> Result<()> {
     let ok = (1..=32).contains(&resource.len())
-        && resource.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && resource
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase())
         && resource
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
@@ -292,7 +300,12 @@ mod tests {
         prop::sample::select(Method::ALL.to_vec())
     }
     fn any_resource() -> impl Strategy<Value = String> {
-        prop::sample::select(DEFAULT_RESOURCES.iter().map(|r| r.to_string()).collect::<Vec<_>>())
+        prop::sample::select(
+            DEFAULT_RESOURCES
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>(),
+        )
     }
     fn any_scopes() -> impl Strategy<Value = BTreeSet<Scope>> {
         prop::collection::btree_set(
@@ -324,11 +337,24 @@ mod tests {
     #[test]
     fn unbind_needs_the_flag_and_never_works_for_read() {
         let unbind = Request::new(Method::Delete, DEVICES, true).unwrap();
-        let grant = |access, allow_unbind| Grant { access, allow_unbind, scopes: None };
-        assert_eq!(decide(&grant(AccessType::Read, false), &unbind), Err(Denial::Method));
-        assert_eq!(decide(&grant(AccessType::Write, false), &unbind), Err(Denial::Unbind));
+        let grant = |access, allow_unbind| Grant {
+            access,
+            allow_unbind,
+            scopes: None,
+        };
+        assert_eq!(
+            decide(&grant(AccessType::Read, false), &unbind),
+            Err(Denial::Method)
+        );
+        assert_eq!(
+            decide(&grant(AccessType::Write, false), &unbind),
+            Err(Denial::Unbind)
+        );
         assert_eq!(decide(&grant(AccessType::Write, true), &unbind), Ok(()));
-        assert_eq!(decide(&grant(AccessType::ReadWrite, false), &unbind), Err(Denial::Unbind));
+        assert_eq!(
+            decide(&grant(AccessType::ReadWrite, false), &unbind),
+            Err(Denial::Unbind)
+        );
         assert_eq!(decide(&grant(AccessType::ReadWrite, true), &unbind), Ok(()));
     }
 
@@ -336,7 +362,11 @@ mod tests {
     fn a_delete_on_devices_is_an_unbind_even_unflagged() {
         let request = Request::new(Method::Delete, DEVICES, false).unwrap();
         assert!(request.unbind);
-        let grant = Grant { access: AccessType::ReadWrite, allow_unbind: false, scopes: None };
+        let grant = Grant {
+            access: AccessType::ReadWrite,
+            allow_unbind: false,
+            scopes: None,
+        };
         assert_eq!(decide(&grant, &request), Err(Denial::Unbind));
     }
 
@@ -351,7 +381,13 @@ mod tests {
         let scope: Scope = "devices:write".parse().unwrap();
         assert_eq!(scope, Scope::new("devices", Action::Write));
         assert_eq!(scope.to_string(), "devices:write");
-        for bad in ["devices", "devices:admin", ":read", "Dev:read", "devices:read:x"] {
+        for bad in [
+            "devices",
+            "devices:admin",
+            ":read",
+            "Dev:read",
+            "devices:read:x",
+        ] {
             assert!(bad.parse::<Scope>().is_err(), "{bad}");
         }
     }

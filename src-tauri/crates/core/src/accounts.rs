@@ -36,7 +36,8 @@ pub(crate) struct AccountRow {
     pub key_limit: u32,
 }
 
-const ACCOUNT_COLUMNS: &str = "a.id, a.name, a.prefix, a.key_limit, a.resources, a.created_at, a.updated_at, a.key_count";
+const ACCOUNT_COLUMNS: &str =
+    "a.id, a.name, a.prefix, a.key_limit, a.resources, a.created_at, a.updated_at, a.key_count";
 
 fn account_from_row(row: &Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account {
@@ -44,7 +45,11 @@ fn account_from_row(row: &Row<'_>) -> rusqlite::Result<Account> {
         name: row.get(1)?,
         prefix: row.get(2)?,
         key_limit: row.get(3)?,
-        resources: row.get::<_, String>(4)?.split(',').map(str::to_string).collect(),
+        resources: row
+            .get::<_, String>(4)?
+            .split(',')
+            .map(str::to_string)
+            .collect(),
         created_at: from_millis(row.get(5)?),
         updated_at: from_millis(row.get(6)?),
         key_count: row.get::<_, i64>(7)? as u64,
@@ -54,21 +59,39 @@ fn account_from_row(row: &Row<'_>) -> rusqlite::Result<Account> {
 /// Finds the account a command acts on: the one named, or the only one.
 pub(crate) fn resolve(conn: &Connection, name: Option<&str>) -> Result<AccountRow> {
     let from_row = |row: &Row<'_>| {
-        Ok(AccountRow { id: row.get(0)?, name: row.get(1)?, prefix: row.get(2)?, key_limit: row.get(3)? })
+        Ok(AccountRow {
+            id: row.get(0)?,
+            name: row.get(1)?,
+            prefix: row.get(2)?,
+            key_limit: row.get(3)?,
+        })
     };
     if let Some(name) = name {
         return conn
-            .prepare_cached("SELECT id, name, prefix, key_limit FROM accounts WHERE name_fold = ?1")?
+            .prepare_cached(
+                "SELECT id, name, prefix, key_limit FROM accounts WHERE name_fold = ?1",
+            )?
             .query_row([validate::fold(name.trim())], from_row)
             .optional()?
-            .ok_or_else(|| Error::not_found_hint("account", name, "check the name in the list of accounts"));
+            .ok_or_else(|| {
+                Error::not_found_hint("account", name, "check the name in the list of accounts")
+            });
     }
-    let mut statement = conn.prepare_cached("SELECT id, name, prefix, key_limit FROM accounts LIMIT 2")?;
-    let accounts = statement.query_map([], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut statement =
+        conn.prepare_cached("SELECT id, name, prefix, key_limit FROM accounts LIMIT 2")?;
+    let accounts = statement
+        .query_map([], from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     match accounts.len() {
         1 => Ok(accounts.into_iter().next().expect("one account")),
-        0 => Err(Error::not_found_hint("account", "(any)", "create an account first")),
-        _ => Err(Error::invalid("the vault holds several accounts: say which with --account NAME")),
+        0 => Err(Error::not_found_hint(
+            "account",
+            "(any)",
+            "create an account first",
+        )),
+        _ => Err(Error::invalid(
+            "the vault holds several accounts: say which with --account NAME",
+        )),
     }
 }
 
@@ -83,7 +106,8 @@ impl Vault {
         let name = validate::name("account", name)?;
         let prefix = options.prefix.unwrap_or_else(|| DEFAULT_PREFIX.to_string());
         validate_prefix(&prefix)?;
-        let key_limit = validate::key_limit(options.key_limit.unwrap_or(validate::DEFAULT_KEY_LIMIT))?;
+        let key_limit =
+            validate::key_limit(options.key_limit.unwrap_or(validate::DEFAULT_KEY_LIMIT))?;
         let secret = random_secret()?;
         let id = uuid::Uuid::now_v7().to_string();
         self.write(|change| {
@@ -114,12 +138,18 @@ impl Vault {
     pub fn list_accounts(&self) -> Result<Vec<Account>> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a ORDER BY a.name_fold");
         let mut statement = self.conn.prepare(&sql)?;
-        let accounts = statement.query_map([], account_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let accounts = statement
+            .query_map([], account_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(accounts)
     }
 
     pub fn update_account(&mut self, name: &str, changes: AccountChanges) -> Result<Account> {
-        let rename = changes.rename.as_deref().map(|n| validate::name("account", n)).transpose()?;
+        let rename = changes
+            .rename
+            .as_deref()
+            .map(|n| validate::name("account", n))
+            .transpose()?;
         if let Some(prefix) = &changes.prefix {
             validate_prefix(prefix)?;
         }
@@ -134,37 +164,74 @@ impl Vault {
                 let fold = validate::fold(new_name);
                 let taken: bool = change.tx.query_row(
                     "SELECT EXISTS (SELECT 1 FROM accounts WHERE name_fold = ?1 AND id <> ?2)",
-                    params![fold, account.id], |r| r.get(0))?;
+                    params![fold, account.id],
+                    |r| r.get(0),
+                )?;
                 if taken {
-                    return Err(Error::Conflict(format!("an account named {new_name:?} already exists: choose another name")));
+                    return Err(Error::Conflict(format!(
+                        "an account named {new_name:?} already exists: choose another name"
+                    )));
                 }
-                change.tx.execute("UPDATE accounts SET name = ?1, name_fold = ?2, updated_at = ?3 WHERE id = ?4",
-                    params![new_name, fold, at, account.id])?;
-                details.insert("name".into(), json!({ "from": account.name, "to": new_name }));
+                change.tx.execute(
+                    "UPDATE accounts SET name = ?1, name_fold = ?2, updated_at = ?3 WHERE id = ?4",
+                    params![new_name, fold, at, account.id],
+                )?;
+                details.insert(
+                    "name".into(),
+                    json!({ "from": account.name, "to": new_name }),
+                );
             }
             if let Some(prefix) = &changes.prefix {
-                change.tx.execute("UPDATE accounts SET prefix = ?1, updated_at = ?2 WHERE id = ?3", params![prefix, at, account.id])?;
-                details.insert("prefix".into(), json!({ "from": account.prefix, "to": prefix }));
+                change.tx.execute(
+                    "UPDATE accounts SET prefix = ?1, updated_at = ?2 WHERE id = ?3",
+                    params![prefix, at, account.id],
+                )?;
+                details.insert(
+                    "prefix".into(),
+                    json!({ "from": account.prefix, "to": prefix }),
+                );
             }
             if let Some(limit) = changes.key_limit {
-                change.tx.execute("UPDATE accounts SET key_limit = ?1, updated_at = ?2 WHERE id = ?3", params![limit, at, account.id])?;
-                details.insert("key_limit".into(), json!({ "from": account.key_limit, "to": limit }));
+                change.tx.execute(
+                    "UPDATE accounts SET key_limit = ?1, updated_at = ?2 WHERE id = ?3",
+                    params![limit, at, account.id],
+                )?;
+                details.insert(
+                    "key_limit".into(),
+                    json!({ "from": account.key_limit, "to": limit }),
+                );
             }
             if details.is_empty() {
-                return Err(Error::invalid("nothing to change: give a new name, prefix or key limit"));
+                return Err(Error::invalid(
+                    "nothing to change: give a new name, prefix or key limit",
+                ));
             }
             let final_name = rename.clone().unwrap_or(account.name.clone());
-            change.audit(NewEntry::target("account.update", &final_name, &account.id, &final_name, details.into()))?;
+            change.audit(NewEntry::target(
+                "account.update",
+                &final_name,
+                &account.id,
+                &final_name,
+                details.into(),
+            ))?;
             Ok(final_name)
         })?;
         self.account(&final_name)
     }
 
     /// The account's shared secret, after the passphrase is entered again.
-    pub fn reveal_shared_secret(&self, account: Option<&str>, passphrase: &SecretString) -> Result<SecretString> {
+    pub fn reveal_shared_secret(
+        &self,
+        account: Option<&str>,
+        passphrase: &SecretString,
+    ) -> Result<SecretString> {
         self.check_passphrase(passphrase)?;
         let account = resolve(&self.conn, account)?;
-        let secret: String = self.conn.query_row("SELECT shared_secret FROM accounts WHERE id = ?1", [&account.id], |r| r.get(0))?;
+        let secret: String = self.conn.query_row(
+            "SELECT shared_secret FROM accounts WHERE id = ?1",
+            [&account.id],
+            |r| r.get(0),
+        )?;
         Ok(SecretString::new(secret))
     }
 
@@ -173,9 +240,17 @@ impl Vault {
         let secret = random_secret()?;
         self.write(|change| {
             let account = resolve(change.tx, account)?;
-            change.tx.execute("UPDATE accounts SET shared_secret = ?1, updated_at = ?2 WHERE id = ?3",
-                params![secret.expose(), to_millis(change.now), account.id])?;
-            change.audit(NewEntry::target("secret.rotate", &account.name, &account.id, &account.name, json!({})))
+            change.tx.execute(
+                "UPDATE accounts SET shared_secret = ?1, updated_at = ?2 WHERE id = ?3",
+                params![secret.expose(), to_millis(change.now), account.id],
+            )?;
+            change.audit(NewEntry::target(
+                "secret.rotate",
+                &account.name,
+                &account.id,
+                &account.name,
+                json!({}),
+            ))
         })
     }
 }

@@ -24,11 +24,29 @@ pub(crate) struct NewEntry<'a> {
 
 impl<'a> NewEntry<'a> {
     pub fn vault(action: &'a str, details: serde_json::Value) -> Self {
-        NewEntry { action, account: None, target_id: None, target_name: None, details }
+        NewEntry {
+            action,
+            account: None,
+            target_id: None,
+            target_name: None,
+            details,
+        }
     }
 
-    pub fn target(action: &'a str, account: &'a str, id: &'a str, name: &'a str, details: serde_json::Value) -> Self {
-        NewEntry { action, account: Some(account), target_id: Some(id), target_name: Some(name), details }
+    pub fn target(
+        action: &'a str,
+        account: &'a str,
+        id: &'a str,
+        name: &'a str,
+        details: serde_json::Value,
+    ) -> Self {
+        NewEntry {
+            action,
+            account: Some(account),
+            target_id: Some(id),
+            target_name: Some(name),
+            details,
+        }
     }
 }
 
@@ -62,7 +80,14 @@ impl Hashed<'_> {
         hasher.update(prev);
         hasher.update(self.seq.to_be_bytes());
         hasher.update(self.at.to_be_bytes());
-        for value in [Some(self.actor), Some(self.action), self.account, self.target_id, self.target_name, Some(self.details)] {
+        for value in [
+            Some(self.actor),
+            Some(self.action),
+            self.account,
+            self.target_id,
+            self.target_name,
+            Some(self.details),
+        ] {
             field(&mut hasher, value);
         }
         hasher.finalize().into()
@@ -71,16 +96,28 @@ impl Hashed<'_> {
 
 fn head(conn: &Connection) -> Result<(i64, Vec<u8>)> {
     let stored: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE name = 'audit_head'", [], |row| row.get(0))
+        .query_row(
+            "SELECT value FROM meta WHERE name = 'audit_head'",
+            [],
+            |row| row.get(0),
+        )
         .optional()?;
     let Some(text) = stored else {
         return Ok((0, GENESIS.to_vec()));
     };
     let (seq, hash) = text.split_once(':').unwrap_or(("-1", ""));
-    Ok((seq.parse().unwrap_or(-1), hex::decode(hash).unwrap_or_default()))
+    Ok((
+        seq.parse().unwrap_or(-1),
+        hex::decode(hash).unwrap_or_default(),
+    ))
 }
 
-pub(crate) fn append(conn: &Connection, actor: &str, now: OffsetDateTime, entry: NewEntry<'_>) -> Result<()> {
+pub(crate) fn append(
+    conn: &Connection,
+    actor: &str,
+    now: OffsetDateTime,
+    entry: NewEntry<'_>,
+) -> Result<()> {
     let (last_seq, prev) = head(conn)?;
     let seq = last_seq + 1;
     let at = to_millis(now);
@@ -132,17 +169,27 @@ impl Vault {
                 account: row.get(4)?,
                 target_id: row.get(5)?,
                 target_name: row.get(6)?,
-                details: serde_json::from_str(&row.get::<_, String>(7)?).unwrap_or(serde_json::Value::Null),
+                details: serde_json::from_str(&row.get::<_, String>(7)?)
+                    .unwrap_or(serde_json::Value::Null),
             })
         })?;
         for row in rows {
             let entry = row?;
-            if filter.action.as_deref().is_some_and(|a| !entry.action.starts_with(a)) {
+            if filter
+                .action
+                .as_deref()
+                .is_some_and(|a| !entry.action.starts_with(a))
+            {
                 continue;
             }
             if let Some(target) = &target {
                 let matches = entry.target_id.as_deref() == Some(target.as_str())
-                    || entry.target_name.as_deref().map(crate::validate::fold).as_deref() == Some(target.as_str());
+                    || entry
+                        .target_name
+                        .as_deref()
+                        .map(crate::validate::fold)
+                        .as_deref()
+                        == Some(target.as_str());
                 if !matches {
                     continue;
                 }
@@ -175,14 +222,26 @@ impl Vault {
             let stored_prev: Vec<u8> = row.get(8)?;
             let stored_hash: Vec<u8> = row.get(9)?;
             if seq != expected_seq {
-                return Ok(broken(expected_seq, seq - 1, "an entry is missing before this one"));
+                return Ok(broken(
+                    expected_seq,
+                    seq - 1,
+                    "an entry is missing before this one",
+                ));
             }
             if stored_prev != prev {
-                return Ok(broken(seq, seq, "this entry does not follow the one before it"));
+                return Ok(broken(
+                    seq,
+                    seq,
+                    "this entry does not follow the one before it",
+                ));
             }
-            let (actor, action, details): (String, String, String) = (row.get(2)?, row.get(3)?, row.get(7)?);
-            let (account, target_id, target_name): (Option<String>, Option<String>, Option<String>) =
-                (row.get(4)?, row.get(5)?, row.get(6)?);
+            let (actor, action, details): (String, String, String) =
+                (row.get(2)?, row.get(3)?, row.get(7)?);
+            let (account, target_id, target_name): (
+                Option<String>,
+                Option<String>,
+                Option<String>,
+            ) = (row.get(4)?, row.get(5)?, row.get(6)?);
             let hash = Hashed {
                 seq,
                 at: row.get(1)?,
@@ -203,9 +262,18 @@ impl Vault {
         let entries = expected_seq - 1;
         let (head_seq, head_hash) = head(&self.conn)?;
         if head_seq != entries || head_hash != prev {
-            return Ok(broken(entries + 1, entries, "entries at the end of the log were removed or added outside Keyward"));
+            return Ok(broken(
+                entries + 1,
+                entries,
+                "entries at the end of the log were removed or added outside Keyward",
+            ));
         }
-        Ok(AuditReport { ok: true, entries: entries as u64, broken_at: None, problem: None })
+        Ok(AuditReport {
+            ok: true,
+            entries: entries as u64,
+            broken_at: None,
+            problem: None,
+        })
     }
 }
 
@@ -217,8 +285,17 @@ mod tests {
     /// A vault with a few audited changes, and its path kept alive.
     fn audited_vault() -> (tempfile::TempDir, Vault) {
         let dir = tempfile::tempdir().unwrap();
-        let params = KdfParams { memory_kib: KdfParams::MIN_MEMORY_KIB, passes: 1, lanes: 1 };
-        let mut vault = Vault::create(&dir.path().join("v.db"), &SecretString::from("correct horse"), params).unwrap();
+        let params = KdfParams {
+            memory_kib: KdfParams::MIN_MEMORY_KIB,
+            passes: 1,
+            lanes: 1,
+        };
+        let mut vault = Vault::create(
+            &dir.path().join("v.db"),
+            &SecretString::from("correct horse"),
+            params,
+        )
+        .unwrap();
         vault.create_account("Acme", NewAccount::default()).unwrap();
         for name in ["a", "b", "c"] {
             vault.create_key(None, name, &NewKey::default()).unwrap();
@@ -261,7 +338,10 @@ mod tests {
     fn a_rehashed_forgery_is_still_caught_by_the_head() {
         // Dropping the last entry leaves a consistent chain; the head catches it.
         let (_dir, vault) = audited_vault();
-        let report = tamper(&vault, "DELETE FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)");
+        let report = tamper(
+            &vault,
+            "DELETE FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)",
+        );
         assert!(!report.ok);
     }
 

@@ -45,17 +45,27 @@ pub(crate) struct GroupRow {
 }
 
 fn account_resources(conn: &Connection, account: &AccountRow) -> Result<Vec<String>> {
-    let resources: String = conn.query_row("SELECT resources FROM accounts WHERE id = ?1", [&account.id], |r| r.get(0))?;
+    let resources: String = conn.query_row(
+        "SELECT resources FROM accounts WHERE id = ?1",
+        [&account.id],
+        |r| r.get(0),
+    )?;
     Ok(resources.split(',').map(str::to_string).collect())
 }
 
-fn check_scopes(conn: &Connection, account: &AccountRow, scopes: &[Scope]) -> Result<BTreeSet<Scope>> {
+fn check_scopes(
+    conn: &Connection,
+    account: &AccountRow,
+    scopes: &[Scope],
+) -> Result<BTreeSet<Scope>> {
     let resources = account_resources(conn, account)?;
     for scope in scopes {
         if !resources.contains(&scope.resource) {
             return Err(Error::invalid(format!(
                 "unknown resource {:?} in scope {scope}: account {} has {}",
-                scope.resource, account.name, resources.join(", ")
+                scope.resource,
+                account.name,
+                resources.join(", ")
             )));
         }
     }
@@ -64,28 +74,47 @@ fn check_scopes(conn: &Connection, account: &AccountRow, scopes: &[Scope]) -> Re
 
 pub(crate) fn find(conn: &Connection, account: &AccountRow, name: &str) -> Result<GroupRow> {
     conn.prepare_cached("SELECT id, name FROM groups WHERE account_id = ?1 AND name_fold = ?2")?
-        .query_row(params![account.id, validate::fold(name.trim())], |row| Ok(GroupRow { id: row.get(0)?, name: row.get(1)? }))
+        .query_row(params![account.id, validate::fold(name.trim())], |row| {
+            Ok(GroupRow {
+                id: row.get(0)?,
+                name: row.get(1)?,
+            })
+        })
         .optional()?
-        .ok_or_else(|| Error::not_found_hint("group", name.trim(), &format!(
-            "account {} has no group by that name", account.name
-        )))
+        .ok_or_else(|| {
+            Error::not_found_hint(
+                "group",
+                name.trim(),
+                &format!("account {} has no group by that name", account.name),
+            )
+        })
 }
 
-fn ensure_name_free(conn: &Connection, account: &AccountRow, name: &str, except: Option<&str>) -> Result<()> {
+fn ensure_name_free(
+    conn: &Connection,
+    account: &AccountRow,
+    name: &str,
+    except: Option<&str>,
+) -> Result<()> {
     let taken: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM groups WHERE account_id = ?1 AND name_fold = ?2 AND id <> ?3)",
         params![account.id, validate::fold(name), except.unwrap_or("")], |r| r.get(0))?;
     if taken {
         return Err(Error::Conflict(format!(
-            "account {} already has a group named {name:?}: choose another name", account.name
+            "account {} already has a group named {name:?}: choose another name",
+            account.name
         )));
     }
     Ok(())
 }
 
 fn replace_scopes(change: &Change<'_>, group_id: &str, scopes: &BTreeSet<Scope>) -> Result<()> {
-    change.tx.execute("DELETE FROM group_scopes WHERE group_id = ?1", [group_id])?;
-    let mut insert = change.tx.prepare_cached("INSERT INTO group_scopes (group_id, resource, action) VALUES (?1, ?2, ?3)")?;
+    change
+        .tx
+        .execute("DELETE FROM group_scopes WHERE group_id = ?1", [group_id])?;
+    let mut insert = change.tx.prepare_cached(
+        "INSERT INTO group_scopes (group_id, resource, action) VALUES (?1, ?2, ?3)",
+    )?;
     for scope in scopes {
         insert.execute(params![group_id, scope.resource, scope.action.as_str()])?;
     }
@@ -140,7 +169,13 @@ impl Vault {
             "SELECT s.group_id, s.resource, s.action FROM group_scopes s JOIN groups g ON g.id = s.group_id
              WHERE g.account_id = ?1 ORDER BY s.resource, s.action",
         )?;
-        let rows = statement.query_map([&account.id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?)))?;
+        let rows = statement.query_map([&account.id], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
         for row in rows {
             let (group_id, resource, action) = row?;
             let action = match action.as_str() {
@@ -148,7 +183,10 @@ impl Vault {
                 "write" => Action::Write,
                 _ => Action::Delete,
             };
-            scopes.entry(group_id).or_default().push(Scope::new(&resource, action));
+            scopes
+                .entry(group_id)
+                .or_default()
+                .push(Scope::new(&resource, action));
         }
         let mut statement = self.conn.prepare_cached(
             "SELECT g.id, g.name, g.description, g.created_at, g.updated_at,
@@ -173,9 +211,22 @@ impl Vault {
         Ok(groups)
     }
 
-    pub fn update_group(&mut self, account: Option<&str>, name: &str, changes: GroupChanges) -> Result<Group> {
-        let rename = changes.rename.as_deref().map(|n| validate::name("group", n)).transpose()?;
-        let description = changes.description.as_deref().map(|d| validate::description(Some(d))).transpose()?;
+    pub fn update_group(
+        &mut self,
+        account: Option<&str>,
+        name: &str,
+        changes: GroupChanges,
+    ) -> Result<Group> {
+        let rename = changes
+            .rename
+            .as_deref()
+            .map(|n| validate::name("group", n))
+            .transpose()?;
+        let description = changes
+            .description
+            .as_deref()
+            .map(|d| validate::description(Some(d)))
+            .transpose()?;
         let (account_name, final_name) = self.write(|change| {
             let account = resolve(change.tx, account)?;
             let group = find(change.tx, &account, name)?;
@@ -183,26 +234,42 @@ impl Vault {
             let mut details = serde_json::Map::new();
             if let Some(new_name) = &rename {
                 ensure_name_free(change.tx, &account, new_name, Some(&group.id))?;
-                change.tx.execute("UPDATE groups SET name = ?1, name_fold = ?2, updated_at = ?3 WHERE id = ?4",
-                    params![new_name, validate::fold(new_name), at, group.id])?;
+                change.tx.execute(
+                    "UPDATE groups SET name = ?1, name_fold = ?2, updated_at = ?3 WHERE id = ?4",
+                    params![new_name, validate::fold(new_name), at, group.id],
+                )?;
                 details.insert("name".into(), json!({ "from": group.name, "to": new_name }));
             }
             if let Some(description) = &description {
                 let text = description.clone().unwrap_or_default();
-                change.tx.execute("UPDATE groups SET description = ?1, updated_at = ?2 WHERE id = ?3", params![text, at, group.id])?;
+                change.tx.execute(
+                    "UPDATE groups SET description = ?1, updated_at = ?2 WHERE id = ?3",
+                    params![text, at, group.id],
+                )?;
                 details.insert("description".into(), json!(text));
             }
             if let Some(scopes) = &changes.scopes {
                 let scopes = check_scopes(change.tx, &account, scopes)?;
                 replace_scopes(change, &group.id, &scopes)?;
-                change.tx.execute("UPDATE groups SET updated_at = ?1 WHERE id = ?2", params![at, group.id])?;
+                change.tx.execute(
+                    "UPDATE groups SET updated_at = ?1 WHERE id = ?2",
+                    params![at, group.id],
+                )?;
                 details.insert("scopes".into(), json!(scope_list(&scopes)));
             }
             if details.is_empty() {
-                return Err(Error::invalid("nothing to change: give a new name, description or scopes"));
+                return Err(Error::invalid(
+                    "nothing to change: give a new name, description or scopes",
+                ));
             }
             let final_name = rename.clone().unwrap_or(group.name.clone());
-            change.audit(NewEntry::target("group.update", &account.name, &group.id, &final_name, details.into()))?;
+            change.audit(NewEntry::target(
+                "group.update",
+                &account.name,
+                &group.id,
+                &final_name,
+                details.into(),
+            ))?;
             Ok((account.name, final_name))
         })?;
         self.group(Some(&account_name), &final_name)
@@ -210,13 +277,25 @@ impl Vault {
 
     /// Deletes a group. Refused while keys use it unless `force`; with
     /// `force`, keys that would be left with no group are deactivated.
-    pub fn delete_group(&mut self, account: Option<&str>, name: &str, force: bool) -> Result<GroupDeletion> {
+    pub fn delete_group(
+        &mut self,
+        account: Option<&str>,
+        name: &str,
+        force: bool,
+    ) -> Result<GroupDeletion> {
         self.write(|change| {
             let account = resolve(change.tx, account)?;
             let group = find(change.tx, &account, name)?;
-            let users: i64 = change.tx.query_row("SELECT count(*) FROM key_groups WHERE group_id = ?1", [&group.id], |r| r.get(0))?;
+            let users: i64 = change.tx.query_row(
+                "SELECT count(*) FROM key_groups WHERE group_id = ?1",
+                [&group.id],
+                |r| r.get(0),
+            )?;
             if users > 0 && !force {
-                return Err(Error::GroupInUse { group: group.name, keys: users as u64 });
+                return Err(Error::GroupInUse {
+                    group: group.name,
+                    keys: users as u64,
+                });
             }
             let mut statement = change.tx.prepare(
                 "SELECT k.id, k.name FROM api_keys k JOIN key_groups kg ON kg.key_id = k.id
@@ -224,21 +303,42 @@ impl Vault {
                    AND (SELECT count(*) FROM key_groups other WHERE other.key_id = k.id) = 1",
             )?;
             let orphans = statement
-                .query_map([&group.id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?
+                .query_map([&group.id], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let at = to_millis(change.now);
             for (key_id, key_name) in &orphans {
-                change.tx.execute("UPDATE api_keys SET status = 'inactive', updated_at = ?1 WHERE id = ?2", params![at, key_id])?;
-                change.audit(NewEntry::target("key.deactivate", &account.name, key_id, key_name, json!({
-                    "status": { "from": "active", "to": "inactive" },
-                    "reason": format!("its only group {} was deleted", group.name)
-                })))?;
+                change.tx.execute(
+                    "UPDATE api_keys SET status = 'inactive', updated_at = ?1 WHERE id = ?2",
+                    params![at, key_id],
+                )?;
+                change.audit(NewEntry::target(
+                    "key.deactivate",
+                    &account.name,
+                    key_id,
+                    key_name,
+                    json!({
+                        "status": { "from": "active", "to": "inactive" },
+                        "reason": format!("its only group {} was deleted", group.name)
+                    }),
+                ))?;
             }
-            change.tx.execute("DELETE FROM key_groups WHERE group_id = ?1", [&group.id])?;
-            change.tx.execute("DELETE FROM groups WHERE id = ?1", [&group.id])?;
-            change.audit(NewEntry::target("group.delete", &account.name, &group.id, &group.name, json!({
-                "keys_affected": users
-            })))?;
+            change
+                .tx
+                .execute("DELETE FROM key_groups WHERE group_id = ?1", [&group.id])?;
+            change
+                .tx
+                .execute("DELETE FROM groups WHERE id = ?1", [&group.id])?;
+            change.audit(NewEntry::target(
+                "group.delete",
+                &account.name,
+                &group.id,
+                &group.name,
+                json!({
+                    "keys_affected": users
+                }),
+            ))?;
             Ok(GroupDeletion {
                 group: group.name,
                 keys_affected: users as u64,

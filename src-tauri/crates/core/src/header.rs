@@ -35,7 +35,11 @@ pub struct KdfParams {
 impl Default for KdfParams {
     /// 64 MiB, 3 passes, 4 lanes.
     fn default() -> Self {
-        KdfParams { memory_kib: 64 * 1024, passes: 3, lanes: 4 }
+        KdfParams {
+            memory_kib: 64 * 1024,
+            passes: 3,
+            lanes: 4,
+        }
     }
 }
 
@@ -45,10 +49,14 @@ impl KdfParams {
 
     pub fn validate(&self) -> Result<()> {
         if self.memory_kib < Self::MIN_MEMORY_KIB || self.memory_kib > 4 * 1024 * 1024 {
-            return Err(Error::invalid("argon2 memory must be between 8 MiB and 4 GiB"));
+            return Err(Error::invalid(
+                "argon2 memory must be between 8 MiB and 4 GiB",
+            ));
         }
         if !(1..=64).contains(&self.passes) || !(1..=64).contains(&self.lanes) {
-            return Err(Error::invalid("argon2 passes and lanes must be between 1 and 64"));
+            return Err(Error::invalid(
+                "argon2 passes and lanes must be between 1 and 64",
+            ));
         }
         Ok(())
     }
@@ -99,18 +107,33 @@ pub fn header_path(vault: &Path) -> PathBuf {
 
 impl VaultHeader {
     /// Wraps `key` under a key derived from `passphrase` with fresh salt and nonce.
-    pub fn seal(vault_id: &str, key: &VaultKey, passphrase: &SecretString, params: KdfParams) -> Result<VaultHeader> {
+    pub fn seal(
+        vault_id: &str,
+        key: &VaultKey,
+        passphrase: &SecretString,
+        params: KdfParams,
+    ) -> Result<VaultHeader> {
         params.validate()?;
         let mut salt = [0u8; 16];
         crate::random::fill(&mut salt)?;
         let mut nonce = [0u8; 24];
         crate::random::fill(&mut nonce)?;
-        let kdf = KdfRecord { algorithm: "argon2id".into(), params, salt: hex::encode(salt) };
+        let kdf = KdfRecord {
+            algorithm: "argon2id".into(),
+            params,
+            salt: hex::encode(salt),
+        };
         let wrapping_key = params.derive(passphrase, &salt)?;
         let cipher = XChaCha20Poly1305::new(Key::from_slice(wrapping_key.as_ref()));
         let aad = associated_data(vault_id, &kdf);
         let ciphertext = cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: key.as_bytes(), aad: aad.as_bytes() })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: key.as_bytes(),
+                    aad: aad.as_bytes(),
+                },
+            )
             .map_err(|_| Error::Storage("could not wrap the vault key".into()))?;
         Ok(VaultHeader {
             format: FORMAT.into(),
@@ -127,10 +150,12 @@ impl VaultHeader {
 
     /// Recovers the vault key; a wrong passphrase fails authentication.
     pub fn unseal(&self, passphrase: &SecretString) -> Result<VaultKey> {
-        let damaged = |detail: &str| Error::VaultDamaged(format!("its header is unusable ({detail})"));
+        let damaged =
+            |detail: &str| Error::VaultDamaged(format!("its header is unusable ({detail})"));
         let salt = hex::decode(&self.kdf.salt).map_err(|_| damaged("salt"))?;
         let nonce = hex::decode(&self.wrapped_key.nonce).map_err(|_| damaged("nonce"))?;
-        let ciphertext = hex::decode(&self.wrapped_key.ciphertext).map_err(|_| damaged("wrapped key"))?;
+        let ciphertext =
+            hex::decode(&self.wrapped_key.ciphertext).map_err(|_| damaged("wrapped key"))?;
         if nonce.len() != 24 || salt.len() < 16 {
             return Err(damaged("nonce or salt length"));
         }
@@ -139,10 +164,19 @@ impl VaultHeader {
         let aad = associated_data(&self.vault_id, &self.kdf);
         let plain = Zeroizing::new(
             cipher
-                .decrypt(XNonce::from_slice(&nonce), Payload { msg: &ciphertext, aad: aad.as_bytes() })
+                .decrypt(
+                    XNonce::from_slice(&nonce),
+                    Payload {
+                        msg: &ciphertext,
+                        aad: aad.as_bytes(),
+                    },
+                )
                 .map_err(|_| Error::WrongPassphrase)?,
         );
-        let bytes: [u8; 32] = plain.as_slice().try_into().map_err(|_| damaged("key length"))?;
+        let bytes: [u8; 32] = plain
+            .as_slice()
+            .try_into()
+            .map_err(|_| damaged("key length"))?;
         Ok(VaultKey::from_bytes(bytes))
     }
 
@@ -163,9 +197,15 @@ impl VaultHeader {
             Err(err) => return Err(Error::Storage(format!("cannot read {}: {err}", path.display()))),
         };
         let header: VaultHeader = serde_json::from_str(&text).map_err(|_| {
-            Error::VaultDamaged(format!("its header file {} is not a Keyward vault header", path.display()))
+            Error::VaultDamaged(format!(
+                "its header file {} is not a Keyward vault header",
+                path.display()
+            ))
         })?;
-        if header.format != FORMAT || header.version != FORMAT_VERSION || header.kdf.algorithm != "argon2id" {
+        if header.format != FORMAT
+            || header.version != FORMAT_VERSION
+            || header.kdf.algorithm != "argon2id"
+        {
             return Err(Error::VaultDamaged(format!(
                 "its header file {} has an unknown format or version",
                 path.display()
@@ -181,8 +221,10 @@ impl VaultHeader {
         let mut temp_name = path.as_os_str().to_owned();
         temp_name.push(".tmp");
         let temp = PathBuf::from(temp_name);
-        let text = serde_json::to_string_pretty(self).map_err(|err| Error::Storage(err.to_string()))?;
-        let io = |err: std::io::Error| Error::Storage(format!("cannot write {}: {err}", path.display()));
+        let text =
+            serde_json::to_string_pretty(self).map_err(|err| Error::Storage(err.to_string()))?;
+        let io =
+            |err: std::io::Error| Error::Storage(format!("cannot write {}: {err}", path.display()));
         let _ = fs::remove_file(&temp);
         let mut file = crate::fsutil::create_private(&temp).map_err(io)?;
         file.write_all(text.as_bytes()).map_err(io)?;
@@ -205,7 +247,11 @@ mod tests {
     use super::*;
 
     fn fast() -> KdfParams {
-        KdfParams { memory_kib: KdfParams::MIN_MEMORY_KIB, passes: 1, lanes: 1 }
+        KdfParams {
+            memory_kib: KdfParams::MIN_MEMORY_KIB,
+            passes: 1,
+            lanes: 1,
+        }
     }
 
     #[test]
@@ -213,7 +259,10 @@ mod tests {
         let key = VaultKey::random().unwrap();
         let header = VaultHeader::seal("v1", &key, &"correct horse".into(), fast()).unwrap();
         assert_eq!(header.unseal(&"correct horse".into()).unwrap(), key);
-        assert!(matches!(header.unseal(&"wrong horse!".into()), Err(Error::WrongPassphrase)));
+        assert!(matches!(
+            header.unseal(&"wrong horse!".into()),
+            Err(Error::WrongPassphrase)
+        ));
     }
 
     #[test]
@@ -226,7 +275,17 @@ mod tests {
 
     #[test]
     fn weak_parameters_are_refused() {
-        let weak = KdfParams { memory_kib: 1024, passes: 1, lanes: 1 };
-        assert!(VaultHeader::seal("v", &VaultKey::random().unwrap(), &"correct horse".into(), weak).is_err());
+        let weak = KdfParams {
+            memory_kib: 1024,
+            passes: 1,
+            lanes: 1,
+        };
+        assert!(VaultHeader::seal(
+            "v",
+            &VaultKey::random().unwrap(),
+            &"correct horse".into(),
+            weak
+        )
+        .is_err());
     }
 }

@@ -50,7 +50,9 @@ fn checksum(prefix_and_body: &str) -> String {
 /// Checks a prefix: 2–12 characters of `[a-z0-9]`.
 pub fn validate_prefix(prefix: &str) -> Result<()> {
     let ok = (2..=12).contains(&prefix.len())
-        && prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     if ok {
         Ok(())
     } else {
@@ -70,10 +72,15 @@ pub struct GeneratedKey {
 pub fn generate(prefix: &str) -> Result<GeneratedKey> {
     let mut body_bytes = zeroize::Zeroizing::new([0u8; BODY_BYTES]);
     crate::random::fill(body_bytes.as_mut())?;
-    let mut key = zeroize::Zeroizing::new(String::with_capacity(prefix.len() + 1 + BODY_LEN + CHECKSUM_LEN));
+    let mut key = zeroize::Zeroizing::new(String::with_capacity(
+        prefix.len() + 1 + BODY_LEN + CHECKSUM_LEN,
+    ));
     key.push_str(prefix);
     key.push('_');
-    key.push_str(&zeroize::Zeroizing::new(base62_fixed(body_bytes.as_ref(), BODY_LEN)));
+    key.push_str(&zeroize::Zeroizing::new(base62_fixed(
+        body_bytes.as_ref(),
+        BODY_LEN,
+    )));
     let sum = checksum(&key);
     key.push_str(&sum);
     let secret = SecretString::new(key.to_string());
@@ -159,7 +166,9 @@ mod tests {
 
     #[test]
     fn malformed_strings_are_rejected_by_shape() {
-        for bad in ["", "kw", "kw_", "kw_short", "KW_", "k_abc", "kw-abc", "kw_ä"] {
+        for bad in [
+            "", "kw", "kw_", "kw_short", "KW_", "k_abc", "kw-abc", "kw_ä",
+        ] {
             assert_eq!(check(bad), Err(FormatProblem::Shape), "{bad:?}");
         }
         let key = generate("kw").unwrap();

@@ -57,7 +57,9 @@ impl Keychain {
     }
 
     pub(crate) fn store(&self, vault: &Path, key: &VaultKey) -> Result<()> {
-        self.entry(vault)?.set_password(key.to_hex().expose()).map_err(unavailable)
+        self.entry(vault)?
+            .set_password(key.to_hex().expose())
+            .map_err(unavailable)
     }
 
     pub(crate) fn load(&self, vault: &Path) -> Result<Option<VaultKey>> {

@@ -3,7 +3,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -70,14 +69,27 @@ pub(crate) fn find(conn: &Connection, account: &AccountRow, id_or_name: &str) ->
         "SELECT id, name FROM api_keys WHERE account_id = ?1 AND (id = ?2 OR name_fold = ?3)
          ORDER BY id = ?2 DESC LIMIT 1",
     )?
-    .query_row(params![account.id, wanted, validate::fold(wanted)], |row| Ok(KeyRow { id: row.get(0)?, name: row.get(1)? }))
+    .query_row(params![account.id, wanted, validate::fold(wanted)], |row| {
+        Ok(KeyRow {
+            id: row.get(0)?,
+            name: row.get(1)?,
+        })
+    })
     .optional()?
-    .ok_or_else(|| Error::not_found_hint("key", wanted, &format!(
-        "account {} has no key with that id or name", account.name
-    )))
+    .ok_or_else(|| {
+        Error::not_found_hint(
+            "key",
+            wanted,
+            &format!("account {} has no key with that id or name", account.name),
+        )
+    })
 }
 
-fn group_ids(conn: &Connection, account: &AccountRow, names: &[String]) -> Result<Vec<(String, String)>> {
+fn group_ids(
+    conn: &Connection,
+    account: &AccountRow,
+    names: &[String],
+) -> Result<Vec<(String, String)>> {
     let mut seen = HashSet::new();
     let mut ids = Vec::new();
     for name in names {
@@ -89,7 +101,12 @@ fn group_ids(conn: &Connection, account: &AccountRow, names: &[String]) -> Resul
     Ok(ids)
 }
 
-fn ensure_name_free(conn: &Connection, account: &AccountRow, name: &str, except: Option<&str>) -> Result<()> {
+fn ensure_name_free(
+    conn: &Connection,
+    account: &AccountRow,
+    name: &str,
+    except: Option<&str>,
+) -> Result<()> {
     let taken: bool = conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM api_keys WHERE account_id = ?1 AND name_fold = ?2 AND id <> ?3)")?
         .query_row(params![account.id, validate::fold(name), except.unwrap_or("")], |r| r.get(0))?;
@@ -123,7 +140,9 @@ impl KeyTemplate {
         validate_unbind(access, new.allow_unbind)?;
         if let Some(at) = new.expires_at {
             if at <= crate::model::now() {
-                return Err(Error::invalid("the expiry is in the past: choose a later date"));
+                return Err(Error::invalid(
+                    "the expiry is in the past: choose a later date",
+                ));
             }
         }
         Ok(KeyTemplate {
@@ -135,8 +154,13 @@ impl KeyTemplate {
     }
 }
 
-fn insert_key(change: &Change<'_>, account: &AccountRow, name: &str, template: &KeyTemplate,
-              groups: &[(String, String)]) -> Result<CreatedKey> {
+fn insert_key(
+    change: &Change<'_>,
+    account: &AccountRow,
+    name: &str,
+    template: &KeyTemplate,
+    groups: &[(String, String)],
+) -> Result<CreatedKey> {
     let generated = key_format::generate(&account.prefix)?;
     let id = uuid::Uuid::now_v7().to_string();
     let at = to_millis(change.now);
@@ -150,15 +174,23 @@ fn insert_key(change: &Change<'_>, account: &AccountRow, name: &str, template: &
         template.allow_unbind, generated.hint, generated.verifier.to_vec(), at, change.actor,
         template.expires_at.map(to_millis)
     ])?;
-    let mut link = change.tx.prepare_cached("INSERT INTO key_groups (key_id, group_id) VALUES (?1, ?2)")?;
+    let mut link = change
+        .tx
+        .prepare_cached("INSERT INTO key_groups (key_id, group_id) VALUES (?1, ?2)")?;
     for (group_id, _) in groups {
         link.execute(params![id, group_id])?;
     }
     let group_names: Vec<String> = groups.iter().map(|(_, name)| name.clone()).collect();
-    change.audit(NewEntry::target("key.create", &account.name, &id, name, json!({
-        "access": template.access, "allow_unbind": template.allow_unbind, "groups": group_names,
-        "hint": generated.hint, "expires_at": template.expires_at.map(to_millis),
-    })))?;
+    change.audit(NewEntry::target(
+        "key.create",
+        &account.name,
+        &id,
+        name,
+        json!({
+            "access": template.access, "allow_unbind": template.allow_unbind, "groups": group_names,
+            "hint": generated.hint, "expires_at": template.expires_at.map(to_millis),
+        }),
+    ))?;
     let key = ApiKey {
         id,
         account: account.name.clone(),
@@ -175,18 +207,31 @@ fn insert_key(change: &Change<'_>, account: &AccountRow, name: &str, template: &
         last_used_at: None,
         expires_at: template.expires_at,
     };
-    Ok(CreatedKey { key, secret: generated.secret })
+    Ok(CreatedKey {
+        key,
+        secret: generated.secret,
+    })
 }
 
 impl Vault {
     /// Creates a key. The result holds the full key: show it once, then drop it.
-    pub fn create_key(&mut self, account: Option<&str>, name: &str, new: &NewKey) -> Result<CreatedKey> {
+    pub fn create_key(
+        &mut self,
+        account: Option<&str>,
+        name: &str,
+        new: &NewKey,
+    ) -> Result<CreatedKey> {
         let mut created = self.create_keys(account, &[name.to_string()], new)?;
         Ok(created.remove(0))
     }
 
     /// Creates one key per name in one transaction: all of them or none.
-    pub fn create_keys(&mut self, account: Option<&str>, names: &[String], new: &NewKey) -> Result<Vec<CreatedKey>> {
+    pub fn create_keys(
+        &mut self,
+        account: Option<&str>,
+        names: &[String],
+        new: &NewKey,
+    ) -> Result<Vec<CreatedKey>> {
         if names.is_empty() {
             return Err(Error::invalid("no key names given"));
         }
@@ -210,7 +255,10 @@ impl Vault {
             let account = resolve(change.tx, account)?;
             let existing = key_count(change.tx, &account)?;
             if existing as usize + clean.len() > account.key_limit as usize {
-                return Err(Error::KeyLimitReached { account: account.name.clone(), limit: account.key_limit });
+                return Err(Error::KeyLimitReached {
+                    account: account.name.clone(),
+                    limit: account.key_limit,
+                });
             }
             let groups = group_ids(change.tx, &account, &new.groups)?;
             clean
@@ -227,7 +275,10 @@ impl Vault {
         let account = resolve(&self.conn, account)?;
         let row = find(&self.conn, &account, id_or_name)?;
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys k WHERE k.id = ?1");
-        let mut key = self.conn.prepare_cached(&sql)?.query_row([&row.id], |r| key_from_row(r, &account.name))?;
+        let mut key = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([&row.id], |r| key_from_row(r, &account.name))?;
         key.groups = self
             .conn
             .prepare_cached(
@@ -251,7 +302,9 @@ impl Vault {
         if names.is_empty() || keys.is_empty() {
             return Ok(());
         }
-        let mut statement = self.conn.prepare_cached("SELECT key_id, group_id FROM key_groups ORDER BY key_id")?;
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT key_id, group_id FROM key_groups ORDER BY key_id")?;
         let mut rows = statement.query([])?;
         let mut index = 0;
         while let Some(row) = rows.next()? {
@@ -259,7 +312,9 @@ impl Vault {
             while index < keys.len() && keys[index].id.as_str() < key_id {
                 index += 1;
             }
-            let Some(key) = keys.get_mut(index) else { break };
+            let Some(key) = keys.get_mut(index) else {
+                break;
+            };
             if key.id == key_id {
                 if let Some(name) = names.get(row.get_ref(1)?.as_str()?) {
                     key.groups.push(name.clone());
@@ -288,7 +343,12 @@ impl Vault {
              ORDER BY k.id"
         );
         let mut statement = self.conn.prepare_cached(&sql)?;
-        let text = filter.text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(validate::fold);
+        let text = filter
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(validate::fold);
         let status = filter.status.map(|s| s.as_str());
         let mut keys = Vec::new();
         let mut rows = statement.query(params![account.id, status, group_id])?;
@@ -297,7 +357,11 @@ impl Vault {
                 // Name, description, hint, id, creator: checked before building the record.
                 let mut matched = false;
                 for column in [1, 2, 6, 0, 8] {
-                    if row.get_ref(column)?.as_str_or_null()?.is_some_and(|field| contains_folded(field, text)) {
+                    if row
+                        .get_ref(column)?
+                        .as_str_or_null()?
+                        .is_some_and(|field| contains_folded(field, text))
+                    {
                         matched = true;
                         break;
                     }
@@ -314,33 +378,60 @@ impl Vault {
         Ok(keys)
     }
 
-    pub fn rename_key(&mut self, account: Option<&str>, id_or_name: &str, new_name: &str) -> Result<ApiKey> {
+    pub fn rename_key(
+        &mut self,
+        account: Option<&str>,
+        id_or_name: &str,
+        new_name: &str,
+    ) -> Result<ApiKey> {
         let new_name = validate::name("key", new_name)?;
         let (account_name, id) = self.write(|change| {
             let account = resolve(change.tx, account)?;
             let key = find(change.tx, &account, id_or_name)?;
             if key.name == new_name {
-                return Err(Error::invalid(format!("the key is already named {new_name:?}")));
+                return Err(Error::invalid(format!(
+                    "the key is already named {new_name:?}"
+                )));
             }
             ensure_name_free(change.tx, &account, &new_name, Some(&key.id))?;
             change.tx.execute(
                 "UPDATE api_keys SET name = ?1, name_fold = ?2, updated_at = ?3 WHERE id = ?4",
-                params![new_name, validate::fold(&new_name), to_millis(change.now), key.id],
+                params![
+                    new_name,
+                    validate::fold(&new_name),
+                    to_millis(change.now),
+                    key.id
+                ],
             )?;
-            change.audit(NewEntry::target("key.rename", &account.name, &key.id, &new_name, json!({
-                "name": { "from": key.name, "to": new_name }
-            })))?;
+            change.audit(NewEntry::target(
+                "key.rename",
+                &account.name,
+                &key.id,
+                &new_name,
+                json!({
+                    "name": { "from": key.name, "to": new_name }
+                }),
+            ))?;
             Ok((account.name, key.id))
         })?;
         self.key(Some(&account_name), &id)
     }
 
     /// Activates or deactivates a key. Setting the status it already has changes nothing.
-    pub fn set_key_status(&mut self, account: Option<&str>, id_or_name: &str, status: KeyStatus) -> Result<ApiKey> {
+    pub fn set_key_status(
+        &mut self,
+        account: Option<&str>,
+        id_or_name: &str,
+        status: KeyStatus,
+    ) -> Result<ApiKey> {
         let (account_name, id) = self.write(|change| {
             let account = resolve(change.tx, account)?;
             let key = find(change.tx, &account, id_or_name)?;
-            let current: String = change.tx.query_row("SELECT status FROM api_keys WHERE id = ?1", [&key.id], |r| r.get(0))?;
+            let current: String = change.tx.query_row(
+                "SELECT status FROM api_keys WHERE id = ?1",
+                [&key.id],
+                |r| r.get(0),
+            )?;
             if current != status.as_str() {
                 change.tx.execute(
                     "UPDATE api_keys SET status = ?1, updated_at = ?2 WHERE id = ?3",
@@ -350,9 +441,15 @@ impl Vault {
                     KeyStatus::Active => "key.activate",
                     KeyStatus::Inactive => "key.deactivate",
                 };
-                change.audit(NewEntry::target(action, &account.name, &key.id, &key.name, json!({
-                    "status": { "from": current, "to": status.as_str() }
-                })))?;
+                change.audit(NewEntry::target(
+                    action,
+                    &account.name,
+                    &key.id,
+                    &key.name,
+                    json!({
+                        "status": { "from": current, "to": status.as_str() }
+                    }),
+                ))?;
             }
             Ok((account.name, key.id))
         })?;
@@ -360,7 +457,12 @@ impl Vault {
     }
 
     /// Replaces a key's groups. No groups means the access type alone limits the key.
-    pub fn set_key_groups(&mut self, account: Option<&str>, id_or_name: &str, group_names: &[String]) -> Result<ApiKey> {
+    pub fn set_key_groups(
+        &mut self,
+        account: Option<&str>,
+        id_or_name: &str,
+        group_names: &[String],
+    ) -> Result<ApiKey> {
         let (account_name, id) = self.write(|change| {
             let account = resolve(change.tx, account)?;
             let key = find(change.tx, &account, id_or_name)?;
@@ -406,7 +508,10 @@ fn contains_folded(field: &str, folded: &str) -> bool {
         return validate::fold(field).contains(folded);
     }
     let (hay, needle) = (field.as_bytes(), folded.as_bytes());
-    needle.is_empty() || hay.windows(needle.len()).any(|window| window.eq_ignore_ascii_case(needle))
+    needle.is_empty()
+        || hay
+            .windows(needle.len())
+            .any(|window| window.eq_ignore_ascii_case(needle))
 }
 
 #[cfg(test)]

@@ -32,8 +32,8 @@ pub use header::{header_path, KdfParams};
 pub use keychain::Keychain;
 pub use keys::{KeyFilter, NewKey};
 pub use model::{
-    now, Account, ApiKey, AuditEntry, AuditReport, CreatedKey, Group, KeyStatus, Preset, VaultSummary,
-    Verification, VerifyResult,
+    now, Account, ApiKey, AuditEntry, AuditReport, CreatedKey, Group, KeyStatus, Preset,
+    VaultSummary, Verification, VerifyResult,
 };
 pub use secret::SecretString;
 pub use settings::Settings;

@@ -20,17 +20,24 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { clipboard_clear_seconds: 30, auto_lock_minutes: 5 }
+        Settings {
+            clipboard_clear_seconds: 30,
+            auto_lock_minutes: 5,
+        }
     }
 }
 
 impl Settings {
     pub fn validate(&self) -> Result<()> {
         if !(5..=600).contains(&self.clipboard_clear_seconds) {
-            return Err(Error::invalid("the clipboard clear delay must be between 5 and 600 seconds"));
+            return Err(Error::invalid(
+                "the clipboard clear delay must be between 5 and 600 seconds",
+            ));
         }
         if !(1..=240).contains(&self.auto_lock_minutes) {
-            return Err(Error::invalid("the auto-lock delay must be between 1 and 240 minutes"));
+            return Err(Error::invalid(
+                "the auto-lock delay must be between 1 and 240 minutes",
+            ));
         }
         Ok(())
     }
@@ -40,10 +47,16 @@ impl Vault {
     pub fn settings(&self) -> Result<Settings> {
         let stored: Option<String> = self
             .conn
-            .query_row("SELECT value FROM meta WHERE name = 'settings'", [], |row| row.get(0))
+            .query_row(
+                "SELECT value FROM meta WHERE name = 'settings'",
+                [],
+                |row| row.get(0),
+            )
             .optional()?;
         // Settings a newer or older app wrote in another shape fall back to the defaults.
-        Ok(stored.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default())
+        Ok(stored
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default())
     }
 
     pub fn update_settings(&mut self, settings: Settings) -> Result<Settings> {
@@ -52,10 +65,17 @@ impl Vault {
         if before == settings {
             return Ok(settings);
         }
-        let text = serde_json::to_string(&settings).map_err(|err| Error::Storage(err.to_string()))?;
+        let text =
+            serde_json::to_string(&settings).map_err(|err| Error::Storage(err.to_string()))?;
         self.write(|change| {
-            change.tx.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('settings', ?1)", params![text])?;
-            change.audit(NewEntry::vault("settings.update", json!({ "from": before, "to": settings })))
+            change.tx.execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES ('settings', ?1)",
+                params![text],
+            )?;
+            change.audit(NewEntry::vault(
+                "settings.update",
+                json!({ "from": before, "to": settings }),
+            ))
         })?;
         Ok(settings)
     }
@@ -70,16 +90,30 @@ mod tests {
     fn settings_default_persist_and_reject_bad_values() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v.db");
-        let params = KdfParams { memory_kib: KdfParams::MIN_MEMORY_KIB, passes: 1, lanes: 1 };
+        let params = KdfParams {
+            memory_kib: KdfParams::MIN_MEMORY_KIB,
+            passes: 1,
+            lanes: 1,
+        };
         let mut vault = Vault::create(&path, &SecretString::from("correct horse"), params).unwrap();
         assert_eq!(vault.settings().unwrap(), Settings::default());
-        let bad = Settings { clipboard_clear_seconds: 0, auto_lock_minutes: 5 };
+        let bad = Settings {
+            clipboard_clear_seconds: 0,
+            auto_lock_minutes: 5,
+        };
         assert!(vault.update_settings(bad).is_err());
-        let chosen = Settings { clipboard_clear_seconds: 8, auto_lock_minutes: 15 };
+        let chosen = Settings {
+            clipboard_clear_seconds: 8,
+            auto_lock_minutes: 15,
+        };
         vault.update_settings(chosen).unwrap();
         drop(vault);
         let vault = Vault::open(&path, &SecretString::from("correct horse")).unwrap();
         assert_eq!(vault.settings().unwrap(), chosen);
-        assert!(vault.audit_entries(&Default::default()).unwrap().iter().any(|e| e.action == "settings.update"));
+        assert!(vault
+            .audit_entries(&Default::default())
+            .unwrap()
+            .iter()
+            .any(|e| e.action == "settings.update"));
     }
 }

@@ -18,7 +18,9 @@ pub const DEFAULT_KEY_LIMIT: u32 = 10;
 pub fn name(what: &str, raw: &str) -> Result<String> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
-        return Err(Error::invalid(format!("the {what} name is empty: give it a name")));
+        return Err(Error::invalid(format!(
+            "the {what} name is empty: give it a name"
+        )));
     }
     let chars = trimmed.chars().count();
     if chars > NAME_MAX_CHARS {
@@ -50,7 +52,9 @@ pub fn description(raw: Option<&str>) -> Result<Option<String>> {
         )));
     }
     if text.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(Error::invalid("the description contains a control character: remove it"));
+        return Err(Error::invalid(
+            "the description contains a control character: remove it",
+        ));
     }
     Ok(Some(text.to_string()))
 }
@@ -68,7 +72,9 @@ pub fn passphrase(passphrase: &SecretString) -> Result<()> {
         )));
     }
     if passphrase.expose().trim().is_empty() {
-        return Err(Error::invalid("the passphrase is only spaces: choose a real one"));
+        return Err(Error::invalid(
+            "the passphrase is only spaces: choose a real one",
+        ));
     }
     Ok(())
 }
@@ -140,7 +146,10 @@ mod tests {
         assert!(name("key", "   ").is_err());
         assert!(name("key", &"a".repeat(64)).is_ok());
         assert!(name("key", &"a".repeat(65)).is_err());
-        assert!(name("key", &"é".repeat(64)).is_ok(), "the limit counts characters, not bytes");
+        assert!(
+            name("key", &"é".repeat(64)).is_ok(),
+            "the limit counts characters, not bytes"
+        );
         assert!(name("key", "Zeitnahme 東京 🏁").is_ok());
         assert!(name("key", "tab\there").is_err());
         assert!(name("key", "bell\u{7}").is_err());

@@ -28,7 +28,9 @@ pub struct Vault {
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vault").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Vault")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -56,7 +58,12 @@ impl Vault {
     }
 
     /// Creates a new vault, recording `actor` as its creator.
-    pub fn create_as(path: &Path, passphrase: &SecretString, params: KdfParams, actor: &str) -> Result<Vault> {
+    pub fn create_as(
+        path: &Path,
+        passphrase: &SecretString,
+        params: KdfParams,
+        actor: &str,
+    ) -> Result<Vault> {
         let actor = validate::name("actor", actor)?;
         validate::passphrase(passphrase)?;
         params.validate()?;
@@ -65,7 +72,9 @@ impl Vault {
                 return Err(Error::VaultExists(existing.display().to_string()));
             }
         }
-        let io = |err: std::io::Error| Error::Storage(format!("cannot create {}: {err}", path.display()));
+        let io = |err: std::io::Error| {
+            Error::Storage(format!("cannot create {}: {err}", path.display()))
+        };
         if let Some(parent) = path.parent() {
             fsutil::create_private_dir(parent).map_err(io)?;
         }
@@ -76,7 +85,10 @@ impl Vault {
         let created = (|| {
             let mut conn = connect(path, &key)?;
             schema::migrate(&mut conn)?;
-            conn.execute("INSERT INTO meta (name, value) VALUES ('vault_id', ?1)", [&vault_id])?;
+            conn.execute(
+                "INSERT INTO meta (name, value) VALUES ('vault_id', ?1)",
+                [&vault_id],
+            )?;
             header.write(path)?;
             Ok(conn)
         })();
@@ -127,12 +139,18 @@ impl Vault {
         // An empty file would otherwise open as a brand-new database.
         let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
         if version == 0 {
-            return Err(Error::VaultDamaged("it holds no Keyward data (the file is empty or was replaced)".into()));
+            return Err(Error::VaultDamaged(
+                "it holds no Keyward data (the file is empty or was replaced)".into(),
+            ));
         }
         let mut conn = conn;
         schema::migrate(&mut conn)?;
         let stored_id: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE name = 'vault_id'", [], |row| row.get(0))
+            .query_row(
+                "SELECT value FROM meta WHERE name = 'vault_id'",
+                [],
+                |row| row.get(0),
+            )
             .ok();
         if stored_id.as_deref() != Some(header.vault_id.as_str()) {
             return Err(Error::VaultDamaged(format!(
@@ -178,7 +196,10 @@ impl Vault {
             [],
             |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
         )?;
-        Ok(VaultSummary { accounts: accounts as u64, keys: keys as u64 })
+        Ok(VaultSummary {
+            accounts: accounts as u64,
+            keys: keys as u64,
+        })
     }
 
     /// Checks a passphrase against the header without changing anything
@@ -193,7 +214,12 @@ impl Vault {
 
     /// Re-wraps the vault key under a new passphrase with the current default
     /// KDF parameters (which upgrades old ones). The database is not rewritten.
-    pub fn change_passphrase(&mut self, old: &SecretString, new: &SecretString, params: KdfParams) -> Result<()> {
+    pub fn change_passphrase(
+        &mut self,
+        old: &SecretString,
+        new: &SecretString,
+        params: KdfParams,
+    ) -> Result<()> {
         self.check_passphrase(old)?;
         validate::passphrase(new)?;
         let header = VaultHeader::seal(&self.header.vault_id, &self.key, new, params)?;
@@ -214,14 +240,24 @@ impl Vault {
     /// Remembers the vault key in `keychain` so the vault opens without the passphrase.
     pub fn remember_in(&mut self, keychain: &Keychain) -> Result<()> {
         keychain.store(&self.path, &self.key)?;
-        self.write(|change| change.audit(audit::NewEntry::vault("keychain.remember", serde_json::json!({}))))
+        self.write(|change| {
+            change.audit(audit::NewEntry::vault(
+                "keychain.remember",
+                serde_json::json!({}),
+            ))
+        })
     }
 
     /// Forgets the vault key in `keychain`; true when one was remembered.
     pub fn forget_in(&mut self, keychain: &Keychain) -> Result<bool> {
         let forgotten = keychain.forget(&self.path)?;
         if forgotten {
-            self.write(|change| change.audit(audit::NewEntry::vault("keychain.forget", serde_json::json!({}))))?;
+            self.write(|change| {
+                change.audit(audit::NewEntry::vault(
+                    "keychain.forget",
+                    serde_json::json!({}),
+                ))
+            })?;
         }
         Ok(forgotten)
     }
@@ -229,8 +265,14 @@ impl Vault {
     /// Runs `action` in one IMMEDIATE transaction (so read-then-write checks
     /// such as the key limit cannot race another process) and commits it.
     pub(crate) fn write<T>(&mut self, action: impl FnOnce(&Change<'_>) -> Result<T>) -> Result<T> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let change = Change { tx: &tx, actor: &self.actor, now: now() };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let change = Change {
+            tx: &tx,
+            actor: &self.actor,
+            now: now(),
+        };
         let out = action(&change)?;
         tx.commit()?;
         Ok(out)
@@ -238,8 +280,13 @@ impl Vault {
 
     /// An empty durable commit: the floor any change costs (benchmarks compare against it).
     pub fn commit_nothing(&mut self) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('touched', '1')", [])?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (name, value) VALUES ('touched', '1')",
+            [],
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -256,7 +303,9 @@ fn read_header(path: &Path) -> Result<VaultHeader> {
     match std::fs::metadata(path) {
         Err(_) => return Err(Error::VaultMissing(path.display().to_string())),
         Ok(meta) if meta.len() == 0 => {
-            return Err(Error::VaultDamaged("the file is empty (it may have been truncated)".into()))
+            return Err(Error::VaultDamaged(
+                "the file is empty (it may have been truncated)".into(),
+            ))
         }
         Ok(_) => {}
     }
@@ -278,20 +327,28 @@ fn connect(path: &Path, key: &VaultKey) -> Result<Connection> {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
-    let statement = zeroize::Zeroizing::new(format!("PRAGMA key = \"{}\";", key.pragma_literal().as_str()));
+    let statement = zeroize::Zeroizing::new(format!(
+        "PRAGMA key = \"{}\";",
+        key.pragma_literal().as_str()
+    ));
     conn.execute_batch(&statement)?;
     // The first read is where SQLCipher finds out whether the key fits.
-    conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get::<_, i64>(0))
-        .map_err(|err| match Error::from(err) {
-            Error::VaultDamaged(_) => Error::VaultDamaged(
-                "it cannot be read with its key (it may be truncated, replaced or not a Keyward vault)".into(),
-            ),
-            other => other,
-        })?;
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| {
+        row.get::<_, i64>(0)
+    })
+    .map_err(|err| match Error::from(err) {
+        Error::VaultDamaged(_) => Error::VaultDamaged(
+            "it cannot be read with its key (it may be truncated, replaced or not a Keyward vault)"
+                .into(),
+        ),
+        other => other,
+    })?;
     conn.busy_timeout(Duration::from_secs(10))?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(Error::Storage(format!("could not switch the vault to WAL (got {mode})")));
+        return Err(Error::Storage(format!(
+            "could not switch the vault to WAL (got {mode})"
+        )));
     }
     conn.execute_batch(
         "PRAGMA synchronous = FULL;
@@ -315,7 +372,9 @@ pub fn default_vault_path() -> Result<PathBuf> {
     }
     dirs::data_dir()
         .map(|dir| dir.join("keyward").join("vault.db"))
-        .ok_or_else(|| Error::VaultMissing("(no data directory: set KEYWARD_VAULT or pass --vault)".into()))
+        .ok_or_else(|| {
+            Error::VaultMissing("(no data directory: set KEYWARD_VAULT or pass --vault)".into())
+        })
 }
 
 #[cfg(test)]
@@ -325,10 +384,23 @@ mod tests {
     #[test]
     fn the_connection_is_wal_with_synchronous_full_and_foreign_keys() {
         let dir = tempfile::tempdir().unwrap();
-        let params = KdfParams { memory_kib: KdfParams::MIN_MEMORY_KIB, passes: 1, lanes: 1 };
-        let vault = Vault::create(&dir.path().join("v.db"), &"correct horse".into(), params).unwrap();
-        let pragma = |name: &str| -> i64 { vault.conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)).unwrap() };
-        let mode: String = vault.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let params = KdfParams {
+            memory_kib: KdfParams::MIN_MEMORY_KIB,
+            passes: 1,
+            lanes: 1,
+        };
+        let vault =
+            Vault::create(&dir.path().join("v.db"), &"correct horse".into(), params).unwrap();
+        let pragma = |name: &str| -> i64 {
+            vault
+                .conn
+                .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        let mode: String = vault
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(mode, "wal");
         assert_eq!(pragma("synchronous"), 2, "FULL");
         assert_eq!(pragma("foreign_keys"), 1);

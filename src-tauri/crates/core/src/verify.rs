@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use rusqlite::OptionalExtension;
 use time::OffsetDateTime;
 
-use crate::access::{decide, Action, AccessType, Grant, Request, Scope};
+use crate::access::{decide, AccessType, Action, Grant, Request, Scope};
 use crate::key_format;
 use crate::model::{to_millis, Verification, VerifyResult};
 use crate::secret::SecretString;
@@ -16,11 +16,20 @@ use crate::Result;
 
 impl Vault {
     /// Verifies `presented` for `request` now; a VALID use records last used.
-    pub fn verify_key(&mut self, presented: &SecretString, request: &Request) -> Result<Verification> {
+    pub fn verify_key(
+        &mut self,
+        presented: &SecretString,
+        request: &Request,
+    ) -> Result<Verification> {
         self.verify_key_at(presented, request, crate::model::now())
     }
 
-    pub fn verify_key_at(&mut self, presented: &SecretString, request: &Request, now: OffsetDateTime) -> Result<Verification> {
+    pub fn verify_key_at(
+        &mut self,
+        presented: &SecretString,
+        request: &Request,
+        now: OffsetDateTime,
+    ) -> Result<Verification> {
         let verification = self.decide_verification(presented.expose(), request, now)?;
         if verification.result == VerifyResult::Valid {
             if let Some(id) = &verification.key_id {
@@ -33,8 +42,16 @@ impl Vault {
         Ok(verification)
     }
 
-    fn decide_verification(&self, presented: &str, request: &Request, now: OffsetDateTime) -> Result<Verification> {
-        let outcome = |result, key_id: Option<&str>| Verification { result, key_id: key_id.map(str::to_string) };
+    fn decide_verification(
+        &self,
+        presented: &str,
+        request: &Request,
+        now: OffsetDateTime,
+    ) -> Result<Verification> {
+        let outcome = |result, key_id: Option<&str>| Verification {
+            result,
+            key_id: key_id.map(str::to_string),
+        };
         if key_format::check(presented).is_err() {
             return Ok(outcome(VerifyResult::Malformed, None));
         }
@@ -83,7 +100,10 @@ impl Vault {
         let mut scopes: Option<BTreeSet<Scope>> = None;
         while let Some(row) = rows.next()? {
             let set = scopes.get_or_insert_with(BTreeSet::new);
-            let (Some(resource), Some(action)) = (row.get::<_, Option<String>>(0)?, row.get::<_, Option<String>>(1)?) else {
+            let (Some(resource), Some(action)) = (
+                row.get::<_, Option<String>>(0)?,
+                row.get::<_, Option<String>>(1)?,
+            ) else {
                 continue;
             };
             let action = match action.as_str() {

@@ -19,8 +19,14 @@ fn a_created_vault_reopens_with_its_passphrase_and_is_encrypted() {
     vault.create_account("Acme", NewAccount::default()).unwrap();
     drop(vault);
     let bytes = fs::read(&temp.path).unwrap();
-    assert!(!bytes.starts_with(b"SQLite format 3"), "the file must not be plain SQLite");
-    assert!(!bytes.windows(4).any(|w| w == b"Acme"), "account names must not appear in the clear");
+    assert!(
+        !bytes.starts_with(b"SQLite format 3"),
+        "the file must not be plain SQLite"
+    );
+    assert!(
+        !bytes.windows(4).any(|w| w == b"Acme"),
+        "account names must not appear in the clear"
+    );
     let vault = temp.open();
     assert_eq!(vault.summary().unwrap().accounts, 1);
 }
@@ -38,27 +44,39 @@ fn a_wrong_passphrase_says_so_and_never_file_is_not_a_database() {
 fn create_refuses_to_overwrite_and_checks_the_passphrase() {
     let temp = TempVault::new();
     fs::write(&temp.path, b"precious").unwrap();
-    assert_eq!(kind_of(Vault::create(&temp.path, &PASSPHRASE.into(), fast_kdf())), ErrorKind::VaultExists);
+    assert_eq!(
+        kind_of(Vault::create(&temp.path, &PASSPHRASE.into(), fast_kdf())),
+        ErrorKind::VaultExists
+    );
     assert_eq!(fs::read(&temp.path).unwrap(), b"precious");
     let other = temp.dir.path().join("other.db");
-    assert_eq!(kind_of(Vault::create(&other, &"short".into(), fast_kdf())), ErrorKind::InvalidInput);
+    assert_eq!(
+        kind_of(Vault::create(&other, &"short".into(), fast_kdf())),
+        ErrorKind::InvalidInput
+    );
     assert!(!other.exists(), "a refused create leaves no file behind");
 }
 
 #[test]
 fn missing_truncated_foreign_and_headerless_vaults_are_reported_clearly() {
     let temp = TempVault::new();
-    assert_eq!(kind_of(Vault::open(&temp.path, &PASSPHRASE.into())), ErrorKind::VaultMissing);
+    assert_eq!(
+        kind_of(Vault::open(&temp.path, &PASSPHRASE.into())),
+        ErrorKind::VaultMissing
+    );
 
     let mut vault = temp.create();
     for i in 0..50 {
-        vault.create_account(&format!("account {i}"), NewAccount::default()).unwrap();
+        vault
+            .create_account(&format!("account {i}"), NewAccount::default())
+            .unwrap();
     }
     drop(vault);
     let original = fs::read(&temp.path).unwrap();
 
     fs::write(&temp.path, &original[..original.len() / 3]).unwrap();
-    let truncated = Vault::open(&temp.path, &PASSPHRASE.into()).and_then(|v| v.list_accounts().map(|_| v));
+    let truncated =
+        Vault::open(&temp.path, &PASSPHRASE.into()).and_then(|v| v.list_accounts().map(|_| v));
     assert_eq!(truncated.unwrap_err().kind(), ErrorKind::VaultDamaged);
 
     fs::write(&temp.path, vec![0x5a; 8192]).unwrap();
@@ -79,9 +97,16 @@ fn a_header_from_another_vault_is_refused() {
     drop(first.create());
     let second = TempVault::new();
     drop(second.create());
-    fs::copy(keyward_core::header_path(&second.path), keyward_core::header_path(&first.path)).unwrap();
+    fs::copy(
+        keyward_core::header_path(&second.path),
+        keyward_core::header_path(&first.path),
+    )
+    .unwrap();
     // Same passphrase, so the key unwraps, but it opens a different database.
-    assert_eq!(kind_of(Vault::open(&first.path, &PASSPHRASE.into())), ErrorKind::VaultDamaged);
+    assert_eq!(
+        kind_of(Vault::open(&first.path, &PASSPHRASE.into())),
+        ErrorKind::VaultDamaged
+    );
 }
 
 #[cfg(unix)]
@@ -97,8 +122,15 @@ fn vault_files_are_owner_only() {
     }
     let wal = nested.with_file_name("vault.db-wal");
     assert!(wal.exists(), "the vault runs in WAL mode");
-    assert_eq!(fs::metadata(&wal).unwrap().permissions().mode() & 0o777, 0o600);
-    let dir_mode = fs::metadata(nested.parent().unwrap()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        fs::metadata(&wal).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let dir_mode = fs::metadata(nested.parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(dir_mode, 0o700);
     drop(vault);
 }
@@ -110,17 +142,35 @@ fn passphrase_change_rewraps_the_key_and_keeps_the_data() {
     vault.create_account("Acme", NewAccount::default()).unwrap();
     let new = SecretString::from("a brand new passphrase");
     assert_eq!(
-        vault.change_passphrase(&"not it at all".into(), &new, fast_kdf()).unwrap_err().kind(),
+        vault
+            .change_passphrase(&"not it at all".into(), &new, fast_kdf())
+            .unwrap_err()
+            .kind(),
         ErrorKind::WrongPassphrase
     );
-    assert_eq!(vault.change_passphrase(&PASSPHRASE.into(), &"short".into(), fast_kdf()).unwrap_err().kind(), ErrorKind::InvalidInput);
-    vault.change_passphrase(&PASSPHRASE.into(), &new, fast_kdf()).unwrap();
+    assert_eq!(
+        vault
+            .change_passphrase(&PASSPHRASE.into(), &"short".into(), fast_kdf())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
+    );
+    vault
+        .change_passphrase(&PASSPHRASE.into(), &new, fast_kdf())
+        .unwrap();
     drop(vault);
-    assert_eq!(kind_of(Vault::open(&temp.path, &PASSPHRASE.into())), ErrorKind::WrongPassphrase);
+    assert_eq!(
+        kind_of(Vault::open(&temp.path, &PASSPHRASE.into())),
+        ErrorKind::WrongPassphrase
+    );
     let vault = Vault::open(&temp.path, &new).unwrap();
     assert_eq!(vault.list_accounts().unwrap()[0].name, "Acme");
     assert!(vault.verify_audit().unwrap().ok);
-    assert!(vault.audit_entries(&Default::default()).unwrap().iter().any(|e| e.action == "passphrase.change"));
+    assert!(vault
+        .audit_entries(&Default::default())
+        .unwrap()
+        .iter()
+        .any(|e| e.action == "passphrase.change"));
 }
 
 #[test]
@@ -128,14 +178,20 @@ fn a_remembered_key_opens_the_vault_and_forgetting_it_stops_that() {
     let keychain = Keychain::in_memory();
     let temp = TempVault::new();
     let mut vault = temp.create();
-    assert!(Vault::open_with_keychain(&temp.path, &keychain).unwrap().is_none());
+    assert!(Vault::open_with_keychain(&temp.path, &keychain)
+        .unwrap()
+        .is_none());
     vault.remember_in(&keychain).unwrap();
     drop(vault);
-    let mut reopened = Vault::open_with_keychain(&temp.path, &keychain).unwrap().expect("remembered");
+    let mut reopened = Vault::open_with_keychain(&temp.path, &keychain)
+        .unwrap()
+        .expect("remembered");
     assert!(reopened.forget_in(&keychain).unwrap());
     assert!(!reopened.forget_in(&keychain).unwrap());
     drop(reopened);
-    assert!(Vault::open_with_keychain(&temp.path, &keychain).unwrap().is_none());
+    assert!(Vault::open_with_keychain(&temp.path, &keychain)
+        .unwrap()
+        .is_none());
 }
 
 #[test]
@@ -144,12 +200,19 @@ fn the_shared_secret_needs_the_passphrase_and_rotates() {
     let mut vault = temp.create();
     vault.create_account("Acme", NewAccount::default()).unwrap();
     assert_eq!(
-        vault.reveal_shared_secret(None, &"wrong passphrase!".into()).unwrap_err().kind(),
+        vault
+            .reveal_shared_secret(None, &"wrong passphrase!".into())
+            .unwrap_err()
+            .kind(),
         ErrorKind::WrongPassphrase
     );
-    let first = vault.reveal_shared_secret(None, &PASSPHRASE.into()).unwrap();
+    let first = vault
+        .reveal_shared_secret(None, &PASSPHRASE.into())
+        .unwrap();
     assert_eq!(first.expose().len(), 64);
     vault.rotate_shared_secret(None).unwrap();
-    let second = vault.reveal_shared_secret(Some("acme"), &PASSPHRASE.into()).unwrap();
+    let second = vault
+        .reveal_shared_secret(Some("acme"), &PASSPHRASE.into())
+        .unwrap();
     assert_ne!(first.expose(), second.expose());
 }

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Query, Request, State};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Query, Request, State,
+};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -14,8 +16,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use keyward_core::{key_format, VerifyResult};
 use keyward_sync::{
-    paths, ErrorBody, ErrorKind, PullQuery, PullResponse, PushRequest, PushResponse, VerifyRequest, VerifyResponse,
-    PULL_DEFAULT_LIMIT, PULL_MAX_LIMIT, PUSH_MAX_BYTES, PUSH_MAX_CHANGES, VERIFY_MAX_BYTES,
+    paths, ErrorBody, ErrorKind, PullQuery, PullResponse, PushRequest, PushResponse, VerifyRequest,
+    VerifyResponse, PULL_DEFAULT_LIMIT, PULL_MAX_LIMIT, PUSH_MAX_BYTES, PUSH_MAX_CHANGES,
+    VERIFY_MAX_BYTES,
 };
 use serde::de::DeserializeOwned;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -36,22 +39,47 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, last_used: Arc<LastUsed>, limiter: Arc<FailureLimiter>) -> AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        last_used: Arc<LastUsed>,
+        limiter: Arc<FailureLimiter>,
+    ) -> AppState {
         let openapi = ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".into());
-        AppState { store, last_used, limiter, openapi: Arc::new(openapi) }
+        AppState {
+            store,
+            last_used,
+            limiter,
+            openapi: Arc::new(openapi),
+        }
     }
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route(paths::VERIFY, post(verify).layer(DefaultBodyLimit::max(VERIFY_MAX_BYTES)))
-        .route(paths::PUSH, post(push).layer(DefaultBodyLimit::max(PUSH_MAX_BYTES)))
+        .route(
+            paths::VERIFY,
+            post(verify).layer(DefaultBodyLimit::max(VERIFY_MAX_BYTES)),
+        )
+        .route(
+            paths::PUSH,
+            post(push).layer(DefaultBodyLimit::max(PUSH_MAX_BYTES)),
+        )
         .route(paths::PULL, get(pull))
         .route(paths::HEALTH, get(healthz))
         .route(paths::OPENAPI, get(openapi))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, "no such endpoint: see /openapi.json") })
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                ErrorKind::NotFound,
+                "no such endpoint: see /openapi.json",
+            )
+        })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorKind::MethodNotAllowed, "this endpoint does not take that method: see /openapi.json")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorKind::MethodNotAllowed,
+                "this endpoint does not take that method: see /openapi.json",
+            )
         })
         .layer(middleware::from_fn(log_request))
         .with_state(state)
@@ -62,13 +90,26 @@ pub fn router(state: AppState) -> Router {
 async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let route = [paths::VERIFY, paths::PUSH, paths::PULL, paths::HEALTH, paths::OPENAPI]
-        .into_iter()
-        .find(|known| *known == request.uri().path())
-        .unwrap_or("(other path)");
-    let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    let route = [
+        paths::VERIFY,
+        paths::PUSH,
+        paths::PULL,
+        paths::HEALTH,
+        paths::OPENAPI,
+    ]
+    .into_iter()
+    .find(|known| *known == request.uri().path())
+    .unwrap_or("(other path)");
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
     let response = next.run(request).await;
-    let kind = response.extensions().get::<ErrorKind>().map(|kind| format!(" {kind:?}")).unwrap_or_default();
+    let kind = response
+        .extensions()
+        .get::<ErrorKind>()
+        .map(|kind| format!(" {kind:?}"))
+        .unwrap_or_default();
     let client = client.map(|ip| format!(" from {ip}")).unwrap_or_default();
     tracing::info!(
         "{method} {route} {}{kind}{client} in {} us",
@@ -84,7 +125,10 @@ pub struct WireJson<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for WireJson<T> {
     type Rejection = ApiError;
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        Json::<T>::from_request(request, state).await.map(|Json(value)| WireJson(value)).map_err(ApiError::from)
+        Json::<T>::from_request(request, state)
+            .await
+            .map(|Json(value)| WireJson(value))
+            .map_err(ApiError::from)
     }
 }
 
@@ -94,7 +138,10 @@ pub struct WireQuery<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for WireQuery<T> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Query::<T>::from_request_parts(parts, state).await.map(|Query(value)| WireQuery(value)).map_err(ApiError::from)
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| WireQuery(value))
+            .map_err(ApiError::from)
     }
 }
 
@@ -105,9 +152,17 @@ pub struct SyncAccount(pub AccountId);
 impl FromRequestParts<AppState> for SyncAccount {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let missing = || ApiError::unauthorized("missing sync token: send `Authorization: Bearer <token>`");
-        let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
-        let (scheme, token) = value.to_str().ok().and_then(|text| text.split_once(' ')).ok_or_else(missing)?;
+        let missing =
+            || ApiError::unauthorized("missing sync token: send `Authorization: Bearer <token>`");
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(missing)?;
+        let (scheme, token) = value
+            .to_str()
+            .ok()
+            .and_then(|text| text.split_once(' '))
+            .ok_or_else(missing)?;
         let token = token.trim();
         if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
             return Err(missing());
@@ -116,7 +171,9 @@ impl FromRequestParts<AppState> for SyncAccount {
         let store = Arc::clone(&state.store);
         let account = tokio::task::spawn_blocking(move || store.account_by_token(&hash)).await??;
         account.map(SyncAccount).ok_or_else(|| {
-            ApiError::unauthorized("unknown or revoked sync token: ask the server's administrator for a new one")
+            ApiError::unauthorized(
+                "unknown or revoked sync token: ask the server's administrator for a new one",
+            )
         })
     }
 }
@@ -139,20 +196,30 @@ async fn verify(
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     WireJson(body): WireJson<VerifyRequest>,
 ) -> Result<Json<VerifyResponse>, ApiError> {
-    let request = body.request().map_err(|err| ApiError::invalid(err.to_string()))?;
+    let request = body
+        .request()
+        .map_err(|err| ApiError::invalid(err.to_string()))?;
     if let Err(wait) = state.limiter.try_take(client.ip()) {
-        return Err(ApiError::rate_limited(wait.as_secs_f64().ceil().max(1.0) as u64));
+        return Err(ApiError::rate_limited(
+            wait.as_secs_f64().ceil().max(1.0) as u64
+        ));
     }
     let store = Arc::clone(&state.store);
     let now = time::OffsetDateTime::now_utc();
-    let decision = tokio::task::spawn_blocking(move || verify_key(store.as_ref(), body.key.expose(), &request, now)).await??;
+    let decision = tokio::task::spawn_blocking(move || {
+        verify_key(store.as_ref(), body.key.expose(), &request, now)
+    })
+    .await??;
     if decision.result == VerifyResult::Valid {
         state.limiter.give_back(client.ip());
         if let Some(id) = &decision.key_id {
             state.last_used.record(id, now);
         }
     }
-    Ok(Json(VerifyResponse { result: decision.result, key_id: decision.key_id }))
+    Ok(Json(VerifyResponse {
+        result: decision.result,
+        key_id: decision.key_id,
+    }))
 }
 
 #[utoipa::path(
@@ -178,11 +245,15 @@ async fn push(
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::TooLarge,
-            format!("{} changes in one push: send at most {PUSH_MAX_CHANGES} at a time", body.changes.len()),
+            format!(
+                "{} changes in one push: send at most {PUSH_MAX_CHANGES} at a time",
+                body.changes.len()
+            ),
         ));
     }
     let store = Arc::clone(&state.store);
-    let results = tokio::task::spawn_blocking(move || store.push(&account, &body.changes)).await??;
+    let results =
+        tokio::task::spawn_blocking(move || store.push(&account, &body.changes)).await??;
     Ok(Json(PushResponse { results }))
 }
 
@@ -212,7 +283,8 @@ async fn pull(
     // Uses answered before this pull began are written before it reads.
     state.last_used.flush(&state.store).await?;
     let store = Arc::clone(&state.store);
-    let changes = tokio::task::spawn_blocking(move || store.pull(&account, query.since, limit)).await??;
+    let changes =
+        tokio::task::spawn_blocking(move || store.pull(&account, query.since, limit)).await??;
     Ok(Json(changes))
 }
 
@@ -227,13 +299,21 @@ async fn healthz(State(state): State<AppState>) -> Response {
     let store = Arc::clone(&state.store);
     match tokio::task::spawn_blocking(move || store.check()).await {
         Ok(Ok(())) => (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))).into_response(),
-        _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorKind::Storage, "the database does not answer").into_response(),
+        _ => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Storage,
+            "the database does not answer",
+        )
+        .into_response(),
     }
 }
 
 async fn openapi(State(state): State<AppState>) -> Response {
     let mut response = state.openapi.as_str().to_owned().into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -243,7 +323,8 @@ impl utoipa::Modify for SyncTokenScheme {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         let mut bearer = Http::new(HttpAuthScheme::Bearer);
-        bearer.description = Some("a sync token from `keyward-server token create --account NAME`".into());
+        bearer.description =
+            Some("a sync token from `keyward-server token create --account NAME`".into());
         components.add_security_scheme("sync_token", SecurityScheme::Http(bearer));
     }
 }

@@ -23,11 +23,20 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, kind: ErrorKind, message: impl Into<String>) -> ApiError {
-        ApiError { status, kind, message: message.into(), retry_after: None }
+        ApiError {
+            status,
+            kind,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     pub fn invalid(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorKind::InvalidRequest, message)
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorKind::InvalidRequest,
+            message,
+        )
     }
 
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
@@ -40,13 +49,19 @@ impl ApiError {
             ..ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 ErrorKind::RateLimited,
-                format!("too many failed verifications from this address: try again in {retry_after} s"),
+                format!(
+                    "too many failed verifications from this address: try again in {retry_after} s"
+                ),
             )
         }
     }
 
     pub fn storage(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Storage, message)
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::Storage,
+            message,
+        )
     }
 }
 
@@ -54,8 +69,12 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> ApiError {
         match err {
             StoreError::Invalid(message) => ApiError::invalid(message),
-            StoreError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, ErrorKind::Conflict, message),
-            StoreError::NotFound(message) => ApiError::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, message),
+            StoreError::Conflict(message) => {
+                ApiError::new(StatusCode::CONFLICT, ErrorKind::Conflict, message)
+            }
+            StoreError::NotFound(message) => {
+                ApiError::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, message)
+            }
             StoreError::Storage(_) => {
                 tracing::error!("{err}");
                 ApiError::storage("the server could not use its database: try again later")
@@ -68,16 +87,20 @@ impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> ApiError {
         let text = rejection.body_text();
         match rejection {
-            JsonRejection::JsonSyntaxError(_) => ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::MalformedJson, text),
+            JsonRejection::JsonSyntaxError(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::MalformedJson, text)
+            }
             JsonRejection::JsonDataError(_) => ApiError::invalid(text),
             JsonRejection::MissingJsonContentType(_) => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 ErrorKind::UnsupportedMediaType,
                 "send the body as JSON with `Content-Type: application/json`",
             ),
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorKind::TooLarge, "the body is larger than this endpoint accepts")
-            }
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorKind::TooLarge,
+                "the body is larger than this endpoint accepts",
+            ),
             other => ApiError::new(other.status(), ErrorKind::InvalidRequest, text),
         }
     }
@@ -85,7 +108,11 @@ impl From<JsonRejection> for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::InvalidRequest, rejection.body_text())
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorKind::InvalidRequest,
+            rejection.body_text(),
+        )
     }
 }
 
@@ -98,13 +125,20 @@ impl From<tokio::task::JoinError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { kind: self.kind, message: redact(&self.message) };
+        let body = ErrorBody {
+            kind: self.kind,
+            message: redact(&self.message),
+        };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         // The log line of the request picks the kind up from here, never the message.
         response.extensions_mut().insert(self.kind);
@@ -117,7 +151,9 @@ impl IntoResponse for ApiError {
 fn looks_like_secret(word: &str) -> bool {
     word.split_once('_').is_some_and(|(prefix, body)| {
         (2..=12).contains(&prefix.len())
-            && prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
             && body.len() >= 16
             && body.bytes().all(|b| b.is_ascii_alphanumeric())
     })
@@ -166,8 +202,17 @@ mod tests {
         let redacted = redact(&message);
         assert!(!redacted.contains(key.secret.expose()));
         assert!(!redacted.contains(token.secret.expose()));
-        assert_eq!(redacted, "invalid resource \"<redacted>\" and `<redacted>`: use lowercase letters");
-        assert_eq!(redact("unknown field `methd`, expected one of `key`"), "unknown field `methd`, expected one of `key`");
-        assert_eq!(redact(&"x".repeat(1000)).chars().count(), MESSAGE_MAX_CHARS + 1);
+        assert_eq!(
+            redacted,
+            "invalid resource \"<redacted>\" and `<redacted>`: use lowercase letters"
+        );
+        assert_eq!(
+            redact("unknown field `methd`, expected one of `key`"),
+            "unknown field `methd`, expected one of `key`"
+        );
+        assert_eq!(
+            redact(&"x".repeat(1000)).chars().count(),
+            MESSAGE_MAX_CHARS + 1
+        );
     }
 }

@@ -32,7 +32,8 @@ impl LastUsed {
     /// Writes everything recorded so far; on failure keeps it for the next flush.
     pub async fn flush(&self, store: &Arc<dyn Store>) -> Result<(), StoreError> {
         let _turn = self.flushing.lock().await;
-        let uses = std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        let uses =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
         if uses.is_empty() {
             return Ok(());
         }
@@ -44,7 +45,11 @@ impl LastUsed {
         .await;
         let (result, uses) = match outcome {
             Ok(done) => done,
-            Err(err) => return Err(StoreError::Storage(format!("the last-used flush stopped: {err}"))),
+            Err(err) => {
+                return Err(StoreError::Storage(format!(
+                    "the last-used flush stopped: {err}"
+                )))
+            }
         };
         if result.is_err() {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);

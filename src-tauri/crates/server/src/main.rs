@@ -14,7 +14,11 @@ use keyward_server::store::TokenInfo;
 use keyward_server::{tokens, ServerOptions, SqliteStore, StartError, Store, StoreError, TlsFiles};
 
 #[derive(Debug, Parser)]
-#[command(name = "keyward-server", version, about = "Keyward's remote API: device key verification and desktop sync")]
+#[command(
+    name = "keyward-server",
+    version,
+    about = "Keyward's remote API: device key verification and desktop sync"
+)]
 struct Cli {
     /// The database file [default: the platform data directory's keyward/server.db].
     #[arg(long, global = true, env = "KEYWARD_SERVER_DB", value_name = "PATH")]
@@ -85,10 +89,14 @@ enum TokenCommand {
 fn parse_listen(text: &str) -> Result<SocketAddr, String> {
     let text = text.trim();
     if let Some(port) = text.strip_prefix("localhost:") {
-        let port: u16 = port.parse().map_err(|_| format!("invalid port in {text:?}"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("invalid port in {text:?}"))?;
         return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
     }
-    text.parse().map_err(|_| format!("{text:?} is not an address: write IP:PORT, e.g. 127.0.0.1:8420 or [::1]:8420"))
+    text.parse().map_err(|_| {
+        format!("{text:?} is not an address: write IP:PORT, e.g. 127.0.0.1:8420 or [::1]:8420")
+    })
 }
 
 struct Failure {
@@ -98,7 +106,10 @@ struct Failure {
 
 impl Failure {
     fn input(message: impl Into<String>) -> Failure {
-        Failure { code: 2, message: message.into() }
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
     }
 }
 
@@ -108,7 +119,10 @@ impl From<StoreError> for Failure {
             StoreError::Storage(_) => 3,
             StoreError::Invalid(_) | StoreError::Conflict(_) | StoreError::NotFound(_) => 2,
         };
-        Failure { code, message: err.to_string() }
+        Failure {
+            code,
+            message: err.to_string(),
+        }
     }
 }
 
@@ -127,11 +141,15 @@ fn open_store(db: Option<PathBuf>) -> Result<Arc<SqliteStore>, Failure> {
 
 fn print_tokens(tokens: &[TokenInfo], json: bool) -> Result<(), Failure> {
     if json {
-        let text = serde_json::to_string_pretty(tokens).map_err(|err| Failure::input(err.to_string()))?;
+        let text =
+            serde_json::to_string_pretty(tokens).map_err(|err| Failure::input(err.to_string()))?;
         println!("{text}");
         return Ok(());
     }
-    println!("{:<36}  {:<20}  {:<18}  {:<24}  STATUS", "ID", "ACCOUNT", "HINT", "CREATED");
+    println!(
+        "{:<36}  {:<20}  {:<18}  {:<24}  STATUS",
+        "ID", "ACCOUNT", "HINT", "CREATED"
+    );
     let format = time::format_description::well_known::Rfc3339;
     for token in tokens {
         let created = token.created_at.format(&format).unwrap_or_default();
@@ -139,7 +157,10 @@ fn print_tokens(tokens: &[TokenInfo], json: bool) -> Result<(), Failure> {
             Some(at) => format!("revoked {}", at.format(&format).unwrap_or_default()),
             None => "active".into(),
         };
-        println!("{:<36}  {:<20}  {:<18}  {:<24}  {status}", token.id, token.account, token.hint, created);
+        println!(
+            "{:<36}  {:<20}  {:<18}  {:<24}  {status}",
+            token.id, token.account, token.hint, created
+        );
     }
     Ok(())
 }
@@ -167,7 +188,10 @@ fn token_command(db: Option<PathBuf>, command: TokenCommand) -> Result<(), Failu
         TokenCommand::List { json } => print_tokens(&store.list_tokens()?, json)?,
         TokenCommand::Revoke { id } => {
             let token = store.revoke_token(&id)?;
-            eprintln!("keyward-server: sync token {} of account {} is revoked", token.id, token.account);
+            eprintln!(
+                "keyward-server: sync token {} of account {} is revoked",
+                token.id, token.account
+            );
         }
     }
     Ok(())
@@ -195,21 +219,35 @@ fn serve(db: Option<PathBuf>, args: ServeArgs) -> Result<(), Failure> {
         .with_ansi(false)
         .with_writer(std::io::stderr)
         .init();
-    if !args.verify_failures_per_second.is_finite() || args.verify_failures_per_second <= 0.0 || args.verify_failure_burst == 0 {
-        return Err(Failure::input("the verification rate limit must allow at least one failure: use positive numbers"));
+    if !args.verify_failures_per_second.is_finite()
+        || args.verify_failures_per_second <= 0.0
+        || args.verify_failure_burst == 0
+    {
+        return Err(Failure::input(
+            "the verification rate limit must allow at least one failure: use positive numbers",
+        ));
     }
     let mut options = ServerOptions::new(args.listen);
-    options.tls = args.tls_cert.zip(args.tls_key).map(|(cert, key)| TlsFiles { cert, key });
+    options.tls = args
+        .tls_cert
+        .zip(args.tls_key)
+        .map(|(cert, key)| TlsFiles { cert, key });
     options.insecure_listen = args.insecure_listen;
     options.flush_every = Duration::from_millis(args.flush_interval_ms.max(10));
-    options.rate_limit = RateLimit { burst: args.verify_failure_burst, per_second: args.verify_failures_per_second };
+    options.rate_limit = RateLimit {
+        burst: args.verify_failure_burst,
+        per_second: args.verify_failures_per_second,
+    };
     // Bad input is reported before the database is created or opened.
     options.check_listen()?;
     let store: Arc<dyn Store> = open_store(db)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|err| Failure { code: 3, message: format!("cannot start the runtime: {err}") })?;
+        .map_err(|err| Failure {
+            code: 3,
+            message: format!("cannot start the runtime: {err}"),
+        })?;
     runtime.block_on(async move {
         let server = keyward_server::start(store, options).await?;
         // The first line of stdout is the address, for scripts and tests (--listen 127.0.0.1:0).
@@ -233,7 +271,10 @@ fn main() -> ExitCode {
             }
             let rendered = err.to_string();
             let line = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!("keyward-server: {} — see `keyward-server --help`", line.trim_start_matches("error: "));
+            eprintln!(
+                "keyward-server: {} — see `keyward-server --help`",
+                line.trim_start_matches("error: ")
+            );
             return ExitCode::from(2);
         }
     };

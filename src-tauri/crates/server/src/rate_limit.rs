@@ -23,7 +23,10 @@ pub struct RateLimit {
 
 impl Default for RateLimit {
     fn default() -> Self {
-        RateLimit { burst: 10, per_second: 1.0 }
+        RateLimit {
+            burst: 10,
+            per_second: 1.0,
+        }
     }
 }
 
@@ -54,12 +57,18 @@ fn client_key(address: IpAddr) -> IpAddr {
 
 impl FailureLimiter {
     pub fn new(limit: RateLimit) -> FailureLimiter {
-        FailureLimiter { limit, buckets: Mutex::new(HashMap::new()) }
+        FailureLimiter {
+            limit,
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     fn refilled(&self, bucket: Bucket, now: Instant) -> Bucket {
         let earned = now.saturating_duration_since(bucket.at).as_secs_f64() * self.limit.per_second;
-        Bucket { tokens: (bucket.tokens + earned).min(f64::from(self.limit.burst)), at: now }
+        Bucket {
+            tokens: (bucket.tokens + earned).min(f64::from(self.limit.burst)),
+            at: now,
+        }
     }
 
     /// Takes one token for a verification from `address`, or says how long to
@@ -71,14 +80,21 @@ impl FailureLimiter {
             let burst = f64::from(self.limit.burst);
             buckets.retain(|_, bucket| self.refilled(*bucket, now).tokens < burst);
         }
-        let full = Bucket { tokens: f64::from(self.limit.burst), at: now };
+        let full = Bucket {
+            tokens: f64::from(self.limit.burst),
+            at: now,
+        };
         let bucket = buckets.entry(client_key(address)).or_insert(full);
         *bucket = self.refilled(*bucket, now);
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
             return Ok(());
         }
-        let wait = if self.limit.per_second > 0.0 { (1.0 - bucket.tokens) / self.limit.per_second } else { 3600.0 };
+        let wait = if self.limit.per_second > 0.0 {
+            (1.0 - bucket.tokens) / self.limit.per_second
+        } else {
+            3600.0
+        };
         Err(Duration::from_secs_f64(wait.min(3600.0)))
     }
 
@@ -97,7 +113,10 @@ mod tests {
 
     #[test]
     fn failures_drain_the_bucket_and_successes_do_not() {
-        let limiter = FailureLimiter::new(RateLimit { burst: 3, per_second: 0.001 });
+        let limiter = FailureLimiter::new(RateLimit {
+            burst: 3,
+            per_second: 0.001,
+        });
         let client: IpAddr = "192.0.2.7".parse().unwrap();
         for _ in 0..10 {
             limiter.try_take(client).unwrap();
@@ -108,20 +127,31 @@ mod tests {
         }
         let wait = limiter.try_take(client).unwrap_err();
         assert!(wait > Duration::from_secs(100), "{wait:?}");
-        assert!(limiter.try_take("192.0.2.8".parse().unwrap()).is_ok(), "another address has its own bucket");
+        assert!(
+            limiter.try_take("192.0.2.8".parse().unwrap()).is_ok(),
+            "another address has its own bucket"
+        );
     }
 
     #[test]
     fn an_ipv6_host_is_limited_per_64() {
-        let limiter = FailureLimiter::new(RateLimit { burst: 1, per_second: 0.001 });
+        let limiter = FailureLimiter::new(RateLimit {
+            burst: 1,
+            per_second: 0.001,
+        });
         limiter.try_take("2001:db8::1".parse().unwrap()).unwrap();
-        assert!(limiter.try_take("2001:db8::ffff:2".parse().unwrap()).is_err());
+        assert!(limiter
+            .try_take("2001:db8::ffff:2".parse().unwrap())
+            .is_err());
         assert!(limiter.try_take("2001:db8:0:1::1".parse().unwrap()).is_ok());
     }
 
     #[test]
     fn the_bucket_refills_over_time() {
-        let limiter = FailureLimiter::new(RateLimit { burst: 1, per_second: 50.0 });
+        let limiter = FailureLimiter::new(RateLimit {
+            burst: 1,
+            per_second: 50.0,
+        });
         let client: IpAddr = "192.0.2.9".parse().unwrap();
         limiter.try_take(client).unwrap();
         assert!(limiter.try_take(client).is_err());

@@ -75,7 +75,11 @@ pub struct RunningServer {
 
 impl RunningServer {
     pub fn url(&self) -> String {
-        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.addr
+        )
     }
 
     /// Stops accepting, lets requests in flight finish (for a while), then
@@ -84,7 +88,10 @@ impl RunningServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if tokio::time::timeout(STOP_GRACE, &mut self.server).await.is_err() {
+        if tokio::time::timeout(STOP_GRACE, &mut self.server)
+            .await
+            .is_err()
+        {
             self.server.abort();
         }
         self.flusher.abort();
@@ -102,19 +109,30 @@ impl ServerOptions {
     }
 }
 
-pub async fn start(store: Arc<dyn Store>, options: ServerOptions) -> Result<RunningServer, StartError> {
+pub async fn start(
+    store: Arc<dyn Store>,
+    options: ServerOptions,
+) -> Result<RunningServer, StartError> {
     options.check_listen()?;
     let tls_config = match &options.tls {
         Some(files) => Some(tls::load_config(&files.cert, &files.key).map_err(StartError::Tls)?),
         None => None,
     };
-    let tcp = TcpListener::bind(options.listen).await.map_err(|err| StartError::Bind(options.listen, err))?;
-    let addr = tcp.local_addr().map_err(|err| StartError::Bind(options.listen, err))?;
+    let tcp = TcpListener::bind(options.listen)
+        .await
+        .map_err(|err| StartError::Bind(options.listen, err))?;
+    let addr = tcp
+        .local_addr()
+        .map_err(|err| StartError::Bind(options.listen, err))?;
 
     let last_used = Arc::new(LastUsed::default());
     let limiter = Arc::new(FailureLimiter::new(options.rate_limit));
-    let app = router(AppState::new(Arc::clone(&store), Arc::clone(&last_used), limiter))
-        .into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(AppState::new(
+        Arc::clone(&store),
+        Arc::clone(&last_used),
+        limiter,
+    ))
+    .into_make_service_with_connect_info::<SocketAddr>();
     let (stop, stopped) = oneshot::channel::<()>();
     let stopped = async move {
         let _ = stopped.await;
@@ -124,13 +142,21 @@ pub async fn start(store: Arc<dyn Store>, options: ServerOptions) -> Result<Runn
             let listener = tls::TlsListener::new(tcp, config)
                 .map_err(|err| StartError::Bind(options.listen, err))?
                 .tap_io(|_| {});
-            tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(stopped).into_future())
+            tokio::spawn(
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .into_future(),
+            )
         }
         None => {
             let listener = tcp.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
             });
-            tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(stopped).into_future())
+            tokio::spawn(
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .into_future(),
+            )
         }
     };
 
@@ -149,5 +175,13 @@ pub async fn start(store: Arc<dyn Store>, options: ServerOptions) -> Result<Runn
         })
     };
 
-    Ok(RunningServer { addr, tls: options.tls.is_some(), stop: Some(stop), server, flusher, store, last_used })
+    Ok(RunningServer {
+        addr,
+        tls: options.tls.is_some(),
+        stop: Some(stop),
+        server,
+        flusher,
+        store,
+        last_used,
+    })
 }

@@ -24,7 +24,10 @@ pub fn load_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String>
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(|err| format!("cannot read the TLS certificate {}: {err}", cert.display()))?;
     if chain.is_empty() {
-        return Err(format!("no certificate in {}: give a PEM file with the server's chain", cert.display()));
+        return Err(format!(
+            "no certificate in {}: give a PEM file with the server's chain",
+            cert.display()
+        ));
     }
     let private_key = PrivateKeyDer::from_pem_file(key)
         .map_err(|err| format!("cannot read the TLS key {}: {err}", key.display()))?;
@@ -74,7 +77,9 @@ impl TlsListener {
                         Ok(Ok(tls)) => {
                             let _ = sender.send((tls, peer)).await;
                         }
-                        Ok(Err(err)) => tracing::info!("TLS handshake with {} failed: {err}", peer.ip()),
+                        Ok(Err(err)) => {
+                            tracing::info!("TLS handshake with {} failed: {err}", peer.ip())
+                        }
                         Err(_) => tracing::info!("TLS handshake with {} timed out", peer.ip()),
                     }
                 });

@@ -14,7 +14,11 @@ pub struct NewToken {
 }
 
 pub fn create(store: &dyn Store, account_name: &str) -> Result<NewToken> {
-    let generated = key_format::generate(TOKEN_PREFIX).map_err(|err| StoreError::Storage(err.to_string()))?;
+    let generated =
+        key_format::generate(TOKEN_PREFIX).map_err(|err| StoreError::Storage(err.to_string()))?;
     let info = store.create_token(account_name, &generated.verifier, &generated.hint)?;
-    Ok(NewToken { info, token: generated.secret })
+    Ok(NewToken {
+        info,
+        token: generated.secret,
+    })
 }

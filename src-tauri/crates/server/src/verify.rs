@@ -15,7 +15,12 @@ pub struct Decision {
     pub key_id: Option<String>,
 }
 
-pub fn verify_key(store: &dyn Store, presented: &str, request: &Request, now: OffsetDateTime) -> Result<Decision> {
+pub fn verify_key(
+    store: &dyn Store,
+    presented: &str,
+    request: &Request,
+    now: OffsetDateTime,
+) -> Result<Decision> {
     let decision = |result, key_id: Option<String>| Ok(Decision { result, key_id });
     if key_format::check(presented).is_err() {
         return decision(VerifyResult::Malformed, None);
@@ -29,7 +34,11 @@ pub fn verify_key(store: &dyn Store, presented: &str, request: &Request, now: Of
     if key.expires_at.is_some_and(|at| at <= now) {
         return decision(VerifyResult::Expired, Some(key.id));
     }
-    let grant = Grant { access: key.access, allow_unbind: key.allow_unbind, scopes: key.scopes.as_ref() };
+    let grant = Grant {
+        access: key.access,
+        allow_unbind: key.allow_unbind,
+        scopes: key.scopes.as_ref(),
+    };
     match access::decide(&grant, request) {
         Ok(()) => decision(VerifyResult::Valid, Some(key.id)),
         Err(_) => decision(VerifyResult::Forbidden, Some(key.id)),

@@ -14,12 +14,22 @@ fn results(reply: &Value) -> Vec<(String, Option<u64>)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["outcome"].as_str().unwrap().to_string(), r["revision"].as_u64()))
+        .map(|r| {
+            (
+                r["outcome"].as_str().unwrap().to_string(),
+                r["revision"].as_u64(),
+            )
+        })
         .collect()
 }
 
 fn find(pull: &Value, id: Uuid) -> Vec<&Value> {
-    pull["changes"].as_array().unwrap().iter().filter(|c| c["id"] == json!(id)).collect()
+    pull["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["id"] == json!(id))
+        .collect()
 }
 
 #[tokio::test]
@@ -32,51 +42,226 @@ async fn verify_answers_every_result_by_the_core_rules() {
     let past = rfc3339(OffsetDateTime::now_utc() - Duration::hours(1));
     let future = rfc3339(OffsetDateTime::now_utc() + Duration::days(30));
     server
-        .push_ok(&token, &[
-            change("group", "upsert", gates, Some(json!({"name": "gates", "scopes": ["devices:read", "devices:write"]}))),
-            change("group", "upsert", readers, Some(json!({"name": "readers", "scopes": ["passings:read"]}))),
-            create_key(ids[0], "admin", &keys[0], json!({"access": "READ_WRITE", "expires_at": future})),
-            create_key(ids[1], "off", &keys[1], json!({"status": "inactive"})),
-            create_key(ids[2], "old", &keys[2], json!({"expires_at": past})),
-            create_key(ids[3], "reader", &keys[3], json!({"access": "READ"})),
-            create_key(ids[4], "gate", &keys[4], json!({"access": "READ_WRITE", "groups": [gates, readers]})),
-            create_key(ids[5], "device", &keys[5], json!({"access": "WRITE", "allow_unbind": true})),
-        ])
+        .push_ok(
+            &token,
+            &[
+                change(
+                    "group",
+                    "upsert",
+                    gates,
+                    Some(json!({"name": "gates", "scopes": ["devices:read", "devices:write"]})),
+                ),
+                change(
+                    "group",
+                    "upsert",
+                    readers,
+                    Some(json!({"name": "readers", "scopes": ["passings:read"]})),
+                ),
+                create_key(
+                    ids[0],
+                    "admin",
+                    &keys[0],
+                    json!({"access": "READ_WRITE", "expires_at": future}),
+                ),
+                create_key(ids[1], "off", &keys[1], json!({"status": "inactive"})),
+                create_key(ids[2], "old", &keys[2], json!({"expires_at": past})),
+                create_key(ids[3], "reader", &keys[3], json!({"access": "READ"})),
+                create_key(
+                    ids[4],
+                    "gate",
+                    &keys[4],
+                    json!({"access": "READ_WRITE", "groups": [gates, readers]}),
+                ),
+                create_key(
+                    ids[5],
+                    "device",
+                    &keys[5],
+                    json!({"access": "WRITE", "allow_unbind": true}),
+                ),
+            ],
+        )
         .await;
-    let result = |v: &Value| (v["result"].as_str().unwrap().to_string(), v["key_id"].as_str().map(str::to_string));
+    let result = |v: &Value| {
+        (
+            v["result"].as_str().unwrap().to_string(),
+            v["key_id"].as_str().map(str::to_string),
+        )
+    };
     let id = |n: usize| Some(ids[n].to_string());
 
-    assert_eq!(result(&server.verify(keys[0].secret.expose(), "DELETE", "sessions").await), ("VALID".into(), id(0)));
-    assert_eq!(result(&server.verify("kw_short", "GET", "devices").await), ("MALFORMED".into(), None));
+    assert_eq!(
+        result(
+            &server
+                .verify(keys[0].secret.expose(), "DELETE", "sessions")
+                .await
+        ),
+        ("VALID".into(), id(0))
+    );
+    assert_eq!(
+        result(&server.verify("kw_short", "GET", "devices").await),
+        ("MALFORMED".into(), None)
+    );
     let mut typo = keys[0].secret.expose().to_string();
     let last = typo.pop().unwrap();
     typo.push(if last == 'a' { 'b' } else { 'a' });
-    assert_eq!(result(&server.verify(&typo, "GET", "devices").await), ("MALFORMED".into(), None), "checksum");
-    assert_eq!(result(&server.verify(keys[6].secret.expose(), "GET", "devices").await), ("NOT_FOUND".into(), None));
-    assert_eq!(result(&server.verify(keys[1].secret.expose(), "GET", "devices").await), ("DISABLED".into(), id(1)));
-    assert_eq!(result(&server.verify(keys[2].secret.expose(), "GET", "devices").await), ("EXPIRED".into(), id(2)));
-    assert_eq!(result(&server.verify(keys[3].secret.expose(), "GET", "devices").await), ("VALID".into(), id(3)));
-    assert_eq!(result(&server.verify(keys[3].secret.expose(), "POST", "devices").await), ("FORBIDDEN".into(), id(3)));
+    assert_eq!(
+        result(&server.verify(&typo, "GET", "devices").await),
+        ("MALFORMED".into(), None),
+        "checksum"
+    );
+    assert_eq!(
+        result(
+            &server
+                .verify(keys[6].secret.expose(), "GET", "devices")
+                .await
+        ),
+        ("NOT_FOUND".into(), None)
+    );
+    assert_eq!(
+        result(
+            &server
+                .verify(keys[1].secret.expose(), "GET", "devices")
+                .await
+        ),
+        ("DISABLED".into(), id(1))
+    );
+    assert_eq!(
+        result(
+            &server
+                .verify(keys[2].secret.expose(), "GET", "devices")
+                .await
+        ),
+        ("EXPIRED".into(), id(2))
+    );
+    assert_eq!(
+        result(
+            &server
+                .verify(keys[3].secret.expose(), "GET", "devices")
+                .await
+        ),
+        ("VALID".into(), id(3))
+    );
+    assert_eq!(
+        result(
+            &server
+                .verify(keys[3].secret.expose(), "POST", "devices")
+                .await
+        ),
+        ("FORBIDDEN".into(), id(3))
+    );
     // Groups narrow a key to the union of their scopes.
-    assert_eq!(result(&server.verify(keys[4].secret.expose(), "POST", "devices").await), ("VALID".into(), id(4)));
-    assert_eq!(result(&server.verify(keys[4].secret.expose(), "GET", "passings").await), ("VALID".into(), id(4)));
-    assert_eq!(result(&server.verify(keys[4].secret.expose(), "POST", "passings").await), ("FORBIDDEN".into(), id(4)));
-    assert_eq!(result(&server.verify(keys[4].secret.expose(), "GET", "sessions").await), ("FORBIDDEN".into(), id(4)));
+    assert_eq!(
+        result(
+            &server
+                .verify(keys[4].secret.expose(), "POST", "devices")
+                .await
+        ),
+        ("VALID".into(), id(4))
+    );
+    assert_eq!(
+        result(
+            &server
+                .verify(keys[4].secret.expose(), "GET", "passings")
+                .await
+        ),
+        ("VALID".into(), id(4))
+    );
+    assert_eq!(
+        result(
+            &server
+                .verify(keys[4].secret.expose(), "POST", "passings")
+                .await
+        ),
+        ("FORBIDDEN".into(), id(4))
+    );
+    assert_eq!(
+        result(
+            &server
+                .verify(keys[4].secret.expose(), "GET", "sessions")
+                .await
+        ),
+        ("FORBIDDEN".into(), id(4))
+    );
     // A DELETE on devices is an unbind: only with allow-unbind.
-    assert_eq!(result(&server.verify(keys[5].secret.expose(), "DELETE", "devices").await), ("VALID".into(), id(5)));
-    assert_eq!(result(&server.verify(keys[0].secret.expose(), "DELETE", "devices").await), ("FORBIDDEN".into(), id(0)));
-    assert_eq!(result(&server.verify(keys[5].secret.expose(), "GET", "devices").await), ("FORBIDDEN".into(), id(5)));
+    assert_eq!(
+        result(
+            &server
+                .verify(keys[5].secret.expose(), "DELETE", "devices")
+                .await
+        ),
+        ("VALID".into(), id(5))
+    );
+    assert_eq!(
+        result(
+            &server
+                .verify(keys[0].secret.expose(), "DELETE", "devices")
+                .await
+        ),
+        ("FORBIDDEN".into(), id(0))
+    );
+    assert_eq!(
+        result(
+            &server
+                .verify(keys[5].secret.expose(), "GET", "devices")
+                .await
+        ),
+        ("FORBIDDEN".into(), id(5))
+    );
 
     // Deleting a group never widens a key: the gate key keeps only the readers' scope.
-    server.push_ok(&token, &[change("group", "delete", gates, None)]).await;
-    assert_eq!(result(&server.verify(keys[4].secret.expose(), "POST", "devices").await), ("FORBIDDEN".into(), id(4)));
-    server.push_ok(&token, &[change("group", "delete", readers, None)]).await;
-    assert_eq!(result(&server.verify(keys[4].secret.expose(), "GET", "passings").await), ("FORBIDDEN".into(), id(4)));
+    server
+        .push_ok(&token, &[change("group", "delete", gates, None)])
+        .await;
+    assert_eq!(
+        result(
+            &server
+                .verify(keys[4].secret.expose(), "POST", "devices")
+                .await
+        ),
+        ("FORBIDDEN".into(), id(4))
+    );
+    server
+        .push_ok(&token, &[change("group", "delete", readers, None)])
+        .await;
+    assert_eq!(
+        result(
+            &server
+                .verify(keys[4].secret.expose(), "GET", "passings")
+                .await
+        ),
+        ("FORBIDDEN".into(), id(4))
+    );
     // Deactivating and deleting through sync take effect at once.
-    server.push_ok(&token, &[change("key", "upsert", ids[3], Some(json!({"status": "inactive"})))]).await;
-    assert_eq!(result(&server.verify(keys[3].secret.expose(), "GET", "devices").await), ("DISABLED".into(), id(3)));
-    server.push_ok(&token, &[change("key", "delete", ids[0], None)]).await;
-    assert_eq!(result(&server.verify(keys[0].secret.expose(), "GET", "devices").await), ("NOT_FOUND".into(), None));
+    server
+        .push_ok(
+            &token,
+            &[change(
+                "key",
+                "upsert",
+                ids[3],
+                Some(json!({"status": "inactive"})),
+            )],
+        )
+        .await;
+    assert_eq!(
+        result(
+            &server
+                .verify(keys[3].secret.expose(), "GET", "devices")
+                .await
+        ),
+        ("DISABLED".into(), id(3))
+    );
+    server
+        .push_ok(&token, &[change("key", "delete", ids[0], None)])
+        .await;
+    assert_eq!(
+        result(
+            &server
+                .verify(keys[0].secret.expose(), "GET", "devices")
+                .await
+        ),
+        ("NOT_FOUND".into(), None)
+    );
 }
 
 #[tokio::test]
@@ -85,26 +270,43 @@ async fn a_replayed_push_is_applied_once_and_answers_the_same() {
     let token = server.token("Acme");
     let (group, key_id, key) = (Uuid::now_v7(), Uuid::now_v7(), new_key());
     let batch = vec![
-        change("group", "upsert", group, Some(json!({"name": "gates", "scopes": ["devices:write"]}))),
+        change(
+            "group",
+            "upsert",
+            group,
+            Some(json!({"name": "gates", "scopes": ["devices:write"]})),
+        ),
         create_key(key_id, "gate 1", &key, json!({"groups": [group]})),
     ];
     let first = server.push(&token, &batch).await;
     assert_eq!(first.status, 200);
-    assert_eq!(results(&first.json()), vec![("applied".into(), Some(1)), ("applied".into(), Some(2))]);
+    assert_eq!(
+        results(&first.json()),
+        vec![("applied".into(), Some(1)), ("applied".into(), Some(2))]
+    );
     let pulled = server.pull(&token, 0).await;
 
     // The same batch again, as after a response lost on the way: the same answer, nothing new.
     let again = server.push(&token, &batch).await;
     assert_eq!(again.status, 200);
-    assert_eq!(again.body, first.body, "a replay answers exactly the first result");
+    assert_eq!(
+        again.body, first.body,
+        "a replay answers exactly the first result"
+    );
     assert_eq!(server.pull(&token, 0).await, pulled);
 
     // A replay mixed with a new change: the old one answers as before, the new one applies.
     let rename = change("key", "upsert", key_id, Some(json!({"name": "gate one"})));
-    let mixed = server.push_ok(&token, &[batch[1].clone(), rename.clone(), rename]).await;
+    let mixed = server
+        .push_ok(&token, &[batch[1].clone(), rename.clone(), rename])
+        .await;
     assert_eq!(
         results(&mixed),
-        vec![("applied".into(), Some(2)), ("applied".into(), Some(3)), ("applied".into(), Some(3))],
+        vec![
+            ("applied".into(), Some(2)),
+            ("applied".into(), Some(3)),
+            ("applied".into(), Some(3))
+        ],
         "an id repeated within one batch is applied once too"
     );
     let pulled = server.pull(&token, 0).await;
@@ -114,10 +316,19 @@ async fn a_replayed_push_is_applied_once_and_answers_the_same() {
     // An idempotency id reused for different content is refused, with the rest of its batch.
     let mut forged = batch[1].clone();
     forged["key"]["name"] = json!("something else");
-    let extra = change("group", "upsert", Uuid::now_v7(), Some(json!({"name": "extra"})));
+    let extra = change(
+        "group",
+        "upsert",
+        Uuid::now_v7(),
+        Some(json!({"name": "extra"})),
+    );
     let refused = server.push(&token, &[extra, forged]).await;
     assert_eq!((refused.status, refused.kind().as_str()), (409, "conflict"));
-    assert_eq!(server.pull(&token, 0).await, pulled, "nothing of the refused batch was applied");
+    assert_eq!(
+        server.pull(&token, 0).await,
+        pulled,
+        "nothing of the refused batch was applied"
+    );
 }
 
 #[tokio::test]
@@ -126,30 +337,68 @@ async fn a_pull_after_a_use_brings_its_last_used_time() {
     let server = Server::start(&["--flush-interval-ms", "600000"]);
     let token = server.token("Acme");
     let (id, key) = (Uuid::now_v7(), new_key());
-    server.push_ok(&token, &[create_key(id, "kiosk", &key, json!({}))]).await;
+    server
+        .push_ok(&token, &[create_key(id, "kiosk", &key, json!({}))])
+        .await;
     let before = server.pull(&token, 0).await;
-    assert_eq!(find(&before, id)[0]["key"]["last_used_at"], Value::Null, "never used");
+    assert_eq!(
+        find(&before, id)[0]["key"]["last_used_at"],
+        Value::Null,
+        "never used"
+    );
     let cursor = before["cursor"].as_u64().unwrap();
 
-    assert_eq!(server.verify(key.secret.expose(), "POST", "passings").await["result"], "VALID");
+    assert_eq!(
+        server.verify(key.secret.expose(), "POST", "passings").await["result"],
+        "VALID"
+    );
     let after = server.pull(&token, cursor).await;
     let used = find(&after, id);
-    assert_eq!(used.len(), 1, "the use comes as a change after the cursor: {after}");
-    let at = OffsetDateTime::parse(used[0]["key"]["last_used_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+    assert_eq!(
+        used.len(),
+        1,
+        "the use comes as a change after the cursor: {after}"
+    );
+    let at = OffsetDateTime::parse(
+        used[0]["key"]["last_used_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
     assert!((OffsetDateTime::now_utc() - at).abs() < Duration::seconds(30));
     let cursor = after["cursor"].as_u64().unwrap();
     assert!(cursor > before["cursor"].as_u64().unwrap());
 
     // A failed verification is no use.
-    assert_eq!(server.verify(key.secret.expose(), "DELETE", "devices").await["result"], "FORBIDDEN");
-    assert_eq!(server.verify(new_key().secret.expose(), "GET", "devices").await["result"], "NOT_FOUND");
-    assert_eq!(server.pull(&token, cursor).await["changes"], json!([]), "nothing new since");
+    assert_eq!(
+        server
+            .verify(key.secret.expose(), "DELETE", "devices")
+            .await["result"],
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        server
+            .verify(new_key().secret.expose(), "GET", "devices")
+            .await["result"],
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        server.pull(&token, cursor).await["changes"],
+        json!([]),
+        "nothing new since"
+    );
 
     // A use still in the buffer at a graceful stop is written before the server exits.
-    assert_eq!(server.verify(key.secret.expose(), "GET", "devices").await["result"], "VALID");
+    assert_eq!(
+        server.verify(key.secret.expose(), "GET", "devices").await["result"],
+        "VALID"
+    );
     let server = server.restart(&["--flush-interval-ms", "600000"]);
     let restarted = server.pull(&token, cursor).await;
-    assert_eq!(find(&restarted, id).len(), 1, "the use survived the stop: {restarted}");
+    assert_eq!(
+        find(&restarted, id).len(),
+        1,
+        "the use survived the stop: {restarted}"
+    );
 }
 
 #[tokio::test]
@@ -162,18 +411,39 @@ async fn a_revoked_token_is_refused() {
     let tokens: Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(tokens.as_array().unwrap().len(), 1);
     let token_id = tokens[0]["id"].as_str().unwrap().to_string();
-    assert!(!String::from_utf8_lossy(&list.stdout).contains(&token), "a listing never shows a token");
+    assert!(
+        !String::from_utf8_lossy(&list.stdout).contains(&token),
+        "a listing never shows a token"
+    );
 
     let revoke = run(server.dir.path(), &["token", "revoke", &token_id]);
-    assert!(revoke.status.success(), "{}", String::from_utf8_lossy(&revoke.stderr));
+    assert!(
+        revoke.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoke.stderr)
+    );
     let bearer = format!("Bearer {token}");
-    let pull = server.send("GET", "/v1/sync/pull", &[("authorization", &bearer)], None).await;
+    let pull = server
+        .send("GET", "/v1/sync/pull", &[("authorization", &bearer)], None)
+        .await;
     assert_eq!((pull.status, pull.kind().as_str()), (401, "unauthorized"));
     assert_eq!(pull.headers.get("www-authenticate").unwrap(), "Bearer");
-    let push = server.push(&token, &[change("group", "upsert", Uuid::now_v7(), Some(json!({"name": "g"})))]).await;
+    let push = server
+        .push(
+            &token,
+            &[change(
+                "group",
+                "upsert",
+                Uuid::now_v7(),
+                Some(json!({"name": "g"})),
+            )],
+        )
+        .await;
     assert_eq!((push.status, push.kind().as_str()), (401, "unauthorized"));
 
-    let listed: Value = serde_json::from_slice(&run(server.dir.path(), &["token", "list", "--json"]).stdout).unwrap();
+    let listed: Value =
+        serde_json::from_slice(&run(server.dir.path(), &["token", "list", "--json"]).stdout)
+            .unwrap();
     assert!(listed[0]["revoked_at"].is_string());
     let unknown = run(server.dir.path(), &["token", "revoke", "no-such-id"]);
     assert_eq!(unknown.status.code(), Some(2));
@@ -189,13 +459,21 @@ async fn accounts_see_and_change_only_their_own_records() {
     let server = Server::start(&[]);
     let (acme, globex) = (server.token("Acme"), server.token("Globex"));
     let (id, key) = (Uuid::now_v7(), new_key());
-    server.push_ok(&acme, &[create_key(id, "kiosk", &key, json!({}))]).await;
+    server
+        .push_ok(&acme, &[create_key(id, "kiosk", &key, json!({}))])
+        .await;
     assert_eq!(server.pull(&globex, 0).await["changes"], json!([]));
-    for takeover in [change("key", "delete", id, None), change("key", "upsert", id, Some(json!({"status": "active"})))] {
+    for takeover in [
+        change("key", "delete", id, None),
+        change("key", "upsert", id, Some(json!({"status": "active"}))),
+    ] {
         let reply = server.push(&globex, &[takeover]).await;
         assert_eq!((reply.status, reply.kind().as_str()), (409, "conflict"));
     }
-    assert_eq!(server.verify(key.secret.expose(), "GET", "devices").await["result"], "VALID");
+    assert_eq!(
+        server.verify(key.secret.expose(), "GET", "devices").await["result"],
+        "VALID"
+    );
 }
 
 #[tokio::test]
@@ -204,27 +482,67 @@ async fn pulls_page_in_revision_order_with_patches_and_tombstones() {
     let token = server.token("Acme");
     let group = Uuid::now_v7();
     let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
-    let mut batch = vec![change("group", "upsert", group, Some(json!({"name": "gates", "description": "front"})))];
-    batch.extend(ids.iter().enumerate().map(|(n, id)| create_key(*id, &format!("key {n}"), &new_key(), json!({}))));
+    let mut batch = vec![change(
+        "group",
+        "upsert",
+        group,
+        Some(json!({"name": "gates", "description": "front"})),
+    )];
+    batch.extend(
+        ids.iter()
+            .enumerate()
+            .map(|(n, id)| create_key(*id, &format!("key {n}"), &new_key(), json!({}))),
+    );
     server.push_ok(&token, &batch).await;
     // Two patches of different fields both hold; a delete leaves a tombstone.
     server
-        .push_ok(&token, &[
-            change("key", "upsert", ids[1], Some(json!({"name": "renamed"}))),
-            change("key", "upsert", ids[1], Some(json!({"status": "inactive", "description": "spare"}))),
-            change("group", "upsert", group, Some(json!({"scopes": ["devices:read"]}))),
-            change("key", "delete", ids[2], None),
-        ])
+        .push_ok(
+            &token,
+            &[
+                change("key", "upsert", ids[1], Some(json!({"name": "renamed"}))),
+                change(
+                    "key",
+                    "upsert",
+                    ids[1],
+                    Some(json!({"status": "inactive", "description": "spare"})),
+                ),
+                change(
+                    "group",
+                    "upsert",
+                    group,
+                    Some(json!({"scopes": ["devices:read"]})),
+                ),
+                change("key", "delete", ids[2], None),
+            ],
+        )
         .await;
     // Deleted beats edited: a late edit of the deleted key changes nothing.
-    let late = server.push_ok(&token, &[change("key", "upsert", ids[2], Some(json!({"name": "back?"})))]).await;
+    let late = server
+        .push_ok(
+            &token,
+            &[change(
+                "key",
+                "upsert",
+                ids[2],
+                Some(json!({"name": "back?"})),
+            )],
+        )
+        .await;
     assert_eq!(results(&late), vec![("already_deleted".into(), None)]);
 
     let mut since = 0;
     let mut seen = Vec::new();
     loop {
         let bearer = format!("Bearer {token}");
-        let page = server.send("GET", &format!("/v1/sync/pull?since={since}&limit=2"), &[("authorization", &bearer)], None).await.json();
+        let page = server
+            .send(
+                "GET",
+                &format!("/v1/sync/pull?since={since}&limit=2"),
+                &[("authorization", &bearer)],
+                None,
+            )
+            .await
+            .json();
         let changes = page["changes"].as_array().unwrap();
         assert!(changes.len() <= 2);
         for change in changes {
@@ -238,7 +556,11 @@ async fn pulls_page_in_revision_order_with_patches_and_tombstones() {
             break;
         }
     }
-    assert_eq!(seen.len(), 6, "each record once, in its latest state: {seen:#?}");
+    assert_eq!(
+        seen.len(),
+        6,
+        "each record once, in its latest state: {seen:#?}"
+    );
     let latest = |id: Uuid| seen.iter().find(|c| c["id"] == json!(id)).unwrap().clone();
     let renamed = latest(ids[1]);
     assert_eq!(renamed["key"]["name"], "renamed");
@@ -248,7 +570,13 @@ async fn pulls_page_in_revision_order_with_patches_and_tombstones() {
     assert_eq!(latest(ids[2])["op"], "delete");
     assert!(latest(ids[2]).get("key").is_none());
     let gates = latest(group);
-    assert_eq!((gates["group"]["description"].clone(), gates["group"]["scopes"].clone()), (json!("front"), json!(["devices:read"])));
+    assert_eq!(
+        (
+            gates["group"]["description"].clone(),
+            gates["group"]["scopes"].clone()
+        ),
+        (json!("front"), json!(["devices:read"]))
+    );
 }
 
 /// One bad request: what is sent and what must come back.
@@ -263,8 +591,23 @@ struct Bad {
     kind: &'static str,
 }
 
-fn bad(what: &'static str, path: &'static str, body: impl Into<Vec<u8>>, status: u16, kind: &'static str) -> Bad {
-    Bad { what, method: "POST", path, content_type: Some("application/json"), token: true, body: body.into(), status, kind }
+fn bad(
+    what: &'static str,
+    path: &'static str,
+    body: impl Into<Vec<u8>>,
+    status: u16,
+    kind: &'static str,
+) -> Bad {
+    Bad {
+        what,
+        method: "POST",
+        path,
+        content_type: Some("application/json"),
+        token: true,
+        body: body.into(),
+        status,
+        kind,
+    }
 }
 
 fn push_body(changes: Value) -> Vec<u8> {
@@ -276,7 +619,9 @@ async fn bad_requests_get_a_4xx_with_a_json_error_and_change_nothing() {
     let server = Server::start(&[]);
     let token = server.token("Acme");
     let (id, key) = (Uuid::now_v7(), new_key());
-    server.push_ok(&token, &[create_key(id, "kiosk", &key, json!({}))]).await;
+    server
+        .push_ok(&token, &[create_key(id, "kiosk", &key, json!({}))])
+        .await;
     let baseline = server.pull(&token, 0).await;
 
     let group = |fields: Value| change("group", "upsert", Uuid::now_v7(), Some(fields));
@@ -288,48 +633,285 @@ async fn bad_requests_get_a_4xx_with_a_json_error_and_change_nothing() {
     let mut missing = fresh_key(json!({}));
     missing.as_object_mut().unwrap().remove("idempotency_id");
     let mut no_verifier = fresh_key(json!({}));
-    no_verifier["key"].as_object_mut().unwrap().remove("verifier");
-    let oversized = push_body(json!([group(json!({"name": "big", "description": "x".repeat(9 * 1024 * 1024)}))]));
+    no_verifier["key"]
+        .as_object_mut()
+        .unwrap()
+        .remove("verifier");
+    let oversized = push_body(json!([group(
+        json!({"name": "big", "description": "x".repeat(9 * 1024 * 1024)})
+    )]));
     let too_many: Vec<Value> = (0..10_001).map(|_| json!({"idempotency_id": Uuid::now_v7(), "at": now(), "entity": "group", "op": "delete", "id": Uuid::now_v7()})).collect();
     let verify = |body: Value| serde_json::to_vec(&body).unwrap();
     let a_key = key.secret.expose();
 
     let table = vec![
-        bad("push: not JSON", "/v1/sync/push", "{\"changes\": [", 400, "malformed_json"),
-        bad("push: empty body", "/v1/sync/push", "", 400, "malformed_json"),
-        bad("push: unknown top-level field", "/v1/sync/push", r#"{"changes": [], "force": true}"#, 422, "invalid_request"),
-        bad("push: changes is not a list", "/v1/sync/push", r#"{"changes": {}}"#, 422, "invalid_request"),
-        bad("push: unknown field of a change", "/v1/sync/push", push_body(json!([unknown_change_field])), 422, "invalid_request"),
-        bad("push: unknown field of a key", "/v1/sync/push", push_body(json!([fresh_key(json!({"owner": "me"}))])), 422, "invalid_request"),
-        bad("push: wrong type", "/v1/sync/push", push_body(json!([wrong_type])), 422, "invalid_request"),
-        bad("push: missing idempotency id", "/v1/sync/push", push_body(json!([missing])), 422, "invalid_request"),
-        bad("push: delete with fields", "/v1/sync/push", push_body(json!([change("key", "delete", id, Some(json!({"name": "x"})))])), 422, "invalid_request"),
-        bad("push: new key without verifier", "/v1/sync/push", push_body(json!([no_verifier])), 422, "invalid_request"),
-        bad("push: READ key with unbind", "/v1/sync/push", push_body(json!([fresh_key(json!({"access": "READ", "allow_unbind": true}))])), 422, "invalid_request"),
-        bad("push: a full key as a name", "/v1/sync/push", push_body(json!([fresh_key(json!({"name": a_key}))])), 422, "invalid_request"),
-        bad("push: a full key as a hint", "/v1/sync/push", push_body(json!([change("key", "upsert", id, Some(json!({"hint": a_key})))])), 422, "invalid_request"),
-        bad("push: invalid scope", "/v1/sync/push", push_body(json!([group(json!({"name": "g", "scopes": ["devices:admin"]}))])), 422, "invalid_request"),
-        bad("push: changing a verifier", "/v1/sync/push", push_body(json!([change("key", "upsert", id, Some(json!({"verifier": hex::encode([1u8; 32])})))])), 422, "invalid_request"),
-        bad("push: a valid change, then an invalid one", "/v1/sync/push",
-            push_body(json!([group(json!({"name": "first"})), group(json!({"description": "no name"}))])), 422, "invalid_request"),
-        bad("push: oversized body", "/v1/sync/push", oversized, 413, "too_large"),
-        bad("push: too many changes", "/v1/sync/push", push_body(json!(too_many)), 413, "too_large"),
-        Bad { content_type: None, ..bad("push: no content type", "/v1/sync/push", push_body(json!([group(json!({"name": "g"}))])), 415, "unsupported_media_type") },
-        Bad { token: false, ..bad("push: no token", "/v1/sync/push", push_body(json!([group(json!({"name": "g"}))])), 401, "unauthorized") },
-        bad("verify: not JSON", "/v1/verify", "key=kw_x", 400, "malformed_json"),
-        bad("verify: unknown field", "/v1/verify", verify(json!({"key": a_key, "method": "GET", "resource": "devices", "scope": "all"})), 422, "invalid_request"),
-        bad("verify: missing method", "/v1/verify", verify(json!({"key": a_key, "resource": "devices"})), 422, "invalid_request"),
-        bad("verify: wrong type", "/v1/verify", verify(json!({"key": a_key, "method": "GET", "resource": "devices", "unbind": "yes"})), 422, "invalid_request"),
-        bad("verify: unknown method", "/v1/verify", verify(json!({"key": a_key, "method": "TRACE", "resource": "devices"})), 422, "invalid_request"),
-        bad("verify: invalid resource", "/v1/verify", verify(json!({"key": a_key, "method": "GET", "resource": a_key})), 422, "invalid_request"),
-        bad("verify: unbind that is no DELETE", "/v1/verify", verify(json!({"key": a_key, "method": "GET", "resource": "devices", "unbind": true})), 422, "invalid_request"),
-        bad("verify: oversized body", "/v1/verify", verify(json!({"key": "x".repeat(8 * 1024), "method": "GET", "resource": "devices"})), 413, "too_large"),
-        Bad { method: "GET", ..bad("pull: cursor is not a number", "/v1/sync/pull?since=abc", "", 400, "invalid_request") },
-        Bad { method: "GET", ..bad("pull: unknown parameter", "/v1/sync/pull?since=0&all=1", "", 400, "invalid_request") },
-        Bad { method: "GET", ..bad("pull: limit 0", "/v1/sync/pull?limit=0", "", 400, "invalid_request") },
-        Bad { method: "GET", token: false, ..bad("pull: no token", "/v1/sync/pull", "", 401, "unauthorized") },
-        Bad { method: "GET", ..bad("no such endpoint", "/v1/keys", "", 404, "not_found") },
-        Bad { method: "PUT", ..bad("wrong method", "/v1/verify", "", 405, "method_not_allowed") },
+        bad(
+            "push: not JSON",
+            "/v1/sync/push",
+            "{\"changes\": [",
+            400,
+            "malformed_json",
+        ),
+        bad(
+            "push: empty body",
+            "/v1/sync/push",
+            "",
+            400,
+            "malformed_json",
+        ),
+        bad(
+            "push: unknown top-level field",
+            "/v1/sync/push",
+            r#"{"changes": [], "force": true}"#,
+            422,
+            "invalid_request",
+        ),
+        bad(
+            "push: changes is not a list",
+            "/v1/sync/push",
+            r#"{"changes": {}}"#,
+            422,
+            "invalid_request",
+        ),
+        bad(
+            "push: unknown field of a change",
+            "/v1/sync/push",
+            push_body(json!([unknown_change_field])),
+            422,
+            "invalid_request",
+        ),
+        bad(
+            "push: unknown field of a key",
+            "/v1/sync/push",
+            push_body(json!([fresh_key(json!({"owner": "me"}))])),
+            422,
+            "invalid_request",
+        ),
+        bad(
+            "push: wrong type",
+            "/v1/sync/push",
+            push_body(json!([wrong_type])),
+            422,
+            "invalid_request",
+        ),
+        bad(
+            "push: missing idempotency id",
+            "/v1/sync/push",
+            push_body(json!([missing])),
+            422,
+            "invalid_request",
+        ),
+        bad(
+            "push: delete with fields",
+            "/v1/sync/push",
+            push_body(json!([change(
+                "key",
+                "delete",
+                id,
+                Some(json!({"name": "x"}))
+            )])),
+            422,
+            "invalid_request",
+        ),
+        bad(
+            "push: new key without verifier",
+            "/v1/sync/push",
+            push_body(json!([no_verifier])),
+            422,
+            "invalid_request",
+        ),
+        bad(
+            "push: READ key with unbind",
+            "/v1/sync/push",
+            push_body(json!([fresh_key(
+                json!({"access": "READ", "allow_unbind": true})
+            )])),
+            422,
+            "invalid_request",
+        ),
+        bad(
+            "push: a full key as a name",
+            "/v1/sync/push",
+            push_body(json!([fresh_key(json!({"name": a_key}))])),
+            422,
+            "invalid_request",
+        ),
+        bad(
+            "push: a full key as a hint",
+            "/v1/sync/push",
+            push_body(json!([change(
+                "key",
+                "upsert",
+                id,
+                Some(json!({"hint": a_key}))
+            )])),
+            422,
+            "invalid_request",
+        ),
+        bad(
+            "push: invalid scope",
+            "/v1/sync/push",
+            push_body(json!([group(
+                json!({"name": "g", "scopes": ["devices:admin"]})
+            )])),
+            422,
+            "invalid_request",
+        ),
+        bad(
+            "push: changing a verifier",
+            "/v1/sync/push",
+            push_body(json!([change(
+                "key",
+                "upsert",
+                id,
+                Some(json!({"verifier": hex::encode([1u8; 32])}))
+            )])),
+            422,
+            "invalid_request",
+        ),
+        bad(
+            "push: a valid change, then an invalid one",
+            "/v1/sync/push",
+            push_body(json!([
+                group(json!({"name": "first"})),
+                group(json!({"description": "no name"}))
+            ])),
+            422,
+            "invalid_request",
+        ),
+        bad(
+            "push: oversized body",
+            "/v1/sync/push",
+            oversized,
+            413,
+            "too_large",
+        ),
+        bad(
+            "push: too many changes",
+            "/v1/sync/push",
+            push_body(json!(too_many)),
+            413,
+            "too_large",
+        ),
+        Bad {
+            content_type: None,
+            ..bad(
+                "push: no content type",
+                "/v1/sync/push",
+                push_body(json!([group(json!({"name": "g"}))])),
+                415,
+                "unsupported_media_type",
+            )
+        },
+        Bad {
+            token: false,
+            ..bad(
+                "push: no token",
+                "/v1/sync/push",
+                push_body(json!([group(json!({"name": "g"}))])),
+                401,
+                "unauthorized",
+            )
+        },
+        bad(
+            "verify: not JSON",
+            "/v1/verify",
+            "key=kw_x",
+            400,
+            "malformed_json",
+        ),
+        bad(
+            "verify: unknown field",
+            "/v1/verify",
+            verify(json!({"key": a_key, "method": "GET", "resource": "devices", "scope": "all"})),
+            422,
+            "invalid_request",
+        ),
+        bad(
+            "verify: missing method",
+            "/v1/verify",
+            verify(json!({"key": a_key, "resource": "devices"})),
+            422,
+            "invalid_request",
+        ),
+        bad(
+            "verify: wrong type",
+            "/v1/verify",
+            verify(json!({"key": a_key, "method": "GET", "resource": "devices", "unbind": "yes"})),
+            422,
+            "invalid_request",
+        ),
+        bad(
+            "verify: unknown method",
+            "/v1/verify",
+            verify(json!({"key": a_key, "method": "TRACE", "resource": "devices"})),
+            422,
+            "invalid_request",
+        ),
+        bad(
+            "verify: invalid resource",
+            "/v1/verify",
+            verify(json!({"key": a_key, "method": "GET", "resource": a_key})),
+            422,
+            "invalid_request",
+        ),
+        bad(
+            "verify: unbind that is no DELETE",
+            "/v1/verify",
+            verify(json!({"key": a_key, "method": "GET", "resource": "devices", "unbind": true})),
+            422,
+            "invalid_request",
+        ),
+        bad(
+            "verify: oversized body",
+            "/v1/verify",
+            verify(json!({"key": "x".repeat(8 * 1024), "method": "GET", "resource": "devices"})),
+            413,
+            "too_large",
+        ),
+        Bad {
+            method: "GET",
+            ..bad(
+                "pull: cursor is not a number",
+                "/v1/sync/pull?since=abc",
+                "",
+                400,
+                "invalid_request",
+            )
+        },
+        Bad {
+            method: "GET",
+            ..bad(
+                "pull: unknown parameter",
+                "/v1/sync/pull?since=0&all=1",
+                "",
+                400,
+                "invalid_request",
+            )
+        },
+        Bad {
+            method: "GET",
+            ..bad(
+                "pull: limit 0",
+                "/v1/sync/pull?limit=0",
+                "",
+                400,
+                "invalid_request",
+            )
+        },
+        Bad {
+            method: "GET",
+            token: false,
+            ..bad("pull: no token", "/v1/sync/pull", "", 401, "unauthorized")
+        },
+        Bad {
+            method: "GET",
+            ..bad("no such endpoint", "/v1/keys", "", 404, "not_found")
+        },
+        Bad {
+            method: "PUT",
+            ..bad("wrong method", "/v1/verify", "", 405, "method_not_allowed")
+        },
     ];
 
     let bearer = format!("Bearer {token}");
@@ -341,36 +923,101 @@ async fn bad_requests_get_a_4xx_with_a_json_error_and_change_nothing() {
         if case.token {
             headers.push(("authorization", bearer.as_str()));
         }
-        let reply = server.send(case.method, case.path, &headers, Some(case.body)).await;
-        assert_eq!(reply.status, case.status, "{}: {}", case.what, String::from_utf8_lossy(&reply.body));
+        let reply = server
+            .send(case.method, case.path, &headers, Some(case.body))
+            .await;
+        assert_eq!(
+            reply.status,
+            case.status,
+            "{}: {}",
+            case.what,
+            String::from_utf8_lossy(&reply.body)
+        );
         let error = reply.json();
         assert_eq!(error["kind"], case.kind, "{}: {error}", case.what);
-        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", case.what);
-        assert!(!String::from_utf8_lossy(&reply.body).contains(a_key), "{}: the key came back", case.what);
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{}",
+            case.what
+        );
+        assert!(
+            !String::from_utf8_lossy(&reply.body).contains(a_key),
+            "{}: the key came back",
+            case.what
+        );
     }
-    assert_eq!(server.pull(&token, 0).await, baseline, "no bad request changed anything");
-    assert_eq!(server.verify(a_key, "GET", "devices").await["result"], "VALID");
+    assert_eq!(
+        server.pull(&token, 0).await,
+        baseline,
+        "no bad request changed anything"
+    );
+    assert_eq!(
+        server.verify(a_key, "GET", "devices").await["result"],
+        "VALID"
+    );
 }
 
 #[tokio::test]
 async fn failed_verifications_are_rate_limited_per_address() {
-    let server = Server::start(&["--verify-failure-burst", "3", "--verify-failures-per-second", "0.01"]);
+    let server = Server::start(&[
+        "--verify-failure-burst",
+        "3",
+        "--verify-failures-per-second",
+        "0.01",
+    ]);
     let token = server.token("Acme");
     let (id, key) = (Uuid::now_v7(), new_key());
-    server.push_ok(&token, &[create_key(id, "kiosk", &key, json!({}))]).await;
+    server
+        .push_ok(&token, &[create_key(id, "kiosk", &key, json!({}))])
+        .await;
     for _ in 0..10 {
-        assert_eq!(server.verify(key.secret.expose(), "GET", "devices").await["result"], "VALID", "successes cost nothing");
+        assert_eq!(
+            server.verify(key.secret.expose(), "GET", "devices").await["result"],
+            "VALID",
+            "successes cost nothing"
+        );
     }
     for _ in 0..3 {
-        assert_eq!(server.verify(new_key().secret.expose(), "GET", "devices").await["result"], "NOT_FOUND");
+        assert_eq!(
+            server
+                .verify(new_key().secret.expose(), "GET", "devices")
+                .await["result"],
+            "NOT_FOUND"
+        );
     }
-    let body = serde_json::to_vec(&json!({"key": new_key().secret.expose(), "method": "GET", "resource": "devices"})).unwrap();
-    let limited = server.send("POST", "/v1/verify", &[("content-type", "application/json")], Some(body)).await;
-    assert_eq!((limited.status, limited.kind().as_str()), (429, "rate_limited"));
-    let retry_after: u64 = limited.headers.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+    let body = serde_json::to_vec(
+        &json!({"key": new_key().secret.expose(), "method": "GET", "resource": "devices"}),
+    )
+    .unwrap();
+    let limited = server
+        .send(
+            "POST",
+            "/v1/verify",
+            &[("content-type", "application/json")],
+            Some(body),
+        )
+        .await;
+    assert_eq!(
+        (limited.status, limited.kind().as_str()),
+        (429, "rate_limited")
+    );
+    let retry_after: u64 = limited
+        .headers
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=100).contains(&retry_after), "{retry_after}");
     // The address is blocked for now, whatever it presents; sync is not affected.
-    let blocked = server.post_json("/v1/verify", None, &json!({"key": key.secret.expose(), "method": "GET", "resource": "devices"})).await;
+    let blocked = server
+        .post_json(
+            "/v1/verify",
+            None,
+            &json!({"key": key.secret.expose(), "method": "GET", "resource": "devices"}),
+        )
+        .await;
     assert_eq!(blocked.status, 429);
     server.pull(&token, 0).await;
 }
@@ -382,26 +1029,69 @@ async fn no_key_or_token_reaches_the_database_the_logs_or_the_responses() {
     let keys: Vec<_> = (0..3).map(|_| new_key()).collect();
     let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
     server
-        .push_ok(&token, &[
-            create_key(ids[0], "door", &keys[0], json!({})),
-            create_key(ids[1], "gate", &keys[1], json!({"access": "READ", "status": "inactive"})),
-        ])
+        .push_ok(
+            &token,
+            &[
+                create_key(ids[0], "door", &keys[0], json!({})),
+                create_key(
+                    ids[1],
+                    "gate",
+                    &keys[1],
+                    json!({"access": "READ", "status": "inactive"}),
+                ),
+            ],
+        )
         .await;
     for key in &keys {
         for (method, resource) in [("GET", "devices"), ("POST", "sessions")] {
             server.verify(key.secret.expose(), method, resource).await;
         }
         // Keys where they do not belong: in a resource, in a name, in a URL.
-        let misplaced = json!({"key": key.secret.expose(), "method": "GET", "resource": key.secret.expose()});
-        assert_eq!(server.post_json("/v1/verify", None, &misplaced).await.status, 422);
-        assert_eq!(server.push(&token, &[create_key(Uuid::now_v7(), key.secret.expose(), &new_key(), json!({}))]).await.status, 422);
-        assert_eq!(server.send("GET", &format!("/v1/verify/{}", key.secret.expose()), &[], None).await.status, 404);
+        let misplaced =
+            json!({"key": key.secret.expose(), "method": "GET", "resource": key.secret.expose()});
+        assert_eq!(
+            server
+                .post_json("/v1/verify", None, &misplaced)
+                .await
+                .status,
+            422
+        );
+        assert_eq!(
+            server
+                .push(
+                    &token,
+                    &[create_key(
+                        Uuid::now_v7(),
+                        key.secret.expose(),
+                        &new_key(),
+                        json!({})
+                    )]
+                )
+                .await
+                .status,
+            422
+        );
+        assert_eq!(
+            server
+                .send(
+                    "GET",
+                    &format!("/v1/verify/{}", key.secret.expose()),
+                    &[],
+                    None
+                )
+                .await
+                .status,
+            404
+        );
     }
     server.pull(&token, 0).await;
     assert_eq!(server.stop().code(), Some(0), "a graceful stop");
 
     let log = server.log();
-    assert!(log.contains("POST /v1/verify 200"), "the log has request lines: {log}");
+    assert!(
+        log.contains("POST /v1/verify 200"),
+        "the log has request lines: {log}"
+    );
     let mut stored = Vec::new();
     for entry in std::fs::read_dir(server.dir.path()).unwrap() {
         let path = entry.unwrap().path();
@@ -411,11 +1101,22 @@ async fn no_key_or_token_reaches_the_database_the_logs_or_the_responses() {
     }
     assert!(stored.len() > 4096, "the database was found");
     let responses = server.seen.lock().unwrap().clone();
-    for (secret, what) in keys.iter().map(|k| (k.secret.expose(), "key")).chain([(token.as_str(), "token")]) {
+    for (secret, what) in keys
+        .iter()
+        .map(|k| (k.secret.expose(), "key"))
+        .chain([(token.as_str(), "token")])
+    {
         // The body alone: the part no hint or prefix shares.
         let body = &secret[secret.find('_').unwrap() + 1..];
-        for (haystack, place) in [(&stored, "database"), (&responses, "responses"), (&log.as_bytes().to_vec(), "log")] {
-            assert!(!haystack.windows(body.len()).any(|w| w == body.as_bytes()), "a {what} in the {place}");
+        for (haystack, place) in [
+            (&stored, "database"),
+            (&responses, "responses"),
+            (&log.as_bytes().to_vec(), "log"),
+        ] {
+            assert!(
+                !haystack.windows(body.len()).any(|w| w == body.as_bytes()),
+                "a {what} in the {place}"
+            );
         }
     }
 }
@@ -424,20 +1125,51 @@ async fn no_key_or_token_reaches_the_database_the_logs_or_the_responses() {
 async fn health_openapi_and_unknown_paths() {
     let server = Server::start(&[]);
     let health = server.send("GET", "/healthz", &[], None).await;
-    assert_eq!((health.status, health.json()), (200, json!({"status": "ok"})));
+    assert_eq!(
+        (health.status, health.json()),
+        (200, json!({"status": "ok"}))
+    );
     let doc = server.send("GET", "/openapi.json", &[], None).await;
     assert_eq!(doc.status, 200);
     assert_eq!(doc.headers.get("content-type").unwrap(), "application/json");
     let doc = doc.json();
     for (method, path) in keyward_server::api::ROUTES {
-        assert!(doc["paths"][path][method.as_str().to_lowercase()].is_object(), "{method} {path} is documented");
+        assert!(
+            doc["paths"][path][method.as_str().to_lowercase()].is_object(),
+            "{method} {path} is documented"
+        );
     }
-    for schema in ["VerifyRequest", "VerifyResponse", "PushRequest", "Change", "KeyFields", "PushResponse", "PullResponse", "KeyRecord", "ErrorBody"] {
-        assert!(doc["components"]["schemas"][schema].is_object(), "{schema} is in the document");
+    for schema in [
+        "VerifyRequest",
+        "VerifyResponse",
+        "PushRequest",
+        "Change",
+        "KeyFields",
+        "PushResponse",
+        "PullResponse",
+        "KeyRecord",
+        "ErrorBody",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "{schema} is in the document"
+        );
     }
-    assert_eq!(doc["components"]["schemas"]["VerifyResponse"]["properties"]["result"]["enum"],
-               json!(["VALID", "MALFORMED", "NOT_FOUND", "DISABLED", "EXPIRED", "FORBIDDEN"]));
-    assert_eq!(doc["components"]["securitySchemes"]["sync_token"]["scheme"], "bearer");
+    assert_eq!(
+        doc["components"]["schemas"]["VerifyResponse"]["properties"]["result"]["enum"],
+        json!([
+            "VALID",
+            "MALFORMED",
+            "NOT_FOUND",
+            "DISABLED",
+            "EXPIRED",
+            "FORBIDDEN"
+        ])
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["sync_token"]["scheme"],
+        "bearer"
+    );
     assert!(doc["paths"]["/v1/sync/push"]["post"]["security"].is_array());
 }
 
@@ -448,31 +1180,66 @@ async fn tls_serves_https_and_plain_http_stays_on_loopback() {
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert, certified.cert.pem()).unwrap();
     std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
-    let server = Server::start(&["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
-    assert!(server.url.starts_with("https://127.0.0.1:"), "{}", server.url);
+    let server = Server::start(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(
+        server.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.url
+    );
 
     let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = tls_connector(&certified.cert.pem()).connect(name, tcp).await.unwrap();
-    let reply = exchange(hyper_util::rt::TokioIo::new(tls), "GET", "/healthz", &[], None).await;
+    let tls = tls_connector(&certified.cert.pem())
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let reply = exchange(
+        hyper_util::rt::TokioIo::new(tls),
+        "GET",
+        "/healthz",
+        &[],
+        None,
+    )
+    .await;
     assert_eq!(reply.status, 200);
     // Plain HTTP to the TLS port gets no answer.
     let plain = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let attempt = tokio::time::timeout(std::time::Duration::from_secs(5), async move {
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(plain)).await?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(plain)).await?;
         tokio::spawn(connection);
-        let request = hyper::Request::get("/healthz").header("host", "localhost").body(http_body_util::Empty::<hyper::body::Bytes>::new()).unwrap();
-        sender.send_request(request).await.map(|response| response.status())
+        let request = hyper::Request::get("/healthz")
+            .header("host", "localhost")
+            .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+            .unwrap();
+        sender
+            .send_request(request)
+            .await
+            .map(|response| response.status())
     })
     .await;
-    assert!(!matches!(attempt, Ok(Ok(status)) if status == 200), "{attempt:?}");
+    assert!(
+        !matches!(attempt, Ok(Ok(status)) if status == 200),
+        "{attempt:?}"
+    );
 
     // Non-loopback plain HTTP is refused before anything is bound.
     let refused = run(dir.path(), &["--listen", "0.0.0.0:0"]);
     assert_eq!(refused.status.code(), Some(2));
     let message = String::from_utf8_lossy(&refused.stderr);
-    assert!(message.contains("refusing plain HTTP") && message.lines().count() == 1, "{message}");
-    assert!(!db_path(dir.path()).exists(), "refused before the database was touched");
+    assert!(
+        message.contains("refusing plain HTTP") && message.lines().count() == 1,
+        "{message}"
+    );
+    assert!(
+        !db_path(dir.path()).exists(),
+        "refused before the database was touched"
+    );
     let half = run(dir.path(), &["--tls-cert", cert.to_str().unwrap()]);
     assert_eq!(half.status.code(), Some(2), "a certificate without its key");
 }
@@ -480,7 +1247,10 @@ async fn tls_serves_https_and_plain_http_stays_on_loopback() {
 #[tokio::test]
 async fn the_command_line_reports_bad_input_and_storage_problems() {
     let dir = tempfile::tempdir().unwrap();
-    let created = run(dir.path(), &["token", "create", "--account", "Acme", "--json"]);
+    let created = run(
+        dir.path(),
+        &["token", "create", "--account", "Acme", "--json"],
+    );
     assert!(created.status.success());
     let value: Value = serde_json::from_slice(&created.stdout).unwrap();
     assert!(value["token"].as_str().unwrap().starts_with("kwsync_"));
@@ -488,7 +1258,10 @@ async fn the_command_line_reports_bad_input_and_storage_problems() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(db_path(dir.path())).unwrap().permissions().mode();
+        let mode = std::fs::metadata(db_path(dir.path()))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "the database is owner-only");
     }
     let bad_name = run(dir.path(), &["token", "create", "--account", " "]);
@@ -498,8 +1271,22 @@ async fn the_command_line_reports_bad_input_and_storage_problems() {
     assert_eq!(String::from_utf8_lossy(&unknown.stderr).lines().count(), 1);
 
     let not_a_db = dir.path().join("notes.txt");
-    std::fs::write(&not_a_db, "these are not the tables you are looking for ".repeat(200)).unwrap();
-    let output = std::process::Command::new(BIN).arg("--db").arg(&not_a_db).args(["token", "list"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(3), "{}", String::from_utf8_lossy(&output.stderr));
+    std::fs::write(
+        &not_a_db,
+        "these are not the tables you are looking for ".repeat(200),
+    )
+    .unwrap();
+    let output = std::process::Command::new(BIN)
+        .arg("--db")
+        .arg(&not_a_db)
+        .args(["token", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&output.stderr).lines().count(), 1);
 }

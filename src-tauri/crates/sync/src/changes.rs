@@ -51,8 +51,9 @@ impl<'de> Deserialize<'de> for Verifier {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         let mut bytes = [0u8; 32];
-        hex::decode_to_slice(&text, &mut bytes)
-            .map_err(|_| serde::de::Error::custom("a verifier is 64 hex digits: the SHA-256 of the key"))?;
+        hex::decode_to_slice(&text, &mut bytes).map_err(|_| {
+            serde::de::Error::custom("a verifier is 64 hex digits: the SHA-256 of the key")
+        })?;
         Ok(Verifier(bytes))
     }
 }
@@ -97,7 +98,11 @@ pub struct KeyFields {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::key_status))]
     pub status: Option<KeyStatus>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "nullable_time")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "nullable_time"
+    )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub expires_at: Option<Option<OffsetDateTime>>,
     /// Set when the key is created; a key's verifier never changes.
@@ -106,7 +111,11 @@ pub struct KeyFields {
     pub verifier: Option<Verifier>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub created_at: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -176,15 +185,30 @@ impl TryFrom<ChangeOnWire> for Change {
     fn try_from(wire: ChangeOnWire) -> Result<Change, String> {
         let id = wire.id;
         let action = match (wire.entity, wire.op, wire.group, wire.key) {
-            (Entity::Group, Op::Upsert, Some(fields), None) => ChangeAction::UpsertGroup { id, fields },
-            (Entity::Key, Op::Upsert, None, Some(fields)) => ChangeAction::UpsertKey { id, fields: Box::new(fields) },
+            (Entity::Group, Op::Upsert, Some(fields), None) => {
+                ChangeAction::UpsertGroup { id, fields }
+            }
+            (Entity::Key, Op::Upsert, None, Some(fields)) => ChangeAction::UpsertKey {
+                id,
+                fields: Box::new(fields),
+            },
             (Entity::Group, Op::Delete, None, None) => ChangeAction::DeleteGroup { id },
             (Entity::Key, Op::Delete, None, None) => ChangeAction::DeleteKey { id },
-            (_, Op::Delete, _, _) => return Err("a delete carries no `group` or `key` fields".into()),
-            (Entity::Group, Op::Upsert, _, _) => return Err("a group upsert carries `group` fields and no `key`".into()),
-            (Entity::Key, Op::Upsert, _, _) => return Err("a key upsert carries `key` fields and no `group`".into()),
+            (_, Op::Delete, _, _) => {
+                return Err("a delete carries no `group` or `key` fields".into())
+            }
+            (Entity::Group, Op::Upsert, _, _) => {
+                return Err("a group upsert carries `group` fields and no `key`".into())
+            }
+            (Entity::Key, Op::Upsert, _, _) => {
+                return Err("a key upsert carries `key` fields and no `group`".into())
+            }
         };
-        Ok(Change { idempotency_id: wire.idempotency_id, at: wire.at, action })
+        Ok(Change {
+            idempotency_id: wire.idempotency_id,
+            at: wire.at,
+            action,
+        })
     }
 }
 
@@ -195,9 +219,19 @@ impl From<Change> for ChangeOnWire {
         let (op, group, key) = match change.action {
             ChangeAction::UpsertGroup { fields, .. } => (Op::Upsert, Some(fields), None),
             ChangeAction::UpsertKey { fields, .. } => (Op::Upsert, None, Some(*fields)),
-            ChangeAction::DeleteGroup { .. } | ChangeAction::DeleteKey { .. } => (Op::Delete, None, None),
+            ChangeAction::DeleteGroup { .. } | ChangeAction::DeleteKey { .. } => {
+                (Op::Delete, None, None)
+            }
         };
-        ChangeOnWire { idempotency_id: change.idempotency_id, at: change.at, entity, op, id, group, key }
+        ChangeOnWire {
+            idempotency_id: change.idempotency_id,
+            at: change.at,
+            entity,
+            op,
+            id,
+            group,
+            key,
+        }
     }
 }
 
@@ -325,14 +359,19 @@ pub struct PullResponse {
 mod nullable {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<S: Serializer, T: Serialize>(value: &Option<Option<T>>, serializer: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer, T: Serialize>(
+        value: &Option<Option<T>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         match value {
             Some(inner) => inner.serialize(serializer),
             None => serializer.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<Option<T>>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
         Option::<T>::deserialize(deserializer).map(Some)
     }
 }
@@ -345,11 +384,16 @@ mod nullable_time {
     #[derive(Deserialize)]
     struct Rfc3339(#[serde(with = "time::serde::rfc3339")] OffsetDateTime);
 
-    pub fn serialize<S: Serializer>(value: &Option<Option<OffsetDateTime>>, serializer: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        value: &Option<Option<OffsetDateTime>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         time::serde::rfc3339::option::serialize(&value.flatten(), serializer)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<OffsetDateTime>>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Option<OffsetDateTime>>, D::Error> {
         Option::<Rfc3339>::deserialize(deserializer).map(|at| Some(at.map(|Rfc3339(at)| at)))
     }
 }
@@ -384,7 +428,10 @@ mod tests {
         assert_eq!(value["entity"], "key");
         assert_eq!(value["op"], "upsert");
         assert_eq!(value["key"]["description"], serde_json::Value::Null);
-        assert!(value["key"].get("status").is_none(), "absent fields stay absent");
+        assert!(
+            value["key"].get("status").is_none(),
+            "absent fields stay absent"
+        );
         assert_eq!(serde_json::from_value::<Change>(value).unwrap(), change);
     }
 
@@ -393,7 +440,14 @@ mod tests {
         let patch = |key: serde_json::Value| serde_json::from_value::<KeyFields>(key).unwrap();
         assert_eq!(patch(json!({})).expires_at, None);
         assert_eq!(patch(json!({"expires_at": null})).expires_at, Some(None));
-        assert_eq!(patch(json!({"expires_at": "2027-01-15T08:00:00Z"})).expires_at.unwrap().unwrap().year(), 2027);
+        assert_eq!(
+            patch(json!({"expires_at": "2027-01-15T08:00:00Z"}))
+                .expires_at
+                .unwrap()
+                .unwrap()
+                .year(),
+            2027
+        );
     }
 
     #[test]
@@ -401,7 +455,10 @@ mod tests {
         let base = || json!({"idempotency_id": Uuid::now_v7(), "at": "2027-01-15T08:00:00Z", "id": Uuid::now_v7()});
         let with = |extra: serde_json::Value| {
             let mut value = base();
-            value.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            value
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
             serde_json::from_value::<Change>(value)
         };
         assert!(with(json!({"entity": "group", "op": "delete"})).is_ok());
@@ -411,7 +468,12 @@ mod tests {
         assert!(with(json!({"entity": "key", "op": "upsert", "key": {"colour": "red"}})).is_err());
         assert!(with(json!({"entity": "key", "op": "upsert", "key": {}, "extra": 1})).is_err());
         assert!(with(json!({"entity": "user", "op": "delete"})).is_err());
-        assert!(with(json!({"entity": "key", "op": "upsert", "key": {"verifier": "abc"}})).is_err());
-        assert!(with(json!({"entity": "group", "op": "upsert", "group": {"scopes": ["devices:admin"]}})).is_err());
+        assert!(
+            with(json!({"entity": "key", "op": "upsert", "key": {"verifier": "abc"}})).is_err()
+        );
+        assert!(with(
+            json!({"entity": "group", "op": "upsert", "group": {"scopes": ["devices:admin"]}})
+        )
+        .is_err());
     }
 }

@@ -12,8 +12,8 @@ pub mod schema;
 mod verify;
 
 pub use changes::{
-    Change, ChangeAction, ChangeResult, Entity, GroupFields, GroupRecord, KeyFields, KeyRecord, Op, Outcome,
-    PullQuery, PullResponse, PulledChange, PushRequest, PushResponse, Verifier,
+    Change, ChangeAction, ChangeResult, Entity, GroupFields, GroupRecord, KeyFields, KeyRecord, Op,
+    Outcome, PullQuery, PullResponse, PulledChange, PushRequest, PushResponse, Verifier,
 };
 pub use error::{ErrorBody, ErrorKind};
 pub use verify::{PresentedKey, VerifyRequest, VerifyResponse};

@@ -29,11 +29,19 @@ fn scope() -> Schema {
 }
 
 pub fn access_type() -> RefOr<Schema> {
-    string_enum(&AccessType::ALL, "READ: GET, HEAD; WRITE: POST, PATCH, PUT; READ_WRITE: all").into()
+    string_enum(
+        &AccessType::ALL,
+        "READ: GET, HEAD; WRITE: POST, PATCH, PUT; READ_WRITE: all",
+    )
+    .into()
 }
 
 pub fn method() -> RefOr<Schema> {
-    string_enum(&Method::ALL, "the HTTP method of the request the key is presented for").into()
+    string_enum(
+        &Method::ALL,
+        "the HTTP method of the request the key is presented for",
+    )
+    .into()
 }
 
 pub fn key_status() -> RefOr<Schema> {
@@ -46,7 +54,11 @@ pub fn key_status() -> RefOr<Schema> {
 }
 
 pub fn verify_result() -> RefOr<Schema> {
-    string_enum(&crate::verify::all_results(), "in the order checked: MALFORMED, NOT_FOUND, DISABLED, EXPIRED, FORBIDDEN; else VALID").into()
+    string_enum(
+        &crate::verify::all_results(),
+        "in the order checked: MALFORMED, NOT_FOUND, DISABLED, EXPIRED, FORBIDDEN; else VALID",
+    )
+    .into()
 }
 
 pub fn verifier() -> RefOr<Schema> {

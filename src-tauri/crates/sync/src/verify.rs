@@ -78,16 +78,23 @@ mod result_text {
     use keyward_core::VerifyResult;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<S: Serializer>(result: &VerifyResult, serializer: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        result: &VerifyResult,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         result.serialize(serializer)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<VerifyResult, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<VerifyResult, D::Error> {
         let text = String::deserialize(deserializer)?;
         super::all_results()
             .into_iter()
             .find(|result| result.as_str() == text)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown verification result {text:?}")))
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!("unknown verification result {text:?}"))
+            })
     }
 }
 
@@ -98,10 +105,16 @@ mod tests {
     #[test]
     fn the_response_round_trips_every_result() {
         for result in all_results() {
-            let response = VerifyResponse { result, key_id: Some("k1".into()) };
+            let response = VerifyResponse {
+                result,
+                key_id: Some("k1".into()),
+            };
             let text = serde_json::to_string(&response).unwrap();
             assert!(text.contains(result.as_str()));
-            assert_eq!(serde_json::from_str::<VerifyResponse>(&text).unwrap(), response);
+            assert_eq!(
+                serde_json::from_str::<VerifyResponse>(&text).unwrap(),
+                response
+            );
         }
     }
 
@@ -113,7 +126,8 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("unknown field"), "{err}");
         let request: VerifyRequest =
-            serde_json::from_str(r#"{"key":"kw_secret","method":"GET","resource":"devices"}"#).unwrap();
+            serde_json::from_str(r#"{"key":"kw_secret","method":"GET","resource":"devices"}"#)
+                .unwrap();
         assert!(!request.unbind);
         assert!(!format!("{request:?}").contains("kw_secret"));
         assert_eq!(request.key.expose(), "kw_secret");

@@ -40,7 +40,12 @@ pub const KEY_FIELDS: [&str; 14] = [
 ];
 
 /// Every environment variable the CLI reads; cleared before each command.
-const KEYWARD_ENV: [&str; 4] = ["KEYWARD_VAULT", "KEYWARD_PASSPHRASE", "KEYWARD_NEW_PASSPHRASE", "KEYWARD_ACTOR"];
+const KEYWARD_ENV: [&str; 4] = [
+    "KEYWARD_VAULT",
+    "KEYWARD_PASSPHRASE",
+    "KEYWARD_NEW_PASSPHRASE",
+    "KEYWARD_ACTOR",
+];
 
 /// One test's vault: a temporary directory holding `vault.db` (and its header).
 pub struct Kw {
@@ -71,9 +76,17 @@ pub struct Call<'a> {
 impl Kw {
     /// An empty directory and a vault path in it; no vault yet.
     pub fn empty() -> Kw {
-        let dir = tempfile::Builder::new().prefix("keyward-cli-test").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("keyward-cli-test")
+            .tempdir()
+            .expect("temp dir");
         let vault = dir.path().join("vault.db");
-        Kw { dir, vault, passphrase: PASSPHRASE.to_string(), actor: ACTOR.to_string() }
+        Kw {
+            dir,
+            vault,
+            passphrase: PASSPHRASE.to_string(),
+            actor: ACTOR.to_string(),
+        }
     }
 
     /// A fresh vault with cheap argon2id parameters (8 MiB, 1 pass) so tests stay fast.
@@ -95,12 +108,19 @@ impl Kw {
     /// A copy of another test vault's files (vault, header, WAL, SHM) in a new directory.
     pub fn copy_of(template: &Kw) -> Kw {
         let kw = Kw::empty();
-        for (from, to) in vault_files(&template.vault).iter().zip(vault_files(&kw.vault)) {
+        for (from, to) in vault_files(&template.vault)
+            .iter()
+            .zip(vault_files(&kw.vault))
+        {
             if from.exists() {
                 std::fs::copy(from, &to).expect("copy vault file");
             }
         }
-        Kw { passphrase: template.passphrase.clone(), actor: template.actor.clone(), ..kw }
+        Kw {
+            passphrase: template.passphrase.clone(),
+            actor: template.actor.clone(),
+            ..kw
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -112,7 +132,12 @@ impl Kw {
     }
 
     pub fn cmd<S: AsRef<OsStr>>(&self, args: &[S]) -> Call<'_> {
-        Call { kw: self, args: args.iter().map(|a| a.as_ref().to_os_string()).collect(), env: Vec::new(), stdin: None }
+        Call {
+            kw: self,
+            args: args.iter().map(|a| a.as_ref().to_os_string()).collect(),
+            env: Vec::new(),
+            stdin: None,
+        }
     }
 
     pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Out {
@@ -165,7 +190,8 @@ impl Kw {
 
 impl<'a> Call<'a> {
     pub fn env(mut self, name: &str, value: impl AsRef<OsStr>) -> Self {
-        self.env.push((name.to_string(), Some(value.as_ref().to_os_string())));
+        self.env
+            .push((name.to_string(), Some(value.as_ref().to_os_string())));
         self
     }
 
@@ -197,7 +223,10 @@ impl<'a> Call<'a> {
                 None => command.env_remove(name),
             };
         }
-        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         no_terminal(&mut command);
         command
     }
@@ -215,7 +244,9 @@ impl<'a> Call<'a> {
         if self.stdin.is_some() {
             command.stdin(Stdio::piped());
         }
-        let mut child = command.spawn().unwrap_or_else(|err| panic!("cannot run {BIN}: {err}"));
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot run {BIN}: {err}"));
         if let Some(bytes) = &self.stdin {
             let mut pipe = child.stdin.take().expect("stdin pipe");
             // The command may exit before reading everything; that is its business.
@@ -232,7 +263,11 @@ impl<'a> Call<'a> {
     }
 
     fn describe(&self) -> String {
-        let args: Vec<String> = self.args.iter().map(|a| format!("{:?}", a.to_string_lossy())).collect();
+        let args: Vec<String> = self
+            .args
+            .iter()
+            .map(|a| format!("{:?}", a.to_string_lossy()))
+            .collect();
         let env: Vec<String> = self
             .env
             .iter()
@@ -241,7 +276,15 @@ impl<'a> Call<'a> {
                 None => format!("-{k}"),
             })
             .collect();
-        format!("keyward {}{}", args.join(" "), if env.is_empty() { String::new() } else { format!(" [env {}]", env.join(" ")) })
+        format!(
+            "keyward {}{}",
+            args.join(" "),
+            if env.is_empty() {
+                String::new()
+            } else {
+                format!(" [env {}]", env.join(" "))
+            }
+        )
     }
 }
 
@@ -276,7 +319,11 @@ impl Out {
 
     /// Asserts the exit code, showing the output when it differs.
     pub fn expect_code(self, code: i32) -> Out {
-        assert_eq!(self.code, code, "{}: expected exit {code}, got {}\nstdout: {}\nstderr: {}", self.command, self.code, self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "{}: expected exit {code}, got {}\nstdout: {}\nstderr: {}",
+            self.command, self.code, self.stdout, self.stderr
+        );
         self
     }
 
@@ -309,8 +356,12 @@ impl Out {
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|err| panic!("{}: stdout is not JSON ({err}):\n{}", self.command, self.stdout))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|err| {
+            panic!(
+                "{}: stdout is not JSON ({err}):\n{}",
+                self.command, self.stdout
+            )
+        })
     }
 
     /// One JSON value per non-empty line.
@@ -318,7 +369,10 @@ impl Out {
         self.stdout
             .lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|err| panic!("{}: line is not JSON ({err}): {l}", self.command)))
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|err| panic!("{}: line is not JSON ({err}): {l}", self.command))
+            })
             .collect()
     }
 
@@ -348,12 +402,19 @@ pub fn vault_files(vault: &Path) -> Vec<PathBuf> {
 
 /// A field of a JSON object as a string (panics with the object otherwise).
 pub fn s<'v>(value: &'v Value, field: &str) -> &'v str {
-    value[field].as_str().unwrap_or_else(|| panic!("{field} is not a string in {value}"))
+    value[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} is not a string in {value}"))
 }
 
 /// The sorted field names of a JSON object.
 pub fn fields(value: &Value) -> Vec<String> {
-    let mut names: Vec<String> = value.as_object().unwrap_or_else(|| panic!("not an object: {value}")).keys().cloned().collect();
+    let mut names: Vec<String> = value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .cloned()
+        .collect();
     names.sort();
     names
 }
@@ -379,7 +440,10 @@ pub fn rfc3339_utc(text: &str) -> time::OffsetDateTime {
     let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|err| panic!("{text:?} is not RFC 3339: {err}"));
     assert!(at.offset().is_utc(), "{text:?} is not UTC");
-    assert!(text.ends_with('Z') || text.ends_with("+00:00"), "{text:?} is not written as UTC");
+    assert!(
+        text.ends_with('Z') || text.ends_with("+00:00"),
+        "{text:?} is not written as UTC"
+    );
     at
 }
 
@@ -389,9 +453,15 @@ pub struct Rng(u64);
 impl Rng {
     /// Seeded from `$env_var` if set, else from the clock; prints the seed.
     pub fn from_env_or_time(env_var: &str) -> Rng {
-        let seed = std::env::var(env_var).ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
-        });
+        let seed = std::env::var(env_var)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+            });
         eprintln!("seed: {seed} (rerun with {env_var}={seed})");
         Rng(seed)
     }

@@ -9,7 +9,11 @@ pub const PASSPHRASE: &str = "correct horse battery";
 
 /// The cheapest parameters the vault accepts, so tests stay quick.
 pub fn fast_kdf() -> KdfParams {
-    KdfParams { memory_kib: KdfParams::MIN_MEMORY_KIB, passes: 1, lanes: 1 }
+    KdfParams {
+        memory_kib: KdfParams::MIN_MEMORY_KIB,
+        passes: 1,
+        lanes: 1,
+    }
 }
 
 pub struct TempVault {
@@ -38,7 +42,13 @@ pub fn vault_with_account(limit: u32) -> (TempVault, Vault) {
     let temp = TempVault::new();
     let mut vault = temp.create();
     vault
-        .create_account("Acme", NewAccount { key_limit: Some(limit), ..Default::default() })
+        .create_account(
+            "Acme",
+            NewAccount {
+                key_limit: Some(limit),
+                ..Default::default()
+            },
+        )
         .unwrap();
     (temp, vault)
 }
@@ -49,7 +59,12 @@ pub fn snapshot(vault: &Vault) -> String {
     let mut out = serde_json::to_string(&accounts).unwrap();
     for account in &accounts {
         out += &serde_json::to_string(&vault.list_groups(Some(&account.name)).unwrap()).unwrap();
-        out += &serde_json::to_string(&vault.list_keys(Some(&account.name), &Default::default()).unwrap()).unwrap();
+        out += &serde_json::to_string(
+            &vault
+                .list_keys(Some(&account.name), &Default::default())
+                .unwrap(),
+        )
+        .unwrap();
     }
     out += &serde_json::to_string(&vault.audit_entries(&Default::default()).unwrap()).unwrap();
     out

@@ -94,7 +94,12 @@ pub trait Store: Send + Sync + 'static {
     fn pull(&self, account: &AccountId, since: u64, limit: u32) -> Result<PullResponse>;
 
     /// Stores a new token's hash and hint for `account_name`, creating the account if needed.
-    fn create_token(&self, account_name: &str, token_hash: &[u8; 32], hint: &str) -> Result<TokenInfo>;
+    fn create_token(
+        &self,
+        account_name: &str,
+        token_hash: &[u8; 32],
+        hint: &str,
+    ) -> Result<TokenInfo>;
 
     fn list_tokens(&self) -> Result<Vec<TokenInfo>>;
 
@@ -110,5 +115,6 @@ pub(crate) fn to_millis(at: OffsetDateTime) -> i64 {
 }
 
 pub(crate) fn from_millis(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }

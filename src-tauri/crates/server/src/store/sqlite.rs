@@ -14,8 +14,8 @@ use std::sync::{Mutex, PoisonError};
 use keyward_core::key_format::{self, Verifier as CoreVerifier};
 use keyward_core::{access, validate, AccessType, KeyStatus, Scope};
 use keyward_sync::{
-    Change, ChangeAction, ChangeResult, Entity, GroupFields, GroupRecord, KeyFields, KeyRecord, Op, Outcome,
-    PullResponse, PulledChange, Verifier,
+    Change, ChangeAction, ChangeResult, Entity, GroupFields, GroupRecord, KeyFields, KeyRecord, Op,
+    Outcome, PullResponse, PulledChange, Verifier,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use sha2::{Digest, Sha256};
@@ -99,24 +99,36 @@ pub struct SqliteStore {
 }
 
 fn connect(path: &Path) -> Result<Connection> {
-    let conn = Connection::open(path).map_err(|err| {
-        StoreError::Storage(format!("cannot open {}: {err}", path.display()))
-    })?;
+    let conn = Connection::open(path)
+        .map_err(|err| StoreError::Storage(format!("cannot open {}: {err}", path.display())))?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     // A vault (SQLCipher) or any other file fails here, before anything is written.
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-        .map_err(|err| StoreError::Storage(format!("{} is not a keyward-server database: {err}", path.display())))?;
+        .map_err(|err| {
+            StoreError::Storage(format!(
+                "{} is not a keyward-server database: {err}",
+                path.display()
+            ))
+        })?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Storage(format!("{}: cannot switch to WAL (got {mode})", path.display())));
+        return Err(StoreError::Storage(format!(
+            "{}: cannot switch to WAL (got {mode})",
+            path.display()
+        )));
     }
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
     Ok(conn)
 }
 
 fn create_owner_only(path: &Path) -> Result<()> {
-    let io = |err: std::io::Error| StoreError::Storage(format!("cannot create {}: {err}", path.display()));
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+    let io = |err: std::io::Error| {
+        StoreError::Storage(format!("cannot create {}: {err}", path.display()))
+    };
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
         #[cfg(unix)]
@@ -140,7 +152,11 @@ fn create_owner_only(path: &Path) -> Result<()> {
 fn migrate(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    let tables: i64 = tx.query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table'", [], |row| row.get(0))?;
+    let tables: i64 = tx.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+        [],
+        |row| row.get(0),
+    )?;
     if version == 0 && tables > 0 {
         return Err(StoreError::Storage(
             "the database file holds other tables: it is not a keyward-server database — pass another --db".into(),
@@ -165,7 +181,9 @@ impl SqliteStore {
         create_owner_only(path)?;
         let mut writer = connect(path)?;
         migrate(&mut writer)?;
-        let count = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
+        let count = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(2, 8);
         let readers = (0..count)
             .map(|_| {
                 let conn = connect(path)?;
@@ -173,7 +191,11 @@ impl SqliteStore {
                 Ok(Mutex::new(conn))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(SqliteStore { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
+        Ok(SqliteStore {
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
     }
 
     fn read<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
@@ -184,7 +206,9 @@ impl SqliteStore {
                 return work(&conn);
             }
         }
-        let conn = self.readers[start % self.readers.len()].lock().unwrap_or_else(PoisonError::into_inner);
+        let conn = self.readers[start % self.readers.len()]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         work(&conn)
     }
 
@@ -200,26 +224,36 @@ impl SqliteStore {
 
 fn next_revision(tx: &Transaction<'_>) -> Result<i64> {
     Ok(tx
-        .prepare_cached("UPDATE meta SET value = value + 1 WHERE name = 'revision' RETURNING value")?
+        .prepare_cached(
+            "UPDATE meta SET value = value + 1 WHERE name = 'revision' RETURNING value",
+        )?
         .query_row([], |row| row.get(0))?)
 }
 
 fn parse_scopes(text: &str) -> BTreeSet<Scope> {
     // Scopes were validated on the way in; an unreadable one grants nothing.
-    text.split_whitespace().filter_map(|scope| scope.parse().ok()).collect()
+    text.split_whitespace()
+        .filter_map(|scope| scope.parse().ok())
+        .collect()
 }
 
 fn scopes_text(scopes: &[Scope]) -> String {
     let set: BTreeSet<&Scope> = scopes.iter().collect();
-    set.iter().map(|scope| scope.to_string()).collect::<Vec<_>>().join(" ")
+    set.iter()
+        .map(|scope| scope.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn parse_uuid(text: &str) -> Result<Uuid> {
-    Uuid::parse_str(text).map_err(|_| StoreError::Storage(format!("unreadable id {text:?} in the database")))
+    Uuid::parse_str(text)
+        .map_err(|_| StoreError::Storage(format!("unreadable id {text:?} in the database")))
 }
 
 fn parse_access(text: &str) -> Result<AccessType> {
-    text.parse().map_err(|_| StoreError::Storage(format!("unreadable access type {text:?} in the database")))
+    text.parse().map_err(|_| {
+        StoreError::Storage(format!("unreadable access type {text:?} in the database"))
+    })
 }
 
 fn invalid(change: &Change, message: impl std::fmt::Display) -> StoreError {
@@ -229,8 +263,14 @@ fn invalid(change: &Change, message: impl std::fmt::Display) -> StoreError {
 /// Refuses text that holds something shaped like a full key, so a key pasted
 /// into a name or a hint by mistake never reaches the database.
 fn refuse_key_like(change: &Change, field: &str, text: &str) -> Result<()> {
-    if text.split(|c: char| c.is_whitespace() || c == '"' || c == '\'').any(|word| key_format::check(word).is_ok()) {
-        return Err(invalid(change, format!("the {field} holds what looks like a full key: it was not stored")));
+    if text
+        .split(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+        .any(|word| key_format::check(word).is_ok())
+    {
+        return Err(invalid(
+            change,
+            format!("the {field} holds what looks like a full key: it was not stored"),
+        ));
     }
     Ok(())
 }
@@ -238,7 +278,12 @@ fn refuse_key_like(change: &Change, field: &str, text: &str) -> Result<()> {
 fn checked_text(change: &Change, field: &str, text: &str, max_chars: usize) -> Result<String> {
     let text = text.trim();
     if text.chars().count() > max_chars || text.chars().any(char::is_control) {
-        return Err(invalid(change, format!("the {field} must be at most {max_chars} characters, without control characters")));
+        return Err(invalid(
+            change,
+            format!(
+                "the {field} must be at most {max_chars} characters, without control characters"
+            ),
+        ));
     }
     refuse_key_like(change, field, text)?;
     Ok(text.to_string())
@@ -247,12 +292,21 @@ fn checked_text(change: &Change, field: &str, text: &str, max_chars: usize) -> R
 /// Which account holds a record, and whether it is a tombstone.
 fn owner(tx: &Transaction<'_>, table: &str, id: &str) -> Result<Option<(String, bool)>> {
     let sql = format!("SELECT account_id, deleted FROM {table} WHERE id = ?1");
-    Ok(tx.prepare_cached(&sql)?.query_row([id], |row| Ok((row.get(0)?, row.get(1)?))).optional()?)
+    Ok(tx
+        .prepare_cached(&sql)?
+        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?)
 }
 
 /// `Some(true)` when live, `Some(false)` when a tombstone, `None` when new;
 /// an id of another account is a conflict.
-fn existing(tx: &Transaction<'_>, change: &Change, table: &str, what: &str, account: &AccountId) -> Result<Option<bool>> {
+fn existing(
+    tx: &Transaction<'_>,
+    change: &Change,
+    table: &str,
+    what: &str,
+    account: &AccountId,
+) -> Result<Option<bool>> {
     let id = change.action.id().to_string();
     match owner(tx, table, &id)? {
         None => Ok(None),
@@ -270,13 +324,26 @@ struct GroupRow {
     scopes: String,
 }
 
-fn apply_group_upsert(tx: &Transaction<'_>, account: &AccountId, change: &Change, fields: &GroupFields) -> Result<Outcome> {
+fn apply_group_upsert(
+    tx: &Transaction<'_>,
+    account: &AccountId,
+    change: &Change,
+    fields: &GroupFields,
+) -> Result<Outcome> {
     let id = change.action.id().to_string();
     let current = match existing(tx, change, "groups", "group", account)? {
         Some(false) => return Ok(Outcome::AlreadyDeleted),
-        Some(true) => Some(tx.query_row("SELECT name, description, scopes FROM groups WHERE id = ?1", [&id], |row| {
-            Ok(GroupRow { name: row.get(0)?, description: row.get(1)?, scopes: row.get(2)? })
-        })?),
+        Some(true) => Some(tx.query_row(
+            "SELECT name, description, scopes FROM groups WHERE id = ?1",
+            [&id],
+            |row| {
+                Ok(GroupRow {
+                    name: row.get(0)?,
+                    description: row.get(1)?,
+                    scopes: row.get(2)?,
+                })
+            },
+        )?),
         None => None,
     };
     let name = match (&fields.name, &current) {
@@ -286,7 +353,9 @@ fn apply_group_upsert(tx: &Transaction<'_>, account: &AccountId, change: &Change
     };
     refuse_key_like(change, "group name", &name)?;
     let description = match (&fields.description, &current) {
-        (Some(text), _) => validate::description(Some(text)).map_err(|err| invalid(change, err))?.unwrap_or_default(),
+        (Some(text), _) => validate::description(Some(text))
+            .map_err(|err| invalid(change, err))?
+            .unwrap_or_default(),
         (None, Some(row)) => row.description.clone(),
         (None, None) => String::new(),
     };
@@ -304,7 +373,15 @@ fn apply_group_upsert(tx: &Transaction<'_>, account: &AccountId, change: &Change
          ON CONFLICT (id) DO UPDATE SET revision = ?3, name = ?4, description = ?5, scopes = ?6,
              updated_at = max(updated_at, ?7)",
     )?
-    .execute(params![id, account.0, revision, name, description, scopes, at])?;
+    .execute(params![
+        id,
+        account.0,
+        revision,
+        name,
+        description,
+        scopes,
+        at
+    ])?;
     Ok(Outcome::Applied)
 }
 
@@ -326,7 +403,8 @@ fn apply_delete(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> R
     let clear = match change.action.entity() {
         Entity::Group => "name = NULL, description = NULL, scopes = NULL",
         Entity::Key => {
-            tx.prepare_cached("DELETE FROM key_groups WHERE key_id = ?1")?.execute([&id])?;
+            tx.prepare_cached("DELETE FROM key_groups WHERE key_id = ?1")?
+                .execute([&id])?;
             "name = NULL, description = NULL, access = NULL, allow_unbind = NULL, status = NULL, hint = NULL,
              verifier = NULL, created_at = NULL, created_by = NULL, last_used_at = NULL, expires_at = NULL"
         }
@@ -371,13 +449,28 @@ fn load_key(tx: &Transaction<'_>, id: &str) -> Result<KeyRow> {
             ))
         },
     )?;
-    let (name, description, access, allow_unbind, status, hint, verifier, created_at, created_by, expires_at) = row;
+    let (
+        name,
+        description,
+        access,
+        allow_unbind,
+        status,
+        hint,
+        verifier,
+        created_at,
+        created_by,
+        expires_at,
+    ) = row;
     Ok(KeyRow {
         name,
         description,
         access: parse_access(&access)?,
         allow_unbind,
-        status: if status == "active" { KeyStatus::Active } else { KeyStatus::Inactive },
+        status: if status == "active" {
+            KeyStatus::Active
+        } else {
+            KeyStatus::Inactive
+        },
         hint,
         verifier,
         created_at,
@@ -394,7 +487,10 @@ fn patched_key(change: &Change, fields: &KeyFields, current: Option<KeyRow>) -> 
         Some(row) => {
             if let Some(verifier) = &fields.verifier {
                 if verifier.0.as_slice() != row.verifier.as_slice() {
-                    return Err(invalid(change, "a key's verifier never changes: a new key is a new record with a new id"));
+                    return Err(invalid(
+                        change,
+                        "a key's verifier never changes: a new key is a new record with a new id",
+                    ));
                 }
             }
             row
@@ -406,7 +502,11 @@ fn patched_key(change: &Change, fields: &KeyFields, current: Option<KeyRow>) -> 
             allow_unbind: false,
             status: KeyStatus::Active,
             hint: fields.hint.clone().ok_or_else(|| required("hint"))?,
-            verifier: fields.verifier.ok_or_else(|| required("verifier"))?.0.to_vec(),
+            verifier: fields
+                .verifier
+                .ok_or_else(|| required("verifier"))?
+                .0
+                .to_vec(),
             created_at: to_millis(fields.created_at.unwrap_or(change.at)),
             created_by: String::new(),
             expires_at: None,
@@ -418,7 +518,8 @@ fn patched_key(change: &Change, fields: &KeyFields, current: Option<KeyRow>) -> 
     row.name = validate::name("key", &row.name).map_err(|err| invalid(change, err))?;
     refuse_key_like(change, "key name", &row.name)?;
     if let Some(description) = &fields.description {
-        row.description = validate::description(description.as_deref()).map_err(|err| invalid(change, err))?;
+        row.description =
+            validate::description(description.as_deref()).map_err(|err| invalid(change, err))?;
     }
     if let Some(description) = &row.description {
         refuse_key_like(change, "key description", description)?;
@@ -449,7 +550,12 @@ fn patched_key(change: &Change, fields: &KeyFields, current: Option<KeyRow>) -> 
     Ok(row)
 }
 
-fn apply_key_upsert(tx: &Transaction<'_>, account: &AccountId, change: &Change, fields: &KeyFields) -> Result<Outcome> {
+fn apply_key_upsert(
+    tx: &Transaction<'_>,
+    account: &AccountId,
+    change: &Change,
+    fields: &KeyFields,
+) -> Result<Outcome> {
     let id = change.action.id().to_string();
     let current = match existing(tx, change, "keys", "key", account)? {
         Some(false) => return Ok(Outcome::AlreadyDeleted),
@@ -493,8 +599,11 @@ fn apply_key_upsert(tx: &Transaction<'_>, account: &AccountId, change: &Change, 
         row.expires_at
     ])?;
     if let Some(groups) = &fields.groups {
-        tx.prepare_cached("DELETE FROM key_groups WHERE key_id = ?1")?.execute([&id])?;
-        let mut link = tx.prepare_cached("INSERT OR IGNORE INTO key_groups (key_id, group_id) VALUES (?1, ?2)")?;
+        tx.prepare_cached("DELETE FROM key_groups WHERE key_id = ?1")?
+            .execute([&id])?;
+        let mut link = tx.prepare_cached(
+            "INSERT OR IGNORE INTO key_groups (key_id, group_id) VALUES (?1, ?2)",
+        )?;
         for group in groups {
             link.execute(params![id, group.to_string()])?;
         }
@@ -504,15 +613,27 @@ fn apply_key_upsert(tx: &Transaction<'_>, account: &AccountId, change: &Change, 
 
 fn apply(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> Result<ChangeResult> {
     let outcome = match &change.action {
-        ChangeAction::UpsertGroup { fields, .. } => apply_group_upsert(tx, account, change, fields)?,
+        ChangeAction::UpsertGroup { fields, .. } => {
+            apply_group_upsert(tx, account, change, fields)?
+        }
         ChangeAction::UpsertKey { fields, .. } => apply_key_upsert(tx, account, change, fields)?,
-        ChangeAction::DeleteGroup { .. } | ChangeAction::DeleteKey { .. } => apply_delete(tx, account, change)?,
+        ChangeAction::DeleteGroup { .. } | ChangeAction::DeleteKey { .. } => {
+            apply_delete(tx, account, change)?
+        }
     };
     let revision = match outcome {
-        Outcome::Applied => Some(tx.query_row("SELECT value FROM meta WHERE name = 'revision'", [], |row| row.get::<_, i64>(0))? as u64),
+        Outcome::Applied => Some(tx.query_row(
+            "SELECT value FROM meta WHERE name = 'revision'",
+            [],
+            |row| row.get::<_, i64>(0),
+        )? as u64),
         Outcome::AlreadyDeleted => None,
     };
-    Ok(ChangeResult { idempotency_id: change.idempotency_id, outcome, revision })
+    Ok(ChangeResult {
+        idempotency_id: change.idempotency_id,
+        outcome,
+        revision,
+    })
 }
 
 /// What identifies a change's content, so a reused idempotency id with
@@ -526,7 +647,9 @@ fn push_one(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> Resul
     let id = change.idempotency_id.to_string();
     let print = fingerprint(change)?;
     let earlier: Option<(String, Vec<u8>, String)> = tx
-        .prepare_cached("SELECT account_id, fingerprint, result FROM applied_changes WHERE idempotency_id = ?1")?
+        .prepare_cached(
+            "SELECT account_id, fingerprint, result FROM applied_changes WHERE idempotency_id = ?1",
+        )?
         .query_row([&id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
         .optional()?;
     if let Some((holder, earlier_print, result)) = earlier {
@@ -535,10 +658,12 @@ fn push_one(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> Resul
                 "idempotency id {id} was already used for a different change: give every change its own id"
             )));
         }
-        return serde_json::from_str(&result).map_err(|err| StoreError::Storage(format!("stored result of {id}: {err}")));
+        return serde_json::from_str(&result)
+            .map_err(|err| StoreError::Storage(format!("stored result of {id}: {err}")));
     }
     let result = apply(tx, account, change)?;
-    let stored = serde_json::to_string(&result).map_err(|err| StoreError::Storage(err.to_string()))?;
+    let stored =
+        serde_json::to_string(&result).map_err(|err| StoreError::Storage(err.to_string()))?;
     tx.prepare_cached(
         "INSERT INTO applied_changes (idempotency_id, account_id, fingerprint, result, applied_at) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
@@ -546,7 +671,12 @@ fn push_one(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> Resul
     Ok(result)
 }
 
-fn pull_groups(conn: &Connection, account: &AccountId, since: i64, limit: i64) -> Result<Vec<PulledChange>> {
+fn pull_groups(
+    conn: &Connection,
+    account: &AccountId,
+    since: i64,
+    limit: i64,
+) -> Result<Vec<PulledChange>> {
     let mut statement = conn.prepare_cached(
         "SELECT id, revision, deleted, name, description, scopes, updated_at FROM groups
          WHERE account_id = ?1 AND revision > ?2 ORDER BY revision LIMIT ?3",
@@ -562,14 +692,20 @@ fn pull_groups(conn: &Connection, account: &AccountId, since: i64, limit: i64) -
             Some(GroupRecord {
                 name: row.get(3)?,
                 description: row.get(4)?,
-                scopes: parse_scopes(&row.get::<_, String>(5)?).into_iter().collect(),
+                scopes: parse_scopes(&row.get::<_, String>(5)?)
+                    .into_iter()
+                    .collect(),
                 updated_at: from_millis(row.get(6)?),
             })
         };
         changes.push(PulledChange {
             revision: row.get::<_, i64>(1)? as u64,
             entity: Entity::Group,
-            op: if group.is_some() { Op::Upsert } else { Op::Delete },
+            op: if group.is_some() {
+                Op::Upsert
+            } else {
+                Op::Delete
+            },
             id: parse_uuid(&id)?,
             group,
             key: None,
@@ -578,7 +714,12 @@ fn pull_groups(conn: &Connection, account: &AccountId, since: i64, limit: i64) -
     Ok(changes)
 }
 
-fn pull_keys(conn: &Connection, account: &AccountId, since: i64, limit: i64) -> Result<Vec<PulledChange>> {
+fn pull_keys(
+    conn: &Connection,
+    account: &AccountId,
+    since: i64,
+    limit: i64,
+) -> Result<Vec<PulledChange>> {
     let mut statement = conn.prepare_cached(
         "SELECT id, revision, deleted, name, description, access, allow_unbind, status, hint, verifier, created_at,
                 created_by, updated_at, last_used_at, expires_at,
@@ -600,21 +741,35 @@ fn pull_keys(conn: &Connection, account: &AccountId, since: i64, limit: i64) -> 
                 description: row.get(4)?,
                 access: parse_access(&row.get::<_, String>(5)?)?,
                 allow_unbind: row.get(6)?,
-                status: if row.get::<_, String>(7)? == "active" { KeyStatus::Active } else { KeyStatus::Inactive },
+                status: if row.get::<_, String>(7)? == "active" {
+                    KeyStatus::Active
+                } else {
+                    KeyStatus::Inactive
+                },
                 hint: row.get(8)?,
-                verifier: Verifier(verifier.try_into().map_err(|_| StoreError::Storage("a stored verifier is not 32 bytes".into()))?),
+                verifier: Verifier(verifier.try_into().map_err(|_| {
+                    StoreError::Storage("a stored verifier is not 32 bytes".into())
+                })?),
                 created_at: from_millis(row.get(10)?),
                 created_by: row.get(11)?,
                 updated_at: from_millis(row.get(12)?),
                 last_used_at: row.get::<_, Option<i64>>(13)?.map(from_millis),
                 expires_at: row.get::<_, Option<i64>>(14)?.map(from_millis),
-                groups: groups.unwrap_or_default().split_whitespace().map(parse_uuid).collect::<Result<_>>()?,
+                groups: groups
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(parse_uuid)
+                    .collect::<Result<_>>()?,
             })
         };
         changes.push(PulledChange {
             revision: row.get::<_, i64>(1)? as u64,
             entity: Entity::Key,
-            op: if key.is_some() { Op::Upsert } else { Op::Delete },
+            op: if key.is_some() {
+                Op::Upsert
+            } else {
+                Op::Delete
+            },
             id: parse_uuid(&id)?,
             group: None,
             key,
@@ -703,7 +858,9 @@ impl Store for SqliteStore {
     fn account_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<AccountId>> {
         self.read(|conn| {
             Ok(conn
-                .prepare_cached("SELECT account_id FROM sync_tokens WHERE hash = ?1 AND revoked_at IS NULL")?
+                .prepare_cached(
+                    "SELECT account_id FROM sync_tokens WHERE hash = ?1 AND revoked_at IS NULL",
+                )?
                 .query_row([token_hash.as_slice()], |row| row.get(0))
                 .optional()?
                 .map(AccountId))
@@ -711,7 +868,12 @@ impl Store for SqliteStore {
     }
 
     fn push(&self, account: &AccountId, changes: &[Change]) -> Result<Vec<ChangeResult>> {
-        self.write(|tx| changes.iter().map(|change| push_one(tx, account, change)).collect())
+        self.write(|tx| {
+            changes
+                .iter()
+                .map(|change| push_one(tx, account, change))
+                .collect()
+        })
     }
 
     fn pull(&self, account: &AccountId, since: u64, limit: u32) -> Result<PullResponse> {
@@ -728,13 +890,25 @@ impl Store for SqliteStore {
             changes.sort_by_key(|change| change.revision);
             let more = changes.len() > limit;
             changes.truncate(limit);
-            let cursor = changes.last().map_or(since as u64, |change| change.revision);
-            Ok(PullResponse { changes, cursor, more })
+            let cursor = changes
+                .last()
+                .map_or(since as u64, |change| change.revision);
+            Ok(PullResponse {
+                changes,
+                cursor,
+                more,
+            })
         })
     }
 
-    fn create_token(&self, account_name: &str, token_hash: &[u8; 32], hint: &str) -> Result<TokenInfo> {
-        let name = validate::name("account", account_name).map_err(|err| StoreError::Invalid(err.to_string()))?;
+    fn create_token(
+        &self,
+        account_name: &str,
+        token_hash: &[u8; 32],
+        hint: &str,
+    ) -> Result<TokenInfo> {
+        let name = validate::name("account", account_name)
+            .map_err(|err| StoreError::Invalid(err.to_string()))?;
         let now = to_millis(OffsetDateTime::now_utc());
         self.write(|tx| {
             let fold = validate::fold(&name);
@@ -763,8 +937,11 @@ impl Store for SqliteStore {
 
     fn list_tokens(&self) -> Result<Vec<TokenInfo>> {
         self.read(|conn| {
-            let mut statement = conn.prepare(&format!("{TOKEN_COLUMNS} ORDER BY t.created_at, t.id"))?;
-            let tokens = statement.query_map([], token_info)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut statement =
+                conn.prepare(&format!("{TOKEN_COLUMNS} ORDER BY t.created_at, t.id"))?;
+            let tokens = statement
+                .query_map([], token_info)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(tokens)
         })
     }
@@ -782,7 +959,11 @@ impl Store for SqliteStore {
                     id.trim()
                 )));
             }
-            Ok(tx.query_row(&format!("{TOKEN_COLUMNS} WHERE t.id = ?1"), [id.trim()], token_info)?)
+            Ok(tx.query_row(
+                &format!("{TOKEN_COLUMNS} WHERE t.id = ?1"),
+                [id.trim()],
+                token_info,
+            )?)
         })
     }
 
@@ -813,7 +994,10 @@ mod tests {
         let change = Change {
             idempotency_id: Uuid::now_v7(),
             at: OffsetDateTime::now_utc(),
-            action: ChangeAction::UpsertKey { id, fields: Box::new(fields) },
+            action: ChangeAction::UpsertKey {
+                id,
+                fields: Box::new(fields),
+            },
         };
         store.push(&account, &[change]).unwrap();
         (dir, store, account, id.to_string())
@@ -825,15 +1009,33 @@ mod tests {
         let head = |store: &SqliteStore| store.pull(&account, 0, 100).unwrap().cursor;
         let at = OffsetDateTime::now_utc();
         let before = head(&store);
-        store.record_last_used(&HashMap::from([(id.clone(), at)])).unwrap();
+        store
+            .record_last_used(&HashMap::from([(id.clone(), at)]))
+            .unwrap();
         let after_use = head(&store);
         assert_eq!(after_use, before + 1);
-        store.record_last_used(&HashMap::from([(id.clone(), at - time::Duration::hours(1))])).unwrap();
-        store.record_last_used(&HashMap::from([(id.clone(), at)])).unwrap();
-        assert_eq!(head(&store), after_use, "an older or equal time changes nothing");
+        store
+            .record_last_used(&HashMap::from([(
+                id.clone(),
+                at - time::Duration::hours(1),
+            )]))
+            .unwrap();
+        store
+            .record_last_used(&HashMap::from([(id.clone(), at)]))
+            .unwrap();
+        assert_eq!(
+            head(&store),
+            after_use,
+            "an older or equal time changes nothing"
+        );
         let pulled = store.pull(&account, 0, 100).unwrap();
-        assert_eq!(pulled.changes[0].key.as_ref().unwrap().last_used_at, Some(from_millis(to_millis(at))));
-        store.record_last_used(&HashMap::from([("no-such-key".to_string(), at)])).unwrap();
+        assert_eq!(
+            pulled.changes[0].key.as_ref().unwrap().last_used_at,
+            Some(from_millis(to_millis(at)))
+        );
+        store
+            .record_last_used(&HashMap::from([("no-such-key".to_string(), at)]))
+            .unwrap();
         assert_eq!(head(&store), after_use);
     }
 
@@ -843,11 +1045,19 @@ mod tests {
         let delete = Change {
             idempotency_id: Uuid::now_v7(),
             at: OffsetDateTime::now_utc(),
-            action: ChangeAction::DeleteKey { id: Uuid::parse_str(&id).unwrap() },
+            action: ChangeAction::DeleteKey {
+                id: Uuid::parse_str(&id).unwrap(),
+            },
         };
         store.push(&account, &[delete]).unwrap();
         let kept: i64 = store
-            .read(|conn| Ok(conn.query_row("SELECT count(*) FROM keys WHERE verifier IS NOT NULL", [], |r| r.get(0))?))
+            .read(|conn| {
+                Ok(conn.query_row(
+                    "SELECT count(*) FROM keys WHERE verifier IS NOT NULL",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
             .unwrap();
         assert_eq!(kept, 0);
     }

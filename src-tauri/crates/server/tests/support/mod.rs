@@ -70,13 +70,21 @@ impl Server {
     }
 
     pub fn start_in(dir: TempDir, args: &[&str]) -> Server {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.path().join("server.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("server.log"))
+            .unwrap();
         let mut child = Command::new(BIN)
             .arg("--db")
             .arg(db_path(dir.path()))
             .args(["--listen", "127.0.0.1:0"])
             // Many tests fail verifications on purpose; only the rate-limit test wants the limit.
-            .args(if args.contains(&"--verify-failure-burst") { &[][..] } else { &["--verify-failure-burst", "100000"][..] })
+            .args(if args.contains(&"--verify-failure-burst") {
+                &[][..]
+            } else {
+                &["--verify-failure-burst", "100000"][..]
+            })
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -84,15 +92,28 @@ impl Server {
             .spawn()
             .expect("start keyward-server");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let url = line
             .trim()
             .strip_prefix("keyward-server listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}; log: {}", std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected first line {line:?}; log: {}",
+                    std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
+                )
+            })
             .to_string();
         let addr: SocketAddr = url.split("://").nth(1).unwrap().parse().unwrap();
         assert!(addr.ip().is_loopback());
-        Server { child: Some(child), addr, url, dir, seen: Default::default() }
+        Server {
+            child: Some(child),
+            addr,
+            url,
+            dir,
+            seen: Default::default(),
+        }
     }
 
     pub fn log(&self) -> String {
@@ -102,14 +123,22 @@ impl Server {
     /// `token create --account NAME`: the token printed once.
     pub fn token(&self, account: &str) -> String {
         let output = run(self.dir.path(), &["token", "create", "--account", account]);
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8(output.stdout).unwrap().trim().to_string()
     }
 
     /// Stops the server with SIGTERM (a graceful stop) and waits for it.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
-        let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
         assert!(status.success());
         child.wait().unwrap()
     }
@@ -123,7 +152,13 @@ impl Server {
         Server::start_in(dir, args)
     }
 
-    pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Reply {
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Reply {
         let stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
         let reply = exchange(TokioIo::new(stream), method, path, headers, body).await;
         self.seen.lock().unwrap().extend_from_slice(&reply.body);
@@ -136,32 +171,65 @@ impl Server {
         if let Some(bearer) = &bearer {
             headers.push(("authorization", bearer.as_str()));
         }
-        self.send("POST", path, &headers, Some(serde_json::to_vec(body).unwrap())).await
+        self.send(
+            "POST",
+            path,
+            &headers,
+            Some(serde_json::to_vec(body).unwrap()),
+        )
+        .await
     }
 
     pub async fn verify(&self, key: &str, method: &str, resource: &str) -> Value {
         let reply = self
-            .post_json("/v1/verify", None, &json!({"key": key, "method": method, "resource": resource, "unbind": false}))
+            .post_json(
+                "/v1/verify",
+                None,
+                &json!({"key": key, "method": method, "resource": resource, "unbind": false}),
+            )
             .await;
-        assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
         reply.json()
     }
 
     pub async fn push(&self, token: &str, changes: &[Value]) -> Reply {
-        self.post_json("/v1/sync/push", Some(token), &json!({ "changes": changes })).await
+        self.post_json("/v1/sync/push", Some(token), &json!({ "changes": changes }))
+            .await
     }
 
     /// A push that must succeed; its results.
     pub async fn push_ok(&self, token: &str, changes: &[Value]) -> Value {
         let reply = self.push(token, changes).await;
-        assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
         reply.json()
     }
 
     pub async fn pull(&self, token: &str, since: u64) -> Value {
         let bearer = format!("Bearer {token}");
-        let reply = self.send("GET", &format!("/v1/sync/pull?since={since}"), &[("authorization", &bearer)], None).await;
-        assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+        let reply = self
+            .send(
+                "GET",
+                &format!("/v1/sync/pull?since={since}"),
+                &[("authorization", &bearer)],
+                None,
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
         reply.json()
     }
 }
@@ -176,22 +244,43 @@ impl Drop for Server {
 }
 
 /// One HTTP/1 request over `io`, reading the whole response.
-pub async fn exchange<I>(io: I, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Reply
+pub async fn exchange<I>(
+    io: I,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Vec<u8>>,
+) -> Reply
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.unwrap();
     tokio::spawn(connection);
-    let mut request = hyper::Request::builder().method(method).uri(path).header("host", "localhost");
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost");
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let request = request.body(Full::new(Bytes::from(body.unwrap_or_default()))).unwrap();
+    let request = request
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))
+        .unwrap();
     let response = sender.send_request(request).await.unwrap();
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
-    Reply { status, headers, body }
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 pub fn rfc3339(at: OffsetDateTime) -> String {

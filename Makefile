@@ -54,17 +54,19 @@ test-ui: ui/node_modules/.package-lock.json
 	cd ui && $(NPM) run check && $(NPM) test
 
 ## The tests that need a desktop around them, #[ignore]d in test-rust: the real app driven
-## through tauri-driver (tests/e2e_*.rs, one at a time: fixed ports) and the CLI against the
-## real OS keychain (src-tauri/crates/cli/tests/keychain.rs). Without a display they run
+## through tauri-driver (tests/e2e_*.rs, one at a time: fixed ports), the CLI against the
+## real OS keychain (src-tauri/crates/cli/tests/keychain.rs) and the desktop crate's ignored
+## unit test of the real X clipboard (src-tauri/src/clipboard.rs). Without a display they run
 ## under Xvfb with a private D-Bus session and an unlocked gnome-keyring.
 # Built with the same flags as test-rust so cargo reuses its artifacts (`--test e2e_*`
 # alone resolves features differently and rebuilds tauri), then run directly.
 test-e2e: deps ui
 	$(CARGO) test --workspace --tests --no-run
 	@binaries="$$($(CARGO) test --workspace --tests --no-run --message-format=json 2>/dev/null \
-		| grep -oE '"executable":"[^"]*/(e2e_[^"/]*|keychain-[^"/]*)"' | cut -d'"' -f4 || true)"; \
+		| grep -oE '"executable":"[^"]*/(e2e_[^"/]*|keychain-[^"/]*|keyward_desktop-[^"/]*)"' | cut -d'"' -f4 || true)"; \
 	case "$$binaries" in *e2e_*) ;; *) echo "test-e2e: no tests/e2e_*.rs found" >&2; exit 1;; esac; \
 	case "$$binaries" in *keychain-*) ;; *) echo "test-e2e: no keychain test found" >&2; exit 1;; esac; \
+	case "$$binaries" in *keyward_desktop-*) ;; *) echo "test-e2e: no desktop unit tests found" >&2; exit 1;; esac; \
 	for binary in $$binaries; do \
 		echo "test-e2e: $$binary"; \
 		scripts/e2e-session.sh "$$binary" --ignored --test-threads=1; \

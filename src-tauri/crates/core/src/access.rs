@@ -129,6 +129,13 @@ pub enum Action {
 impl Action {
     pub const ALL: [Action; 3] = [Action::Read, Action::Write, Action::Delete];
 
+    /// The action named `text` (`read`, `write` or `delete`), as scopes spell it.
+    pub fn parse(text: &str) -> Option<Action> {
+        Action::ALL
+            .into_iter()
+            .find(|action| action.as_str() == text)
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Action::Read => "read",
@@ -171,12 +178,7 @@ impl FromStr for Scope {
             ))
         };
         let (resource, action) = text.trim().split_once(':').ok_or_else(bad)?;
-        let action = match action {
-            "read" => Action::Read,
-            "write" => Action::Write,
-            "delete" => Action::Delete,
-            _ => return Err(bad()),
-        };
+        let action = Action::parse(action).ok_or_else(bad)?;
         validate_resource(resource)?;
         Ok(Scope::new(resource, action))
     }

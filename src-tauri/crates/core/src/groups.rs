@@ -178,10 +178,9 @@ impl Vault {
         })?;
         for row in rows {
             let (group_id, resource, action) = row?;
-            let action = match action.as_str() {
-                "read" => Action::Read,
-                "write" => Action::Write,
-                _ => Action::Delete,
+            // A stored action this version does not know grants nothing.
+            let Some(action) = Action::parse(&action) else {
+                continue;
             };
             scopes
                 .entry(group_id)

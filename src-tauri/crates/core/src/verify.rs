@@ -106,10 +106,9 @@ impl Vault {
             ) else {
                 continue;
             };
-            let action = match action.as_str() {
-                "read" => Action::Read,
-                "write" => Action::Write,
-                _ => Action::Delete,
+            // A stored action this version does not know grants nothing.
+            let Some(action) = Action::parse(&action) else {
+                continue;
             };
             set.insert(Scope::new(&resource, action));
         }

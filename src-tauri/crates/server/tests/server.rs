@@ -640,7 +640,7 @@ async fn bad_requests_get_a_4xx_with_a_json_error_and_change_nothing() {
     let oversized = push_body(json!([group(
         json!({"name": "big", "description": "x".repeat(9 * 1024 * 1024)})
     )]));
-    let too_many: Vec<Value> = (0..10_001).map(|_| json!({"idempotency_id": Uuid::now_v7(), "at": now(), "entity": "group", "op": "delete", "id": Uuid::now_v7()})).collect();
+    let too_many: Vec<Value> = (0..10_001).map(|_| json!({"idempotency_id": Uuid::now_v7(), "at": now(), "origin": Uuid::nil(), "entity": "group", "op": "delete", "id": Uuid::now_v7()})).collect();
     let verify = |body: Value| serde_json::to_vec(&body).unwrap();
     let a_key = key.secret.expose();
 

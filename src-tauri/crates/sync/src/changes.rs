@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Entity {
@@ -130,6 +131,14 @@ pub struct Change {
     pub idempotency_id: Uuid,
     /// When the administrator made the change (the desktop's clock).
     pub at: OffsetDateTime,
+    /// The desktop that made the change (its own random id, one per vault
+    /// and remote): a change never conflicts with its own desktop's earlier ones.
+    pub origin: Uuid,
+    /// The revision of the record as the desktop last pulled it when the
+    /// change was made (0: never pulled). A field the server changed after
+    /// this revision, from another desktop, changed on both sides: it merges
+    /// by the conservative rules instead of being overwritten.
+    pub base_revision: u64,
     pub action: ChangeAction,
 }
 
@@ -168,6 +177,9 @@ pub(crate) struct ChangeOnWire {
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     at: OffsetDateTime,
+    origin: Uuid,
+    #[serde(default)]
+    base_revision: u64,
     entity: Entity,
     op: Op,
     /// The group's or the key's id.
@@ -207,6 +219,8 @@ impl TryFrom<ChangeOnWire> for Change {
         Ok(Change {
             idempotency_id: wire.idempotency_id,
             at: wire.at,
+            origin: wire.origin,
+            base_revision: wire.base_revision,
             action,
         })
     }
@@ -226,6 +240,8 @@ impl From<Change> for ChangeOnWire {
         ChangeOnWire {
             idempotency_id: change.idempotency_id,
             at: change.at,
+            origin: change.origin,
+            base_revision: change.base_revision,
             entity,
             op,
             id,
@@ -262,6 +278,31 @@ pub struct ChangeResult {
     pub outcome: Outcome,
     /// The record's revision after this change, when it changed anything.
     pub revision: Option<u64>,
+    /// Fields of this change that another desktop had changed too, and how
+    /// each merged: where `kept` is not `yours`, this change was overridden.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<Conflict>,
+}
+
+/// One field changed on two desktops, and the value the merge kept.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub entity: Entity,
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub id: Uuid,
+    /// The record's name after the merge, for people.
+    pub name: String,
+    /// `name`, `description`, `status`, `expires_at`, `access` (access type,
+    /// unbind and groups judged together), `scopes`, or `deleted`.
+    pub field: String,
+    /// The value this desktop's change asked for, as text.
+    pub yours: String,
+    /// The value the record has now, as text.
+    pub kept: String,
+    /// The rule that decided, e.g. "inactive beats active".
+    pub rule: String,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -412,6 +453,8 @@ mod tests {
         let change = Change {
             idempotency_id: Uuid::now_v7(),
             at: at(),
+            origin: Uuid::now_v7(),
+            base_revision: 4,
             action: ChangeAction::UpsertKey {
                 id: Uuid::now_v7(),
                 fields: Box::new(KeyFields {
@@ -452,7 +495,7 @@ mod tests {
 
     #[test]
     fn changes_of_the_wrong_shape_are_refused() {
-        let base = || json!({"idempotency_id": Uuid::now_v7(), "at": "2027-01-15T08:00:00Z", "id": Uuid::now_v7()});
+        let base = || json!({"idempotency_id": Uuid::now_v7(), "at": "2027-01-15T08:00:00Z", "origin": Uuid::now_v7(), "id": Uuid::now_v7()});
         let with = |extra: serde_json::Value| {
             let mut value = base();
             value

@@ -12,7 +12,7 @@ pub mod schema;
 mod verify;
 
 pub use changes::{
-    Change, ChangeAction, ChangeResult, Entity, GroupFields, GroupRecord, KeyFields, KeyRecord, Op,
+    Change, ChangeAction, ChangeResult, Conflict, Entity, GroupFields, GroupRecord, KeyFields, KeyRecord, Op,
     Outcome, PullQuery, PullResponse, PulledChange, PushRequest, PushResponse, Verifier,
 };
 pub use error::{ErrorBody, ErrorKind};

@@ -633,6 +633,7 @@ fn apply(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> Result<C
         idempotency_id: change.idempotency_id,
         outcome,
         revision,
+        conflicts: Vec::new(),
     })
 }
 
@@ -993,6 +994,8 @@ mod tests {
         };
         let change = Change {
             idempotency_id: Uuid::now_v7(),
+            origin: Uuid::nil(),
+            base_revision: 0,
             at: OffsetDateTime::now_utc(),
             action: ChangeAction::UpsertKey {
                 id,
@@ -1044,6 +1047,8 @@ mod tests {
         let (_dir, store, account, id) = store_with_key();
         let delete = Change {
             idempotency_id: Uuid::now_v7(),
+            origin: Uuid::nil(),
+            base_revision: 0,
             at: OffsetDateTime::now_utc(),
             action: ChangeAction::DeleteKey {
                 id: Uuid::parse_str(&id).unwrap(),

@@ -315,7 +315,7 @@ pub fn create_key(id: Uuid, name: &str, key: &GeneratedKey, fields: Value) -> Va
 }
 
 pub fn change(entity: &str, op: &str, id: Uuid, fields: Option<Value>) -> Value {
-    let mut value = json!({"idempotency_id": Uuid::now_v7(), "at": now(), "entity": entity, "op": op, "id": id});
+    let mut value = json!({"idempotency_id": Uuid::now_v7(), "at": now(), "origin": Uuid::nil(), "entity": entity, "op": op, "id": id});
     if let Some(fields) = fields {
         value[entity] = fields;
     }

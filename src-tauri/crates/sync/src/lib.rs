@@ -7,6 +7,7 @@
 
 mod changes;
 mod error;
+pub mod merge;
 #[cfg(feature = "openapi")]
 pub mod schema;
 mod verify;

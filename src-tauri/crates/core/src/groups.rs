@@ -12,7 +12,7 @@ use crate::accounts::{resolve, AccountRow};
 use crate::audit::NewEntry;
 use crate::model::{from_millis, to_millis, Group};
 use crate::vault::{Change, Vault};
-use crate::{validate, Error, Result};
+use crate::{remote, validate, Error, Result};
 
 #[derive(Debug, Clone, Default)]
 pub struct NewGroup {
@@ -141,6 +141,7 @@ impl Vault {
                 params![id, account.id, name, validate::fold(&name), description, at],
             )?;
             replace_scopes(change, &id, &scopes)?;
+            remote::record(change, &account.id, "group", &id, Some(remote::group_fields(change.tx, &id)?))?;
             change.audit(NewEntry::target("group.create", &account.name, &id, &name, json!({
                 "description": description, "scopes": scope_list(&scopes)
             })))?;
@@ -261,6 +262,12 @@ impl Vault {
                     "nothing to change: give a new name, description or scopes",
                 ));
             }
+            // The outbox patch: the same fields, with the new name alone.
+            let mut fields = details.clone();
+            if rename.is_some() {
+                fields.insert("name".into(), json!(rename));
+            }
+            remote::record(change, &account.id, "group", &group.id, Some(fields.into()))?;
             let final_name = rename.clone().unwrap_or(group.name.clone());
             change.audit(NewEntry::target(
                 "group.update",
@@ -306,12 +313,18 @@ impl Vault {
                     Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
+            let holders: Vec<String> = change
+                .tx
+                .prepare("SELECT key_id FROM key_groups WHERE group_id = ?1")?
+                .query_map([&group.id], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
             let at = to_millis(change.now);
             for (key_id, key_name) in &orphans {
                 change.tx.execute(
                     "UPDATE api_keys SET status = 'inactive', updated_at = ?1 WHERE id = ?2",
                     params![at, key_id],
                 )?;
+                remote::record(change, &account.id, "key", key_id, Some(json!({ "status": "inactive" })))?;
                 change.audit(NewEntry::target(
                     "key.deactivate",
                     &account.name,
@@ -329,6 +342,11 @@ impl Vault {
             change
                 .tx
                 .execute("DELETE FROM groups WHERE id = ?1", [&group.id])?;
+            for key_id in &holders {
+                let groups = remote::key_group_ids(change.tx, key_id)?;
+                remote::record(change, &account.id, "key", key_id, Some(json!({ "groups": groups })))?;
+            }
+            remote::record(change, &account.id, "group", &group.id, None)?;
             change.audit(NewEntry::target(
                 "group.delete",
                 &account.name,

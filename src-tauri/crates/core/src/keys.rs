@@ -13,7 +13,7 @@ use crate::audit::NewEntry;
 use crate::key_format;
 use crate::model::{from_millis, to_millis, ApiKey, CreatedKey, KeyStatus};
 use crate::vault::{Change, Vault};
-use crate::{groups, validate, Error, Result};
+use crate::{groups, remote, validate, Error, Result};
 
 /// Settings for a new key. The default is the least: READ, no unbind, no groups, no expiry.
 #[derive(Debug, Clone, Default)]
@@ -180,6 +180,7 @@ fn insert_key(
     for (group_id, _) in groups {
         link.execute(params![id, group_id])?;
     }
+    remote::record(change, &account.id, "key", &id, Some(remote::key_fields(change.tx, &id)?))?;
     let group_names: Vec<String> = groups.iter().map(|(_, name)| name.clone()).collect();
     change.audit(NewEntry::target(
         "key.create",
@@ -403,6 +404,7 @@ impl Vault {
                     key.id
                 ],
             )?;
+            remote::record(change, &account.id, "key", &key.id, Some(json!({ "name": new_name })))?;
             change.audit(NewEntry::target(
                 "key.rename",
                 &account.name,
@@ -437,6 +439,7 @@ impl Vault {
                     "UPDATE api_keys SET status = ?1, updated_at = ?2 WHERE id = ?3",
                     params![status.as_str(), to_millis(change.now), key.id],
                 )?;
+                remote::record(change, &account.id, "key", &key.id, Some(json!({ "status": status.as_str() })))?;
                 let action = match status {
                     KeyStatus::Active => "key.activate",
                     KeyStatus::Inactive => "key.deactivate",
@@ -476,6 +479,7 @@ impl Vault {
                 change.tx.execute("INSERT INTO key_groups (key_id, group_id) VALUES (?1, ?2)", params![key.id, group_id])?;
             }
             change.tx.execute("UPDATE api_keys SET updated_at = ?1 WHERE id = ?2", params![to_millis(change.now), key.id])?;
+            remote::record(change, &account.id, "key", &key.id, Some(json!({ "groups": remote::key_group_ids(change.tx, &key.id)? })))?;
             let after: Vec<&String> = groups.iter().map(|(_, name)| name).collect();
             change.audit(NewEntry::target("key.set_groups", &account.name, &key.id, &key.name, json!({
                 "groups": { "from": before, "to": after }
@@ -492,6 +496,7 @@ impl Vault {
             let account = resolve(change.tx, account)?;
             let row = find(change.tx, &account, &key.id)?;
             change.tx.execute("DELETE FROM api_keys WHERE id = ?1", [&row.id])?;
+            remote::record(change, &account.id, "key", &row.id, None)?;
             change.audit(NewEntry::target("key.delete", &account.name, &row.id, &row.name, json!({
                 "hint": key.hint, "groups": key.groups, "last_used_at": key.last_used_at.map(to_millis)
             })))

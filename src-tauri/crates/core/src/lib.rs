@@ -16,6 +16,7 @@ mod keys;
 mod last_used;
 mod model;
 mod random;
+mod remote;
 mod schema;
 mod secret;
 mod settings;
@@ -34,6 +35,10 @@ pub use keys::{KeyFilter, NewKey};
 pub use model::{
     now, Account, ApiKey, AuditEntry, AuditReport, CreatedKey, Group, KeyStatus, Preset,
     VaultSummary, Verification, VerifyResult,
+};
+pub use remote::{
+    check_remote_url, Acknowledged, OutboxEntry, Pulled, PulledRecord, RemoteGroup, RemoteInfo,
+    RemoteKey, RemoteSession, SyncState,
 };
 pub use secret::SecretString;
 pub use settings::Settings;

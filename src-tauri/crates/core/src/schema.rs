@@ -85,6 +85,38 @@ const MIGRATIONS: &[&str] = &[
         hash BLOB NOT NULL
     ) STRICT;
     "#,
+    // 2: sync — an account's remote, the outbox, the revisions last pulled.
+    r#"
+    CREATE TABLE remotes (
+        account_id TEXT PRIMARY KEY REFERENCES accounts(id),
+        url TEXT NOT NULL,
+        -- The sync token, in the encrypted vault like every other secret here.
+        token TEXT NOT NULL,
+        insecure INTEGER NOT NULL,
+        -- This vault's id towards the remote: the origin of its changes.
+        client_id TEXT NOT NULL,
+        cursor INTEGER NOT NULL,
+        last_sync_at INTEGER,
+        last_report TEXT,
+        last_error TEXT
+    ) STRICT;
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        idempotency_id TEXT NOT NULL UNIQUE,
+        at INTEGER NOT NULL,
+        entity TEXT NOT NULL,
+        op TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        base_revision INTEGER NOT NULL,
+        fields TEXT
+    ) STRICT;
+    CREATE INDEX outbox_by_record ON outbox (record_id);
+    CREATE TABLE remote_revisions (
+        record_id TEXT PRIMARY KEY,
+        revision INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 pub(crate) fn latest_version() -> i64 {

@@ -6,6 +6,7 @@
 //! cannot drift from the vault.
 
 mod changes;
+pub mod client;
 mod error;
 pub mod merge;
 #[cfg(feature = "openapi")]
@@ -13,9 +14,11 @@ pub mod schema;
 mod verify;
 
 pub use changes::{
-    Change, ChangeAction, ChangeResult, Conflict, Entity, GroupFields, GroupRecord, KeyFields, KeyRecord, Op,
-    Outcome, PullQuery, PullResponse, PulledChange, PushRequest, PushResponse, Verifier,
+    Change, ChangeAction, ChangeResult, Conflict, Entity, GroupFields, GroupRecord, KeyFields,
+    KeyRecord, Op, Outcome, PullQuery, PullResponse, PulledChange, PushRequest, PushResponse,
+    Verifier,
 };
+pub use client::{sync, SyncError, SyncOptions, SyncReport, VaultAccess};
 pub use error::{ErrorBody, ErrorKind};
 pub use verify::{PresentedKey, VerifyRequest, VerifyResponse};
 

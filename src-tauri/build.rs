@@ -36,6 +36,9 @@ const APP_COMMANDS: &[&str] = &[
     "verify_audit",
     "get_settings",
     "update_settings",
+    "sync_status",
+    "set_remote",
+    "sync_now",
 ];
 
 fn main() {

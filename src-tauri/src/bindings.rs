@@ -6,7 +6,7 @@ use std::path::Path;
 
 use ts_rs::{Config, TS};
 
-use crate::events::{CLIPBOARD_CLEARED, VAULT_LOCKED};
+use crate::events::{CLIPBOARD_CLEARED, SYNC_STATUS, VAULT_LOCKED};
 
 const BINDINGS: &str = "ui/src/bindings/index.ts";
 
@@ -53,6 +53,11 @@ fn generate() -> String {
         declaration::<crate::keys::CreatedKeyView>(&config),
         declaration::<crate::keys::KeyPresetView>(&config),
         declaration::<crate::clipboard::CopyReceipt>(&config),
+        declaration::<keyward_sync::Entity>(&config),
+        declaration::<keyward_sync::Conflict>(&config),
+        declaration::<keyward_sync::SyncReport>(&config),
+        declaration::<keyward_core::RemoteInfo>(&config),
+        declaration::<crate::sync::SyncStatus>(&config),
         // Events.
         declaration::<crate::events::VaultLocked>(&config),
         declaration::<crate::events::LockReason>(&config),
@@ -62,9 +67,10 @@ fn generate() -> String {
     out.push_str(&declarations.join("\n"));
     out.push_str(&format!(
         "\n/** The events the backend emits, by name, with their payloads. */\n\
-         export type BackendEvents = {{ \"{VAULT_LOCKED}\": VaultLocked, \"{CLIPBOARD_CLEARED}\": ClipboardCleared, }};\n\n\
+         export type BackendEvents = {{ \"{VAULT_LOCKED}\": VaultLocked, \"{CLIPBOARD_CLEARED}\": ClipboardCleared, \"{SYNC_STATUS}\": SyncStatus, }};\n\n\
          export const VAULT_LOCKED = \"{VAULT_LOCKED}\";\n\
-         export const CLIPBOARD_CLEARED = \"{CLIPBOARD_CLEARED}\";\n"
+         export const CLIPBOARD_CLEARED = \"{CLIPBOARD_CLEARED}\";\n\
+         export const SYNC_STATUS = \"{SYNC_STATUS}\";\n"
     ));
     out
 }

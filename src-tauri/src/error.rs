@@ -18,6 +18,12 @@ pub enum CommandError {
     /// The shell itself failed (a background task died); not the user's doing.
     #[error("{0}")]
     Internal(String),
+    /// A sync could not finish: the remote was unreachable, refused the token or the changes.
+    #[error("{message}")]
+    Sync {
+        kind: ShellErrorKind,
+        message: String,
+    },
 }
 
 /// The kinds only the shell produces; on the wire they sit beside the core's `ErrorKind`.
@@ -28,6 +34,12 @@ pub enum ShellErrorKind {
     VaultLocked,
     Clipboard,
     Internal,
+    /// The remote could not be reached; the changes stay queued.
+    RemoteUnreachable,
+    /// The remote refused the sync token.
+    Unauthorized,
+    /// The remote refused the changes; they stay queued.
+    RemoteRefused,
 }
 
 /// What the UI branches on: one of the core's kinds or one of the shell's.
@@ -46,6 +58,9 @@ impl CommandErrorKind {
             CommandErrorKind::Shell(ShellErrorKind::VaultLocked) => "vault_locked",
             CommandErrorKind::Shell(ShellErrorKind::Clipboard) => "clipboard",
             CommandErrorKind::Shell(ShellErrorKind::Internal) => "internal",
+            CommandErrorKind::Shell(ShellErrorKind::RemoteUnreachable) => "remote_unreachable",
+            CommandErrorKind::Shell(ShellErrorKind::Unauthorized) => "unauthorized",
+            CommandErrorKind::Shell(ShellErrorKind::RemoteRefused) => "remote_refused",
         }
     }
 }
@@ -66,6 +81,7 @@ impl CommandError {
             CommandError::VaultLocked => CommandErrorKind::Shell(ShellErrorKind::VaultLocked),
             CommandError::Clipboard(_) => CommandErrorKind::Shell(ShellErrorKind::Clipboard),
             CommandError::Internal(_) => CommandErrorKind::Shell(ShellErrorKind::Internal),
+            CommandError::Sync { kind, .. } => CommandErrorKind::Shell(*kind),
         }
     }
 

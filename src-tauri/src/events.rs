@@ -6,10 +6,14 @@ use std::sync::{Arc, OnceLock};
 use serde::Serialize;
 use tauri::{Emitter, Runtime};
 
+use crate::sync::SyncStatus;
+
 /// Emitted when the vault locks; payload [`VaultLocked`].
 pub const VAULT_LOCKED: &str = "vault-locked";
 /// Emitted when a copy's countdown ends; payload [`ClipboardCleared`].
 pub const CLIPBOARD_CLEARED: &str = "clipboard-cleared";
+/// Emitted when a sync starts or ends and when a remote is set; payload [`SyncStatus`].
+pub const SYNC_STATUS: &str = "sync-status";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
@@ -53,6 +57,7 @@ pub struct ClipboardCleared {
 pub trait EventSink: Send + Sync {
     fn vault_locked(&self, event: VaultLocked);
     fn clipboard_cleared(&self, event: ClipboardCleared);
+    fn sync_status(&self, event: SyncStatus);
 }
 
 /// The events of one session. The sink is connected once the app exists; until then (and
@@ -83,6 +88,12 @@ impl Events {
             sink.clipboard_cleared(ClipboardCleared { reason });
         }
     }
+
+    pub fn sync_status(&self, status: SyncStatus) {
+        if let Some(sink) = self.sink.get() {
+            sink.sync_status(status);
+        }
+    }
 }
 
 impl std::fmt::Debug for Events {
@@ -104,6 +115,10 @@ impl<R: Runtime> EventSink for WindowEvents<R> {
 
     fn clipboard_cleared(&self, event: ClipboardCleared) {
         let _ = self.0.emit(CLIPBOARD_CLEARED, event);
+    }
+
+    fn sync_status(&self, event: SyncStatus) {
+        let _ = self.0.emit(SYNC_STATUS, event);
     }
 }
 
@@ -136,6 +151,10 @@ impl EventSink for Recorder {
 
     fn clipboard_cleared(&self, event: ClipboardCleared) {
         self.push(CLIPBOARD_CLEARED, event);
+    }
+
+    fn sync_status(&self, event: SyncStatus) {
+        self.push(SYNC_STATUS, event);
     }
 }
 

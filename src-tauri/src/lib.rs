@@ -14,6 +14,7 @@ mod idle;
 mod keys;
 mod session;
 mod settings;
+mod sync;
 #[cfg(test)]
 mod testing;
 mod vault;
@@ -59,6 +60,9 @@ fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
         audit::verify_audit,
         settings::get_settings,
         settings::update_settings,
+        sync::sync_status,
+        sync::set_remote,
+        sync::sync_now,
     ])
 }
 
@@ -109,7 +113,7 @@ mod tests {
     #[test]
     fn build_rs_capabilities_and_the_handler_list_the_same_commands() {
         let commands = build_rs_commands();
-        assert_eq!(commands.len(), 30, "{commands:?}");
+        assert_eq!(commands.len(), 33, "{commands:?}");
 
         let capability: Value =
             serde_json::from_str(include_str!("../capabilities/default.json")).unwrap();

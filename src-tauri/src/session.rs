@@ -3,7 +3,7 @@
 //! empties it: the `Vault` (and with it the key) is dropped, the kept keys are wiped, and
 //! a pending copy is cleared from the clipboard.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
@@ -30,6 +30,8 @@ pub struct Session {
     clipboard: Clipboard,
     idle: Arc<IdleClock>,
     events: Arc<Events>,
+    /// Accounts with a sync under way (one at a time per account).
+    syncing: Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -66,6 +68,7 @@ impl Session {
             clipboard: parts.clipboard,
             idle,
             events: parts.events,
+            syncing: Mutex::new(HashSet::new()),
         });
         session.idle.watch(Arc::downgrade(&session));
         session
@@ -204,6 +207,23 @@ impl Session {
     /// The administrator did something in the window: the auto-lock delay starts over.
     pub fn touch(&self) {
         self.idle.touch();
+    }
+
+    fn syncing(&self) -> MutexGuard<'_, HashSet<String>> {
+        self.syncing.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn is_syncing(&self, account: &str) -> bool {
+        self.syncing().contains(account)
+    }
+
+    /// Marks `account` as syncing; false when it already was.
+    pub fn start_sync(&self, account: &str) -> bool {
+        self.syncing().insert(account.to_string())
+    }
+
+    pub fn end_sync(&self, account: &str) {
+        self.syncing().remove(account);
     }
 
     /// Runs `job` on the open vault (counting as activity); `VaultLocked` when none is open.

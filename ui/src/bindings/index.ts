@@ -83,7 +83,7 @@ export type ErrorKind = "invalid_input" | "not_found" | "conflict" | "limit_reac
 /**
  * The kinds only the shell produces; on the wire they sit beside the core's `ErrorKind`.
  */
-export type ShellErrorKind = "vault_locked" | "clipboard" | "internal";
+export type ShellErrorKind = "vault_locked" | "clipboard" | "internal" | "remote_unreachable" | "unauthorized" | "remote_refused";
 
 /**
  * What the lock screen needs to know; answered by `vault_status`.
@@ -123,6 +123,73 @@ export type KeyPresetView = { id: Preset, label: string, access: AccessType, all
  */
 export type CopyReceipt = { clears_in_seconds: number, };
 
+export type Entity = "group" | "key";
+
+/**
+ * One field changed on two desktops, and the value the merge kept.
+ */
+export type Conflict = { entity: Entity, id: string, 
+/**
+ * The record's name after the merge, for people.
+ */
+name: string, 
+/**
+ * `name`, `description`, `status`, `expires_at`, `access` (access type,
+ * unbind and groups judged together), `scopes`, or `deleted`.
+ */
+field: string, 
+/**
+ * The value this desktop's change asked for, as text.
+ */
+yours: string, 
+/**
+ * The value the record has now, as text.
+ */
+kept: string, 
+/**
+ * The rule that decided, e.g. "inactive beats active".
+ */
+rule: string, };
+
+/**
+ * What one sync did, as `keyward sync --json` prints it.
+ */
+export type SyncReport = { 
+/**
+ * Changes of this vault the remote now holds.
+ */
+pushed: number, 
+/**
+ * Records that changed here because of the remote.
+ */
+pulled: number, 
+/**
+ * Fields changed on both sides, and how each merged.
+ */
+conflicts: Array<Conflict>, };
+
+/**
+ * An account's remote as the UI and `keyward remote show` describe it: never the token.
+ */
+export type RemoteInfo = { url: string, 
+/**
+ * The last four characters of the sync token.
+ */
+token_hint: string, 
+/**
+ * Plain HTTP to a non-loopback host was allowed explicitly.
+ */
+insecure: boolean, };
+
+/**
+ * An account's sync state as the window shows it; payload of `sync-status` too.
+ */
+export type SyncStatus = { account: string, remote: RemoteInfo | null, 
+/**
+ * Changes made here that the remote does not hold yet.
+ */
+pending_changes: number, last_sync_at: string | null, last_report: SyncReport | null, last_error: string | null, syncing: boolean, };
+
 /**
  * Payload of `vault-locked`.
  */
@@ -139,7 +206,8 @@ export type ClipboardCleared = { reason: ClipboardClearReason, };
 export type ClipboardClearReason = "expired" | "locked" | "overwritten";
 
 /** The events the backend emits, by name, with their payloads. */
-export type BackendEvents = { "vault-locked": VaultLocked, "clipboard-cleared": ClipboardCleared, };
+export type BackendEvents = { "vault-locked": VaultLocked, "clipboard-cleared": ClipboardCleared, "sync-status": SyncStatus, };
 
 export const VAULT_LOCKED = "vault-locked";
 export const CLIPBOARD_CLEARED = "clipboard-cleared";
+export const SYNC_STATUS = "sync-status";

@@ -52,6 +52,11 @@ pub enum Command {
     /// Remembering the vault key in the OS keychain.
     #[command(subcommand)]
     Keychain(KeychainCommand),
+    /// The remote API an account syncs with.
+    #[command(subcommand)]
+    Remote(RemoteCommand),
+    /// Push the account's changes to its remote, then pull the remote's.
+    Sync,
 }
 
 #[derive(Debug, Args)]
@@ -228,4 +233,18 @@ pub enum KeychainCommand {
     Remember,
     /// Forget the remembered vault key.
     Forget,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Set the account's remote; the sync token comes from $KEYWARD_REMOTE_TOKEN or a prompt.
+    Set {
+        /// https://HOST[:PORT] (http:// only to this machine, unless --insecure).
+        url: String,
+        /// Allow plain http:// to another machine (the token then crosses the network in clear).
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Show the account's remote, pending changes and last sync.
+    Show,
 }

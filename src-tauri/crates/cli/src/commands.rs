@@ -57,6 +57,8 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Audit(command) => audit(&context, command),
         Command::Passphrase(PassphraseCommand::Change) => change_passphrase(&context),
         Command::Keychain(command) => keychain(&context, command),
+        Command::Remote(command) => remote(&context, command),
+        Command::Sync => sync(&context),
     }
 }
 
@@ -602,6 +604,121 @@ fn keychain(context: &Context, command: KeychainCommand) -> Outcome {
             };
             done(context, message, json!({ "forgotten": forgotten }));
         }
+    }
+    Ok(())
+}
+
+fn remote(context: &Context, command: RemoteCommand) -> Outcome {
+    let mut vault = context.open()?;
+    let account = resolve_account_name(&vault, context)?;
+    match command {
+        RemoteCommand::Set { url, insecure } => {
+            // Checked before asking for a token, so a bad URL costs no typing.
+            keyward_core::check_remote_url(&url, insecure)?;
+            let token =
+                unlock::secret_from("KEYWARD_REMOTE_TOKEN", "Sync token: ").map_err(|_| {
+                    Failure::input(
+                        "no sync token: set KEYWARD_REMOTE_TOKEN, or run in a terminal to be asked",
+                    )
+                })?;
+            let remote = vault.set_remote(Some(&account), &url, &token, insecure)?;
+            let pending = vault.sync_state(Some(&account))?.pending_changes;
+            done(
+                context,
+                &format!(
+                    "Account {account} syncs with {} (token {}); {pending} changes wait for `keyward sync`.",
+                    remote.url, remote.token_hint
+                ),
+                json!({ "account": account, "remote": remote, "pending_changes": pending }),
+            );
+        }
+        RemoteCommand::Show => {
+            let state = vault.sync_state(Some(&account))?;
+            let last_report: Option<serde_json::Value> = state
+                .last_report
+                .as_deref()
+                .and_then(|text| serde_json::from_str(text).ok());
+            if context.json {
+                output::json(&json!({
+                    "account": account,
+                    "remote": state.remote,
+                    "pending_changes": state.pending_changes,
+                    "last_sync_at": state.last_sync_at.and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok()),
+                    "last_report": last_report,
+                    "last_error": state.last_error,
+                }));
+                return Ok(());
+            }
+            match &state.remote {
+                None => println!(
+                    "Account {account} has no remote: set one with `keyward remote set URL`."
+                ),
+                Some(remote) => {
+                    println!("Account:          {account}");
+                    println!(
+                        "Remote:           {}{}",
+                        remote.url,
+                        if remote.insecure {
+                            " (insecure HTTP allowed)"
+                        } else {
+                            ""
+                        }
+                    );
+                    println!("Sync token:       {}", remote.token_hint);
+                    println!("Pending changes:  {}", state.pending_changes);
+                    println!(
+                        "Last sync:        {}",
+                        state
+                            .last_sync_at
+                            .map_or("never".into(), |at| output::time(&at))
+                    );
+                    if let Some(error) = &state.last_error {
+                        println!("Last error:       {error}");
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn sync(context: &Context) -> Outcome {
+    let mut vault = context.open()?;
+    let account = resolve_account_name(&vault, context)?;
+    let access = std::cell::RefCell::new(&mut vault);
+    let report = keyward_sync::sync(
+        &access,
+        Some(&account),
+        &keyward_sync::SyncOptions::default(),
+    )
+    .map_err(|err| match err {
+        keyward_sync::SyncError::Unreachable { .. } => Failure::unreachable(err.to_string()),
+        keyward_sync::SyncError::Vault(err) => Failure::from(err),
+        other => Failure::input(other.to_string()),
+    })?;
+    if context.json {
+        output::json(&report);
+        return Ok(());
+    }
+    println!(
+        "Account {account}: pushed {} changes, pulled {}, {} conflicts.",
+        report.pushed,
+        report.pulled,
+        report.conflicts.len()
+    );
+    for conflict in &report.conflicts {
+        println!(
+            "  {} {:?}: {} — yours {}, kept {} ({})",
+            serde_json::to_value(conflict.entity)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            conflict.name,
+            conflict.field,
+            conflict.yours,
+            conflict.kept,
+            conflict.rule
+        );
     }
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! `keyward`: the command line over Keyward's vault, for scripting fleets and
 //! for checking the project from outside. Exit codes: 0 done (and VALID),
 //! 1 a verification that is not VALID, 2 bad input / not found / refused,
-//! 3 a vault problem (missing, wrong passphrase, damaged).
+//! 3 a vault problem (missing, wrong passphrase, damaged), 4 the remote could
+//! not be reached (the changes stay queued for the next sync).
 
 mod args;
 mod commands;
@@ -32,6 +33,14 @@ impl Failure {
     pub fn vault(message: impl Into<String>) -> Failure {
         Failure {
             code: 3,
+            message: message.into(),
+        }
+    }
+
+    /// The remote could not be reached; nothing was lost.
+    pub fn unreachable(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 4,
             message: message.into(),
         }
     }

@@ -28,12 +28,17 @@ fn prompt(question: &str) -> Result<SecretString, Failure> {
     })
 }
 
-/// The passphrase itself, never the keychain (to create a vault, reveal a secret, change the passphrase).
-pub fn passphrase(question: &str) -> Result<SecretString, Failure> {
-    match from_env("KEYWARD_PASSPHRASE") {
-        Some(passphrase) => Ok(passphrase),
+/// A secret from the environment variable `env`, else asked on the terminal.
+pub fn secret_from(env: &str, question: &str) -> Result<SecretString, Failure> {
+    match from_env(env) {
+        Some(secret) => Ok(secret),
         None => prompt(question),
     }
+}
+
+/// The passphrase itself, never the keychain (to create a vault, reveal a secret, change the passphrase).
+pub fn passphrase(question: &str) -> Result<SecretString, Failure> {
+    secret_from("KEYWARD_PASSPHRASE", question)
 }
 
 /// A new passphrase, typed twice when prompted.

@@ -59,6 +59,10 @@ pub enum SyncError {
     /// The remote refused the changes themselves; they stay in the outbox.
     #[error("the remote refused the changes: {message} — {pending} changes kept")]
     Refused { pending: u64, message: String },
+    /// The vault was locked while the sync ran; what was acknowledged is
+    /// recorded, the rest stays queued.
+    #[error("the vault was locked during the sync — unlock it and sync again; nothing is lost")]
+    VaultLocked,
     #[error(transparent)]
     Vault(#[from] keyward_core::Error),
 }
@@ -68,27 +72,15 @@ pub trait VaultAccess {
     fn with_vault<T>(
         &self,
         work: impl FnOnce(&mut Vault) -> keyward_core::Result<T>,
-    ) -> keyward_core::Result<T>;
-}
-
-impl VaultAccess for std::sync::Mutex<Vault> {
-    fn with_vault<T>(
-        &self,
-        work: impl FnOnce(&mut Vault) -> keyward_core::Result<T>,
-    ) -> keyward_core::Result<T> {
-        let mut vault = self
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        work(&mut vault)
-    }
+    ) -> Result<T, SyncError>;
 }
 
 impl VaultAccess for std::cell::RefCell<&mut Vault> {
     fn with_vault<T>(
         &self,
         work: impl FnOnce(&mut Vault) -> keyward_core::Result<T>,
-    ) -> keyward_core::Result<T> {
-        work(&mut self.borrow_mut())
+    ) -> Result<T, SyncError> {
+        Ok(work(&mut self.borrow_mut())?)
     }
 }
 

@@ -1251,3 +1251,73 @@ fn every_command_prints_json_with_the_json_flag() {
         .expect_code(0);
     out.json();
 }
+
+#[test]
+fn remote_set_show_and_sync_keep_their_contract_without_a_server() {
+    let kw = Kw::with_account("Acme", &[]);
+    kw.ok(&["group", "create", "ops", "--scope", "devices:read"]);
+    let none = kw.json(&["remote", "show"]);
+    assert_eq!(none["remote"], Value::Null);
+    assert_eq!(none["pending_changes"], 0, "no remote, no outbox");
+    // A token is required, and plain HTTP off this machine is refused.
+    let no_token = kw.cmd(&["remote", "set", "http://127.0.0.1:9"]).run();
+    assert_eq!(no_token.code, 2, "{no_token:?}");
+    assert!(
+        no_token.stderr.contains("KEYWARD_REMOTE_TOKEN"),
+        "{no_token:?}"
+    );
+    let insecure = kw
+        .cmd(&["remote", "set", "http://keys.example.com"])
+        .env("KEYWARD_REMOTE_TOKEN", "token-abcd1234")
+        .run();
+    assert_eq!(insecure.code, 2, "{insecure:?}");
+    assert!(insecure.stderr.contains("--insecure"), "{insecure:?}");
+    assert_eq!(
+        kw.json(&["remote", "show"])["remote"],
+        Value::Null,
+        "nothing changed"
+    );
+    let allowed = kw
+        .cmd(&[
+            "remote",
+            "set",
+            "http://keys.example.com",
+            "--insecure",
+            "--json",
+        ])
+        .env("KEYWARD_REMOTE_TOKEN", "token-abcd1234")
+        .run();
+    assert_eq!(allowed.code, 0, "{allowed:?}");
+    // Nothing listens on port 9 here: the remote is unreachable, nothing is lost.
+    let set = kw
+        .cmd(&["remote", "set", "http://127.0.0.1:9", "--json"])
+        .env("KEYWARD_REMOTE_TOKEN", "token-abcd1234")
+        .run();
+    assert_eq!(set.code, 0, "{set:?}");
+    let set: Value = serde_json::from_str(&set.stdout).unwrap();
+    assert_eq!(set["remote"]["token_hint"], "…1234");
+    assert!(
+        !set.to_string().contains("token-abcd1234"),
+        "the token is never printed"
+    );
+    assert_eq!(
+        set["pending_changes"], 1,
+        "the group waits for the first sync"
+    );
+    kw.create_key("k1", &[]);
+    let sync = kw.cmd(&["sync"]).run();
+    assert_eq!(sync.code, 4, "{sync:?}");
+    assert!(
+        sync.stderr
+            .contains("remote unreachable — 2 changes kept for the next sync"),
+        "{sync:?}"
+    );
+    let shown = kw.json(&["remote", "show"]);
+    assert_eq!(shown["pending_changes"], 2);
+    assert_eq!(shown["remote"]["url"], "http://127.0.0.1:9");
+    assert!(shown["last_error"]
+        .as_str()
+        .unwrap()
+        .starts_with("remote unreachable"));
+    assert_eq!(shown["last_sync_at"], Value::Null);
+}

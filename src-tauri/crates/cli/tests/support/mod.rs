@@ -40,11 +40,13 @@ pub const KEY_FIELDS: [&str; 14] = [
 ];
 
 /// Every environment variable the CLI reads; cleared before each command.
-const KEYWARD_ENV: [&str; 4] = [
+const KEYWARD_ENV: [&str; 6] = [
     "KEYWARD_VAULT",
     "KEYWARD_PASSPHRASE",
     "KEYWARD_NEW_PASSPHRASE",
     "KEYWARD_ACTOR",
+    "KEYWARD_REMOTE_TOKEN",
+    "KEYWARD_REMOTE_CA",
 ];
 
 /// One test's vault: a temporary directory holding `vault.db` (and its header).

@@ -1,0 +1,3 @@
+//! Shared by the sync crate's integration tests.
+
+pub mod fault_proxy;

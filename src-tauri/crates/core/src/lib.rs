@@ -37,7 +37,7 @@ pub use model::{
     VaultSummary, Verification, VerifyResult,
 };
 pub use remote::{
-    check_remote_url, Acknowledged, OutboxEntry, Pulled, PulledRecord, RemoteGroup, RemoteInfo,
+    check_remote_url, OutboxEntry, Pulled, PulledRecord, RemoteGroup, RemoteInfo,
     RemoteKey, RemoteSession, SyncState,
 };
 pub use secret::SecretString;

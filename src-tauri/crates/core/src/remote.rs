@@ -74,16 +74,6 @@ pub struct OutboxEntry {
     pub fields: Option<Value>,
 }
 
-/// What the remote answered for one outbox entry.
-#[derive(Debug, Clone)]
-pub struct Acknowledged {
-    pub seq: i64,
-    pub record_id: String,
-    /// The record's revision after the change — when the remote holds exactly
-    /// what this vault holds (no conflict), so pulling it back can be skipped.
-    pub clean_revision: Option<u64>,
-}
-
 /// A group as a pull brought it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteGroup {
@@ -873,14 +863,15 @@ impl Vault {
             .collect()
     }
 
-    /// Removes what the remote acknowledged from the outbox and records, in
+    /// Removes the entries the remote acknowledged (by `seq`) from the outbox
+    /// and records, in
     /// the audit log, each merge that overrode one of this vault's changes
     /// (`conflicts`: the remote's reports, as JSON objects with `entity`, `id`,
     /// `name`, `field`, `yours`, `kept` and `rule`).
     pub fn acknowledge(
         &mut self,
         account: Option<&str>,
-        acknowledged: &[Acknowledged],
+        acknowledged: &[i64],
         conflicts: &[Value],
     ) -> Result<()> {
         self.write(|change| {
@@ -888,15 +879,8 @@ impl Vault {
             let mut remove = change
                 .tx
                 .prepare_cached("DELETE FROM outbox WHERE seq = ?1 AND account_id = ?2")?;
-            let mut revision = change.tx.prepare_cached(
-                "INSERT INTO remote_revisions (record_id, revision) VALUES (?1, ?2)
-                 ON CONFLICT (record_id) DO UPDATE SET revision = max(revision, ?2)",
-            )?;
-            for ack in acknowledged {
-                remove.execute(params![ack.seq, account.id])?;
-                if let Some(rev) = ack.clean_revision {
-                    revision.execute(params![ack.record_id, rev as i64])?;
-                }
+            for seq in acknowledged {
+                remove.execute(params![seq, account.id])?;
             }
             for conflict in conflicts {
                 let text = |field: &str| {

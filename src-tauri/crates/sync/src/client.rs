@@ -16,7 +16,7 @@ use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use keyward_core::{
-    Acknowledged, OutboxEntry, Pulled, PulledRecord, RemoteGroup, RemoteKey, RemoteSession, Vault,
+    OutboxEntry, Pulled, PulledRecord, RemoteGroup, RemoteKey, RemoteSession, Vault,
 };
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -456,11 +456,7 @@ fn run(
         let mut acknowledged = Vec::with_capacity(batch.len());
         let mut overridden = Vec::new();
         for (entry, result) in batch.iter().zip(answer.results) {
-            acknowledged.push(Acknowledged {
-                seq: entry.seq,
-                record_id: entry.record_id.clone(),
-                clean_revision: result.revision.filter(|_| result.conflicts.is_empty()),
-            });
+            acknowledged.push(entry.seq);
             for conflict in result.conflicts {
                 if conflict.kept != conflict.yours {
                     overridden.push(serde_json::to_value(&conflict).unwrap_or_default());

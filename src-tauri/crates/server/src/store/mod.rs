@@ -6,6 +6,7 @@
 //! records (verifiers and metadata, never a key). Its methods block; the HTTP
 //! handlers call them on tokio's blocking threads.
 
+mod patch;
 mod sqlite;
 
 use std::collections::{BTreeSet, HashMap};

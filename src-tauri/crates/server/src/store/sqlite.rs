@@ -6,25 +6,27 @@
 //! transaction; SQLite has a single writer, so revisions commit in order and a
 //! pull never sees revision n+1 before n.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use keyward_core::key_format::{self, Verifier as CoreVerifier};
-use keyward_core::{access, validate, AccessType, KeyStatus, Scope};
+use keyward_core::key_format::Verifier as CoreVerifier;
+use keyward_core::{validate, AccessType, KeyStatus, Scope};
 use keyward_sync::{
-    Change, ChangeAction, ChangeResult, Entity, GroupFields, GroupRecord, KeyFields, KeyRecord, Op,
-    Outcome, PullResponse, PulledChange, Verifier,
+    Change, ChangeAction, ChangeResult, Conflict, Entity, GroupFields, GroupRecord, KeyFields,
+    KeyRecord, Op, Outcome, PullResponse, PulledChange, Verifier,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::patch::{self, GroupInfo, GroupRow, KeyRow, Lookup, RecordMeta};
 use super::{from_millis, to_millis, AccountId, KeyGrant, Result, Store, StoreError, TokenInfo};
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE meta (
         name TEXT PRIMARY KEY,
         value INTEGER NOT NULL
@@ -90,7 +92,38 @@ const MIGRATIONS: &[&str] = &[r#"
         result TEXT NOT NULL,
         applied_at INTEGER NOT NULL
     ) STRICT;
-"#];
+"#,
+    r#"
+    -- Per tracked field, who last set it (store/patch.rs, FieldMeta): a change
+    -- that had not seen another desktop's edit of a field merges with it.
+    ALTER TABLE groups ADD COLUMN field_meta TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE keys ADD COLUMN field_meta TEXT NOT NULL DEFAULT '{}';
+    -- Names are unique per account among live records of an entity, ignoring
+    -- case (validate::fold, filled in by `fold_names` below).
+    ALTER TABLE groups ADD COLUMN name_fold TEXT;
+    ALTER TABLE keys ADD COLUMN name_fold TEXT;
+    CREATE INDEX groups_by_name ON groups (account_id, name_fold) WHERE deleted = 0;
+    CREATE INDEX keys_by_name ON keys (account_id, name_fold) WHERE deleted = 0;
+"#,
+];
+
+/// Migration 2's folded names, written by the same rule as new records get
+/// (`validate::fold`; SQLite's `lower` only folds ASCII).
+fn fold_names(tx: &Transaction<'_>) -> Result<()> {
+    for table in ["groups", "keys"] {
+        let names = tx
+            .prepare(&format!("SELECT id, name FROM {table} WHERE deleted = 0"))?
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut update = tx.prepare(&format!("UPDATE {table} SET name_fold = ?2 WHERE id = ?1"))?;
+        for (id, name) in names {
+            update.execute(params![id, validate::fold(&name)])?;
+        }
+    }
+    Ok(())
+}
 
 pub struct SqliteStore {
     writer: Mutex<Connection>,
@@ -169,6 +202,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         tx.execute_batch(migration)?;
+        if index + 1 == 2 {
+            fold_names(&tx)?;
+        }
         tx.pragma_update(None, "user_version", index as i64 + 1)?;
     }
     tx.commit()?;
@@ -237,9 +273,10 @@ fn parse_scopes(text: &str) -> BTreeSet<Scope> {
         .collect()
 }
 
-fn scopes_text(scopes: &[Scope]) -> String {
-    let set: BTreeSet<&Scope> = scopes.iter().collect();
-    set.iter()
+/// How the `scopes` column holds a set: space-separated, sorted.
+fn scopes_column(scopes: &BTreeSet<Scope>) -> String {
+    scopes
+        .iter()
         .map(|scope| scope.to_string())
         .collect::<Vec<_>>()
         .join(" ")
@@ -256,37 +293,12 @@ fn parse_access(text: &str) -> Result<AccessType> {
     })
 }
 
-fn invalid(change: &Change, message: impl std::fmt::Display) -> StoreError {
-    StoreError::Invalid(format!("change {}: {message}", change.idempotency_id))
-}
-
-/// Refuses text that holds something shaped like a full key, so a key pasted
-/// into a name or a hint by mistake never reaches the database.
-fn refuse_key_like(change: &Change, field: &str, text: &str) -> Result<()> {
-    if text
-        .split(|c: char| c.is_whitespace() || c == '"' || c == '\'')
-        .any(|word| key_format::check(word).is_ok())
-    {
-        return Err(invalid(
-            change,
-            format!("the {field} holds what looks like a full key: it was not stored"),
-        ));
+fn parse_status(text: &str) -> KeyStatus {
+    if text == "active" {
+        KeyStatus::Active
+    } else {
+        KeyStatus::Inactive
     }
-    Ok(())
-}
-
-fn checked_text(change: &Change, field: &str, text: &str, max_chars: usize) -> Result<String> {
-    let text = text.trim();
-    if text.chars().count() > max_chars || text.chars().any(char::is_control) {
-        return Err(invalid(
-            change,
-            format!(
-                "the {field} must be at most {max_chars} characters, without control characters"
-            ),
-        ));
-    }
-    refuse_key_like(change, field, text)?;
-    Ok(text.to_string())
 }
 
 /// Which account holds a record, and whether it is a tombstone.
@@ -318,83 +330,147 @@ fn existing(
     }
 }
 
-struct GroupRow {
-    name: String,
-    description: String,
-    scopes: String,
+fn load_meta(tx: &Transaction<'_>, table: &str, id: &str) -> Result<RecordMeta> {
+    let text: String = tx
+        .prepare_cached(&format!("SELECT field_meta FROM {table} WHERE id = ?1"))?
+        .query_row([id], |row| row.get(0))?;
+    RecordMeta::parse(&text)
 }
+
+/// What a patch looks up in the write transaction: names in use, live groups.
+struct TxLookup<'a, 't> {
+    tx: &'a Transaction<'t>,
+    account: &'a AccountId,
+    table: &'static str,
+    id: &'a str,
+}
+
+impl Lookup for TxLookup<'_, '_> {
+    fn name_taken(&mut self, name: &str) -> Result<bool> {
+        let sql = format!(
+            "SELECT 1 FROM {} WHERE account_id = ?1 AND deleted = 0 AND name_fold = ?2 AND id <> ?3 LIMIT 1",
+            self.table
+        );
+        Ok(self
+            .tx
+            .prepare_cached(&sql)?
+            .query_row(
+                params![self.account.0, validate::fold(name), self.id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    fn groups(&mut self, ids: &BTreeSet<Uuid>) -> Result<BTreeMap<Uuid, GroupInfo>> {
+        let mut statement = self.tx.prepare_cached(
+            "SELECT name, scopes FROM groups WHERE id = ?1 AND account_id = ?2 AND deleted = 0",
+        )?;
+        let mut groups = BTreeMap::new();
+        for id in ids {
+            let found = statement
+                .query_row(params![id.to_string(), self.account.0], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                })
+                .optional()?;
+            if let Some((name, scopes)) = found {
+                groups.insert(
+                    *id,
+                    GroupInfo {
+                        name,
+                        scopes: parse_scopes(&scopes),
+                    },
+                );
+            }
+        }
+        Ok(groups)
+    }
+}
+
+/// The result of one change: its outcome and the fields that merged.
+type Applied = (Outcome, Vec<Conflict>);
 
 fn apply_group_upsert(
     tx: &Transaction<'_>,
     account: &AccountId,
     change: &Change,
     fields: &GroupFields,
-) -> Result<Outcome> {
+) -> Result<Applied> {
     let id = change.action.id().to_string();
     let current = match existing(tx, change, "groups", "group", account)? {
-        Some(false) => return Ok(Outcome::AlreadyDeleted),
+        Some(false) => {
+            let tombstone = load_meta(tx, "groups", &id)?;
+            let named = patch::group_fields_named(fields);
+            let conflict = patch::edit_of_deleted(change, &tombstone, &named);
+            return Ok((Outcome::AlreadyDeleted, conflict.into_iter().collect()));
+        }
         Some(true) => Some(tx.query_row(
-            "SELECT name, description, scopes FROM groups WHERE id = ?1",
+            "SELECT name, description, scopes, field_meta FROM groups WHERE id = ?1",
             [&id],
             |row| {
-                Ok(GroupRow {
-                    name: row.get(0)?,
-                    description: row.get(1)?,
-                    scopes: row.get(2)?,
-                })
+                Ok((
+                    GroupRow {
+                        name: row.get(0)?,
+                        description: row.get(1)?,
+                        scopes: parse_scopes(&row.get::<_, String>(2)?),
+                    },
+                    row.get::<_, String>(3)?,
+                ))
             },
         )?),
         None => None,
     };
-    let name = match (&fields.name, &current) {
-        (Some(name), _) => validate::name("group", name).map_err(|err| invalid(change, err))?,
-        (None, Some(row)) => row.name.clone(),
-        (None, None) => return Err(invalid(change, "a new group needs a name")),
-    };
-    refuse_key_like(change, "group name", &name)?;
-    let description = match (&fields.description, &current) {
-        (Some(text), _) => validate::description(Some(text))
-            .map_err(|err| invalid(change, err))?
-            .unwrap_or_default(),
-        (None, Some(row)) => row.description.clone(),
-        (None, None) => String::new(),
-    };
-    refuse_key_like(change, "group description", &description)?;
-    let scopes = match (&fields.scopes, &current) {
-        (Some(scopes), _) => scopes_text(scopes),
-        (None, Some(row)) => row.scopes.clone(),
-        (None, None) => String::new(),
+    let current = match current {
+        Some((row, meta)) => Some((row, RecordMeta::parse(&meta)?)),
+        None => None,
     };
     let revision = next_revision(tx)?;
-    let at = to_millis(change.at);
+    let mut lookup = TxLookup {
+        tx,
+        account,
+        table: "groups",
+        id: &id,
+    };
+    let patched = patch::patch_group(change, fields, current, revision as u64, &mut lookup)?;
+    let row = &patched.row;
     tx.prepare_cached(
-        "INSERT INTO groups (id, account_id, revision, name, description, scopes, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO groups (id, account_id, revision, name, description, scopes, updated_at, name_fold, field_meta)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (id) DO UPDATE SET revision = ?3, name = ?4, description = ?5, scopes = ?6,
-             updated_at = max(updated_at, ?7)",
+             updated_at = max(updated_at, ?7), name_fold = ?8, field_meta = ?9",
     )?
     .execute(params![
         id,
         account.0,
         revision,
-        name,
-        description,
-        scopes,
-        at
+        row.name,
+        row.description,
+        scopes_column(&row.scopes),
+        to_millis(change.at),
+        validate::fold(&row.name),
+        patched.meta.to_text()?
     ])?;
-    Ok(Outcome::Applied)
+    Ok((Outcome::Applied, patched.conflicts))
 }
 
-fn apply_delete(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> Result<Outcome> {
+fn apply_delete(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> Result<Applied> {
     let (table, what) = match change.action.entity() {
         Entity::Group => ("groups", "group"),
         Entity::Key => ("keys", "key"),
     };
     let id = change.action.id().to_string();
-    if existing(tx, change, table, what, account)? == Some(false) {
-        return Ok(Outcome::AlreadyDeleted);
-    }
+    let (meta, name) = match existing(tx, change, table, what, account)? {
+        Some(false) => return Ok((Outcome::AlreadyDeleted, Vec::new())),
+        Some(true) => {
+            let name: String = tx
+                .prepare_cached(&format!("SELECT name FROM {table} WHERE id = ?1"))?
+                .query_row([&id], |row| row.get(0))?;
+            (load_meta(tx, table, &id)?, Some(name))
+        }
+        None => (RecordMeta::default(), None),
+    };
     let revision = next_revision(tx)?;
+    let (tombstone, conflict) = patch::delete(change, &meta, name, revision as u64);
     let at = to_millis(change.at);
     // A delete of a record never seen still leaves a tombstone: deleted beats
     // an edit that arrives later.
@@ -410,144 +486,62 @@ fn apply_delete(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> R
         }
     };
     tx.prepare_cached(&format!(
-        "UPDATE {table} SET deleted = 1, revision = ?2, updated_at = max(updated_at, ?3), {clear} WHERE id = ?1"
+        "UPDATE {table} SET deleted = 1, revision = ?2, updated_at = max(updated_at, ?3), name_fold = NULL,
+             field_meta = ?4, {clear} WHERE id = ?1"
     ))?
-    .execute(params![id, revision, at])?;
-    Ok(Outcome::Applied)
+    .execute(params![id, revision, at, tombstone.to_text()?])?;
+    Ok((Outcome::Applied, conflict.into_iter().collect()))
 }
 
-struct KeyRow {
-    name: String,
-    description: Option<String>,
-    access: AccessType,
-    allow_unbind: bool,
-    status: KeyStatus,
-    hint: String,
-    verifier: Vec<u8>,
-    created_at: i64,
-    created_by: String,
-    expires_at: Option<i64>,
-}
-
-fn load_key(tx: &Transaction<'_>, id: &str) -> Result<KeyRow> {
+fn load_key(tx: &Transaction<'_>, id: &str) -> Result<(KeyRow, RecordMeta)> {
     let row = tx.query_row(
-        "SELECT name, description, access, allow_unbind, status, hint, verifier, created_at, created_by, expires_at
+        "SELECT name, description, access, allow_unbind, status, hint, verifier, created_at, created_by, expires_at,
+                field_meta
          FROM keys WHERE id = ?1",
         [id],
         |row| {
             Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, Option<String>>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, bool>(3)?,
-                row.get::<_, String>(4)?,
-                row.get::<_, String>(5)?,
-                row.get::<_, Vec<u8>>(6)?,
-                row.get::<_, i64>(7)?,
-                row.get::<_, String>(8)?,
-                row.get::<_, Option<i64>>(9)?,
+                (
+                    row.get::<_, String>(0)?,
+                    row.get::<_, Option<String>>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, bool>(3)?,
+                    row.get::<_, String>(4)?,
+                ),
+                (
+                    row.get::<_, String>(5)?,
+                    row.get::<_, Vec<u8>>(6)?,
+                    row.get::<_, i64>(7)?,
+                    row.get::<_, String>(8)?,
+                    row.get::<_, Option<i64>>(9)?,
+                    row.get::<_, String>(10)?,
+                ),
             ))
         },
     )?;
     let (
-        name,
-        description,
-        access,
-        allow_unbind,
-        status,
-        hint,
-        verifier,
-        created_at,
-        created_by,
-        expires_at,
+        (name, description, access, allow_unbind, status),
+        (hint, verifier, created_at, created_by, expires_at, meta),
     ) = row;
-    Ok(KeyRow {
+    let groups = tx
+        .prepare_cached("SELECT group_id FROM key_groups WHERE key_id = ?1")?
+        .query_map([id], |row| row.get::<_, String>(0))?
+        .map(|group| parse_uuid(&group?))
+        .collect::<Result<BTreeSet<Uuid>>>()?;
+    let row = KeyRow {
         name,
         description,
         access: parse_access(&access)?,
         allow_unbind,
-        status: if status == "active" {
-            KeyStatus::Active
-        } else {
-            KeyStatus::Inactive
-        },
+        groups,
+        status: parse_status(&status),
         hint,
         verifier,
         created_at,
         created_by,
         expires_at,
-    })
-}
-
-/// Merges a patch into the current record (or makes a new one) and checks the
-/// result by keyward-core's rules.
-fn patched_key(change: &Change, fields: &KeyFields, current: Option<KeyRow>) -> Result<KeyRow> {
-    let required = |what: &str| invalid(change, format!("a new key needs `{what}`"));
-    let mut row = match current {
-        Some(row) => {
-            if let Some(verifier) = &fields.verifier {
-                if verifier.0.as_slice() != row.verifier.as_slice() {
-                    return Err(invalid(
-                        change,
-                        "a key's verifier never changes: a new key is a new record with a new id",
-                    ));
-                }
-            }
-            row
-        }
-        None => KeyRow {
-            name: fields.name.clone().ok_or_else(|| required("name"))?,
-            description: None,
-            access: fields.access.ok_or_else(|| required("access"))?,
-            allow_unbind: false,
-            status: KeyStatus::Active,
-            hint: fields.hint.clone().ok_or_else(|| required("hint"))?,
-            verifier: fields
-                .verifier
-                .ok_or_else(|| required("verifier"))?
-                .0
-                .to_vec(),
-            created_at: to_millis(fields.created_at.unwrap_or(change.at)),
-            created_by: String::new(),
-            expires_at: None,
-        },
     };
-    if let Some(name) = &fields.name {
-        row.name = name.clone();
-    }
-    row.name = validate::name("key", &row.name).map_err(|err| invalid(change, err))?;
-    refuse_key_like(change, "key name", &row.name)?;
-    if let Some(description) = &fields.description {
-        row.description =
-            validate::description(description.as_deref()).map_err(|err| invalid(change, err))?;
-    }
-    if let Some(description) = &row.description {
-        refuse_key_like(change, "key description", description)?;
-    }
-    if let Some(access) = fields.access {
-        row.access = access;
-    }
-    if let Some(allow_unbind) = fields.allow_unbind {
-        row.allow_unbind = allow_unbind;
-    }
-    access::validate_unbind(row.access, row.allow_unbind).map_err(|err| invalid(change, err))?;
-    if let Some(status) = fields.status {
-        row.status = status;
-    }
-    if let Some(hint) = &fields.hint {
-        row.hint = hint.clone();
-    }
-    row.hint = checked_text(change, "hint", &row.hint, 32)?;
-    if let Some(created_by) = &fields.created_by {
-        row.created_by = checked_text(change, "creator", created_by, 128)?;
-    }
-    if let Some(created_at) = fields.created_at {
-        row.created_at = to_millis(created_at);
-    }
-    if let Some(expires_at) = fields.expires_at {
-        row.expires_at = expires_at.map(to_millis);
-    }
-    Ok(row)
+    Ok((row, RecordMeta::parse(&meta)?))
 }
 
 fn apply_key_upsert(
@@ -555,14 +549,28 @@ fn apply_key_upsert(
     account: &AccountId,
     change: &Change,
     fields: &KeyFields,
-) -> Result<Outcome> {
+) -> Result<Applied> {
     let id = change.action.id().to_string();
     let current = match existing(tx, change, "keys", "key", account)? {
-        Some(false) => return Ok(Outcome::AlreadyDeleted),
+        Some(false) => {
+            let tombstone = load_meta(tx, "keys", &id)?;
+            let named = patch::key_fields_named(fields);
+            let conflict = patch::edit_of_deleted(change, &tombstone, &named);
+            return Ok((Outcome::AlreadyDeleted, conflict.into_iter().collect()));
+        }
         Some(true) => Some(load_key(tx, &id)?),
         None => None,
     };
-    let row = patched_key(change, fields, current)?;
+    let old_groups = current.as_ref().map(|(row, _)| row.groups.clone());
+    let revision = next_revision(tx)?;
+    let mut lookup = TxLookup {
+        tx,
+        account,
+        table: "keys",
+        id: &id,
+    };
+    let patched = patch::patch_key(change, fields, current, revision as u64, &mut lookup)?;
+    let row = &patched.row;
     let taken: Option<String> = tx
         .prepare_cached("SELECT id FROM keys WHERE verifier = ?1 AND id <> ?2")?
         .query_row(params![row.verifier, id], |r| r.get(0))
@@ -573,14 +581,13 @@ fn apply_key_upsert(
             change.idempotency_id
         )));
     }
-    let revision = next_revision(tx)?;
     tx.prepare_cached(
         "INSERT INTO keys (id, account_id, revision, name, description, access, allow_unbind, status, hint, verifier,
-                           created_at, created_by, updated_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                           created_at, created_by, updated_at, expires_at, name_fold, field_meta)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
          ON CONFLICT (id) DO UPDATE SET revision = ?3, name = ?4, description = ?5, access = ?6, allow_unbind = ?7,
              status = ?8, hint = ?9, created_at = ?11, created_by = ?12, updated_at = max(updated_at, ?13),
-             expires_at = ?14",
+             expires_at = ?14, name_fold = ?15, field_meta = ?16",
     )?
     .execute(params![
         id,
@@ -596,23 +603,24 @@ fn apply_key_upsert(
         row.created_at,
         row.created_by,
         to_millis(change.at),
-        row.expires_at
+        row.expires_at,
+        validate::fold(&row.name),
+        patched.meta.to_text()?
     ])?;
-    if let Some(groups) = &fields.groups {
+    if old_groups.as_ref() != Some(&row.groups) {
         tx.prepare_cached("DELETE FROM key_groups WHERE key_id = ?1")?
             .execute([&id])?;
-        let mut link = tx.prepare_cached(
-            "INSERT OR IGNORE INTO key_groups (key_id, group_id) VALUES (?1, ?2)",
-        )?;
-        for group in groups {
+        let mut link =
+            tx.prepare_cached("INSERT INTO key_groups (key_id, group_id) VALUES (?1, ?2)")?;
+        for group in &row.groups {
             link.execute(params![id, group.to_string()])?;
         }
     }
-    Ok(Outcome::Applied)
+    Ok((Outcome::Applied, patched.conflicts))
 }
 
 fn apply(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> Result<ChangeResult> {
-    let outcome = match &change.action {
+    let (outcome, conflicts) = match &change.action {
         ChangeAction::UpsertGroup { fields, .. } => {
             apply_group_upsert(tx, account, change, fields)?
         }
@@ -633,7 +641,7 @@ fn apply(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> Result<C
         idempotency_id: change.idempotency_id,
         outcome,
         revision,
-        conflicts: Vec::new(),
+        conflicts,
     })
 }
 
@@ -976,6 +984,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keyward_core::key_format;
     use keyward_sync::{Change, ChangeAction, KeyFields};
 
     fn store_with_key() -> (tempfile::TempDir, SqliteStore, AccountId, String) {
@@ -1065,5 +1074,76 @@ mod tests {
             })
             .unwrap();
         assert_eq!(kept, 0);
+    }
+
+    #[test]
+    fn a_schema_1_database_gets_field_metadata_and_folded_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.db");
+        let old = Uuid::now_v7();
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute_batch(&format!(
+                "UPDATE meta SET value = 1 WHERE name = 'revision';
+                 INSERT INTO accounts (id, name, name_fold, created_at) VALUES ('acme', 'Acme', 'acme', 0);
+                 INSERT INTO keys (id, account_id, revision, name, access, allow_unbind, status, hint, verifier,
+                                   created_at, created_by, updated_at)
+                 VALUES ('{old}', 'acme', 1, 'Kiosk Ä', 'READ', 0, 'active', 'kw_x…y', x'{}', 0, 'test', 0);",
+                "07".repeat(32)
+            ))
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let (fold, meta): (String, String) = store
+            .read(|conn| {
+                Ok(conn.query_row(
+                    "SELECT name_fold, field_meta FROM keys WHERE id = ?1",
+                    [old.to_string()],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )?)
+            })
+            .unwrap();
+        assert_eq!((fold.as_str(), meta.as_str()), ("kiosk ä", "{}"));
+
+        store.create_token("Acme", &[9; 32], "kwsync_x…y").unwrap();
+        let account = store.account_by_token(&[9; 32]).unwrap().unwrap();
+        assert_eq!(account.0, "acme");
+        let key = key_format::generate("kw").unwrap();
+        let change = |action| Change {
+            idempotency_id: Uuid::now_v7(),
+            origin: Uuid::now_v7(),
+            base_revision: 0,
+            at: OffsetDateTime::now_utc(),
+            action,
+        };
+        let results = store
+            .push(
+                &account,
+                &[
+                    change(ChangeAction::UpsertKey {
+                        id: Uuid::now_v7(),
+                        fields: Box::new(KeyFields {
+                            name: Some("KIOSK ä".into()),
+                            access: Some(AccessType::Read),
+                            verifier: Some(Verifier(key.verifier)),
+                            hint: Some(key.hint),
+                            ..KeyFields::default()
+                        }),
+                    }),
+                    // Nobody is known to have changed the old record's fields: no conflict.
+                    change(ChangeAction::UpsertKey {
+                        id: old,
+                        fields: Box::new(KeyFields {
+                            status: Some(KeyStatus::Inactive),
+                            ..KeyFields::default()
+                        }),
+                    }),
+                ],
+            )
+            .unwrap();
+        assert_eq!(results[0].conflicts[0].kept, "KIOSK ä (2)");
+        assert!(results[1].conflicts.is_empty());
     }
 }

@@ -322,6 +322,15 @@ pub fn change(entity: &str, op: &str, id: Uuid, fields: Option<Value>) -> Value 
     value
 }
 
+/// `change` as desktop `origin` made it at `at`, having last pulled the
+/// record at revision `base`.
+pub fn made_on(mut change: Value, origin: Uuid, base: u64, at: OffsetDateTime) -> Value {
+    change["origin"] = json!(origin);
+    change["base_revision"] = json!(base);
+    change["at"] = json!(rfc3339(at));
+    change
+}
+
 pub fn tls_connector(cert_pem: &str) -> tokio_rustls::TlsConnector {
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();

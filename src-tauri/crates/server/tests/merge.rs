@@ -1,0 +1,651 @@
+//! Conflicting edits from two desktops, on the real server and a real
+//! database file: the same offline edits pushed in either order end in the
+//! same record, with the security-conservative value, and the change that
+//! arrives second is told how each field merged.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::*;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+/// Three desktops: C set the records up; A and B both pulled them, then edited offline.
+struct Desktops {
+    a: Uuid,
+    b: Uuid,
+    c: Uuid,
+    /// When C set things up; A edits a minute later, B two minutes later.
+    t0: OffsetDateTime,
+}
+
+impl Desktops {
+    fn new() -> Desktops {
+        Desktops {
+            a: Uuid::now_v7(),
+            b: Uuid::now_v7(),
+            c: Uuid::now_v7(),
+            t0: OffsetDateTime::now_utc() - Duration::hours(1),
+        }
+    }
+
+    fn setup(&self, change: Value) -> Value {
+        made_on(change, self.c, 0, self.t0)
+    }
+
+    fn on_a(&self, change: Value, base: u64) -> Value {
+        made_on(change, self.a, base, self.t0 + Duration::minutes(1))
+    }
+
+    fn on_b(&self, change: Value, base: u64) -> Value {
+        made_on(change, self.b, base, self.t0 + Duration::minutes(2))
+    }
+}
+
+fn edit_key(id: Uuid, fields: Value) -> Value {
+    change("key", "upsert", id, Some(fields))
+}
+
+fn edit_group(id: Uuid, fields: Value) -> Value {
+    change("group", "upsert", id, Some(fields))
+}
+
+/// The one result of a one-change push.
+fn only_result(reply: &Value) -> Value {
+    let results = reply["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{reply}");
+    results[0].clone()
+}
+
+fn conflicts(result: &Value) -> Vec<Value> {
+    result
+        .get("conflicts")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The conflict on `field` as (yours, kept, rule).
+fn conflict_on(result: &Value, field: &str) -> Option<(String, String, String)> {
+    conflicts(result)
+        .into_iter()
+        .find(|c| c["field"] == field)
+        .map(|c| {
+            let text = |name: &str| c[name].as_str().unwrap().to_string();
+            (text("yours"), text("kept"), text("rule"))
+        })
+}
+
+/// The record `id` as a pull from the start hands it out.
+async fn record(server: &Server, token: &str, id: Uuid) -> Value {
+    let pulled = server.pull(token, 0).await;
+    let change = pulled["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == json!(id))
+        .cloned()
+        .unwrap_or_else(|| panic!("{id} not pulled: {pulled}"));
+    change
+        .get("key")
+        .or_else(|| change.get("group"))
+        .cloned()
+        .unwrap_or(change)
+}
+
+/// What became of one arrival order: the record and the two changes' results.
+struct Run {
+    record: Value,
+    a: Value,
+    b: Value,
+}
+
+/// Pushes `setup` on a fresh server, then `a` and `b` one push each, in the
+/// given order.
+async fn run(setup: &[Value], id: Uuid, first: &Value, second: &Value, a_first: bool) -> Run {
+    let server = Server::start(&[]);
+    let token = server.token("Acme");
+    server.push_ok(&token, setup).await;
+    let first = only_result(&server.push_ok(&token, std::slice::from_ref(first)).await);
+    let second = only_result(&server.push_ok(&token, std::slice::from_ref(second)).await);
+    let (a, b) = if a_first {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    Run {
+        record: record(&server, &token, id).await,
+        a,
+        b,
+    }
+}
+
+/// The same two changes in both arrival orders: (A first, B first).
+async fn both_orders(setup: &[Value], id: Uuid, a: &Value, b: &Value) -> (Run, Run) {
+    let a_first = run(setup, id, a, b, true).await;
+    let b_first = run(setup, id, b, a, false).await;
+    assert_eq!(
+        a_first.record, b_first.record,
+        "the arrival order must not matter"
+    );
+    (a_first, b_first)
+}
+
+#[tokio::test]
+async fn the_same_fields_edited_offline_on_two_desktops_merge_the_same_in_either_order() {
+    let desk = Desktops::new();
+    let id = Uuid::now_v7();
+    let setup = [desk.setup(create_key(
+        id,
+        "gate 1",
+        &new_key(),
+        json!({"description": "front"}),
+    ))];
+    let a = desk.on_a(
+        edit_key(
+            id,
+            json!({"name": "gate north", "description": "north side", "status": "inactive",
+                   "expires_at": "2027-01-15T08:00:00Z"}),
+        ),
+        1,
+    );
+    let b = desk.on_b(
+        edit_key(
+            id,
+            json!({"name": "gate south", "description": null, "status": "active",
+                   "expires_at": "2028-06-01T00:00:00Z"}),
+        ),
+        1,
+    );
+    let (a_first, b_first) = both_orders(&setup, id, &a, &b).await;
+
+    let key = &a_first.record;
+    assert_eq!(key["status"], "inactive", "inactive beats active");
+    assert_eq!(
+        key["expires_at"], "2027-01-15T08:00:00Z",
+        "the earlier expiry wins"
+    );
+    assert_eq!(key["name"], "gate south", "the later change wins");
+    assert_eq!(key["description"], Value::Null, "the later change wins");
+
+    // A arrived first: nothing to merge yet. B lost status and expiry, and is told.
+    assert!(conflicts(&a_first.a).is_empty());
+    assert_eq!(
+        conflict_on(&a_first.b, "status"),
+        Some((
+            "active".into(),
+            "inactive".into(),
+            "inactive beats active".into()
+        ))
+    );
+    assert_eq!(
+        conflict_on(&a_first.b, "expires_at"),
+        Some((
+            "2028-06-01T00:00:00Z".into(),
+            "2027-01-15T08:00:00Z".into(),
+            "the earlier expiry wins".into()
+        ))
+    );
+    assert_eq!(
+        conflict_on(&a_first.b, "name").map(|c| c.1),
+        Some("gate south".into())
+    );
+    // B arrived first: A lost name and description, and is told.
+    assert!(conflicts(&b_first.b).is_empty());
+    assert_eq!(
+        conflict_on(&b_first.a, "name"),
+        Some((
+            "gate north".into(),
+            "gate south".into(),
+            "the later change wins".into()
+        ))
+    );
+    assert_eq!(
+        conflict_on(&b_first.a, "description"),
+        Some((
+            "north side".into(),
+            "(none)".into(),
+            "the later change wins".into()
+        ))
+    );
+    assert_eq!(
+        conflict_on(&b_first.a, "status").map(|c| c.1),
+        Some("inactive".into())
+    );
+    let reported = &conflicts(&b_first.a)[0];
+    assert_eq!(
+        (&reported["entity"], &reported["id"], &reported["name"]),
+        (&json!("key"), &json!(id), &json!("gate south"))
+    );
+}
+
+#[tokio::test]
+async fn sequential_edits_are_not_conflicts() {
+    let server = Server::start(&["--flush-interval-ms", "600000"]);
+    let token = server.token("Acme");
+    let desk = Desktops::new();
+    let (id, key) = (Uuid::now_v7(), new_key());
+    server
+        .push_ok(
+            &token,
+            &[desk.setup(create_key(id, "gate 1", &key, json!({})))],
+        )
+        .await;
+    // A use on the server moves the record's revision but is no edit of a field.
+    server.verify(key.secret.expose(), "GET", "devices").await;
+    server.pull(&token, 0).await;
+
+    // The same desktop twice, without pulling in between: its own edits follow each other.
+    for status in ["inactive", "active"] {
+        let result = only_result(
+            &server
+                .push_ok(
+                    &token,
+                    &[desk.on_a(edit_key(id, json!({ "status": status })), 1)],
+                )
+                .await,
+        );
+        assert_eq!(result["outcome"], "applied");
+        assert!(conflicts(&result).is_empty(), "{result}");
+    }
+    assert_eq!(record(&server, &token, id).await["status"], "active");
+
+    // Another desktop that pulled after those edits: no conflict either.
+    let head = server.pull(&token, 0).await["cursor"].as_u64().unwrap();
+    let result = only_result(
+        &server
+            .push_ok(
+                &token,
+                &[desk.on_b(edit_key(id, json!({"status": "inactive"})), head)],
+            )
+            .await,
+    );
+    assert!(conflicts(&result).is_empty(), "{result}");
+    // A field nobody else touched, from a desktop that has not pulled: no conflict.
+    let result = only_result(
+        &server
+            .push_ok(
+                &token,
+                &[made_on(
+                    edit_key(id, json!({"description": "north"})),
+                    Uuid::now_v7(),
+                    1,
+                    OffsetDateTime::now_utc(),
+                )],
+            )
+            .await,
+    );
+    assert!(conflicts(&result).is_empty(), "{result}");
+
+    // But A, still at its old base, reactivating after B's deactivation: both changed it.
+    let result = only_result(
+        &server
+            .push_ok(
+                &token,
+                &[desk.on_a(edit_key(id, json!({"status": "active"})), 1)],
+            )
+            .await,
+    );
+    assert_eq!(
+        conflict_on(&result, "status"),
+        Some((
+            "active".into(),
+            "inactive".into(),
+            "inactive beats active".into()
+        ))
+    );
+    assert_eq!(record(&server, &token, id).await["status"], "inactive");
+}
+
+#[tokio::test]
+async fn read_against_write_keeps_the_later_and_makes_the_key_inactive() {
+    let desk = Desktops::new();
+    let id = Uuid::now_v7();
+    let setup = [desk.setup(create_key(
+        id,
+        "timing",
+        &new_key(),
+        json!({"access": "READ_WRITE"}),
+    ))];
+    let a = desk.on_a(edit_key(id, json!({"access": "READ"})), 1);
+    let b = desk.on_b(edit_key(id, json!({"access": "WRITE"})), 1);
+    let (a_first, b_first) = both_orders(&setup, id, &a, &b).await;
+    assert_eq!(
+        (&a_first.record["access"], &a_first.record["status"]),
+        (&json!("WRITE"), &json!("inactive"))
+    );
+    let why = "neither side's permissions include the other's: the later change's are kept and the key is made inactive";
+    assert_eq!(
+        conflict_on(&a_first.b, "access"),
+        Some(("WRITE".into(), "WRITE".into(), why.into()))
+    );
+    assert_eq!(
+        conflict_on(&a_first.b, "status"),
+        Some(("active".into(), "inactive".into(), why.into()))
+    );
+    assert_eq!(
+        conflict_on(&b_first.a, "access"),
+        Some(("READ".into(), "WRITE".into(), why.into()))
+    );
+    assert_eq!(
+        conflict_on(&b_first.a, "status").map(|c| c.1),
+        Some("inactive".into())
+    );
+}
+
+#[tokio::test]
+async fn the_lesser_permissions_win_whole_judged_by_what_they_allow() {
+    let desk = Desktops::new();
+    let (gate, id) = (Uuid::now_v7(), Uuid::now_v7());
+    let setup = [
+        desk.setup(edit_group(
+            gate,
+            json!({"name": "gate", "scopes": ["passings:write"]}),
+        )),
+        desk.setup(create_key(
+            id,
+            "gate 1",
+            &new_key(),
+            json!({"access": "WRITE"}),
+        )),
+    ];
+    // A narrows the key to a group; B, later, lets it unbind devices. A
+    // desktop sends the three together, as it holds them.
+    let a = desk.on_a(
+        edit_key(
+            id,
+            json!({"access": "WRITE", "allow_unbind": false, "groups": [gate]}),
+        ),
+        2,
+    );
+    let b = desk.on_b(
+        edit_key(
+            id,
+            json!({"access": "WRITE", "allow_unbind": true, "groups": []}),
+        ),
+        2,
+    );
+    let (a_first, b_first) = both_orders(&setup, id, &a, &b).await;
+    let key = &a_first.record;
+    assert_eq!(
+        (
+            &key["access"],
+            &key["allow_unbind"],
+            &key["groups"],
+            &key["status"]
+        ),
+        (
+            &json!("WRITE"),
+            &json!(false),
+            &json!([gate]),
+            &json!("active")
+        )
+    );
+    let rule = "the lesser permissions win (access type, unbind and groups judged together)";
+    assert_eq!(
+        conflict_on(&a_first.b, "access"),
+        Some((
+            "WRITE, unbind".into(),
+            "WRITE, groups: gate".into(),
+            rule.into()
+        ))
+    );
+    assert_eq!(
+        conflict_on(&b_first.a, "access"),
+        Some((
+            "WRITE, groups: gate".into(),
+            "WRITE, groups: gate".into(),
+            rule.into()
+        ))
+    );
+    assert!(conflict_on(&b_first.a, "status").is_none());
+}
+
+#[tokio::test]
+async fn group_scopes_changed_on_both_sides_keep_only_what_both_grant() {
+    let desk = Desktops::new();
+    let id = Uuid::now_v7();
+    let setup = [desk.setup(edit_group(
+        id,
+        json!({"name": "ops", "scopes": ["devices:read", "devices:write"]}),
+    ))];
+    let a = desk.on_a(
+        edit_group(id, json!({"scopes": ["devices:read", "sessions:read"]})),
+        1,
+    );
+    let b = desk.on_b(
+        edit_group(
+            id,
+            json!({"scopes": ["devices:read", "devices:write", "passings:write"]}),
+        ),
+        1,
+    );
+    let (a_first, b_first) = both_orders(&setup, id, &a, &b).await;
+    assert_eq!(a_first.record["scopes"], json!(["devices:read"]));
+    let rule = "a group keeps only the scopes both sides grant";
+    assert_eq!(
+        conflict_on(&a_first.b, "scopes"),
+        Some((
+            "devices:read, devices:write, passings:write".into(),
+            "devices:read".into(),
+            rule.into()
+        ))
+    );
+    assert_eq!(
+        conflict_on(&b_first.a, "scopes"),
+        Some((
+            "devices:read, sessions:read".into(),
+            "devices:read".into(),
+            rule.into()
+        ))
+    );
+
+    // The merged scopes are nobody's own: not even B, whose change came last,
+    // can put its own back before it has pulled them; after a pull it can.
+    let server = Server::start(&[]);
+    let token = server.token("Acme");
+    server.push_ok(&token, &setup).await;
+    server.push_ok(&token, &[a.clone(), b.clone()]).await;
+    let wider = json!({"scopes": ["devices:read", "devices:write", "passings:write"]});
+    let again = desk.on_b(edit_group(id, wider.clone()), 1);
+    let result = only_result(&server.push_ok(&token, &[again]).await);
+    assert_eq!(
+        conflict_on(&result, "scopes").map(|c| c.1),
+        Some("devices:read".into())
+    );
+    let head = server.pull(&token, 0).await["cursor"].as_u64().unwrap();
+    let after_pull = desk.on_b(edit_group(id, wider), head);
+    let result = only_result(&server.push_ok(&token, &[after_pull]).await);
+    assert!(conflicts(&result).is_empty(), "{result}");
+    assert_eq!(
+        record(&server, &token, id).await["scopes"],
+        json!(["devices:read", "devices:write", "passings:write"])
+    );
+}
+
+#[tokio::test]
+async fn a_name_taken_on_the_server_gets_a_number() {
+    let server = Server::start(&[]);
+    let token = server.token("Acme");
+    let desk = Desktops::new();
+    let ids: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
+    server
+        .push_ok(
+            &token,
+            &[desk.on_a(create_key(ids[0], "kiosk", &new_key(), json!({})), 0)],
+        )
+        .await;
+    // B made a "Kiosk" offline too: names are compared ignoring case.
+    let reply = server
+        .push_ok(
+            &token,
+            &[
+                desk.on_b(create_key(ids[1], "Kiosk", &new_key(), json!({})), 0),
+                desk.on_b(create_key(ids[2], "KIOSK", &new_key(), json!({})), 0),
+            ],
+        )
+        .await;
+    let results = reply["results"].as_array().unwrap();
+    assert_eq!(
+        conflict_on(&results[0], "name"),
+        Some((
+            "Kiosk".into(),
+            "Kiosk (2)".into(),
+            "name already taken on the server".into()
+        ))
+    );
+    assert_eq!(
+        conflict_on(&results[1], "name").map(|c| c.1),
+        Some("KIOSK (3)".into())
+    );
+    assert_eq!(conflicts(&results[1])[0]["name"], "KIOSK (3)");
+    assert_eq!(record(&server, &token, ids[1]).await["name"], "Kiosk (2)");
+    assert_eq!(record(&server, &token, ids[2]).await["name"], "KIOSK (3)");
+
+    // A rename into a taken name too; a key keeps its own name whatever its case.
+    server
+        .push_ok(
+            &token,
+            &[desk.on_a(create_key(ids[3], "lobby", &new_key(), json!({})), 0)],
+        )
+        .await;
+    let head = server.pull(&token, 0).await["cursor"].as_u64().unwrap();
+    let reply = server
+        .push_ok(
+            &token,
+            &[
+                desk.on_a(edit_key(ids[3], json!({"name": "kiosk"})), head),
+                desk.on_a(edit_key(ids[0], json!({"name": "KIOSK"})), head),
+            ],
+        )
+        .await;
+    assert_eq!(
+        conflicts(&reply["results"][0]),
+        [
+            json!({"entity": "key", "id": ids[3], "name": "kiosk (4)", "field": "name", "yours": "kiosk",
+                "kept": "kiosk (4)", "rule": "name already taken on the server"})
+        ]
+    );
+    assert!(conflicts(&reply["results"][1]).is_empty());
+    assert_eq!(record(&server, &token, ids[0]).await["name"], "KIOSK");
+
+    // A long name stays within the 64-character limit.
+    let long = "x".repeat(64);
+    let reply = server
+        .push_ok(
+            &token,
+            &[
+                create_key(Uuid::now_v7(), &long, &new_key(), json!({})),
+                create_key(Uuid::now_v7(), &long, &new_key(), json!({})),
+            ],
+        )
+        .await;
+    let kept = conflict_on(&reply["results"][1], "name").unwrap().1;
+    assert_eq!(kept, format!("{} (2)", "x".repeat(60)));
+
+    // Groups alike; a deleted record's name is free again.
+    let (ops, ops_too) = (Uuid::now_v7(), Uuid::now_v7());
+    let reply = server
+        .push_ok(
+            &token,
+            &[
+                edit_group(ops, json!({"name": "ops"})),
+                edit_group(ops_too, json!({"name": "Ops"})),
+                change("key", "delete", ids[1], None),
+                create_key(Uuid::now_v7(), "kiosk (2)", &new_key(), json!({})),
+            ],
+        )
+        .await;
+    assert_eq!(
+        conflict_on(&reply["results"][1], "name").map(|c| c.1),
+        Some("Ops (2)".into())
+    );
+    assert!(conflicts(&reply["results"][3]).is_empty(), "{reply}");
+}
+
+#[tokio::test]
+async fn an_edit_and_a_delete_from_two_desktops_delete_and_say_so() {
+    let desk = Desktops::new();
+    let id = Uuid::now_v7();
+    let setup = [desk.setup(create_key(id, "gate 1", &new_key(), json!({})))];
+    let a = desk.on_a(change("key", "delete", id, None), 1);
+    let b = desk.on_b(edit_key(id, json!({"status": "inactive"})), 1);
+    let a_first = run(&setup, id, &a, &b, true).await;
+    let b_first = run(&setup, id, &b, &a, false).await;
+    for tombstone in [&a_first.record, &b_first.record] {
+        assert_eq!(tombstone["op"], "delete", "{tombstone}");
+        assert!(tombstone.get("key").is_none());
+    }
+
+    assert_eq!(a_first.b["outcome"], "already_deleted");
+    assert_eq!(
+        conflict_on(&a_first.b, "deleted"),
+        Some((
+            "edited: status".into(),
+            "deleted".into(),
+            "deleted beats edited".into()
+        ))
+    );
+    assert_eq!(conflicts(&a_first.b)[0]["name"], "gate 1");
+    assert_eq!(b_first.a["outcome"], "applied");
+    assert_eq!(
+        conflict_on(&b_first.a, "deleted"),
+        Some((
+            "deleted".into(),
+            "deleted".into(),
+            "deleted beats edited (dropped edits made on another desktop: status)".into()
+        ))
+    );
+
+    // A desktop's own edit after its own delete is no conflict: it is just late.
+    let server = Server::start(&[]);
+    let token = server.token("Acme");
+    server.push_ok(&token, &setup).await;
+    server.push_ok(&token, std::slice::from_ref(&a)).await;
+    let late = desk.on_a(edit_key(id, json!({"status": "inactive"})), 1);
+    let result = only_result(&server.push_ok(&token, &[late]).await);
+    assert_eq!(result["outcome"], "already_deleted");
+    assert!(conflicts(&result).is_empty(), "{result}");
+}
+
+#[tokio::test]
+async fn a_replayed_push_answers_its_stored_conflicts() {
+    let server = Server::start(&[]);
+    let token = server.token("Acme");
+    let desk = Desktops::new();
+    let id = Uuid::now_v7();
+    server
+        .push_ok(
+            &token,
+            &[desk.setup(create_key(id, "gate 1", &new_key(), json!({})))],
+        )
+        .await;
+    server
+        .push_ok(
+            &token,
+            &[desk.on_a(edit_key(id, json!({"status": "inactive"})), 1)],
+        )
+        .await;
+    let b = [desk.on_b(edit_key(id, json!({"status": "active"})), 1)];
+    let first = server.push(&token, &b).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(
+        conflict_on(&only_result(&first.json()), "status").map(|c| c.1),
+        Some("inactive".into())
+    );
+    // Meanwhile A reactivates after a pull: the replay still answers as the first time.
+    let head = server.pull(&token, 0).await["cursor"].as_u64().unwrap();
+    server
+        .push_ok(
+            &token,
+            &[desk.on_a(edit_key(id, json!({"status": "active"})), head)],
+        )
+        .await;
+    let pulled = server.pull(&token, 0).await;
+    let again = server.push(&token, &b).await;
+    assert_eq!(
+        again.body, first.body,
+        "a replay answers exactly the first result"
+    );
+    assert_eq!(server.pull(&token, 0).await, pulled, "and changes nothing");
+}

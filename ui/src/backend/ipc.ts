@@ -4,6 +4,7 @@ import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
 import {
   CLIPBOARD_CLEARED,
+  SYNC_STATUS,
   VAULT_LOCKED,
   type AccessType,
   type Account,
@@ -12,13 +13,17 @@ import {
   type AuditReport,
   type ClipboardCleared,
   type CommandErrorKind,
+  type Conflict,
   type CopyReceipt,
   type CreatedKeyView,
   type Group,
   type GroupDeletion,
   type KeyPresetView,
   type KeyStatus,
+  type RemoteInfo,
   type Settings,
+  type SyncReport,
+  type SyncStatus,
   type UnlockOutcome,
   type VaultLocked,
   type VaultStatus,
@@ -33,13 +38,17 @@ export type {
   AuditEntry,
   AuditReport,
   ClipboardCleared,
+  Conflict,
   CopyReceipt,
   CreatedKeyView,
   Group,
   GroupDeletion,
   KeyPresetView,
   KeyStatus,
+  RemoteInfo,
   Settings,
+  SyncReport,
+  SyncStatus,
   UnlockOutcome,
   VaultLocked,
   VaultStatus,
@@ -272,6 +281,25 @@ export function updateSettings(settings: Settings): Promise<Settings> {
   return call('update_settings', { settings });
 }
 
+// ---- Sync --------------------------------------------------------------------------
+
+export function syncStatus(account: string): Promise<SyncStatus> {
+  return call('sync_status', { account });
+}
+
+/**
+ * Points the account at a remote API with its sync token (kept encrypted in the vault).
+ * `insecure` allows a plain http:// URL that is not on this computer.
+ */
+export function setRemote(account: string, url: string, token: string, insecure: boolean): Promise<SyncStatus> {
+  return call('set_remote', { account, url, token, insecure });
+}
+
+/** Pushes the account's pending changes, then pulls the remote's; may take seconds. */
+export function syncNow(account: string): Promise<SyncReport> {
+  return call('sync_now', { account });
+}
+
 // ---- Events ------------------------------------------------------------------------
 
 // Stopping a listener while the window goes away may fail; there is nothing left to stop then.
@@ -291,4 +319,12 @@ export async function onVaultLocked(handler: (event: VaultLocked) => void): Prom
 /** The countdown of the last copy is over: cleared, or left alone because it held something else. */
 export async function onClipboardCleared(handler: (event: ClipboardCleared) => void): Promise<() => void> {
   return quietly(await listen<ClipboardCleared>(CLIPBOARD_CLEARED, (event) => handler(event.payload)));
+}
+
+/**
+ * An account's sync status changed: a sync started or ended, or its remote was set.
+ * The payload's `account` is the name that command was given (compare it ignoring case).
+ */
+export async function onSyncStatus(handler: (status: SyncStatus) => void): Promise<() => void> {
+  return quietly(await listen<SyncStatus>(SYNC_STATUS, (event) => handler(event.payload)));
 }

@@ -84,6 +84,60 @@ describe('the unlocked vault', () => {
   });
 });
 
+describe('the sync status in the header', () => {
+  it('says sync is off for an account with no remote, and leads to the sync settings', async () => {
+    unlockedVault(twoAccounts);
+    const user = userEvent.setup();
+    render(App);
+
+    await user.click(await screen.findByRole('button', { name: 'Sync status: Sync off' }));
+    expect(await screen.findByRole('heading', { name: 'Settings', level: 1 })).toBeInTheDocument();
+    expect(screen.getByRole('heading', { name: 'Sync', level: 2 })).toHaveFocus();
+    const pages = screen.getByRole('navigation', { name: 'Pages' });
+    expect(within(pages).getByRole('button', { name: 'Settings' })).toHaveAttribute('aria-current', 'page');
+  });
+
+  it('counts a change made in the keys table, and follows the account switcher', async () => {
+    const backend = unlockedVault((fake) => {
+      twoAccounts(fake);
+      fake.setRemote('Acme');
+      fake.syncOf('Acme').pending = 0;
+    });
+    const user = userEvent.setup();
+    render(App);
+
+    expect(await screen.findByRole('button', { name: 'Sync status: Not synced yet' })).toBeInTheDocument();
+    await user.click(screen.getByRole('gridcell', { name: 'Gate 1' }));
+    await user.click(screen.getByRole('button', { name: 'Deactivate' }));
+    await user.click(screen.getByRole('button', { name: 'Deactivate key' }));
+    expect(await screen.findByRole('button', { name: 'Sync status: 1 change pending' })).toBeInTheDocument();
+
+    await user.selectOptions(screen.getByLabelText('Account'), 'Globex');
+    expect(await screen.findByRole('button', { name: 'Sync status: Sync off' })).toBeInTheDocument();
+    expect(backend.argsOf('sync_status').at(-1)).toEqual({ account: 'Globex' });
+  });
+
+  it('shows a sync started from the settings while the admin is back on the keys', async () => {
+    const backend = unlockedVault((fake) => {
+      twoAccounts(fake);
+      fake.setRemote('Acme');
+    });
+    let release!: () => void;
+    backend.syncGate = new Promise((resolve) => (release = resolve));
+    const user = userEvent.setup();
+    render(App);
+
+    await user.click(await screen.findByRole('button', { name: /^Sync status: / }));
+    await user.click(await screen.findByRole('button', { name: 'Sync now' }));
+    expect(await screen.findByRole('button', { name: 'Sync status: Syncing…' })).toBeInTheDocument();
+    await user.click(within(screen.getByRole('navigation', { name: 'Pages' })).getByRole('button', { name: 'Keys' }));
+    expect(await screen.findByRole('gridcell', { name: 'Gate 1' })).toBeInTheDocument();
+
+    release();
+    expect(await screen.findByRole('button', { name: 'Sync status: Synced just now' })).toBeInTheDocument();
+  });
+});
+
 describe('locking', () => {
   it('goes back to the lock screen when the backend locks after idle, and says why', async () => {
     const backend = unlockedVault(twoAccounts);

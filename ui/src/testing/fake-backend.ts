@@ -12,6 +12,8 @@ import type {
   Group,
   KeyPresetView,
   Settings,
+  SyncReport,
+  SyncStatus,
   UnlockOutcome,
   VaultSummary,
 } from '../backend/ipc';
@@ -32,6 +34,20 @@ interface StoredAccount extends Omit<Account, 'key_count'> {
 }
 
 type Args = Record<string, unknown>;
+
+/** One account's side of sync, as the vault would hold it. */
+export interface FakeSync {
+  remote: { url: string; token: string; insecure: boolean } | null;
+  pending: number;
+  lastSyncAt: string | null;
+  lastReport: SyncReport | null;
+  lastError: string | null;
+  syncing: boolean;
+}
+
+type FakeError = { kind: string; message: string };
+
+const LOOPBACK_HOSTS = new Set(['localhost', '[::1]']);
 
 const T0 = Date.parse('2025-01-01T09:00:00Z');
 export const PRESETS: KeyPresetView[] = [
@@ -70,6 +86,12 @@ export class FakeBackend {
   /** Set to `false` to check what the UI does while the backend stays silent. */
   auditOk = true;
   rememberProblem: string | null;
+  /** Sync state by account name. */
+  readonly sync = new Map<string, FakeSync>();
+  /** What the next `sync_now` brings back: a report, or an error for the remote's failure. */
+  nextSync: SyncReport | FakeError = { pushed: 0, pulled: 0, conflicts: [] };
+  /** While set, `sync_now` waits for it: to see what the UI shows during a sync. */
+  syncGate: Promise<void> | null = null;
   private serial = 0;
 
   constructor(options: FakeBackendOptions = {}) {
@@ -154,6 +176,39 @@ export class FakeBackend {
     };
     this.keys.push(key);
     return key;
+  }
+
+  /** Gives an account a remote, as `set_remote` would have. */
+  setRemote(account: string, url = 'https://keys.example.com', token = 'kws_fleet_token_1234'): FakeSync {
+    const sync = this.syncOf(account);
+    sync.remote = { url, token, insecure: false };
+    return sync;
+  }
+
+  syncOf(account: string): FakeSync {
+    let sync = this.sync.get(account);
+    if (!sync) {
+      sync = { remote: null, pending: 0, lastSyncAt: null, lastReport: null, lastError: null, syncing: false };
+      this.sync.set(account, sync);
+    }
+    return sync;
+  }
+
+  syncStatus(account: string): SyncStatus {
+    const sync = this.syncOf(account);
+    return {
+      account,
+      remote: sync.remote && {
+        url: sync.remote.url,
+        token_hint: `…${sync.remote.token.slice(-4)}`,
+        insecure: sync.remote.insecure,
+      },
+      pending_changes: sync.pending,
+      last_sync_at: sync.lastSyncAt,
+      last_report: sync.lastReport,
+      last_error: sync.lastError,
+      syncing: sync.syncing,
+    };
   }
 
   /** Emits an event as the Rust side would. */
@@ -271,6 +326,12 @@ export class FakeBackend {
         return { ...this.settings };
       case 'update_settings':
         return this.updateSettings(args.settings as Settings);
+      case 'sync_status':
+        return this.syncStatus(this.account(args.account).name);
+      case 'set_remote':
+        return this.setRemoteCommand(args);
+      case 'sync_now':
+        return this.syncNow(this.account(args.account).name);
       default:
         throw new Error(`the fake backend has no command ${command}`);
     }
@@ -286,6 +347,8 @@ export class FakeBackend {
   }
 
   private record(action: string, account: string | null, target: string | null = null) {
+    // Like the vault's outbox: every change of an account waits for the next sync.
+    if (account !== null) this.syncOf(account).pending += 1;
     this.audit.push({
       seq: this.audit.length + 1,
       at: new Date(T0 + this.audit.length * 1000).toISOString(),
@@ -407,6 +470,11 @@ export class FakeBackend {
     if (account.name !== oldName) {
       for (const key of this.keys) if (key.account === oldName) key.account = account.name;
       for (const group of this.groups) if (group.account === oldName) group.account = account.name;
+      const sync = this.sync.get(oldName);
+      if (sync) {
+        this.sync.delete(oldName);
+        this.sync.set(account.name, sync);
+      }
     }
     this.record('account.update', account.name);
     return this.publicAccount(account);
@@ -503,6 +571,49 @@ export class FakeBackend {
     // Oldest first, as the core keeps them; the UI puts the newest on top.
     const limit = typeof args.limit === 'number' ? args.limit : entries.length;
     return entries.slice(-limit);
+  }
+
+  private setRemoteCommand(args: Args): SyncStatus {
+    const account = this.account(args.account).name;
+    const url = String(args.url);
+    const token = String(args.token);
+    const insecure = args.insecure === true;
+    if (!/^https?:\/\//.test(url)) fail('invalid_input', 'the remote URL must start with https:// or http://');
+    if (token === '') fail('invalid_input', 'the sync token is empty');
+    const host = new URL(url).hostname;
+    const loopback = LOOPBACK_HOSTS.has(host) || host.startsWith('127.');
+    if (url.startsWith('http://') && !loopback && !insecure) {
+      fail(
+        'invalid_input',
+        "a non-loopback http:// URL sends the token in clear: use https://, or tick 'Allow insecure HTTP'",
+      );
+    }
+    this.syncOf(account).remote = { url, token, insecure };
+    const status = this.syncStatus(account);
+    void this.emit('sync-status', status);
+    return status;
+  }
+
+  private async syncNow(account: string): Promise<SyncReport> {
+    const sync = this.syncOf(account);
+    if (sync.remote === null) fail('not_found', `no remote is set for account ${account}`);
+    if (sync.syncing) fail('conflict', `account ${account} is already syncing`);
+    sync.syncing = true;
+    await this.emit('sync-status', this.syncStatus(account));
+    if (this.syncGate) await this.syncGate;
+    sync.syncing = false;
+    const outcome = this.nextSync;
+    if ('kind' in outcome) {
+      sync.lastError = outcome.message;
+      await this.emit('sync-status', this.syncStatus(account));
+      fail(outcome.kind, outcome.message);
+    }
+    sync.pending = 0;
+    sync.lastSyncAt = new Date().toISOString();
+    sync.lastReport = outcome;
+    sync.lastError = null;
+    await this.emit('sync-status', this.syncStatus(account));
+    return outcome;
   }
 
   private updateSettings(settings: Settings): Settings {

@@ -126,12 +126,11 @@ describe('clipboard and auto-lock', () => {
 });
 
 describe('sync', () => {
-  it('is a placeholder with no controls', () => {
-    setup();
+  it('is off for an account with no remote, next to the other settings', async () => {
+    const { backend } = setup();
     const sync = section('Sync');
-    expect(sync).toHaveTextContent('Sync arrives in a later version');
-    expect(within(sync).queryAllByRole('textbox')).toHaveLength(0);
-    expect(within(sync).queryAllByRole('button')).toHaveLength(0);
-    expect(within(sync).queryAllByRole('checkbox')).toHaveLength(0);
+    expect(await within(sync).findByText(/Sync is off for Acme/)).toBeInTheDocument();
+    expect(within(sync).getByRole('button', { name: 'Sync now' })).toBeDisabled();
+    expect(backend.argsOf('sync_status')).toEqual([{ account: 'Acme' }]);
   });
 });

@@ -72,6 +72,7 @@ test-e2e: deps ui
 		scripts/e2e-session.sh "$$binary" --ignored --test-threads=1; \
 	done
 
-## Benchmarks of the core.
+## Benchmarks of the core and of the server (verification throughput, sync).
 bench:
 	$(CARGO) bench -p keyward-core
+	$(CARGO) bench -p keyward-server

@@ -431,7 +431,8 @@ impl Applier<'_, '_> {
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()?;
-        let scopes: Vec<String> = group.scopes.iter().map(Scope::to_string).collect();
+        let mut scopes: Vec<String> = group.scopes.iter().map(Scope::to_string).collect();
+        scopes.sort();
         let mut details = Map::new();
         match &current {
             None => {
@@ -451,7 +452,9 @@ impl Applier<'_, '_> {
                 if *old_description != group.description {
                     details.insert("description".into(), json!(group.description));
                 }
-                if group_scopes(tx, id)? != scopes {
+                let mut before = group_scopes(tx, id)?;
+                before.sort();
+                if before != scopes {
                     details.insert("scopes".into(), json!(scopes));
                 }
                 if details.is_empty() {

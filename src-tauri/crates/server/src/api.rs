@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{
     ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Query, Request, State,
@@ -30,11 +30,35 @@ use crate::rate_limit::FailureLimiter;
 use crate::store::{AccountId, Store};
 use crate::verify::verify_key;
 
+/// How long a request and its connection may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// A request's body must have arrived this long after the request began (else 408).
+    pub body: Duration,
+    /// A request must be answered within this (else 408).
+    pub request: Duration,
+    /// A connection on which no byte moved either way for this long is
+    /// closed (an idle keep-alive, a half-open peer). Longer than `request`,
+    /// so a request being worked on is answered first.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            body: Duration::from_secs(30),
+            request: Duration::from_secs(60),
+            idle: Duration::from_secs(90),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub last_used: Arc<LastUsed>,
     pub limiter: Arc<FailureLimiter>,
+    pub timeouts: Timeouts,
     openapi: Arc<String>,
 }
 
@@ -49,6 +73,7 @@ impl AppState {
             store,
             last_used,
             limiter,
+            timeouts: Timeouts::default(),
             openapi: Arc::new(openapi),
         }
     }
@@ -81,8 +106,33 @@ pub fn router(state: AppState) -> Router {
                 "this endpoint does not take that method: see /openapi.json",
             )
         })
+        .layer(middleware::from_fn_with_state(state.clone(), bound_in_time))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// When a request's body must have arrived, for [`WireJson`].
+#[derive(Debug, Clone, Copy)]
+struct BodyDeadline(tokio::time::Instant);
+
+/// Sets the body deadline and answers 408 for a request not answered in time.
+async fn bound_in_time(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let timeouts = state.timeouts;
+    request
+        .extensions_mut()
+        .insert(BodyDeadline(tokio::time::Instant::now() + timeouts.body));
+    match tokio::time::timeout(timeouts.request, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::timeout(format!(
+            "no answer within {:?}: send the request again (a push that was applied meanwhile answers its stored results)",
+            timeouts.request
+        ))
+        .into_response(),
+    }
 }
 
 /// One line per request: method, route, status, error kind and duration.
@@ -125,8 +175,15 @@ pub struct WireJson<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for WireJson<T> {
     type Rejection = ApiError;
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        Json::<T>::from_request(request, state)
-            .await
+        let deadline = request.extensions().get::<BodyDeadline>().copied();
+        let read = Json::<T>::from_request(request, state);
+        let parsed = match deadline {
+            Some(BodyDeadline(at)) => tokio::time::timeout_at(at, read).await.map_err(|_| {
+                ApiError::timeout("the request body did not arrive in time: send it again")
+            })?,
+            None => read.await,
+        };
+        parsed
             .map(|Json(value)| WireJson(value))
             .map_err(ApiError::from)
     }
@@ -185,6 +242,7 @@ impl FromRequestParts<AppState> for SyncAccount {
         (status = 200, description = "the verification result (VALID or why not)", body = VerifyResponse),
         (status = 400, description = "the body is not JSON", body = ErrorBody),
         (status = 413, description = "the body is too large", body = ErrorBody),
+        (status = 408, description = "the body did not arrive, or the answer was not ready, in time", body = ErrorBody),
         (status = 415, description = "the body is not declared as JSON", body = ErrorBody),
         (status = 422, description = "unknown or missing fields, wrong types, an invalid resource", body = ErrorBody),
         (status = 429, description = "too many failed verifications from this address (see Retry-After)", body = ErrorBody,
@@ -230,6 +288,7 @@ async fn verify(
         (status = 200, description = "one result per change, in order; a replayed idempotency id answers its first result", body = PushResponse),
         (status = 400, description = "the body is not JSON", body = ErrorBody),
         (status = 401, description = "missing, unknown or revoked sync token", body = ErrorBody),
+        (status = 408, description = "the body did not arrive, or the answer was not ready, in time; a push applied meanwhile answers its stored results when sent again", body = ErrorBody),
         (status = 409, description = "an idempotency id reused for a different change, or an id of another account; nothing was applied", body = ErrorBody),
         (status = 413, description = "too large, or more changes than one push may carry", body = ErrorBody),
         (status = 415, description = "the body is not declared as JSON", body = ErrorBody),
@@ -265,6 +324,7 @@ async fn push(
         (status = 200, description = "records changed since the cursor, in revision order, last-used times included", body = PullResponse),
         (status = 400, description = "a bad query", body = ErrorBody),
         (status = 401, description = "missing, unknown or revoked sync token", body = ErrorBody),
+        (status = 408, description = "the answer was not ready in time", body = ErrorBody),
     )
 )]
 async fn pull(

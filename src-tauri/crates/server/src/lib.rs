@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod error;
+pub mod idle;
 pub mod last_used;
 pub mod rate_limit;
 pub mod serve;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use keyward_server::api::Timeouts;
 use keyward_server::rate_limit::RateLimit;
 use keyward_server::store::TokenInfo;
 use keyward_server::{tokens, ServerOptions, SqliteStore, StartError, Store, StoreError, TlsFiles};
@@ -52,6 +53,16 @@ struct ServeArgs {
     /// Failed verifications one client address may make per second, over time.
     #[arg(long, default_value_t = RateLimit::default().per_second, value_name = "RATE")]
     verify_failures_per_second: f64,
+    /// How long a request's body may take to arrive, in milliseconds (then 408).
+    #[arg(long, default_value_t = 30_000, value_name = "MS")]
+    body_timeout_ms: u64,
+    /// How long a request may take to be answered, in milliseconds (then 408).
+    #[arg(long, default_value_t = 60_000, value_name = "MS")]
+    request_timeout_ms: u64,
+    /// How long a connection may stay silent, in milliseconds, before it is
+    /// closed; longer than --request-timeout-ms.
+    #[arg(long, default_value_t = 90_000, value_name = "MS")]
+    idle_timeout_ms: u64,
     /// The least severe log lines written to stderr: error, warn, info or debug.
     #[arg(long, default_value = "info", value_name = "LEVEL")]
     log_level: tracing::level_filters::LevelFilter,
@@ -238,6 +249,16 @@ fn serve(db: Option<PathBuf>, args: ServeArgs) -> Result<(), Failure> {
         burst: args.verify_failure_burst,
         per_second: args.verify_failures_per_second,
     };
+    options.timeouts = Timeouts {
+        body: Duration::from_millis(args.body_timeout_ms),
+        request: Duration::from_millis(args.request_timeout_ms),
+        idle: Duration::from_millis(args.idle_timeout_ms),
+    };
+    if args.body_timeout_ms == 0 || args.idle_timeout_ms <= args.request_timeout_ms {
+        return Err(Failure::input(
+            "timeouts: give a positive --body-timeout-ms, and an --idle-timeout-ms longer than --request-timeout-ms",
+        ));
+    }
     // Bad input is reported before the database is created or opened.
     options.check_listen()?;
     let store: Arc<dyn Store> = open_store(db)?;

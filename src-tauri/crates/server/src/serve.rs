@@ -13,7 +13,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::api::{router, AppState};
+use crate::api::{router, AppState, Timeouts};
+use crate::idle::IdleListener;
 use crate::last_used::LastUsed;
 use crate::rate_limit::{FailureLimiter, RateLimit};
 use crate::store::{Store, StoreError};
@@ -36,6 +37,7 @@ pub struct ServerOptions {
     pub insecure_listen: bool,
     pub flush_every: Duration,
     pub rate_limit: RateLimit,
+    pub timeouts: Timeouts,
 }
 
 impl ServerOptions {
@@ -46,6 +48,7 @@ impl ServerOptions {
             insecure_listen: false,
             flush_every: Duration::from_secs(1),
             rate_limit: RateLimit::default(),
+            timeouts: Timeouts::default(),
         }
     }
 }
@@ -127,12 +130,9 @@ pub async fn start(
 
     let last_used = Arc::new(LastUsed::default());
     let limiter = Arc::new(FailureLimiter::new(options.rate_limit));
-    let app = router(AppState::new(
-        Arc::clone(&store),
-        Arc::clone(&last_used),
-        limiter,
-    ))
-    .into_make_service_with_connect_info::<SocketAddr>();
+    let mut state = AppState::new(Arc::clone(&store), Arc::clone(&last_used), limiter);
+    state.timeouts = options.timeouts;
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let (stop, stopped) = oneshot::channel::<()>();
     let stopped = async move {
         let _ = stopped.await;
@@ -140,8 +140,9 @@ pub async fn start(
     let server = match tls_config {
         Some(config) => {
             let listener = tls::TlsListener::new(tcp, config)
-                .map_err(|err| StartError::Bind(options.listen, err))?
-                .tap_io(|_| {});
+                .map_err(|err| StartError::Bind(options.listen, err))?;
+            // `tap_io` gives the listener axum's client-address support.
+            let listener = IdleListener::new(listener, options.timeouts.idle).tap_io(|_| {});
             tokio::spawn(
                 axum::serve(listener, app)
                     .with_graceful_shutdown(stopped)
@@ -152,6 +153,8 @@ pub async fn start(
             let listener = tcp.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
             });
+            // `tap_io` gives the listener axum's client-address support.
+            let listener = IdleListener::new(listener, options.timeouts.idle).tap_io(|_| {});
             tokio::spawn(
                 axum::serve(listener, app)
                     .with_graceful_shutdown(stopped)

@@ -632,6 +632,10 @@ async fn bad_requests_get_a_4xx_with_a_json_error_and_change_nothing() {
     wrong_type["id"] = json!(42);
     let mut missing = fresh_key(json!({}));
     missing.as_object_mut().unwrap().remove("idempotency_id");
+    let mut no_origin = fresh_key(json!({}));
+    no_origin.as_object_mut().unwrap().remove("origin");
+    let mut negative_base = fresh_key(json!({}));
+    negative_base["base_revision"] = json!(-1);
     let mut no_verifier = fresh_key(json!({}));
     no_verifier["key"]
         .as_object_mut()
@@ -698,6 +702,20 @@ async fn bad_requests_get_a_4xx_with_a_json_error_and_change_nothing() {
             "push: missing idempotency id",
             "/v1/sync/push",
             push_body(json!([missing])),
+            422,
+            "invalid_request",
+        ),
+        bad(
+            "push: missing origin",
+            "/v1/sync/push",
+            push_body(json!([no_origin])),
+            422,
+            "invalid_request",
+        ),
+        bad(
+            "push: negative base revision",
+            "/v1/sync/push",
+            push_body(json!([negative_base])),
             422,
             "invalid_request",
         ),
@@ -1289,4 +1307,84 @@ async fn the_command_line_reports_bad_input_and_storage_problems() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&output.stderr).lines().count(), 1);
+}
+
+/// Sends `head` (and no more) on a raw connection and reads until the server
+/// closes it: the raw response and how long that took.
+fn raw_exchange(server: &Server, head: &str) -> (String, std::time::Duration) {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(server.addr).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    tcp.write_all(head.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    tcp.read_to_end(&mut response)
+        .expect("the server closes the connection");
+    (
+        String::from_utf8_lossy(&response).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[tokio::test]
+async fn slow_requests_get_a_408_and_silent_connections_are_closed() {
+    let server = Server::start(&[
+        "--body-timeout-ms",
+        "300",
+        "--request-timeout-ms",
+        "1000",
+        "--idle-timeout-ms",
+        "1500",
+    ]);
+    let token = server.token("Acme");
+
+    // A body that stops halfway: 408 once the body timeout has passed, and the connection ends.
+    let (response, took) = raw_exchange(
+        &server,
+        &format!(
+            "POST /v1/sync/push HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer {token}\r\n\
+             content-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"changes\": ["
+        ),
+    );
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.to_ascii_lowercase().contains("connection: close"));
+    let body: Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["kind"], "timeout");
+    assert!(
+        took >= std::time::Duration::from_millis(300) && took < std::time::Duration::from_secs(3),
+        "{took:?}"
+    );
+
+    // A request the server cannot answer in time (its database is held by
+    // another writer): 408, and the change, applied once the database is
+    // free, answers its stored result when sent again.
+    let db = rusqlite::Connection::open(db_path(server.dir.path())).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let id = Uuid::now_v7();
+    let push = [create_key(id, "late", &new_key(), json!({}))];
+    let started = std::time::Instant::now();
+    let reply = server.push(&token, &push).await;
+    assert_eq!((reply.status, reply.kind().as_str()), (408, "timeout"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    db.execute_batch("COMMIT").unwrap();
+    let again = server.push_ok(&token, &push).await;
+    assert_eq!(again["results"][0]["outcome"], "applied");
+    let pulled = server.pull(&token, 0).await;
+    assert_eq!(find(&pulled, id).len(), 1, "applied once");
+
+    // A connection that never says anything is closed after the idle timeout.
+    let (response, took) = raw_exchange(&server, "");
+    assert_eq!(response, "");
+    assert!(
+        took >= std::time::Duration::from_millis(1400) && took < std::time::Duration::from_secs(5),
+        "{took:?}"
+    );
+
+    // Timeouts that contradict each other are refused before the server starts.
+    let output = run(
+        server.dir.path(),
+        &["--request-timeout-ms", "5000", "--idle-timeout-ms", "5000"],
+    );
+    assert_eq!(output.status.code(), Some(2));
 }

@@ -27,6 +27,10 @@ pub enum ErrorKind {
     NotFound,
     /// The endpoint exists but not for this method (405).
     MethodNotAllowed,
+    /// The body did not arrive, or the answer was not ready, within the
+    /// server's bounds (408): send the request again. A push cut this way may
+    /// still have been applied; its replay answers the stored results.
+    Timeout,
     /// The server could not read or write its database (500 or 503).
     Storage,
 }

@@ -324,7 +324,13 @@ impl Vault {
                     "UPDATE api_keys SET status = 'inactive', updated_at = ?1 WHERE id = ?2",
                     params![at, key_id],
                 )?;
-                remote::record(change, &account.id, "key", key_id, Some(json!({ "status": "inactive" })))?;
+                remote::record(
+                    change,
+                    &account.id,
+                    "key",
+                    key_id,
+                    Some(json!({ "status": "inactive" })),
+                )?;
                 change.audit(NewEntry::target(
                     "key.deactivate",
                     &account.name,
@@ -343,8 +349,8 @@ impl Vault {
                 .tx
                 .execute("DELETE FROM groups WHERE id = ?1", [&group.id])?;
             for key_id in &holders {
-                let groups = remote::key_group_ids(change.tx, key_id)?;
-                remote::record(change, &account.id, "key", key_id, Some(json!({ "groups": groups })))?;
+                let grant = remote::key_grant_fields(change.tx, key_id)?;
+                remote::record(change, &account.id, "key", key_id, Some(grant))?;
             }
             remote::record(change, &account.id, "group", &group.id, None)?;
             change.audit(NewEntry::target(

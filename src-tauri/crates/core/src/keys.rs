@@ -180,7 +180,13 @@ fn insert_key(
     for (group_id, _) in groups {
         link.execute(params![id, group_id])?;
     }
-    remote::record(change, &account.id, "key", &id, Some(remote::key_fields(change.tx, &id)?))?;
+    remote::record(
+        change,
+        &account.id,
+        "key",
+        &id,
+        Some(remote::key_fields(change.tx, &id)?),
+    )?;
     let group_names: Vec<String> = groups.iter().map(|(_, name)| name.clone()).collect();
     change.audit(NewEntry::target(
         "key.create",
@@ -404,7 +410,13 @@ impl Vault {
                     key.id
                 ],
             )?;
-            remote::record(change, &account.id, "key", &key.id, Some(json!({ "name": new_name })))?;
+            remote::record(
+                change,
+                &account.id,
+                "key",
+                &key.id,
+                Some(json!({ "name": new_name })),
+            )?;
             change.audit(NewEntry::target(
                 "key.rename",
                 &account.name,
@@ -439,7 +451,13 @@ impl Vault {
                     "UPDATE api_keys SET status = ?1, updated_at = ?2 WHERE id = ?3",
                     params![status.as_str(), to_millis(change.now), key.id],
                 )?;
-                remote::record(change, &account.id, "key", &key.id, Some(json!({ "status": status.as_str() })))?;
+                remote::record(
+                    change,
+                    &account.id,
+                    "key",
+                    &key.id,
+                    Some(json!({ "status": status.as_str() })),
+                )?;
                 let action = match status {
                     KeyStatus::Active => "key.activate",
                     KeyStatus::Inactive => "key.deactivate",
@@ -479,7 +497,7 @@ impl Vault {
                 change.tx.execute("INSERT INTO key_groups (key_id, group_id) VALUES (?1, ?2)", params![key.id, group_id])?;
             }
             change.tx.execute("UPDATE api_keys SET updated_at = ?1 WHERE id = ?2", params![to_millis(change.now), key.id])?;
-            remote::record(change, &account.id, "key", &key.id, Some(json!({ "groups": remote::key_group_ids(change.tx, &key.id)? })))?;
+            remote::record(change, &account.id, "key", &key.id, Some(remote::key_grant_fields(change.tx, &key.id)?))?;
             let after: Vec<&String> = groups.iter().map(|(_, name)| name).collect();
             change.audit(NewEntry::target("key.set_groups", &account.name, &key.id, &key.name, json!({
                 "groups": { "from": before, "to": after }

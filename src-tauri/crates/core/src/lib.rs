@@ -37,8 +37,8 @@ pub use model::{
     VaultSummary, Verification, VerifyResult,
 };
 pub use remote::{
-    check_remote_url, OutboxEntry, Pulled, PulledRecord, RemoteGroup, RemoteInfo,
-    RemoteKey, RemoteSession, SyncState,
+    check_remote_url, OutboxEntry, Pulled, PulledRecord, RemoteGroup, RemoteInfo, RemoteKey,
+    RemoteSession, SyncState,
 };
 pub use secret::SecretString;
 pub use settings::Settings;

@@ -288,6 +288,17 @@ pub(crate) fn key_fields(conn: &Connection, key_id: &str) -> Result<Value> {
     Ok(fields)
 }
 
+/// A key's access type, unbind flag and groups: what the remote judges
+/// together as the key's permissions, so they always travel together.
+pub(crate) fn key_grant_fields(conn: &Connection, key_id: &str) -> Result<Value> {
+    let (access, allow_unbind): (String, bool) = conn
+        .prepare_cached("SELECT access, allow_unbind FROM api_keys WHERE id = ?1")?
+        .query_row([key_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(
+        json!({ "access": access, "allow_unbind": allow_unbind, "groups": key_group_ids(conn, key_id)? }),
+    )
+}
+
 pub(crate) fn key_group_ids(conn: &Connection, key_id: &str) -> Result<Value> {
     let ids = conn
         .prepare_cached("SELECT group_id FROM key_groups WHERE key_id = ?1 ORDER BY group_id")?
@@ -517,7 +528,7 @@ impl Applier<'_, '_> {
                 &self.account.id,
                 "key",
                 key_id,
-                Some(json!({ "groups": key_group_ids(tx, key_id)? })),
+                Some(key_grant_fields(tx, key_id)?),
             )?;
         }
         for (key_id, key_name) in &orphans {

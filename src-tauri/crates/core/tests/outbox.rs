@@ -112,7 +112,7 @@ fn setting_a_remote_queues_the_account_and_each_change_queues_its_patch() {
         [
             r#"key upsert {"name":"k1b"}"#.to_string(),
             r#"key upsert {"status":"inactive"}"#.to_string(),
-            format!(r#"key upsert {{"groups":["{ops_id}"]}}"#),
+            format!(r#"key upsert {{"access":"READ","allow_unbind":false,"groups":["{ops_id}"]}}"#),
             "key delete -".to_string(),
         ]
     );
@@ -225,7 +225,13 @@ fn a_group_deleted_elsewhere_deactivates_the_keys_it_leaves_with_none() {
         .iter()
         .map(|(_, _, fields)| fields.clone().unwrap().to_string())
         .collect();
-    assert_eq!(sent, [r#"{"groups":[]}"#, r#"{"status":"inactive"}"#]);
+    assert_eq!(
+        sent,
+        [
+            r#"{"access":"READ_WRITE","allow_unbind":false,"groups":[]}"#,
+            r#"{"status":"inactive"}"#
+        ]
+    );
 }
 
 fn uuid_like(n: u8) -> String {

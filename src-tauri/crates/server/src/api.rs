@@ -80,11 +80,28 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route(
-            paths::VERIFY,
-            post(verify).layer(DefaultBodyLimit::max(VERIFY_MAX_BYTES)),
-        )
+    routes(state, false)
+}
+
+/// `POST /bench/noop`: a do-nothing handler behind the same layers, body
+/// limit and JSON extraction as `/v1/verify`, so a benchmark can tell what
+/// verification costs above the stack. Mounted only when a benchmark asks
+/// (`ServerOptions::bench_noop_route`); never by the binary.
+pub const BENCH_NOOP: &str = "/bench/noop";
+
+/// The router, with [`BENCH_NOOP`] when `bench_noop` is set.
+pub(crate) fn routes(state: AppState, bench_noop: bool) -> Router {
+    let mut routes = Router::new().route(
+        paths::VERIFY,
+        post(verify).layer(DefaultBodyLimit::max(VERIFY_MAX_BYTES)),
+    );
+    if bench_noop {
+        routes = routes.route(
+            BENCH_NOOP,
+            post(bench_noop_handler).layer(DefaultBodyLimit::max(VERIFY_MAX_BYTES)),
+        );
+    }
+    routes
         .route(
             paths::PUSH,
             post(push).layer(DefaultBodyLimit::max(PUSH_MAX_BYTES)),
@@ -233,6 +250,15 @@ impl FromRequestParts<AppState> for SyncAccount {
             )
         })
     }
+}
+
+/// Reads and parses the JSON body as `/v1/verify` does, then answers `{}`.
+async fn bench_noop_handler(
+    State(_): State<AppState>,
+    ConnectInfo(_): ConnectInfo<SocketAddr>,
+    WireJson(_): WireJson<serde_json::Value>,
+) -> Json<serde_json::Value> {
+    Json(serde_json::json!({}))
 }
 
 #[utoipa::path(

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::api::{router, AppState, Timeouts};
+use crate::api::{routes, AppState, Timeouts};
 use crate::idle::IdleListener;
 use crate::last_used::LastUsed;
 use crate::rate_limit::{FailureLimiter, RateLimit};
@@ -38,6 +38,9 @@ pub struct ServerOptions {
     pub flush_every: Duration,
     pub rate_limit: RateLimit,
     pub timeouts: Timeouts,
+    /// For benchmarks only: also mounts `POST /bench/noop` (see
+    /// [`crate::api::BENCH_NOOP`]). The binary never sets it.
+    pub bench_noop_route: bool,
 }
 
 impl ServerOptions {
@@ -49,6 +52,7 @@ impl ServerOptions {
             flush_every: Duration::from_secs(1),
             rate_limit: RateLimit::default(),
             timeouts: Timeouts::default(),
+            bench_noop_route: false,
         }
     }
 }
@@ -132,7 +136,8 @@ pub async fn start(
     let limiter = Arc::new(FailureLimiter::new(options.rate_limit));
     let mut state = AppState::new(Arc::clone(&store), Arc::clone(&last_used), limiter);
     state.timeouts = options.timeouts;
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app =
+        routes(state, options.bench_noop_route).into_make_service_with_connect_info::<SocketAddr>();
     let (stop, stopped) = oneshot::channel::<()>();
     let stopped = async move {
         let _ = stopped.await;

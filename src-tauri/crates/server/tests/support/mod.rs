@@ -345,3 +345,26 @@ pub fn tls_connector(cert_pem: &str) -> tokio_rustls::TlsConnector {
         .with_no_client_auth();
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }
+
+/// A desktop's vault in `dir` (argon2 at its cheapest) with one account of
+/// `key_limit` keys: what the sync tests and benchmarks sync from.
+pub fn desktop_vault(dir: &Path, account: &str, key_limit: u32) -> keyward_core::Vault {
+    let params = keyward_core::KdfParams {
+        memory_kib: keyward_core::KdfParams::MIN_MEMORY_KIB,
+        passes: 1,
+        lanes: 1,
+    };
+    let passphrase = keyward_core::SecretString::from("correct horse battery");
+    let mut vault = keyward_core::Vault::create(&dir.join("vault.db"), &passphrase, params)
+        .expect("create a desktop vault");
+    vault
+        .create_account(
+            account,
+            keyward_core::NewAccount {
+                key_limit: Some(key_limit),
+                ..Default::default()
+            },
+        )
+        .expect("create the account");
+    vault
+}

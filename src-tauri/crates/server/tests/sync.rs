@@ -1,0 +1,802 @@
+//! The sync client against the real `keyward-server` on a loopback port with
+//! a real database file: two desktops (two vaults) sharing one sync token
+//! change keys offline, sync in various orders and end up the same; a key
+//! made on one desktop verifies on the server and its use reaches both.
+
+#[path = "../../sync/tests/support/fault_proxy.rs"]
+mod fault_proxy;
+mod support;
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use fault_proxy::{Fault, FaultProxy};
+use keyward_core::{AccessType, GroupChanges, KeyStatus, NewGroup, NewKey, SecretString, Vault};
+use keyward_sync::{sync, SyncError, SyncOptions, SyncReport};
+use support::Server;
+use tempfile::TempDir;
+
+const ACCOUNT: &str = "Acme";
+
+struct Desktop {
+    _dir: TempDir,
+    path: PathBuf,
+    vault: Vault,
+}
+
+impl Desktop {
+    /// A vault with account Acme, its remote set to `server` with `token`.
+    fn new(server: &Server, token: &str) -> Desktop {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vault.db");
+        let mut vault = support::desktop_vault(dir.path(), ACCOUNT, 10);
+        vault
+            .set_remote(
+                Some(ACCOUNT),
+                &server.url,
+                &SecretString::from(token),
+                false,
+            )
+            .unwrap();
+        Desktop {
+            _dir: dir,
+            path,
+            vault,
+        }
+    }
+
+    fn sync(&mut self) -> Result<SyncReport, SyncError> {
+        sync(
+            &RefCell::new(&mut self.vault),
+            Some(ACCOUNT),
+            &SyncOptions::default(),
+        )
+    }
+
+    fn synced(&mut self) -> SyncReport {
+        self.sync()
+            .unwrap_or_else(|err| panic!("sync failed: {err}"))
+    }
+
+    fn pending(&self) -> u64 {
+        self.vault
+            .sync_state(Some(ACCOUNT))
+            .unwrap()
+            .pending_changes
+    }
+
+    /// Everything the two desktops must agree on, in a comparable form.
+    fn state(&self) -> String {
+        let mut out = String::new();
+        for group in self.vault.list_groups(Some(ACCOUNT)).unwrap() {
+            out += &format!(
+                "group {} {:?} {:?} {:?}\n",
+                group.id, group.name, group.description, group.scopes
+            );
+        }
+        let mut keys = self
+            .vault
+            .list_keys(Some(ACCOUNT), &Default::default())
+            .unwrap();
+        keys.sort_by(|a, b| a.id.cmp(&b.id));
+        for key in keys {
+            out += &format!(
+                "key {} {:?} {:?} {} {} {:?} {} {} {:?}\n",
+                key.id,
+                key.name,
+                key.description,
+                key.access,
+                key.allow_unbind,
+                key.groups,
+                key.status.as_str(),
+                key.hint,
+                key.expires_at
+            );
+        }
+        out
+    }
+}
+
+fn new_key(access: AccessType, groups: &[&str]) -> NewKey {
+    NewKey {
+        access: Some(access),
+        allow_unbind: access != AccessType::Read,
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        ..NewKey::default()
+    }
+}
+
+fn group(name: &str, scopes: &[&str]) -> NewGroup {
+    NewGroup {
+        name: name.into(),
+        description: Some(format!("{name} team")),
+        scopes: scopes.iter().map(|s| s.parse().unwrap()).collect(),
+    }
+}
+
+/// Syncs both desktops until a whole round changes nothing and nothing is
+/// pending (at most four rounds: a pull may queue a consequence, such as a
+/// key deactivated because its only group went away).
+fn settle(a: &mut Desktop, b: &mut Desktop) {
+    for _ in 0..4 {
+        let ra = a.synced();
+        let rb = b.synced();
+        eprintln!(
+            "round: a {ra:?} pending {}; b {rb:?} pending {}",
+            a.pending(),
+            b.pending()
+        );
+        if ra.pulled == 0 && rb.pulled == 0 && a.pending() == 0 && b.pending() == 0 {
+            return;
+        }
+    }
+    panic!("the desktops did not settle in four rounds");
+}
+
+fn key_status(desktop: &Desktop, name: &str) -> KeyStatus {
+    desktop.vault.key(Some(ACCOUNT), name).unwrap().status
+}
+
+/// Both desktops start from the same synced state: two groups and three keys.
+fn two_desktops() -> (Server, Desktop, Desktop) {
+    let server = Server::start(&[]);
+    let token = server.token(ACCOUNT);
+    let mut a = Desktop::new(&server, &token);
+    let mut b = Desktop::new(&server, &token);
+    a.vault
+        .create_group(
+            Some(ACCOUNT),
+            group("ops", &["devices:read", "devices:write"]),
+        )
+        .unwrap();
+    a.vault
+        .create_group(Some(ACCOUNT), group("gate", &["passings:write"]))
+        .unwrap();
+    for (name, access, groups) in [
+        ("gate 1", AccessType::Write, &["gate"][..]),
+        ("timing", AccessType::ReadWrite, &["ops"][..]),
+        ("dashboard", AccessType::Read, &[][..]),
+    ] {
+        a.vault
+            .create_key(Some(ACCOUNT), name, &new_key(access, groups))
+            .unwrap();
+    }
+    let pushed = a.synced();
+    assert_eq!(pushed.pushed, 5, "two groups and three keys go out");
+    assert_eq!(a.pending(), 0);
+    let first = b.synced();
+    assert_eq!(first.pulled, 5, "b receives everything a made");
+    assert_eq!(a.state(), b.state());
+    (server, a, b)
+}
+
+/// The same offline edits on both desktops, synced in the order given.
+fn offline_edits_then_sync(order: &[char]) -> (Desktop, Desktop, Vec<SyncReport>) {
+    let (_server, mut a, mut b) = two_desktops();
+    // Desktop a, offline.
+    a.vault
+        .rename_key(Some(ACCOUNT), "gate 1", "gate north")
+        .unwrap();
+    a.vault
+        .set_key_status(Some(ACCOUNT), "timing", KeyStatus::Inactive)
+        .unwrap();
+    a.vault
+        .update_group(
+            Some(ACCOUNT),
+            "ops",
+            GroupChanges {
+                description: Some("operations".into()),
+                ..GroupChanges::default()
+            },
+        )
+        .unwrap();
+    a.vault
+        .create_key(Some(ACCOUNT), "kiosk", &new_key(AccessType::Read, &[]))
+        .unwrap();
+    // Desktop b, offline: edits of other fields, a delete, and the same name.
+    b.vault
+        .set_key_groups(Some(ACCOUNT), "gate 1", &["gate".into(), "ops".into()])
+        .unwrap();
+    b.vault.delete_key(Some(ACCOUNT), "dashboard").unwrap();
+    b.vault
+        .set_key_status(Some(ACCOUNT), "timing", KeyStatus::Inactive)
+        .unwrap();
+    b.vault
+        .set_key_status(Some(ACCOUNT), "timing", KeyStatus::Active)
+        .unwrap();
+    b.vault
+        .create_key(Some(ACCOUNT), "kiosk", &new_key(AccessType::Read, &[]))
+        .unwrap();
+    let mut reports = Vec::new();
+    for desktop in order {
+        reports.push(match desktop {
+            'a' => a.synced(),
+            _ => b.synced(),
+        });
+    }
+    settle(&mut a, &mut b);
+    (a, b, reports)
+}
+
+#[test]
+fn two_desktops_converge_whatever_order_they_sync_in() {
+    for order in [
+        &['a', 'b'][..],
+        &['b', 'a'],
+        &['a', 'a', 'b'],
+        &['b', 'b', 'a'],
+    ] {
+        let (a, b, _) = offline_edits_then_sync(order);
+        assert_eq!(a.state(), b.state(), "order {order:?}");
+        // Edits of different fields both survive.
+        let gate = a.vault.key(Some(ACCOUNT), "gate north").unwrap();
+        assert_eq!(gate.groups, ["gate", "ops"], "order {order:?}");
+        // Deactivated on one side, reactivated on the other: inactive wins.
+        assert_eq!(
+            key_status(&a, "timing"),
+            KeyStatus::Inactive,
+            "order {order:?}"
+        );
+        // A delete on one side is a delete everywhere.
+        assert!(a.vault.key(Some(ACCOUNT), "dashboard").is_err());
+        assert_eq!(
+            a.vault.group(Some(ACCOUNT), "ops").unwrap().description,
+            "operations"
+        );
+        // Two keys named "kiosk" made offline: both kept, one renamed.
+        let names: Vec<String> = a
+            .vault
+            .list_keys(Some(ACCOUNT), &Default::default())
+            .unwrap()
+            .into_iter()
+            .map(|k| k.name)
+            .filter(|n| n.starts_with("kiosk"))
+            .collect();
+        assert_eq!(names.len(), 2, "order {order:?}: {names:?}");
+        assert!(names.contains(&"kiosk".to_string()) && names.contains(&"kiosk (2)".to_string()));
+    }
+}
+
+#[test]
+fn an_overridden_change_is_reported_and_audited() {
+    let (a, b, reports) = offline_edits_then_sync(&['a', 'b']);
+    let b_report = &reports[1];
+    let overridden: Vec<_> = b_report
+        .conflicts
+        .iter()
+        .filter(|c| c.field == "status" && c.yours == "active")
+        .collect();
+    assert_eq!(overridden.len(), 1, "{:?}", b_report.conflicts);
+    assert_eq!(overridden[0].kept, "inactive");
+    assert_eq!(overridden[0].name, "timing");
+    let audited = b
+        .vault
+        .audit_entries(&keyward_core::AuditFilter::default())
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "sync.conflict")
+        .count();
+    assert!(audited >= 1, "the override is in b's audit log");
+    assert!(b.vault.verify_audit().unwrap().ok);
+    assert!(a.vault.verify_audit().unwrap().ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_made_on_one_desktop_verifies_on_the_server_and_its_use_reaches_both() {
+    let server = Server::start(&[]);
+    let token = server.token(ACCOUNT);
+    let mut a = Desktop::new(&server, &token);
+    let b = Desktop::new(&server, &token);
+    let created = a
+        .vault
+        .create_key(Some(ACCOUNT), "reader", &new_key(AccessType::Read, &[]))
+        .unwrap();
+    let secret = created.secret.expose().to_string();
+    // Not on the server yet: the desktop works offline.
+    assert_eq!(
+        server.verify(&secret, "GET", "devices").await["result"],
+        "NOT_FOUND"
+    );
+    let (a, b) = tokio::task::spawn_blocking(move || {
+        let (mut a, mut b) = (a, b);
+        a.synced();
+        b.synced();
+        (a, b)
+    })
+    .await
+    .unwrap();
+    let verified = server.verify(&secret, "GET", "devices").await;
+    assert_eq!(verified["result"], "VALID");
+    assert_eq!(verified["key_id"], created.key.id.as_str());
+    assert_eq!(
+        server.verify(&secret, "POST", "devices").await["result"],
+        "FORBIDDEN"
+    );
+    let (a, b) = tokio::task::spawn_blocking(move || {
+        let (mut a, mut b) = (a, b);
+        a.synced();
+        b.synced();
+        (a, b)
+    })
+    .await
+    .unwrap();
+    for desktop in [&a, &b] {
+        let key = desktop.vault.key(Some(ACCOUNT), "reader").unwrap();
+        assert!(
+            key.last_used_at.is_some(),
+            "the server's use reached {:?}",
+            desktop.path
+        );
+    }
+    // Deactivated on b: the server refuses it after b syncs.
+    let mut b = b;
+    b.vault
+        .set_key_status(Some(ACCOUNT), "reader", KeyStatus::Inactive)
+        .unwrap();
+    let b = tokio::task::spawn_blocking(move || {
+        let mut b = b;
+        b.synced();
+        b
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        server.verify(&secret, "GET", "devices").await["result"],
+        "DISABLED"
+    );
+    drop((a, b));
+}
+
+#[test]
+fn an_unreachable_remote_keeps_every_change_for_the_next_sync() {
+    let mut server = Server::start(&[]);
+    let token = server.token(ACCOUNT);
+    let mut a = Desktop::new(&server, &token);
+    a.vault
+        .create_group(Some(ACCOUNT), group("ops", &["devices:read"]))
+        .unwrap();
+    for name in ["k1", "k2"] {
+        a.vault
+            .create_key(Some(ACCOUNT), name, &new_key(AccessType::Read, &["ops"]))
+            .unwrap();
+    }
+    let outbox = a.vault.outbox(Some(ACCOUNT)).unwrap();
+    assert_eq!(outbox.len(), 3);
+    server.stop();
+    let err = a.sync().unwrap_err();
+    assert!(
+        matches!(err, SyncError::Unreachable { pending: 3, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("remote unreachable — 3 changes kept for the next sync"),
+        "{err}"
+    );
+    assert_eq!(
+        a.vault.outbox(Some(ACCOUNT)).unwrap(),
+        outbox,
+        "nothing lost or changed"
+    );
+    let state = a.vault.sync_state(Some(ACCOUNT)).unwrap();
+    assert!(state.last_error.unwrap().starts_with("remote unreachable"));
+    assert_eq!(state.last_sync_at, None);
+}
+
+#[test]
+fn a_revoked_token_is_reported_and_keeps_the_outbox() {
+    let server = Server::start(&[]);
+    let mut a = Desktop::new(&server, "kws_not-a-token-the-server-made");
+    a.vault
+        .create_key(Some(ACCOUNT), "k1", &new_key(AccessType::Read, &[]))
+        .unwrap();
+    let err = a.sync().unwrap_err();
+    assert!(matches!(err, SyncError::Unauthorized(_)), "{err:?}");
+    assert_eq!(a.pending(), 1);
+}
+
+/// The idempotency ids of every change the desktop has queued so far.
+fn queued_ids(desktop: &Desktop, seen: &mut BTreeSet<String>) {
+    for entry in desktop.vault.outbox(Some(ACCOUNT)).unwrap() {
+        seen.insert(entry.idempotency_id);
+    }
+}
+
+/// The idempotency ids the server applied, read from its database file.
+fn applied_ids(db: &std::path::Path) -> BTreeSet<String> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut statement = conn
+        .prepare("SELECT idempotency_id FROM applied_changes")
+        .unwrap();
+    let ids = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    ids
+}
+
+fn server_key_count(db: &std::path::Path) -> i64 {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    conn.query_row("SELECT count(*) FROM keys WHERE deleted = 0", [], |row| {
+        row.get(0)
+    })
+    .unwrap()
+}
+
+#[test]
+fn dropped_delayed_duplicated_and_cut_requests_lose_no_change_and_apply_none_twice() {
+    let server = Server::start(&[]);
+    let token = server.token(ACCOUNT);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let proxy = runtime.block_on(FaultProxy::start(server.addr));
+    // Desktop a talks through the proxy; desktop b straight to the server.
+    let mut a = Desktop::new(&server, &token);
+    a.vault
+        .set_remote(
+            Some(ACCOUNT),
+            &proxy.url(),
+            &SecretString::from(token.as_str()),
+            false,
+        )
+        .unwrap();
+    let mut b = Desktop::new(&server, &token);
+    let mut queued = BTreeSet::new();
+    a.vault
+        .create_group(
+            Some(ACCOUNT),
+            group("ops", &["devices:read", "devices:write"]),
+        )
+        .unwrap();
+    let faults = [
+        (Fault::DropRequest, false),
+        (Fault::DropResponse, false),
+        (Fault::CutRequest, false),
+        (Fault::CutResponse, false),
+        (Fault::Duplicate, true),
+        (Fault::Delay(std::time::Duration::from_millis(300)), true),
+        (
+            Fault::DelayResponse(std::time::Duration::from_millis(300)),
+            true,
+        ),
+    ];
+    for (round, (fault, survives)) in faults.into_iter().enumerate() {
+        // Some changes of every kind, made offline.
+        let name = format!("device {round}");
+        a.vault
+            .create_key(Some(ACCOUNT), &name, &new_key(AccessType::Write, &["ops"]))
+            .unwrap();
+        a.vault
+            .set_key_status(Some(ACCOUNT), &name, KeyStatus::Inactive)
+            .unwrap();
+        a.vault
+            .rename_key(Some(ACCOUNT), &name, &format!("{name} renamed"))
+            .unwrap();
+        if round > 0 {
+            a.vault
+                .delete_key(Some(ACCOUNT), &format!("device {} renamed", round - 1))
+                .unwrap();
+        }
+        queued_ids(&a, &mut queued);
+        // The fault hits the push; then the same fault hits a pull.
+        proxy.push_fault(fault);
+        let pushed = a.sync();
+        assert_eq!(pushed.is_ok(), survives, "{fault:?}: {pushed:?}");
+        if let Err(err) = &pushed {
+            assert!(
+                matches!(err, SyncError::Unreachable { .. }),
+                "{fault:?}: {err:?}"
+            );
+            assert!(a.pending() > 0, "{fault:?}: the changes are kept");
+        }
+        if a.pending() > 0 {
+            proxy.push_fault(Fault::Pass); // the push of what the fault kept
+        }
+        proxy.push_fault(fault);
+        let pulled = a.sync();
+        assert_eq!(pulled.is_ok(), survives, "{fault:?} on a pull: {pulled:?}");
+        assert_eq!(
+            proxy.faults_pending(),
+            0,
+            "{fault:?}: both faults were used"
+        );
+    }
+    proxy.clear();
+    a.synced();
+    assert_eq!(a.pending(), 0);
+    let db = support::db_path(server.dir.path());
+    assert_eq!(
+        applied_ids(&db),
+        queued,
+        "every change the desktop made is on the server, each exactly once"
+    );
+    b.synced();
+    assert_eq!(a.state(), b.state());
+    assert_eq!(server_key_count(&db), 1, "only the last key is left");
+}
+
+/// `keyward-server` on a fixed loopback port, so it can be killed and
+/// started again where the desktop expects it.
+struct KillableServer {
+    child: Child,
+    port: u16,
+    db: std::path::PathBuf,
+}
+
+impl KillableServer {
+    fn start(db: &std::path::Path, port: u16) -> KillableServer {
+        let mut child = Command::new(support::BIN)
+            .arg("--db")
+            .arg(db)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert!(line.starts_with("keyward-server listening on "), "{line:?}");
+        KillableServer {
+            child,
+            port,
+            db: db.to_path_buf(),
+        }
+    }
+
+    fn kill(mut self) -> (std::path::PathBuf, u16) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        (self.db.clone(), self.port)
+    }
+}
+
+#[test]
+fn a_server_killed_in_the_middle_of_a_push_loses_nothing_and_applies_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("server.db");
+    let port = {
+        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut server = KillableServer::start(&db, port);
+    let token = {
+        let output = Command::new(support::BIN)
+            .arg("--db")
+            .arg(&db)
+            .args(["token", "create", "--account", ACCOUNT])
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    };
+    let url = format!("http://{}", SocketAddr::from(([127, 0, 0, 1], port)));
+    let vault_dir = tempfile::tempdir().unwrap();
+    let mut vault = support::desktop_vault(vault_dir.path(), ACCOUNT, 100_000);
+    vault
+        .set_remote(
+            Some(ACCOUNT),
+            &url,
+            &SecretString::from(token.as_str()),
+            false,
+        )
+        .unwrap();
+    let mut queued = BTreeSet::new();
+    let mut interrupted = 0;
+    for round in 0..6u64 {
+        let names: Vec<String> = (0..2500).map(|i| format!("r{round} k{i}")).collect();
+        vault
+            .create_keys(Some(ACCOUNT), &names, &NewKey::default())
+            .unwrap();
+        for entry in vault.outbox(Some(ACCOUNT)).unwrap() {
+            queued.insert(entry.idempotency_id);
+        }
+        // Kill the server a little later each round, while the push runs.
+        let (result, killed) = std::thread::scope(|scope| {
+            let syncing = scope.spawn(|| {
+                sync(
+                    &RefCell::new(&mut vault),
+                    Some(ACCOUNT),
+                    &SyncOptions::default(),
+                )
+            });
+            std::thread::sleep(std::time::Duration::from_millis(20 + 40 * round));
+            let killed = server_kill(&mut server);
+            (syncing.join().unwrap(), killed)
+        });
+        if result.is_err() {
+            interrupted += 1;
+            assert!(
+                matches!(result, Err(SyncError::Unreachable { .. })),
+                "{result:?}"
+            );
+        }
+        server = KillableServer::start(&killed.0, killed.1);
+        let finished = sync(
+            &RefCell::new(&mut vault),
+            Some(ACCOUNT),
+            &SyncOptions::default(),
+        );
+        assert!(finished.is_ok(), "round {round}: {finished:?}");
+        assert_eq!(vault.sync_state(Some(ACCOUNT)).unwrap().pending_changes, 0);
+    }
+    assert!(interrupted > 0, "at least one kill landed during a sync");
+    assert_eq!(applied_ids(&db), queued, "each change applied exactly once");
+    assert_eq!(server_key_count(&db), 6 * 2500);
+    drop(server);
+}
+
+/// Kills the running server, leaving a placeholder to be replaced.
+fn server_kill(server: &mut KillableServer) -> (std::path::PathBuf, u16) {
+    let placeholder = KillableServer {
+        child: Command::new("true").spawn().unwrap(),
+        port: server.port,
+        db: server.db.clone(),
+    };
+    std::mem::replace(server, placeholder).kill()
+}
+
+/// A loopback relay that records every byte in each direction.
+struct Capture {
+    addr: SocketAddr,
+    to_server: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    to_client: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Capture {
+    async fn start(upstream: SocketAddr) -> Capture {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let capture = Capture {
+            addr: listener.local_addr().unwrap(),
+            to_server: Default::default(),
+            to_client: Default::default(),
+        };
+        let (up, down) = (capture.to_server.clone(), capture.to_client.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = tokio::net::TcpStream::connect(upstream).await.unwrap();
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let (up, down) = (up.clone(), down.clone());
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 16 * 1024];
+                    while let Ok(n @ 1..) = client_read.read(&mut buf).await {
+                        up.lock().unwrap().extend_from_slice(&buf[..n]);
+                        if server_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = server_write.shutdown().await;
+                });
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 16 * 1024];
+                    while let Ok(n @ 1..) = server_read.read(&mut buf).await {
+                        down.lock().unwrap().extend_from_slice(&buf[..n]);
+                        if client_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = client_write.shutdown().await;
+                });
+            }
+        });
+        capture
+    }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_key_shared_secret_or_passphrase_crosses_the_sync_wire_or_reaches_the_server() {
+    let server = Server::start(&[]);
+    let token = server.token(ACCOUNT);
+    let capture = Capture::start(server.addr).await;
+    let mut a = Desktop::new(&server, &token);
+    a.vault
+        .set_remote(
+            Some(ACCOUNT),
+            &format!("http://{}", capture.addr),
+            &SecretString::from(token.as_str()),
+            false,
+        )
+        .unwrap();
+    a.vault
+        .create_group(Some(ACCOUNT), group("ops", &["devices:read"]))
+        .unwrap();
+    let mut secrets: Vec<String> = ["k1", "k2", "k3"]
+        .iter()
+        .map(|name| {
+            let created = a
+                .vault
+                .create_key(
+                    Some(ACCOUNT),
+                    name,
+                    &new_key(AccessType::ReadWrite, &["ops"]),
+                )
+                .unwrap();
+            created.secret.expose().to_string()
+        })
+        .collect();
+    let shared = a
+        .vault
+        .reveal_shared_secret(Some(ACCOUNT), &SecretString::from("correct horse battery"))
+        .unwrap();
+    let a = tokio::task::spawn_blocking(move || {
+        let mut a = a;
+        a.synced();
+        a.vault
+            .rename_key(Some(ACCOUNT), "k1", "k1 renamed")
+            .unwrap();
+        a.synced();
+        a
+    })
+    .await
+    .unwrap();
+    // Devices present keys to the server: the key is in the request, never in an answer.
+    for secret in &secrets {
+        let verify = verify_through(capture.addr, secret).await;
+        assert!(verify.contains("\"VALID\""), "{verify}");
+    }
+    let sync_requests = capture.to_server.lock().unwrap().clone();
+    let answers = capture.to_client.lock().unwrap().clone();
+    assert!(contains(&sync_requests, "/v1/sync/push") && contains(&answers, "\"results\""));
+    secrets.push(shared.expose().to_string());
+    secrets.push("correct horse battery".to_string());
+    let db_files: Vec<Vec<u8>> = std::fs::read_dir(server.dir.path())
+        .unwrap()
+        .map(|entry| std::fs::read(entry.unwrap().path()).unwrap())
+        .collect();
+    for (index, secret) in secrets.iter().enumerate() {
+        assert!(!contains(&answers, secret), "secret {index} in an answer");
+        for (file, bytes) in db_files.iter().enumerate() {
+            assert!(
+                !contains(bytes, secret),
+                "secret {index} in the server's file {file}"
+            );
+        }
+    }
+    // The sync requests carry no key and no shared secret (the verify requests do carry keys).
+    let sync_part = &sync_requests[..sync_requests
+        .windows(b"/v1/verify".len())
+        .position(|w| w == b"/v1/verify")
+        .unwrap()];
+    for (index, secret) in secrets.iter().enumerate() {
+        assert!(
+            !contains(sync_part, secret),
+            "secret {index} on the sync wire"
+        );
+    }
+    drop(a);
+}
+
+/// POST /v1/verify (a GET on devices) over HTTP/1.1 through `addr`; the raw answer.
+async fn verify_through(addr: SocketAddr, key: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body =
+        serde_json::json!({"key": key, "method": "GET", "resource": "devices", "unbind": false})
+            .to_string();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST /v1/verify HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}

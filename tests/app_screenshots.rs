@@ -15,7 +15,16 @@ use support::{new_workdir, vault_path_in, App, Cli, Launch};
 const PASSPHRASE: &str = "correct horse battery staple";
 
 /// (name, description, preset, groups, actor, expiry)
-const KEYS: [(&str, &str, &str, &[&str], &str, Option<&str>); 10] = [
+type KeySpec = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+    Option<&'static str>,
+);
+
+const KEYS: [KeySpec; 10] = [
     (
         "gate north 1",
         "North entrance, lane 1",

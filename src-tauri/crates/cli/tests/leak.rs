@@ -41,7 +41,7 @@ fn key_tokens(text: &str) -> BTreeSet<String> {
         .filter(|t| {
             t.find('_').is_some_and(|i| {
                 (2..=12).contains(&i)
-                    && t.len() - i - 1 >= 40
+                    && t.len() - i > 40
                     && t[i + 1..].chars().all(|c| c.is_ascii_alphanumeric())
             })
         })

@@ -44,7 +44,7 @@ fn main() {
 
     let mut first = Vec::new();
     let mut incremental = Vec::new();
-    for round in 0..ROUNDS {
+    for (round, name) in names.iter().take(ROUNDS).enumerate() {
         // A new, empty server each round; setting it queues the whole account.
         let server = Server::start(&[]);
         vault
@@ -59,15 +59,11 @@ fn main() {
         assert_eq!(report.pushed, KEYS as u64, "round {round}");
         first.push(took);
         let renamed = format!("device {round} renamed");
-        vault
-            .rename_key(Some(ACCOUNT), &names[round], &renamed)
-            .unwrap();
+        vault.rename_key(Some(ACCOUNT), name, &renamed).unwrap();
         let (took, report) = timed_sync(&mut vault);
         assert_eq!(report.pushed, 1);
         incremental.push(took);
-        vault
-            .rename_key(Some(ACCOUNT), &renamed, &names[round])
-            .unwrap();
+        vault.rename_key(Some(ACCOUNT), &renamed, name).unwrap();
     }
     println!("sync over loopback, {KEYS} keys, {ROUNDS} rounds (server and client share this machine's cores)");
     println!(

@@ -323,6 +323,10 @@ pub struct PullQuery {
     /// At most this many changes (default [`crate::PULL_DEFAULT_LIMIT`], at most [`crate::PULL_MAX_LIMIT`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    /// The pulling desktop's `origin`: the answer then also carries the
+    /// merges that overrode a change of this desktop after it was pushed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Uuid>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -394,6 +398,11 @@ pub struct PullResponse {
     pub cursor: u64,
     /// More changes wait beyond `limit`: pull again from `cursor`.
     pub more: bool,
+    /// With `origin`: merges in this page's revisions that overrode a value
+    /// this desktop had pushed (another desktop's change won), so it learns
+    /// what happened to its change even though it pushed first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<Conflict>,
 }
 
 /// `Option<Option<T>>` for a patch: absent = unchanged, `null` = cleared.

@@ -906,6 +906,7 @@ impl Store for SqliteStore {
                 changes,
                 cursor,
                 more,
+                conflicts: Vec::new(),
             })
         })
     }

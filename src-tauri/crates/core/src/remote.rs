@@ -331,6 +331,28 @@ fn ids_of(conn: &Connection, sql: &str, account_id: &str) -> Result<Vec<String>>
         .collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
+/// Writes each reported merge that overrode this desktop's change
+/// (`sync.conflict`; each a JSON object with `entity`, `id`, `name`, `field`,
+/// `yours`, `kept` and `rule`) to the audit log.
+fn audit_conflicts(change: &Change<'_>, account: &AccountRow, conflicts: &[Value]) -> Result<()> {
+    for conflict in conflicts {
+        let text = |field: &str| {
+            conflict
+                .get(field)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        };
+        change.audit(NewEntry::target(
+            "sync.conflict",
+            &account.name,
+            text("id"),
+            text("name"),
+            conflict.clone(),
+        ))?;
+    }
+    Ok(())
+}
+
 /// The fields of a local key a pull may change.
 struct KeyNow {
     name: String,
@@ -896,22 +918,7 @@ impl Vault {
             for seq in acknowledged {
                 remove.execute(params![seq, account.id])?;
             }
-            for conflict in conflicts {
-                let text = |field: &str| {
-                    conflict
-                        .get(field)
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                };
-                change.audit(NewEntry::target(
-                    "sync.conflict",
-                    &account.name,
-                    text("id"),
-                    text("name"),
-                    conflict.clone(),
-                ))?;
-            }
-            Ok(())
+            audit_conflicts(change, &account, conflicts)
         })
     }
 
@@ -920,14 +927,18 @@ impl Vault {
     /// that revision (its own change coming back) or with changes still
     /// queued (they go out, merged, next time) is left as it is; deletes
     /// always apply. Returns how many records changed here.
+    /// `conflicts`: the merges the remote reports overrode this desktop's
+    /// changes, audited in the same transaction (so once per cursor move).
     pub fn apply_pull(
         &mut self,
         account: Option<&str>,
         pulled: &[Pulled],
         cursor: u64,
+        conflicts: &[Value],
     ) -> Result<u64> {
         self.write(|change| {
             let account = resolve(change.tx, account)?;
+            audit_conflicts(change, &account, conflicts)?;
             let mut applier = Applier {
                 change,
                 account: &account,

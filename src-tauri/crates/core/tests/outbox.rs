@@ -171,12 +171,29 @@ fn a_pull_that_swaps_two_names_applies_whole() {
         pulled(1, &a, PulledRecord::Key(Box::new(remote_key("north", 1)))),
         pulled(2, &b, PulledRecord::Key(Box::new(remote_key("south", 2)))),
     ];
-    assert_eq!(vault.apply_pull(Some("Acme"), &first, 2).unwrap(), 2);
+    assert_eq!(vault.apply_pull(Some("Acme"), &first, 2, &[]).unwrap(), 2);
     let swap = [
         pulled(3, &a, PulledRecord::Key(Box::new(remote_key("south", 1)))),
         pulled(4, &b, PulledRecord::Key(Box::new(remote_key("north", 2)))),
     ];
-    assert_eq!(vault.apply_pull(Some("Acme"), &swap, 4).unwrap(), 2);
+    let overridden = serde_json::json!({
+        "entity": "key", "id": a, "name": "south", "field": "name",
+        "yours": "north 2", "kept": "south", "rule": "the later change wins"
+    });
+    assert_eq!(
+        vault
+            .apply_pull(Some("Acme"), &swap, 4, &[overridden.clone()])
+            .unwrap(),
+        2
+    );
+    let audited = vault
+        .audit_entries(&keyward_core::AuditFilter {
+            action: Some("sync.conflict".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(audited.len(), 1);
+    assert_eq!(audited[0].details, overridden);
     assert_eq!(vault.key(Some("Acme"), &a).unwrap().name, "south");
     assert_eq!(vault.key(Some("Acme"), &b).unwrap().name, "north");
     assert!(
@@ -185,7 +202,7 @@ fn a_pull_that_swaps_two_names_applies_whole() {
         outbox(&vault)
     );
     // Pulling the same again changes nothing.
-    assert_eq!(vault.apply_pull(Some("Acme"), &swap, 4).unwrap(), 0);
+    assert_eq!(vault.apply_pull(Some("Acme"), &swap, 4, &[]).unwrap(), 0);
     assert!(vault.verify_audit().unwrap().ok);
 }
 
@@ -212,6 +229,7 @@ fn a_group_deleted_elsewhere_deactivates_the_keys_it_leaves_with_none() {
             Some("Acme"),
             &[pulled(9, &ops, PulledRecord::GroupDeleted)],
             9,
+            &[],
         )
         .unwrap();
     let key = vault.key(Some("Acme"), "k1").unwrap();

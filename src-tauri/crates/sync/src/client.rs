@@ -470,8 +470,13 @@ fn run(
     }
     let mut cursor = session.cursor;
     let mut pulled = Vec::new();
+    // Merges that overrode a change this desktop pushed before (another desktop's won).
+    let mut overridden = Vec::new();
     loop {
-        let path = format!("{}?since={cursor}&limit={PULL_MAX_LIMIT}", paths::PULL);
+        let path = format!(
+            "{}?since={cursor}&limit={PULL_MAX_LIMIT}&origin={origin}",
+            paths::PULL
+        );
         let answer = block_on(&runtime, http.request(Method::GET, &path, None))
             .map_err(|failure| failed(failure, pending))?;
         let page: PullResponse =
@@ -480,11 +485,16 @@ fn run(
                 detail: format!("unreadable answer to a pull: {err}"),
             })?;
         pulled.extend(page.changes.into_iter().filter_map(core_record));
+        for conflict in page.conflicts {
+            overridden.push(serde_json::to_value(&conflict).unwrap_or_default());
+            report.conflicts.push(conflict);
+        }
         cursor = page.cursor;
         if !page.more {
             break;
         }
     }
-    report.pulled = vault.with_vault(|vault| vault.apply_pull(account, &pulled, cursor))?;
+    report.pulled =
+        vault.with_vault(|vault| vault.apply_pull(account, &pulled, cursor, &overridden))?;
     Ok(report)
 }

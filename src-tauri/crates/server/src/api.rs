@@ -347,7 +347,7 @@ async fn push(
     params(PullQuery),
     security(("sync_token" = [])),
     responses(
-        (status = 200, description = "records changed since the cursor, in revision order, last-used times included", body = PullResponse),
+        (status = 200, description = "records changed since the cursor, in revision order, last-used times included; with `origin`, the merges in this page's revisions that overrode that desktop's pushed values", body = PullResponse),
         (status = 400, description = "a bad query", body = ErrorBody),
         (status = 401, description = "missing, unknown or revoked sync token", body = ErrorBody),
         (status = 408, description = "the answer was not ready in time", body = ErrorBody),
@@ -370,7 +370,8 @@ async fn pull(
     state.last_used.flush(&state.store).await?;
     let store = Arc::clone(&state.store);
     let changes =
-        tokio::task::spawn_blocking(move || store.pull(&account, query.since, limit)).await??;
+        tokio::task::spawn_blocking(move || store.pull(&account, query.since, limit, query.origin))
+            .await??;
     Ok(Json(changes))
 }
 

@@ -1,7 +1,8 @@
 //! Conflicting edits from two desktops, on the real server and a real
 //! database file: the same offline edits pushed in either order end in the
 //! same record, with the security-conservative value, and the change that
-//! arrives second is told how each field merged.
+//! arrives second is told how each field merged. The desktop whose earlier
+//! pushed value a merge overrode is told on its next pull naming its origin.
 
 mod support;
 
@@ -648,4 +649,381 @@ async fn a_replayed_push_answers_its_stored_conflicts() {
         "a replay answers exactly the first result"
     );
     assert_eq!(server.pull(&token, 0).await, pulled, "and changes nothing");
+}
+
+/// A pull as desktop `origin` makes it (`None`: as a client that names no origin).
+async fn pull_as(
+    server: &Server,
+    token: &str,
+    origin: Option<Uuid>,
+    since: u64,
+    limit: u32,
+) -> Value {
+    let origin = origin.map(|o| format!("&origin={o}")).unwrap_or_default();
+    let bearer = format!("Bearer {token}");
+    let reply = server
+        .send(
+            "GET",
+            &format!("/v1/sync/pull?since={since}&limit={limit}{origin}"),
+            &[("authorization", &bearer)],
+            None,
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    reply.json()
+}
+
+/// The notices a desktop gets pulling everything from `since`.
+async fn notices(server: &Server, token: &str, origin: Uuid, since: u64) -> Vec<Value> {
+    conflicts(&pull_as(server, token, Some(origin), since, 1000).await)
+}
+
+fn notice(
+    entity: &str,
+    id: Uuid,
+    name: &str,
+    field: &str,
+    yours: &str,
+    kept: &str,
+    rule: &str,
+) -> Value {
+    json!({"entity": entity, "id": id, "name": name, "field": field, "yours": yours, "kept": kept, "rule": rule})
+}
+
+#[tokio::test]
+async fn an_overridden_name_is_told_once_to_the_desktop_that_pushed_it_first() {
+    let server = Server::start(&[]);
+    let token = server.token("Acme");
+    let desk = Desktops::new();
+    let (gate, lobby) = (Uuid::now_v7(), Uuid::now_v7());
+    server
+        .push_ok(
+            &token,
+            &[
+                desk.setup(create_key(gate, "gate 1", &new_key(), json!({}))),
+                desk.setup(create_key(lobby, "lobby", &new_key(), json!({}))),
+            ],
+        )
+        .await;
+    // A renames first (revision 3); B, whose rename is later, wins (revision 4).
+    let a = only_result(
+        &server
+            .push_ok(
+                &token,
+                &[desk.on_a(edit_key(gate, json!({"name": "gate north"})), 2)],
+            )
+            .await,
+    );
+    assert!(conflicts(&a).is_empty(), "{a}");
+    let b = only_result(
+        &server
+            .push_ok(
+                &token,
+                &[desk.on_b(edit_key(gate, json!({"name": "gate south"})), 2)],
+            )
+            .await,
+    );
+    assert_eq!(b["revision"], 4);
+    assert_eq!(
+        conflict_on(&b, "name").map(|c| c.1),
+        Some("gate south".into())
+    );
+
+    let told = [notice(
+        "key",
+        gate,
+        "gate south",
+        "name",
+        "gate north",
+        "gate south",
+        "the later change wins",
+    )];
+    assert_eq!(notices(&server, &token, desk.a, 0).await, told);
+    // From the cursor A's own push left it at, too.
+    assert_eq!(notices(&server, &token, desk.a, 3).await, told);
+    // Once per cursor range: a pull from the cursor that brought it has none.
+    let cursor = pull_as(&server, &token, Some(desk.a), 0, 1000).await["cursor"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(cursor, 4);
+    let again = pull_as(&server, &token, Some(desk.a), cursor, 1000).await;
+    assert_eq!(
+        (again["changes"].clone(), again.get("conflicts")),
+        (json!([]), None)
+    );
+
+    // The winner, another desktop and a pull without an origin are told nothing.
+    assert!(notices(&server, &token, desk.b, 0).await.is_empty());
+    assert!(notices(&server, &token, desk.c, 0).await.is_empty());
+    assert!(notices(&server, &token, Uuid::now_v7(), 0).await.is_empty());
+    let plain = pull_as(&server, &token, None, 0, 1000).await;
+    assert!(plain.get("conflicts").is_none(), "{plain}");
+
+    // Page by page, the notice comes with the page whose range holds its revision.
+    let first = pull_as(&server, &token, Some(desk.a), 0, 1).await;
+    assert_eq!(
+        (first["changes"][0]["id"].clone(), first["cursor"].clone()),
+        (json!(lobby), json!(2))
+    );
+    assert!(conflicts(&first).is_empty(), "{first}");
+    let second = pull_as(&server, &token, Some(desk.a), 2, 1).await;
+    assert_eq!(second["changes"][0]["id"], json!(gate));
+    assert_eq!(conflicts(&second), told);
+    let third = pull_as(&server, &token, Some(desk.a), 4, 1).await;
+    assert!(conflicts(&third).is_empty(), "{third}");
+}
+
+#[tokio::test]
+async fn a_later_arriving_deactivation_is_told_to_the_desktop_whose_activation_it_beat() {
+    let server = Server::start(&[]);
+    let token = server.token("Acme");
+    let desk = Desktops::new();
+    let id = Uuid::now_v7();
+    server
+        .push_ok(
+            &token,
+            &[desk.setup(create_key(id, "gate 1", &new_key(), json!({})))],
+        )
+        .await;
+    // A deactivates and, after a pull, activates again; B, which had not seen
+    // either, deactivates afterwards: inactive beats active.
+    server
+        .push_ok(
+            &token,
+            &[desk.on_a(edit_key(id, json!({"status": "inactive"})), 1)],
+        )
+        .await;
+    server
+        .push_ok(
+            &token,
+            &[desk.on_a(edit_key(id, json!({"status": "active"})), 2)],
+        )
+        .await;
+    server
+        .push_ok(
+            &token,
+            &[desk.on_b(edit_key(id, json!({"status": "inactive"})), 1)],
+        )
+        .await;
+    assert_eq!(record(&server, &token, id).await["status"], "inactive");
+    assert_eq!(
+        notices(&server, &token, desk.a, 0).await,
+        [notice(
+            "key",
+            id,
+            "gate 1",
+            "status",
+            "active",
+            "inactive",
+            "inactive beats active"
+        )]
+    );
+    assert!(notices(&server, &token, desk.b, 0).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_replayed_push_adds_no_notice() {
+    let server = Server::start(&[]);
+    let token = server.token("Acme");
+    let desk = Desktops::new();
+    let id = Uuid::now_v7();
+    server
+        .push_ok(
+            &token,
+            &[desk.setup(create_key(id, "gate 1", &new_key(), json!({})))],
+        )
+        .await;
+    server
+        .push_ok(
+            &token,
+            &[desk.on_a(edit_key(id, json!({"name": "gate north"})), 1)],
+        )
+        .await;
+    let b = [desk.on_b(edit_key(id, json!({"name": "gate south"})), 1)];
+    let first = server.push_ok(&token, &b).await;
+    let told = notices(&server, &token, desk.a, 0).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    for _ in 0..2 {
+        assert_eq!(server.push_ok(&token, &b).await, first);
+    }
+    assert_eq!(notices(&server, &token, desk.a, 0).await, told);
+}
+
+#[tokio::test]
+async fn intersected_scopes_and_incomparable_permissions_are_told_to_the_other_desktop() {
+    let server = Server::start(&[]);
+    let token = server.token("Acme");
+    let desk = Desktops::new();
+    let (ops, timing, timing_2) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    server
+        .push_ok(
+            &token,
+            &[
+                desk.setup(edit_group(
+                    ops,
+                    json!({"name": "ops", "scopes": ["devices:read", "devices:write"]}),
+                )),
+                desk.setup(create_key(timing, "timing", &new_key(), json!({}))),
+                desk.setup(create_key(timing_2, "timing 2", &new_key(), json!({}))),
+            ],
+        )
+        .await;
+    let scopes_a = desk.on_a(
+        edit_group(ops, json!({"scopes": ["devices:read", "sessions:read"]})),
+        3,
+    );
+    let scopes_b = desk.on_b(
+        edit_group(
+            ops,
+            json!({"scopes": ["devices:read", "devices:write", "passings:write"]}),
+        ),
+        3,
+    );
+    let read = |id| desk.on_a(edit_key(id, json!({"access": "READ"})), 3);
+    let write = |id| desk.on_b(edit_key(id, json!({"access": "WRITE"})), 3);
+    // A first on `ops` and `timing`; B first on `timing 2`.
+    for change in [
+        scopes_a,
+        scopes_b,
+        read(timing),
+        write(timing),
+        write(timing_2),
+        read(timing_2),
+    ] {
+        server.push_ok(&token, &[change]).await;
+    }
+    let why = "neither side's permissions include the other's: the later change's are kept and the key is made inactive";
+    assert_eq!(
+        notices(&server, &token, desk.a, 0).await,
+        [
+            notice(
+                "group",
+                ops,
+                "ops",
+                "scopes",
+                "devices:read, sessions:read",
+                "devices:read",
+                "a group keeps only the scopes both sides grant"
+            ),
+            notice("key", timing, "timing", "access", "READ", "WRITE", why),
+            notice("key", timing, "timing", "status", "active", "inactive", why),
+        ]
+    );
+    // B's WRITE stayed on `timing 2`, but the key it left active was made inactive.
+    assert_eq!(
+        notices(&server, &token, desk.b, 0).await,
+        [notice(
+            "key", timing_2, "timing 2", "status", "active", "inactive", why
+        )]
+    );
+}
+
+#[tokio::test]
+async fn a_delete_that_drops_an_earlier_pushed_edit_tells_its_desktop() {
+    let server = Server::start(&[]);
+    let token = server.token("Acme");
+    let desk = Desktops::new();
+    let (gate, lobby) = (Uuid::now_v7(), Uuid::now_v7());
+    server
+        .push_ok(
+            &token,
+            &[
+                desk.setup(create_key(gate, "gate 1", &new_key(), json!({}))),
+                desk.setup(create_key(lobby, "lobby", &new_key(), json!({}))),
+            ],
+        )
+        .await;
+    let edit = |id| {
+        desk.on_a(
+            edit_key(id, json!({"status": "inactive", "description": "north"})),
+            2,
+        )
+    };
+    let delete = |id| desk.on_b(change("key", "delete", id, None), 2);
+    // `gate`: A's edit arrives first and B's delete drops it; `lobby`: the
+    // delete arrives first and A's edit, told in its own result, overrode nothing.
+    for change in [edit(gate), delete(gate), delete(lobby), edit(lobby)] {
+        server.push_ok(&token, &[change]).await;
+    }
+    assert_eq!(
+        notices(&server, &token, desk.a, 0).await,
+        [notice(
+            "key",
+            gate,
+            "gate 1",
+            "deleted",
+            "edited: description, status",
+            "deleted",
+            "deleted beats edited"
+        )]
+    );
+    assert!(notices(&server, &token, desk.b, 0).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_overriding_name_that_was_taken_is_told_as_it_ended() {
+    let server = Server::start(&[]);
+    let token = server.token("Acme");
+    let desk = Desktops::new();
+    let (gate, south) = (Uuid::now_v7(), Uuid::now_v7());
+    server
+        .push_ok(
+            &token,
+            &[
+                desk.setup(create_key(gate, "gate 1", &new_key(), json!({}))),
+                desk.setup(create_key(south, "Gate South", &new_key(), json!({}))),
+            ],
+        )
+        .await;
+    server
+        .push_ok(
+            &token,
+            &[desk.on_a(edit_key(gate, json!({"name": "gate north"})), 2)],
+        )
+        .await;
+    server
+        .push_ok(
+            &token,
+            &[desk.on_b(edit_key(gate, json!({"name": "gate south"})), 2)],
+        )
+        .await;
+    assert_eq!(
+        notices(&server, &token, desk.a, 0).await,
+        [notice(
+            "key",
+            gate,
+            "gate south (2)",
+            "name",
+            "gate north",
+            "gate south (2)",
+            "the later change wins"
+        )]
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_has_the_pull_origin_and_its_conflicts() {
+    let server = Server::start(&[]);
+    let doc = server.send("GET", "/openapi.json", &[], None).await.json();
+    let parameters = doc["paths"]["/v1/sync/pull"]["get"]["parameters"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        parameters
+            .iter()
+            .any(|p| p["name"] == "origin" && p["in"] == "query"),
+        "{parameters:?}"
+    );
+    let response = &doc["components"]["schemas"]["PullResponse"];
+    assert!(
+        response["properties"]["conflicts"].is_object(),
+        "{response}"
+    );
+    assert!(doc["components"]["schemas"]["Conflict"]["properties"]["kept"].is_object());
 }

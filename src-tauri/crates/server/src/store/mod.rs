@@ -16,6 +16,7 @@ use keyward_core::{AccessType, Scope};
 use keyward_sync::{Change, ChangeResult, PullResponse};
 use serde::Serialize;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 pub use sqlite::SqliteStore;
 
@@ -89,10 +90,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies a batch in one transaction, each idempotency id once; a
     /// replayed id answers its first result. Any error leaves nothing changed.
+    /// A merge that overrode another desktop's pushed value is kept, in the
+    /// same transaction, for that desktop's [`Store::pull`].
     fn push(&self, account: &AccountId, changes: &[Change]) -> Result<Vec<ChangeResult>>;
 
-    /// Records changed after revision `since`, in revision order, at most `limit`.
-    fn pull(&self, account: &AccountId, since: u64, limit: u32) -> Result<PullResponse>;
+    /// Records changed after revision `since`, in revision order, at most
+    /// `limit`. With `origin`, also the merges that overrode a value that
+    /// desktop had pushed, kept by `push` with the revision the merged record
+    /// got, whose revision is in `(since, cursor]`: read in the same snapshot
+    /// as the records, so paging from cursor to cursor hands each out once.
+    fn pull(
+        &self,
+        account: &AccountId,
+        since: u64,
+        limit: u32,
+        origin: Option<Uuid>,
+    ) -> Result<PullResponse>;
 
     /// Stores a new token's hash and hint for `account_name`, creating the account if needed.
     fn create_token(

@@ -5,7 +5,9 @@
 //!
 //! Each record keeps, per tracked field, the revision, origin, time and
 //! change that last set it ([`FieldMeta`]), so a conflict is told from a
-//! plain sequential edit.
+//! plain sequential edit. A merge that replaces the value another desktop
+//! had pushed also yields a [`Notice`] for that desktop, which pushed first
+//! and so never sees the merge in its own push's results.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -147,13 +149,23 @@ pub struct GroupRow {
     pub scopes: BTreeSet<Scope>,
 }
 
-/// A record after a patch: its new fields, its new field metadata and the
-/// fields that merged.
+/// A merge that overrode a value the desktop `origin` had pushed, told to
+/// that desktop when it pulls: `yours` is its value, `kept` the record's now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub origin: Uuid,
+    pub conflict: Conflict,
+}
+
+/// A record after a patch: its new fields, its new field metadata, the
+/// fields that merged (for the change) and the values the merges overrode
+/// (for the desktops that had pushed them).
 #[derive(Debug)]
 pub struct Patched<R> {
     pub row: R,
     pub meta: RecordMeta,
     pub conflicts: Vec<Conflict>,
+    pub notices: Vec<Notice>,
 }
 
 pub fn invalid(change: &Change, message: impl std::fmt::Display) -> StoreError {
@@ -189,12 +201,17 @@ fn checked_text(change: &Change, field: &str, text: &str, max_chars: usize) -> R
     Ok(text.to_string())
 }
 
-/// Builds a record's new metadata and its conflicts, field by field.
+/// One field's merge as reported: (field, yours, kept, rule).
+type Report = (&'static str, String, String, &'static str);
+
+/// Builds a record's new metadata, its conflicts and its notices, field by field.
 struct Merger<'a> {
     change: &'a Change,
     revision: u64,
     meta: RecordMeta,
-    conflicts: Vec<(&'static str, String, String, &'static str)>,
+    conflicts: Vec<Report>,
+    /// For other desktops, by origin: `yours` is the value they had pushed.
+    notices: Vec<(Uuid, Report)>,
 }
 
 impl<'a> Merger<'a> {
@@ -204,6 +221,7 @@ impl<'a> Merger<'a> {
             revision,
             meta,
             conflicts: Vec::new(),
+            notices: Vec::new(),
         }
     }
 
@@ -235,9 +253,22 @@ impl<'a> Merger<'a> {
             &Side::new(asked.clone(), self.incoming().stamp()),
         );
         self.settle(field, &theirs, merged == asked, merged == *current);
+        if merged != *current {
+            self.overrode(&theirs, (field, text(current), text(&merged), rule));
+        }
         self.conflicts
             .push((field, text(&asked), text(&merged), rule));
         merged
+    }
+
+    /// Tells the desktop that last set a field (`theirs`) that this change's
+    /// merge replaced its value. A merged value is no desktop's own: there is
+    /// nobody to tell (its desktops were told when it was merged).
+    fn overrode(&mut self, theirs: &FieldMeta, report: Report) {
+        if theirs.merged || theirs.origin == self.change.origin {
+            return;
+        }
+        self.notices.push((theirs.origin, report));
     }
 
     /// The metadata of a field that merged: this change's when its value won,
@@ -298,8 +329,10 @@ impl<'a> Merger<'a> {
         let theirs = self.incoming();
         self.mark_merged(field::NAME, &theirs);
         // A merge that already reported the name now reports where it ended.
-        for conflict in self.conflicts.iter_mut().filter(|c| c.0 == field::NAME) {
-            conflict.2 = free.clone();
+        let reports = self.conflicts.iter_mut();
+        let noticed = self.notices.iter_mut().map(|(_, report)| report);
+        for report in reports.chain(noticed).filter(|r| r.0 == field::NAME) {
+            report.2 = free.clone();
         }
         self.conflicts.push((
             field::NAME,
@@ -311,23 +344,27 @@ impl<'a> Merger<'a> {
     }
 
     fn finish<R>(self, entity: Entity, id: Uuid, name: &str, row: R) -> Patched<R> {
-        let conflicts = self
-            .conflicts
-            .into_iter()
-            .map(|(field, yours, kept, rule)| Conflict {
-                entity,
-                id,
-                name: name.to_string(),
-                field: field.into(),
-                yours,
-                kept,
-                rule: rule.into(),
-            })
-            .collect();
+        let conflict = |(field, yours, kept, rule): Report| Conflict {
+            entity,
+            id,
+            name: name.to_string(),
+            field: field.into(),
+            yours,
+            kept,
+            rule: rule.into(),
+        };
         Patched {
             row,
             meta: self.meta,
-            conflicts,
+            conflicts: self.conflicts.into_iter().map(conflict).collect(),
+            notices: self
+                .notices
+                .into_iter()
+                .map(|(origin, report)| Notice {
+                    origin,
+                    conflict: conflict(report),
+                })
+                .collect(),
         }
     }
 }
@@ -596,6 +633,17 @@ fn merge_permissions(
         merged.value == asked,
         merged.value == ours,
     );
+    if merged.value != ours {
+        merger.overrode(
+            &theirs,
+            (
+                field::ACCESS,
+                permissions_text(&ours, &groups),
+                permissions_text(&merged.value, &groups),
+                merged.rule,
+            ),
+        );
+    }
     merger.conflicts.push((
         field::ACCESS,
         permissions_text(&asked, &groups),
@@ -611,12 +659,16 @@ fn merge_permissions(
             .cloned()
             .unwrap_or_else(|| merger.incoming());
         merger.mark_merged(field::STATUS, &status_meta);
-        merger.conflicts.push((
+        let report = (
             field::STATUS,
             status_text(status),
             status_text(&KeyStatus::Inactive),
             rule::INCOMPARABLE_PERMISSIONS,
-        ));
+        );
+        // The desktop whose permissions met this change's learns its key
+        // was made inactive, even where its permissions were kept.
+        merger.overrode(&theirs, report.clone());
+        merger.conflicts.push(report);
     }
     Ok(done(
         merged.value,
@@ -716,30 +768,66 @@ pub fn edit_of_deleted(
         id: change.action.id(),
         name: deleted.former_name.clone().unwrap_or_default(),
         field: field::DELETED.into(),
-        yours: if edited.is_empty() {
-            "edited".into()
-        } else {
-            format!("edited: {}", edited.join(", "))
-        },
+        yours: edited_text(edited),
         kept: "deleted".into(),
         rule: rule::DELETED_BEATS_EDITED.into(),
     })
 }
 
+/// "edited: status, name", for an edit a delete beat.
+fn edited_text(fields: &[&str]) -> String {
+    if fields.is_empty() {
+        "edited".into()
+    } else {
+        format!("edited: {}", fields.join(", "))
+    }
+}
+
+/// A delete applied to a record: the tombstone's metadata, the report to the
+/// deleting change, and the notices to the desktops whose edits it dropped.
+#[derive(Debug)]
+pub struct Deletion {
+    pub tombstone: RecordMeta,
+    pub conflict: Option<Conflict>,
+    pub notices: Vec<Notice>,
+}
+
 /// A delete of a record another desktop edited after the change's base: the
-/// delete still wins, and the change is told which edits it dropped. Returns
-/// the tombstone's metadata too.
+/// delete still wins, the change is told which edits it dropped, and each
+/// desktop whose own edit it dropped is told too (a merged value is no
+/// desktop's own, as in [`Merger::overrode`]).
 pub fn delete(
     change: &Change,
     current: &RecordMeta,
     name: Option<String>,
     revision: u64,
-) -> (RecordMeta, Option<Conflict>) {
+) -> Deletion {
     let edited: Vec<&str> = current
         .0
         .iter()
         .filter(|(_, meta)| meta.changed_before_seen_by(change))
         .map(|(field, _)| field.as_str())
+        .collect();
+    let mut dropped: BTreeMap<Uuid, Vec<&str>> = BTreeMap::new();
+    for (field, meta) in &current.0 {
+        if meta.changed_before_seen_by(change) && !meta.merged && meta.origin != change.origin {
+            dropped.entry(meta.origin).or_default().push(field.as_str());
+        }
+    }
+    let notices = dropped
+        .into_iter()
+        .map(|(origin, fields)| Notice {
+            origin,
+            conflict: Conflict {
+                entity: change.action.entity(),
+                id: change.action.id(),
+                name: name.clone().unwrap_or_default(),
+                field: field::DELETED.into(),
+                yours: edited_text(&fields),
+                kept: "deleted".into(),
+                rule: rule::DELETED_BEATS_EDITED.into(),
+            },
+        })
         .collect();
     let conflict = (!edited.is_empty()).then(|| Conflict {
         entity: change.action.entity(),
@@ -758,10 +846,11 @@ pub fn delete(
         former_name: name,
         ..FieldMeta::of(change, revision)
     };
-    (
-        RecordMeta(BTreeMap::from([(field::DELETED.to_string(), tombstone)])),
+    Deletion {
+        tombstone: RecordMeta(BTreeMap::from([(field::DELETED.to_string(), tombstone)])),
         conflict,
-    )
+        notices,
+    }
 }
 
 /// The tracked fields an upsert names, for reports.

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::patch::{self, GroupInfo, GroupRow, KeyRow, Lookup, RecordMeta};
+use super::patch::{self, GroupInfo, GroupRow, KeyRow, Lookup, Notice, RecordMeta};
 use super::{from_millis, to_millis, AccountId, KeyGrant, Result, Store, StoreError, TokenInfo};
 
 const MIGRATIONS: &[&str] = &[
@@ -104,6 +104,21 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE keys ADD COLUMN name_fold TEXT;
     CREATE INDEX groups_by_name ON groups (account_id, name_fold) WHERE deleted = 0;
     CREATE INDEX keys_by_name ON keys (account_id, name_fold) WHERE deleted = 0;
+"#,
+    r#"
+    -- A merge that overrode a value the desktop `origin` had pushed
+    -- (store/patch.rs, Notice), for that desktop's pulls. `revision` is the
+    -- record's revision in the change that merged, so the notice falls in the
+    -- pull range (since, cursor] that brings the merged record; `seq` keeps
+    -- the order within one revision. Written with the change, never on a replay.
+    CREATE TABLE conflict_notices (
+        seq INTEGER PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        origin TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        conflict TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX conflict_notices_by_origin ON conflict_notices (account_id, origin, revision);
 "#,
 ];
 
@@ -387,8 +402,33 @@ impl Lookup for TxLookup<'_, '_> {
     }
 }
 
-/// The result of one change: its outcome and the fields that merged.
-type Applied = (Outcome, Vec<Conflict>);
+/// The result of one change: its outcome, the fields that merged, and the
+/// values the merges overrode for other desktops.
+struct Applied {
+    outcome: Outcome,
+    conflicts: Vec<Conflict>,
+    notices: Vec<Notice>,
+}
+
+impl Applied {
+    /// The change is now part of the record.
+    fn changed(conflicts: Vec<Conflict>, notices: Vec<Notice>) -> Applied {
+        Applied {
+            outcome: Outcome::Applied,
+            conflicts,
+            notices,
+        }
+    }
+
+    /// Nothing changed in the record, so nothing was overridden.
+    fn already_deleted(conflict: Option<Conflict>) -> Applied {
+        Applied {
+            outcome: Outcome::AlreadyDeleted,
+            conflicts: conflict.into_iter().collect(),
+            notices: Vec::new(),
+        }
+    }
+}
 
 fn apply_group_upsert(
     tx: &Transaction<'_>,
@@ -402,7 +442,7 @@ fn apply_group_upsert(
             let tombstone = load_meta(tx, "groups", &id)?;
             let named = patch::group_fields_named(fields);
             let conflict = patch::edit_of_deleted(change, &tombstone, &named);
-            return Ok((Outcome::AlreadyDeleted, conflict.into_iter().collect()));
+            return Ok(Applied::already_deleted(conflict));
         }
         Some(true) => Some(tx.query_row(
             "SELECT name, description, scopes, field_meta FROM groups WHERE id = ?1",
@@ -450,7 +490,7 @@ fn apply_group_upsert(
         validate::fold(&row.name),
         patched.meta.to_text()?
     ])?;
-    Ok((Outcome::Applied, patched.conflicts))
+    Ok(Applied::changed(patched.conflicts, patched.notices))
 }
 
 fn apply_delete(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> Result<Applied> {
@@ -460,7 +500,7 @@ fn apply_delete(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> R
     };
     let id = change.action.id().to_string();
     let (meta, name) = match existing(tx, change, table, what, account)? {
-        Some(false) => return Ok((Outcome::AlreadyDeleted, Vec::new())),
+        Some(false) => return Ok(Applied::already_deleted(None)),
         Some(true) => {
             let name: String = tx
                 .prepare_cached(&format!("SELECT name FROM {table} WHERE id = ?1"))?
@@ -470,7 +510,7 @@ fn apply_delete(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> R
         None => (RecordMeta::default(), None),
     };
     let revision = next_revision(tx)?;
-    let (tombstone, conflict) = patch::delete(change, &meta, name, revision as u64);
+    let deletion = patch::delete(change, &meta, name, revision as u64);
     let at = to_millis(change.at);
     // A delete of a record never seen still leaves a tombstone: deleted beats
     // an edit that arrives later.
@@ -489,8 +529,11 @@ fn apply_delete(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> R
         "UPDATE {table} SET deleted = 1, revision = ?2, updated_at = max(updated_at, ?3), name_fold = NULL,
              field_meta = ?4, {clear} WHERE id = ?1"
     ))?
-    .execute(params![id, revision, at, tombstone.to_text()?])?;
-    Ok((Outcome::Applied, conflict.into_iter().collect()))
+    .execute(params![id, revision, at, deletion.tombstone.to_text()?])?;
+    Ok(Applied::changed(
+        deletion.conflict.into_iter().collect(),
+        deletion.notices,
+    ))
 }
 
 fn load_key(tx: &Transaction<'_>, id: &str) -> Result<(KeyRow, RecordMeta)> {
@@ -556,7 +599,7 @@ fn apply_key_upsert(
             let tombstone = load_meta(tx, "keys", &id)?;
             let named = patch::key_fields_named(fields);
             let conflict = patch::edit_of_deleted(change, &tombstone, &named);
-            return Ok((Outcome::AlreadyDeleted, conflict.into_iter().collect()));
+            return Ok(Applied::already_deleted(conflict));
         }
         Some(true) => Some(load_key(tx, &id)?),
         None => None,
@@ -616,11 +659,11 @@ fn apply_key_upsert(
             link.execute(params![id, group.to_string()])?;
         }
     }
-    Ok((Outcome::Applied, patched.conflicts))
+    Ok(Applied::changed(patched.conflicts, patched.notices))
 }
 
 fn apply(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> Result<ChangeResult> {
-    let (outcome, conflicts) = match &change.action {
+    let applied = match &change.action {
         ChangeAction::UpsertGroup { fields, .. } => {
             apply_group_upsert(tx, account, change, fields)?
         }
@@ -629,20 +672,78 @@ fn apply(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> Result<C
             apply_delete(tx, account, change)?
         }
     };
-    let revision = match outcome {
+    let revision = match applied.outcome {
         Outcome::Applied => Some(tx.query_row(
             "SELECT value FROM meta WHERE name = 'revision'",
             [],
             |row| row.get::<_, i64>(0),
-        )? as u64),
+        )?),
         Outcome::AlreadyDeleted => None,
     };
+    if let Some(revision) = revision {
+        store_notices(tx, account, revision, &applied.notices)?;
+    }
     Ok(ChangeResult {
         idempotency_id: change.idempotency_id,
-        outcome,
-        revision,
-        conflicts,
+        outcome: applied.outcome,
+        revision: revision.map(|revision| revision as u64),
+        conflicts: applied.conflicts,
     })
+}
+
+/// Keeps the notices of a change applied as `revision` (the record's new
+/// revision) for their desktops' pulls.
+fn store_notices(
+    tx: &Transaction<'_>,
+    account: &AccountId,
+    revision: i64,
+    notices: &[Notice],
+) -> Result<()> {
+    if notices.is_empty() {
+        return Ok(());
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO conflict_notices (account_id, origin, revision, conflict) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for notice in notices {
+        let conflict = serde_json::to_string(&notice.conflict)
+            .map_err(|err| StoreError::Storage(err.to_string()))?;
+        insert.execute(params![
+            account.0,
+            notice.origin.to_string(),
+            revision,
+            conflict
+        ])?;
+    }
+    Ok(())
+}
+
+/// The notices for `origin` with `since < revision <= cursor`, in revision order.
+fn pull_notices(
+    conn: &Connection,
+    account: &AccountId,
+    origin: Uuid,
+    since: i64,
+    cursor: i64,
+) -> Result<Vec<Conflict>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT conflict FROM conflict_notices
+         WHERE account_id = ?1 AND origin = ?2 AND revision > ?3 AND revision <= ?4
+         ORDER BY revision, seq",
+    )?;
+    let texts = statement
+        .query_map(
+            params![account.0, origin.to_string(), since, cursor],
+            |row| row.get::<_, String>(0),
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    texts
+        .iter()
+        .map(|text| {
+            serde_json::from_str(text)
+                .map_err(|err| StoreError::Storage(format!("unreadable conflict notice: {err}")))
+        })
+        .collect()
 }
 
 /// What identifies a change's content, so a reused idempotency id with
@@ -885,16 +986,21 @@ impl Store for SqliteStore {
         })
     }
 
-    fn pull(&self, account: &AccountId, since: u64, limit: u32) -> Result<PullResponse> {
+    fn pull(
+        &self,
+        account: &AccountId,
+        since: u64,
+        limit: u32,
+        origin: Option<Uuid>,
+    ) -> Result<PullResponse> {
         let since = i64::try_from(since).unwrap_or(i64::MAX);
         let limit = usize::try_from(limit).unwrap_or(usize::MAX).max(1);
         let fetch = limit as i64 + 1;
         self.read(|conn| {
-            // One snapshot for both tables (read-only: dropping it just ends it).
+            // One snapshot for all three tables (read-only: dropping it just ends it).
             let snapshot = conn.unchecked_transaction()?;
             let groups = pull_groups(&snapshot, account, since, fetch)?;
             let keys = pull_keys(&snapshot, account, since, fetch)?;
-            drop(snapshot);
             let mut changes: Vec<PulledChange> = groups.into_iter().chain(keys).collect();
             changes.sort_by_key(|change| change.revision);
             let more = changes.len() > limit;
@@ -902,11 +1008,18 @@ impl Store for SqliteStore {
             let cursor = changes
                 .last()
                 .map_or(since as u64, |change| change.revision);
+            let conflicts = match origin {
+                Some(origin) if cursor > since as u64 => {
+                    pull_notices(&snapshot, account, origin, since, cursor as i64)?
+                }
+                _ => Vec::new(),
+            };
+            drop(snapshot);
             Ok(PullResponse {
                 changes,
                 cursor,
                 more,
-                conflicts: Vec::new(),
+                conflicts,
             })
         })
     }
@@ -1019,7 +1132,7 @@ mod tests {
     #[test]
     fn last_used_only_moves_forward_and_takes_a_revision_only_when_it_moves() {
         let (_dir, store, account, id) = store_with_key();
-        let head = |store: &SqliteStore| store.pull(&account, 0, 100).unwrap().cursor;
+        let head = |store: &SqliteStore| store.pull(&account, 0, 100, None).unwrap().cursor;
         let at = OffsetDateTime::now_utc();
         let before = head(&store);
         store
@@ -1041,7 +1154,7 @@ mod tests {
             after_use,
             "an older or equal time changes nothing"
         );
-        let pulled = store.pull(&account, 0, 100).unwrap();
+        let pulled = store.pull(&account, 0, 100, None).unwrap();
         assert_eq!(
             pulled.changes[0].key.as_ref().unwrap().last_used_at,
             Some(from_millis(to_millis(at)))

@@ -284,6 +284,47 @@ fn an_overridden_change_is_reported_and_audited() {
     assert!(a.vault.verify_audit().unwrap().ok);
 }
 
+#[test]
+fn a_desktop_whose_pushed_change_was_overridden_later_hears_of_it_on_its_next_pull() {
+    let (_server, mut a, mut b) = two_desktops();
+    // b renames first and pushes first; a renames the same key later, offline.
+    b.vault
+        .rename_key(Some(ACCOUNT), "dashboard", "board b")
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    a.vault
+        .rename_key(Some(ACCOUNT), "dashboard", "board a")
+        .unwrap();
+    assert!(
+        b.synced().conflicts.is_empty(),
+        "b pushed first: nothing to merge yet"
+    );
+    let a_report = a.synced();
+    assert_eq!(a_report.conflicts.len(), 1, "{:?}", a_report.conflicts);
+    assert_eq!(
+        a_report.conflicts[0].kept, "board a",
+        "the later change wins"
+    );
+    // b pushed first, so only its next pull can tell it its name was overridden.
+    let b_report = b.synced();
+    let told: Vec<_> = b_report
+        .conflicts
+        .iter()
+        .map(|c| (c.field.as_str(), c.yours.as_str(), c.kept.as_str()))
+        .collect();
+    assert_eq!(told, [("name", "board b", "board a")]);
+    let audited = b
+        .vault
+        .audit_entries(&keyward_core::AuditFilter {
+            action: Some("sync.conflict".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(audited.len(), 1, "b's audit log records the override");
+    assert!(b.synced().conflicts.is_empty(), "told once");
+    assert_eq!(a.state(), b.state());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_made_on_one_desktop_verifies_on_the_server_and_its_use_reaches_both() {
     let server = Server::start(&[]);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { render, screen, within } from '@testing-library/svelte';
+import { render, screen, waitFor, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import App from '../App.svelte';
 import { FakeBackend } from '../testing/fake-backend';
@@ -135,6 +135,26 @@ describe('the sync status in the header', () => {
 
     release();
     expect(await screen.findByRole('button', { name: 'Sync status: Synced just now' })).toBeInTheDocument();
+  });
+});
+
+describe('after a sync', () => {
+  it('reads the vault again, so what the sync brought shows', async () => {
+    const backend = unlockedVault((fake) => {
+      twoAccounts(fake);
+      fake.setRemote('Acme');
+    });
+    render(App);
+    await screen.findByRole('gridcell', { name: 'Gate 1' });
+    const before = Number(screen.getByTestId('key-count').textContent);
+
+    // Another desktop's key, as a pull would have applied it.
+    backend.addKey('Acme', 'Pulled gate');
+    await backend.emit('sync-status', { ...backend.syncStatus('Acme'), syncing: true });
+    expect(screen.getByTestId('key-count').textContent).toBe(String(before));
+    await backend.emit('sync-status', backend.syncStatus('Acme'));
+
+    await waitFor(() => expect(screen.getByTestId('key-count').textContent).toBe(String(before + 1)));
   });
 });
 

@@ -152,9 +152,13 @@ describe('after a sync', () => {
     backend.addKey('Acme', 'Pulled gate');
     await backend.emit('sync-status', { ...backend.syncStatus('Acme'), syncing: true });
     expect(screen.getByTestId('key-count').textContent).toBe(String(before));
-    await backend.emit('sync-status', backend.syncStatus('Acme'));
+    await backend.emit('sync-status', {
+      ...backend.syncStatus('Acme'),
+      last_report: { pushed: 0, pulled: 1, conflicts: [] },
+    });
 
     await waitFor(() => expect(screen.getByTestId('key-count').textContent).toBe(String(before + 1)));
+    expect(await screen.findByRole('gridcell', { name: 'Pulled gate' })).toBeInTheDocument();
   });
 });
 

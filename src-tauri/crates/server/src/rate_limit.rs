@@ -71,9 +71,8 @@ impl FailureLimiter {
         }
     }
 
-    /// Takes one token for a verification from `address`, or says how long to
-    /// wait before the next one is allowed.
-    pub fn try_take(&self, address: IpAddr) -> Result<(), Duration> {
+    /// The bucket of `address`, refilled to now (created full).
+    fn with_bucket<T>(&self, address: IpAddr, work: impl FnOnce(&mut Bucket) -> T) -> T {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         if buckets.len() > SWEEP_ABOVE {
@@ -86,24 +85,30 @@ impl FailureLimiter {
         };
         let bucket = buckets.entry(client_key(address)).or_insert(full);
         *bucket = self.refilled(*bucket, now);
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            return Ok(());
-        }
-        let wait = if self.limit.per_second > 0.0 {
-            (1.0 - bucket.tokens) / self.limit.per_second
-        } else {
-            3600.0
-        };
-        Err(Duration::from_secs_f64(wait.min(3600.0)))
+        work(bucket)
     }
 
-    /// Gives back the token of a verification that turned out VALID.
-    pub fn give_back(&self, address: IpAddr) {
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(bucket) = buckets.get_mut(&client_key(address)) {
-            bucket.tokens = (bucket.tokens + 1.0).min(f64::from(self.limit.burst));
-        }
+    /// Whether `address` may verify now, or how long it must wait: only its
+    /// failures count, so any number of valid verifications pass.
+    pub fn check(&self, address: IpAddr) -> Result<(), Duration> {
+        self.with_bucket(address, |bucket| {
+            if bucket.tokens >= 1.0 {
+                return Ok(());
+            }
+            let wait = if self.limit.per_second > 0.0 {
+                (1.0 - bucket.tokens) / self.limit.per_second
+            } else {
+                3600.0
+            };
+            Err(Duration::from_secs_f64(wait.min(3600.0)))
+        })
+    }
+
+    /// Counts a verification from `address` that was not VALID.
+    pub fn charge(&self, address: IpAddr) {
+        self.with_bucket(address, |bucket| {
+            bucket.tokens = (bucket.tokens - 1.0).max(0.0)
+        });
     }
 }
 
@@ -118,17 +123,18 @@ mod tests {
             per_second: 0.001,
         });
         let client: IpAddr = "192.0.2.7".parse().unwrap();
-        for _ in 0..10 {
-            limiter.try_take(client).unwrap();
-            limiter.give_back(client);
+        // Valid verifications, any number of them, in flight together or not.
+        for _ in 0..100 {
+            limiter.check(client).unwrap();
         }
         for _ in 0..3 {
-            limiter.try_take(client).unwrap();
+            limiter.check(client).unwrap();
+            limiter.charge(client);
         }
-        let wait = limiter.try_take(client).unwrap_err();
+        let wait = limiter.check(client).unwrap_err();
         assert!(wait > Duration::from_secs(100), "{wait:?}");
         assert!(
-            limiter.try_take("192.0.2.8".parse().unwrap()).is_ok(),
+            limiter.check("192.0.2.8".parse().unwrap()).is_ok(),
             "another address has its own bucket"
         );
     }
@@ -139,11 +145,9 @@ mod tests {
             burst: 1,
             per_second: 0.001,
         });
-        limiter.try_take("2001:db8::1".parse().unwrap()).unwrap();
-        assert!(limiter
-            .try_take("2001:db8::ffff:2".parse().unwrap())
-            .is_err());
-        assert!(limiter.try_take("2001:db8:0:1::1".parse().unwrap()).is_ok());
+        limiter.charge("2001:db8::1".parse().unwrap());
+        assert!(limiter.check("2001:db8::ffff:2".parse().unwrap()).is_err());
+        assert!(limiter.check("2001:db8:0:1::1".parse().unwrap()).is_ok());
     }
 
     #[test]
@@ -153,9 +157,9 @@ mod tests {
             per_second: 50.0,
         });
         let client: IpAddr = "192.0.2.9".parse().unwrap();
-        limiter.try_take(client).unwrap();
-        assert!(limiter.try_take(client).is_err());
+        limiter.charge(client);
+        assert!(limiter.check(client).is_err());
         std::thread::sleep(Duration::from_millis(60));
-        assert!(limiter.try_take(client).is_ok());
+        assert!(limiter.check(client).is_ok());
     }
 }

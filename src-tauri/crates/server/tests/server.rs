@@ -988,12 +988,29 @@ async fn failed_verifications_are_rate_limited_per_address() {
     server
         .push_ok(&token, &[create_key(id, "kiosk", &key, json!({}))])
         .await;
-    for _ in 0..10 {
-        assert_eq!(
-            server.verify(key.secret.expose(), "GET", "devices").await["result"],
-            "VALID",
-            "successes cost nothing"
-        );
+    // Many valid verifications at once from one address (devices behind one
+    // NAT): more than the failure burst, and none refused.
+    let mut at_once = tokio::task::JoinSet::new();
+    for _ in 0..30 {
+        let (addr, secret) = (server.addr, key.secret.expose().to_string());
+        at_once.spawn(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let body =
+                json!({"key": secret, "method": "GET", "resource": "devices", "unbind": false});
+            let headers = [("content-type", "application/json")];
+            let reply = support::exchange(
+                hyper_util::rt::TokioIo::new(stream),
+                "POST",
+                "/v1/verify",
+                &headers,
+                Some(body.to_string().into_bytes()),
+            )
+            .await;
+            reply.json()["result"].clone()
+        });
+    }
+    for answer in at_once.join_all().await {
+        assert_eq!(answer, "VALID", "successes cost nothing");
     }
     for _ in 0..3 {
         assert_eq!(

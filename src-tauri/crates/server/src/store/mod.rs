@@ -4,7 +4,8 @@
 //!
 //! A store holds accounts, sync tokens (as SHA-256 only), groups and key
 //! records (verifiers and metadata, never a key). Its methods block; the HTTP
-//! handlers call them on tokio's blocking threads.
+//! handlers call them on tokio's blocking threads — except `key_by_verifier`,
+//! which verification calls on the request's worker: it must be one quick read.
 
 mod patch;
 mod sqlite;

@@ -182,7 +182,7 @@ fn a_pull_that_swaps_two_names_applies_whole() {
     });
     assert_eq!(
         vault
-            .apply_pull(Some("Acme"), &swap, 4, &[overridden.clone()])
+            .apply_pull(Some("Acme"), &swap, 4, std::slice::from_ref(&overridden))
             .unwrap(),
         2
     );

@@ -611,16 +611,7 @@ async fn an_edit_and_a_delete_from_two_desktops_delete_and_say_so() {
 
 #[tokio::test]
 async fn a_replayed_push_answers_its_stored_conflicts() {
-    let server = Server::start(&[]);
-    let token = server.token("Acme");
-    let desk = Desktops::new();
-    let id = Uuid::now_v7();
-    server
-        .push_ok(
-            &token,
-            &[desk.setup(create_key(id, "gate 1", &new_key(), json!({})))],
-        )
-        .await;
+    let (server, token, desk, id) = one_key().await;
     server
         .push_ok(
             &token,
@@ -660,22 +651,9 @@ async fn pull_as(
     limit: u32,
 ) -> Value {
     let origin = origin.map(|o| format!("&origin={o}")).unwrap_or_default();
-    let bearer = format!("Bearer {token}");
-    let reply = server
-        .send(
-            "GET",
-            &format!("/v1/sync/pull?since={since}&limit={limit}{origin}"),
-            &[("authorization", &bearer)],
-            None,
-        )
-        .await;
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    reply.json()
+    server
+        .pull_with(token, &format!("since={since}&limit={limit}{origin}"))
+        .await
 }
 
 /// The notices a desktop gets pulling everything from `since`.
@@ -780,16 +758,7 @@ async fn an_overridden_name_is_told_once_to_the_desktop_that_pushed_it_first() {
 
 #[tokio::test]
 async fn a_later_arriving_deactivation_is_told_to_the_desktop_whose_activation_it_beat() {
-    let server = Server::start(&[]);
-    let token = server.token("Acme");
-    let desk = Desktops::new();
-    let id = Uuid::now_v7();
-    server
-        .push_ok(
-            &token,
-            &[desk.setup(create_key(id, "gate 1", &new_key(), json!({})))],
-        )
-        .await;
+    let (server, token, desk, id) = one_key().await;
     // A deactivates and, after a pull, activates again; B, which had not seen
     // either, deactivates afterwards: inactive beats active.
     server
@@ -828,16 +797,7 @@ async fn a_later_arriving_deactivation_is_told_to_the_desktop_whose_activation_i
 
 #[tokio::test]
 async fn a_replayed_push_adds_no_notice() {
-    let server = Server::start(&[]);
-    let token = server.token("Acme");
-    let desk = Desktops::new();
-    let id = Uuid::now_v7();
-    server
-        .push_ok(
-            &token,
-            &[desk.setup(create_key(id, "gate 1", &new_key(), json!({})))],
-        )
-        .await;
+    let (server, token, desk, id) = one_key().await;
     server
         .push_ok(
             &token,
@@ -1026,4 +986,19 @@ async fn the_openapi_document_has_the_pull_origin_and_its_conflicts() {
         "{response}"
     );
     assert!(doc["components"]["schemas"]["Conflict"]["properties"]["kept"].is_object());
+}
+
+/// A server holding one key "gate 1" that both desktops have pulled.
+async fn one_key() -> (Server, String, Desktops, Uuid) {
+    let server = Server::start(&[]);
+    let token = server.token("Acme");
+    let desk = Desktops::new();
+    let id = Uuid::now_v7();
+    server
+        .push_ok(
+            &token,
+            &[desk.setup(create_key(id, "gate 1", &new_key(), json!({})))],
+        )
+        .await;
+    (server, token, desk, id)
 }

@@ -330,7 +330,7 @@ async fn a_key_made_on_one_desktop_verifies_on_the_server_and_its_use_reaches_bo
     let server = Server::start(&[]);
     let token = server.token(ACCOUNT);
     let mut a = Desktop::new(&server, &token);
-    let b = Desktop::new(&server, &token);
+    let mut b = Desktop::new(&server, &token);
     let created = a
         .vault
         .create_key(Some(ACCOUNT), "reader", &new_key(AccessType::Read, &[]))
@@ -341,14 +341,10 @@ async fn a_key_made_on_one_desktop_verifies_on_the_server_and_its_use_reaches_bo
         server.verify(&secret, "GET", "devices").await["result"],
         "NOT_FOUND"
     );
-    let (a, b) = tokio::task::spawn_blocking(move || {
-        let (mut a, mut b) = (a, b);
-        a.synced();
-        b.synced();
-        (a, b)
-    })
-    .await
-    .unwrap();
+    // The client runs its requests on a thread of its own, so it may be
+    // called from this async test directly.
+    a.synced();
+    b.synced();
     let verified = server.verify(&secret, "GET", "devices").await;
     assert_eq!(verified["result"], "VALID");
     assert_eq!(verified["key_id"], created.key.id.as_str());
@@ -356,14 +352,8 @@ async fn a_key_made_on_one_desktop_verifies_on_the_server_and_its_use_reaches_bo
         server.verify(&secret, "POST", "devices").await["result"],
         "FORBIDDEN"
     );
-    let (a, b) = tokio::task::spawn_blocking(move || {
-        let (mut a, mut b) = (a, b);
-        a.synced();
-        b.synced();
-        (a, b)
-    })
-    .await
-    .unwrap();
+    a.synced();
+    b.synced();
     for desktop in [&a, &b] {
         let key = desktop.vault.key(Some(ACCOUNT), "reader").unwrap();
         assert!(
@@ -373,22 +363,14 @@ async fn a_key_made_on_one_desktop_verifies_on_the_server_and_its_use_reaches_bo
         );
     }
     // Deactivated on b: the server refuses it after b syncs.
-    let mut b = b;
     b.vault
         .set_key_status(Some(ACCOUNT), "reader", KeyStatus::Inactive)
         .unwrap();
-    let b = tokio::task::spawn_blocking(move || {
-        let mut b = b;
-        b.synced();
-        b
-    })
-    .await
-    .unwrap();
+    b.synced();
     assert_eq!(
         server.verify(&secret, "GET", "devices").await["result"],
         "DISABLED"
     );
-    drop((a, b));
 }
 
 #[test]
@@ -777,17 +759,11 @@ async fn no_key_shared_secret_or_passphrase_crosses_the_sync_wire_or_reaches_the
         .vault
         .reveal_shared_secret(Some(ACCOUNT), &SecretString::from("correct horse battery"))
         .unwrap();
-    let a = tokio::task::spawn_blocking(move || {
-        let mut a = a;
-        a.synced();
-        a.vault
-            .rename_key(Some(ACCOUNT), "k1", "k1 renamed")
-            .unwrap();
-        a.synced();
-        a
-    })
-    .await
-    .unwrap();
+    a.synced();
+    a.vault
+        .rename_key(Some(ACCOUNT), "k1", "k1 renamed")
+        .unwrap();
+    a.synced();
     // Devices present keys to the server: the key is in the request, never in an answer.
     for secret in &secrets {
         let verify = verify_through(capture.addr, secret).await;
@@ -840,4 +816,52 @@ async fn verify_through(addr: SocketAddr, key: &str) -> String {
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await.unwrap();
     String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn sync_runs_over_https_trusting_a_private_certificate_authority() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let server = Server::start(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let token = server.token(ACCOUNT);
+    let url = server.url.replace("127.0.0.1", "localhost");
+    assert!(url.starts_with("https://localhost:"), "{url}");
+    let vault_dir = tempfile::tempdir().unwrap();
+    let mut vault = support::desktop_vault(vault_dir.path(), ACCOUNT, 10);
+    vault
+        .set_remote(
+            Some(ACCOUNT),
+            &url,
+            &SecretString::from(token.as_str()),
+            false,
+        )
+        .unwrap();
+    vault
+        .create_key(Some(ACCOUNT), "k1", &new_key(AccessType::Read, &[]))
+        .unwrap();
+    // Without the private CA the server's certificate is not trusted: nothing is sent.
+    let untrusted = SyncOptions {
+        extra_roots: None,
+        ..SyncOptions::default()
+    };
+    let refused = sync(&RefCell::new(&mut vault), Some(ACCOUNT), &untrusted).unwrap_err();
+    assert!(
+        matches!(&refused, SyncError::Unreachable { pending: 1, detail } if detail.contains("TLS")),
+        "{refused:?}"
+    );
+    let trusted = SyncOptions {
+        extra_roots: Some(cert.clone()),
+        ..SyncOptions::default()
+    };
+    let report = sync(&RefCell::new(&mut vault), Some(ACCOUNT), &trusted).unwrap();
+    assert_eq!(report.pushed, 1);
+    assert_eq!(vault.sync_state(Some(ACCOUNT)).unwrap().pending_changes, 0);
 }

@@ -204,6 +204,31 @@ impl Http {
         })
     }
 
+    /// One request, blocking: run on a thread and a runtime of its own (both
+    /// made and dropped there), so the client works the same whether its
+    /// caller is inside an async runtime or not.
+    fn call(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Bytes, Failure> {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|err| {
+                            Failure::Transport(format!("cannot start the sync client: {err}"))
+                        })?;
+                    runtime.block_on(self.request(method, path_and_query, body))
+                })
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
     /// One request on a connection of its own (a cut connection never
     /// poisons the next request); the answer's status and body.
     async fn request(
@@ -283,22 +308,6 @@ impl Http {
             .unwrap_or_else(|_| status.to_string());
         Err(Failure::Status(status, message))
     }
-}
-
-/// Runs `future` to completion on `runtime` from a thread of its own, so the
-/// client works the same when called from inside another runtime (the
-/// desktop app's blocking tasks run in one).
-fn block_on<F>(runtime: &tokio::runtime::Runtime, future: F) -> F::Output
-where
-    F: std::future::Future + Send,
-    F::Output: Send,
-{
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| runtime.block_on(future))
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
 }
 
 fn wire_change(entry: &OutboxEntry, origin: Uuid) -> keyward_core::Result<Change> {
@@ -408,12 +417,6 @@ fn run(
     let mut pending = outbox.len() as u64;
     let http =
         Http::new(session, options).map_err(|detail| SyncError::Unreachable { pending, detail })?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|err| {
-            keyward_core::Error::Storage(format!("cannot start the sync client: {err}"))
-        })?;
     let failed = |failure: Failure, pending: u64| match failure {
         Failure::Transport(detail) => SyncError::Unreachable { pending, detail },
         Failure::Status(StatusCode::UNAUTHORIZED, message) => SyncError::Unauthorized(message),
@@ -437,11 +440,9 @@ fn run(
             .collect::<keyward_core::Result<Vec<_>>>()?;
         let body = serde_json::to_vec(&PushRequest { changes })
             .map_err(|err| keyward_core::Error::Storage(err.to_string()))?;
-        let answer = block_on(
-            &runtime,
-            http.request(Method::POST, paths::PUSH, Some(body)),
-        )
-        .map_err(|failure| failed(failure, pending))?;
+        let answer = http
+            .call(Method::POST, paths::PUSH, Some(body))
+            .map_err(|failure| failed(failure, pending))?;
         let answer: PushResponse =
             serde_json::from_slice(&answer).map_err(|err| SyncError::Unreachable {
                 pending,
@@ -477,7 +478,8 @@ fn run(
             "{}?since={cursor}&limit={PULL_MAX_LIMIT}&origin={origin}",
             paths::PULL
         );
-        let answer = block_on(&runtime, http.request(Method::GET, &path, None))
+        let answer = http
+            .call(Method::GET, &path, None)
             .map_err(|failure| failed(failure, pending))?;
         let page: PullResponse =
             serde_json::from_slice(&answer).map_err(|err| SyncError::Unreachable {

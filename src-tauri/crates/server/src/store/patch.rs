@@ -232,6 +232,31 @@ impl<'a> Merger<'a> {
     /// The value `field` ends with when this change asks for `asked` and the
     /// record holds `current`: `asked`, unless another desktop set the field
     /// since the change's base and the values differ; then `merge` decides.
+    /// A patch's `name` for a `what` ("key" or "group"), checked and merged
+    /// into `merged` (later change wins); returns the name the change asked for.
+    fn name(
+        &mut self,
+        what: &str,
+        current: &String,
+        asked: Option<&String>,
+        merged: &mut String,
+    ) -> Result<String> {
+        let Some(name) = asked else {
+            return Ok(current.clone());
+        };
+        let change = self.change;
+        let name = validate::name(what, name).map_err(|err| invalid(change, err))?;
+        refuse_key_like(change, &format!("{what} name"), &name)?;
+        *merged = self.field(
+            field::NAME,
+            current,
+            name.clone(),
+            |a, b| (merge::later(a, b), rule::LATER_CHANGE_WINS),
+            String::clone,
+        );
+        Ok(name)
+    }
+
     fn field<T: Clone + PartialEq>(
         &mut self,
         field: &'static str,
@@ -468,21 +493,7 @@ pub fn patch_key(
     let mut merger = Merger::new(change, revision, meta);
     let mut row = current.clone();
 
-    let asked_name = match &fields.name {
-        Some(name) => {
-            let name = validate::name("key", name).map_err(|err| invalid(change, err))?;
-            refuse_key_like(change, "key name", &name)?;
-            row.name = merger.field(
-                field::NAME,
-                &current.name,
-                name.clone(),
-                |a, b| (merge::later(a, b), rule::LATER_CHANGE_WINS),
-                String::clone,
-            );
-            name
-        }
-        None => current.name.clone(),
-    };
+    let asked_name = merger.name("key", &current.name, fields.name.as_ref(), &mut row.name)?;
     if let Some(description) = &fields.description {
         let description =
             validate::description(description.as_deref()).map_err(|err| invalid(change, err))?;
@@ -701,21 +712,7 @@ pub fn patch_group(
     };
     let mut merger = Merger::new(change, revision, meta);
     let mut row = current.clone();
-    let asked_name = match &fields.name {
-        Some(name) => {
-            let name = validate::name("group", name).map_err(|err| invalid(change, err))?;
-            refuse_key_like(change, "group name", &name)?;
-            row.name = merger.field(
-                field::NAME,
-                &current.name,
-                name.clone(),
-                |a, b| (merge::later(a, b), rule::LATER_CHANGE_WINS),
-                String::clone,
-            );
-            name
-        }
-        None => current.name.clone(),
-    };
+    let asked_name = merger.name("group", &current.name, fields.name.as_ref(), &mut row.name)?;
     if let Some(text) = &fields.description {
         let description = validate::description(Some(text))
             .map_err(|err| invalid(change, err))?

@@ -215,11 +215,16 @@ impl Server {
     }
 
     pub async fn pull(&self, token: &str, since: u64) -> Value {
+        self.pull_with(token, &format!("since={since}")).await
+    }
+
+    /// `GET /v1/sync/pull?QUERY`, insisting on 200.
+    pub async fn pull_with(&self, token: &str, query: &str) -> Value {
         let bearer = format!("Bearer {token}");
         let reply = self
             .send(
                 "GET",
-                &format!("/v1/sync/pull?since={since}"),
+                &format!("/v1/sync/pull?{query}"),
                 &[("authorization", &bearer)],
                 None,
             )

@@ -765,6 +765,8 @@ impl Vault {
         insecure: bool,
     ) -> Result<RemoteInfo> {
         let url = check_remote_url(url, insecure)?;
+        // A pasted token often brings a space or a line break along.
+        let token = &token.trimmed();
         check_token(token)?;
         let hint = token_hint(token.expose());
         self.write(|change| {

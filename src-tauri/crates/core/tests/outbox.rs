@@ -42,6 +42,29 @@ fn ops_group() -> NewGroup {
 }
 
 #[test]
+fn a_remote_needs_a_token_and_keeps_it_without_the_spaces_pasted_around_it() {
+    let (_temp, mut vault) = vault_with_account(10);
+    for bad in ["", "   ", "two words", "tab\tinside"] {
+        let refused = vault.set_remote(Some("Acme"), REMOTE, &SecretString::from(bad), false);
+        assert!(refused.is_err(), "{bad:?} was accepted");
+    }
+    assert_eq!(vault.remote(Some("Acme")).unwrap(), None, "nothing was set");
+    let info = vault
+        .set_remote(
+            Some("Acme"),
+            REMOTE,
+            &SecretString::from(" token-1234\n"),
+            false,
+        )
+        .unwrap();
+    assert_eq!(info.token_hint, "…1234");
+    assert_eq!(
+        vault.remote_session(Some("Acme")).unwrap().token.expose(),
+        "token-1234"
+    );
+}
+
+#[test]
 fn without_a_remote_nothing_is_queued() {
     let (_temp, mut vault) = vault_with_account(10);
     vault.create_group(Some("Acme"), ops_group()).unwrap();

@@ -39,6 +39,7 @@ const APP_COMMANDS: &[&str] = &[
     "sync_status",
     "set_remote",
     "sync_now",
+    "remove_remote",
 ];
 
 fn main() {

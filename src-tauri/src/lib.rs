@@ -63,6 +63,7 @@ fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
         sync::sync_status,
         sync::set_remote,
         sync::sync_now,
+        sync::remove_remote,
     ])
 }
 
@@ -113,7 +114,7 @@ mod tests {
     #[test]
     fn build_rs_capabilities_and_the_handler_list_the_same_commands() {
         let commands = build_rs_commands();
-        assert_eq!(commands.len(), 33, "{commands:?}");
+        assert_eq!(commands.len(), 34, "{commands:?}");
 
         let capability: Value =
             serde_json::from_str(include_str!("../capabilities/default.json")).unwrap();

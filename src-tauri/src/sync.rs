@@ -113,6 +113,32 @@ pub async fn set_remote(
 }
 
 #[tauri::command]
+pub async fn remove_remote(
+    session: State<'_, Arc<Session>>,
+    account: String,
+    force: bool,
+) -> Result<SyncStatus, CommandError> {
+    off_ui_thread(&session, move |session| {
+        let account = session.with_vault(|vault| Ok(vault.account(&account)?.name))?;
+        if session.is_syncing(&account) {
+            return Err(already_syncing(&account));
+        }
+        session.with_vault(|vault| Ok(vault.remove_remote(Some(&account), force)?))?;
+        let status = status(session, &account)?;
+        session.events().sync_status(status.clone());
+        Ok(status)
+    })
+    .await
+}
+
+fn already_syncing(account: &str) -> CommandError {
+    CommandError::Core {
+        kind: keyward_core::ErrorKind::Conflict,
+        message: format!("account {account} is already syncing"),
+    }
+}
+
+#[tauri::command]
 pub async fn sync_now(
     session: State<'_, Arc<Session>>,
     account: String,
@@ -121,10 +147,7 @@ pub async fn sync_now(
         // The account's real name (and a clear error for an unknown one) before starting.
         let account = session.with_vault(|vault| Ok(vault.account(&account)?.name))?;
         if !session.start_sync(&account) {
-            return Err(CommandError::Core {
-                kind: keyward_core::ErrorKind::Conflict,
-                message: format!("account {account} is already syncing"),
-            });
+            return Err(already_syncing(&account));
         }
         announce(session, &account);
         let outcome = keyward_sync::sync(

@@ -247,4 +247,10 @@ pub enum RemoteCommand {
     },
     /// Show the account's remote, pending changes and last sync.
     Show,
+    /// Stop syncing the account; its keys stay in the vault.
+    Remove {
+        /// Also when changes have not reached the remote yet (they are then never sent).
+        #[arg(long)]
+        force: bool,
+    },
 }

@@ -632,6 +632,18 @@ fn remote(context: &Context, command: RemoteCommand) -> Outcome {
                 json!({ "account": account, "remote": remote, "pending_changes": pending }),
             );
         }
+        RemoteCommand::Remove { force } => {
+            let dropped = vault.remove_remote(Some(&account), force)?;
+            let message = match dropped {
+                0 => format!("Account {account} no longer syncs; its keys stay in this vault."),
+                n => format!("Account {account} no longer syncs; {n} changes that had not reached the remote will not be sent."),
+            };
+            done(
+                context,
+                &message,
+                json!({ "account": account, "removed": true, "dropped_changes": dropped }),
+            );
+        }
         RemoteCommand::Show => {
             let state = vault.sync_state(Some(&account))?;
             let last_report: Option<serde_json::Value> = state

@@ -1320,4 +1320,26 @@ fn remote_set_show_and_sync_keep_their_contract_without_a_server() {
         .unwrap()
         .starts_with("remote unreachable"));
     assert_eq!(shown["last_sync_at"], Value::Null);
+    // Turning sync off: refused while changes wait, then forced; the keys stay.
+    let refused = kw.cmd(&["remote", "remove"]).run();
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("2 changes have not reached the remote"),
+        "{refused:?}"
+    );
+    let removed = kw.json(&["remote", "remove", "--force"]);
+    assert_eq!(removed["dropped_changes"], 2);
+    let off = kw.json(&["remote", "show"]);
+    assert_eq!(
+        (off["remote"].clone(), off["pending_changes"].clone()),
+        (Value::Null, 0.into())
+    );
+    assert_eq!(kw.json(&["key", "list"]).as_array().unwrap().len(), 1);
+    assert_eq!(
+        kw.cmd(&["sync"]).run().code,
+        2,
+        "no remote: nothing to sync with"
+    );
 }

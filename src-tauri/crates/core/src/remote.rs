@@ -808,6 +808,44 @@ impl Vault {
         })
     }
 
+    /// Stops syncing the account: forgets its remote, its outbox and the
+    /// revisions last pulled; its groups and keys stay as they are. Refused
+    /// while changes wait for the remote, unless `force`. Returns how many
+    /// queued changes were dropped; an account with no remote is not found.
+    pub fn remove_remote(&mut self, account: Option<&str>, force: bool) -> Result<u64> {
+        self.write(|change| {
+            let account = resolve(change.tx, account)?;
+            let remote = remote_of(change.tx, &account.id)?.ok_or_else(|| {
+                Error::not_found_hint("remote of account", &account.name, "it does not sync")
+            })?;
+            let pending: i64 = change.tx.query_row(
+                "SELECT count(*) FROM outbox WHERE account_id = ?1",
+                [&account.id],
+                |row| row.get(0),
+            )?;
+            if pending > 0 && !force {
+                return Err(Error::Refused(format!(
+                    "{pending} changes have not reached the remote yet: sync first, or turn sync off anyway (they stay in this vault, only the remote will not get them)"
+                )));
+            }
+            change.tx.execute("DELETE FROM outbox WHERE account_id = ?1", [&account.id])?;
+            change.tx.execute(
+                "DELETE FROM remote_revisions WHERE record_id IN
+                   (SELECT id FROM groups WHERE account_id = ?1 UNION ALL SELECT id FROM api_keys WHERE account_id = ?1)",
+                [&account.id],
+            )?;
+            change.tx.execute("DELETE FROM remotes WHERE account_id = ?1", [&account.id])?;
+            change.audit(NewEntry {
+                action: "remote.remove",
+                account: Some(&account.name),
+                target_id: None,
+                target_name: None,
+                details: json!({ "url": remote.url, "dropped_changes": pending }),
+            })?;
+            Ok(pending as u64)
+        })
+    }
+
     /// The account's remote, if it has one.
     pub fn remote(&self, account: Option<&str>) -> Result<Option<RemoteInfo>> {
         let account = resolve(&self.conn, account)?;

@@ -65,6 +65,39 @@ fn a_remote_needs_a_token_and_keeps_it_without_the_spaces_pasted_around_it() {
 }
 
 #[test]
+fn turning_sync_off_is_refused_while_changes_wait_unless_forced_and_keeps_the_keys() {
+    let (_temp, mut vault) = vault_with_account(10);
+    assert!(
+        vault.remove_remote(Some("Acme"), true).is_err(),
+        "no remote to remove"
+    );
+    set_remote(&mut vault);
+    vault
+        .create_key(Some("Acme"), "k1", &NewKey::default())
+        .unwrap();
+    let state = snapshot(&vault);
+    let refused = vault.remove_remote(Some("Acme"), false).unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .starts_with("1 changes have not reached the remote"),
+        "{refused}"
+    );
+    assert_eq!(snapshot(&vault), state, "a refusal changes nothing");
+    assert_eq!(outbox(&vault).len(), 1);
+    assert_eq!(vault.remove_remote(Some("Acme"), true).unwrap(), 1);
+    assert_eq!(vault.remote(Some("Acme")).unwrap(), None);
+    assert!(outbox(&vault).is_empty());
+    vault.rename_key(Some("Acme"), "k1", "k2").unwrap();
+    assert!(outbox(&vault).is_empty(), "no remote, nothing queued");
+    assert_eq!(
+        vault.key(Some("Acme"), "k2").unwrap().name,
+        "k2",
+        "the keys stay"
+    );
+}
+
+#[test]
 fn without_a_remote_nothing_is_queued() {
     let (_temp, mut vault) = vault_with_account(10);
     vault.create_group(Some("Acme"), ops_group()).unwrap();

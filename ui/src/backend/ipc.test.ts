@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BackendError, toBackendError } from './ipc';
+import { BackendError, removeRemote, toBackendError } from './ipc';
+import { FakeBackend } from '../testing/fake-backend';
 
 describe('toBackendError', () => {
   it('keeps the kind and message the backend sent', () => {
@@ -16,5 +17,39 @@ describe('toBackendError', () => {
     });
     expect(toBackendError(new TypeError('boom'))).toMatchObject({ kind: 'unexpected', message: 'boom' });
     expect(toBackendError({ kind: 3 })).toMatchObject({ kind: 'unexpected' });
+  });
+});
+
+describe('removeRemote against the fake backend', () => {
+  function acmeWithPendingChanges(pending: number) {
+    const backend = new FakeBackend({ unlocked: true });
+    backend.addAccount('Acme');
+    backend.setRemote('Acme').pending = pending;
+    return backend.install();
+  }
+
+  it('is refused while changes wait, unless forced', async () => {
+    const backend = acmeWithPendingChanges(3);
+    await expect(removeRemote('Acme', false)).rejects.toMatchObject({
+      kind: 'refused',
+      message: expect.stringMatching(/^3 changes have not reached the remote yet: sync first/),
+    });
+    expect(backend.syncOf('Acme').remote).not.toBeNull();
+
+    const status = await removeRemote('Acme', true);
+    expect(status).toMatchObject({ account: 'Acme', remote: null, pending_changes: 0 });
+    expect(backend.argsOf('remove_remote')).toEqual([
+      { account: 'Acme', force: false },
+      { account: 'Acme', force: true },
+    ]);
+  });
+
+  it('needs no force when nothing waits, and is refused during a sync', async () => {
+    const backend = acmeWithPendingChanges(0);
+    backend.syncOf('Acme').syncing = true;
+    await expect(removeRemote('Acme', true)).rejects.toMatchObject({ kind: 'conflict' });
+    backend.syncOf('Acme').syncing = false;
+    await expect(removeRemote('Acme', false)).resolves.toMatchObject({ remote: null });
+    await expect(removeRemote('Acme', true)).rejects.toMatchObject({ kind: 'not_found' });
   });
 });

@@ -295,6 +295,14 @@ export function setRemote(account: string, url: string, token: string, insecure:
   return call('set_remote', { account, url, token, insecure });
 }
 
+/**
+ * Stops syncing the account: the remote is forgotten, the keys stay in this vault. While changes
+ * wait for the remote the backend refuses (kind `refused`) unless `force`, which drops them.
+ */
+export function removeRemote(account: string, force: boolean): Promise<SyncStatus> {
+  return call('remove_remote', { account, force });
+}
+
 /** Pushes the account's pending changes, then pulls the remote's; may take seconds. */
 export function syncNow(account: string): Promise<SyncReport> {
   return call('sync_now', { account });
@@ -322,7 +330,7 @@ export async function onClipboardCleared(handler: (event: ClipboardCleared) => v
 }
 
 /**
- * An account's sync status changed: a sync started or ended, or its remote was set.
+ * An account's sync status changed: a sync started or ended, or its remote was set or removed.
  * The payload's `account` is the name that command was given (compare it ignoring case).
  */
 export async function onSyncStatus(handler: (status: SyncStatus) => void): Promise<() => void> {

@@ -332,6 +332,8 @@ export class FakeBackend {
         return this.setRemoteCommand(args);
       case 'sync_now':
         return this.syncNow(this.account(args.account).name);
+      case 'remove_remote':
+        return this.removeRemote(args);
       default:
         throw new Error(`the fake backend has no command ${command}`);
     }
@@ -589,6 +591,26 @@ export class FakeBackend {
       );
     }
     this.syncOf(account).remote = { url, token, insecure };
+    const status = this.syncStatus(account);
+    void this.emit('sync-status', status);
+    return status;
+  }
+
+  private removeRemote(args: Args): SyncStatus {
+    const account = this.account(args.account).name;
+    const sync = this.syncOf(account);
+    if (sync.syncing) fail('conflict', `account ${account} is already syncing`);
+    if (sync.remote === null) {
+      fail('not_found', `remote of account ${JSON.stringify(account)} not found — it does not sync`);
+    }
+    if (sync.pending > 0 && args.force !== true) {
+      fail(
+        'refused',
+        `${sync.pending} changes have not reached the remote yet: sync first, or turn sync off anyway (they stay in this vault, only the remote will not get them)`,
+      );
+    }
+    // The vault forgets the remote's row, and with it when it last synced and how.
+    Object.assign(sync, { remote: null, pending: 0, lastSyncAt: null, lastReport: null, lastError: null });
     const status = this.syncStatus(account);
     void this.emit('sync-status', status);
     return status;

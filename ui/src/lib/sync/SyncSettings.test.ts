@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { render, screen, within } from '@testing-library/svelte';
+import { cleanup, render, screen, waitFor, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import SyncSettings from './SyncSettings.svelte';
+import SyncIndicator from './SyncIndicator.svelte';
 import { FakeBackend } from '../../testing/fake-backend';
 import type { SyncReport } from '../../backend/ipc';
 
@@ -217,5 +218,130 @@ describe('Sync now', () => {
     expect(await within(section()).findByRole('button', { name: 'Syncing…' })).toBeDisabled();
     await backend.emit('sync-status', backend.syncStatus('Acme'));
     expect(await within(section()).findByRole('button', { name: 'Sync now' })).toBeEnabled();
+  });
+});
+
+describe('turning sync off', () => {
+  const turnOffButton = () => within(section()).queryByRole('button', { name: 'Turn sync off' });
+  const dialog = () => screen.getByRole('alertdialog', { name: 'Turn sync off?' });
+
+  async function openDialog(user: ReturnType<typeof userEvent.setup>) {
+    await loaded();
+    await user.click(turnOffButton()!);
+    return dialog();
+  }
+
+  it('is offered only while a remote is set, and not during a sync', async () => {
+    setup();
+    await loaded();
+    expect(turnOffButton()).toBeNull();
+    cleanup();
+
+    const { backend } = setup((fake) => fake.setRemote('Acme'));
+    await loaded();
+    expect(turnOffButton()).toBeEnabled();
+    await backend.emit('sync-status', { ...backend.syncStatus('Acme'), syncing: true });
+    await within(section()).findByRole('button', { name: 'Syncing…' });
+    expect(turnOffButton()).toBeDisabled();
+  });
+
+  it('warns, prominently and with their count, that the pending changes will not be sent', async () => {
+    const { user } = setup((fake) => (fake.setRemote('Acme').pending = 3));
+    const asked = await openDialog(user);
+
+    expect(asked).toHaveTextContent('Its keys and groups stay in this vault, and the remote keeps what it already has.');
+    const warning = within(asked).getByText('3 changes made here have not reached the remote and will not be sent.');
+    expect(warning.tagName).toBe('STRONG');
+    expect(warning.closest('.notice')).not.toBeNull();
+    expect(within(asked).getByRole('button', { name: 'Cancel' })).toHaveFocus();
+  });
+
+  it('says nothing about pending changes when there are none', async () => {
+    const { user } = setup((fake) => fake.setRemote('Acme'));
+    const asked = await openDialog(user);
+
+    expect(asked).toHaveTextContent('Its keys and groups stay in this vault, and the remote keeps what it already has.');
+    expect(asked).not.toHaveTextContent(/not reached the remote|will not be sent|change/);
+    expect(asked.querySelector('.notice')).toBeNull();
+  });
+
+  it('forces the removal once confirmed, and the section and the indicator show sync off', async () => {
+    const { backend, user } = setup((fake) => {
+      const sync = fake.setRemote('Acme');
+      sync.pending = 3;
+      sync.lastReport = REPORT;
+      sync.lastError = 'remote unreachable — 3 changes kept for the next sync';
+    });
+    render(SyncIndicator, { account: 'Acme', revision: 1, onOpen: () => undefined });
+    expect(await screen.findByRole('button', { name: 'Sync status: Sync failed' })).toBeInTheDocument();
+    const asked = await openDialog(user);
+
+    await user.click(within(asked).getByRole('button', { name: 'Turn sync off' }));
+
+    await waitFor(() => expect(screen.queryByRole('alertdialog')).toBeNull());
+    expect(backend.argsOf('remove_remote')).toEqual([{ account: 'Acme', force: true }]);
+    expect(section()).toHaveTextContent('Sync is off for Acme.');
+    expect(turnOffButton()).toBeNull();
+    expect(syncButton()).toBeDisabled();
+    expect(within(section()).getByLabelText('Remote URL')).toHaveValue('');
+    expect(within(section()).queryByText('Pending changes')).toBeNull();
+    expect(within(section()).queryByText(/Last sync failed/)).toBeNull();
+    expect(within(section()).queryByText('Conflicts of the last sync')).toBeNull();
+    expect(screen.getByRole('heading', { name: 'Sync' })).toHaveFocus();
+    // The indicator learns it from the sync-status event alone.
+    expect(await screen.findByRole('button', { name: 'Sync status: Sync off' })).toBeInTheDocument();
+    expect(backend.syncOf('Acme').remote).toBeNull();
+  });
+
+  it('leaves no "Saved." behind for the remote it removed', async () => {
+    const { user } = setup();
+    await loaded();
+    await user.type(within(section()).getByLabelText('Remote URL'), 'https://keys.example.com');
+    await user.type(within(section()).getByLabelText('Sync token'), 'kws_secret_token');
+    await user.click(within(section()).getByRole('button', { name: 'Save remote' }));
+    expect(await within(section()).findByText('Saved.')).toBeInTheDocument();
+
+    await user.click(turnOffButton()!);
+    await user.click(within(dialog()).getByRole('button', { name: 'Turn sync off' }));
+    await waitFor(() => expect(section()).toHaveTextContent('Sync is off for Acme.'));
+    expect(within(section()).queryByText('Saved.')).toBeNull();
+  });
+
+  it('changes nothing on Cancel or Escape', async () => {
+    const { backend, user } = setup((fake) => (fake.setRemote('Acme').pending = 2));
+    await openDialog(user);
+    await user.click(within(dialog()).getByRole('button', { name: 'Cancel' }));
+    expect(screen.queryByRole('alertdialog')).toBeNull();
+    expect(turnOffButton()).toHaveFocus();
+
+    await user.click(turnOffButton()!);
+    expect(dialog()).toBeInTheDocument();
+    await user.keyboard('{Escape}');
+    expect(screen.queryByRole('alertdialog')).toBeNull();
+
+    expect(backend.commands()).not.toContain('remove_remote');
+    expect(backend.syncOf('Acme').remote).not.toBeNull();
+    expect(within(section()).getByTestId('pending-changes')).toHaveTextContent('2');
+    expect(within(section()).getByLabelText('Remote URL')).toHaveValue('https://keys.example.com');
+    expect(turnOffButton()).toBeEnabled();
+  });
+
+  it('shows why the backend refused in the dialog, and stays open', async () => {
+    const message = 'account Acme is already syncing';
+    const { backend, user } = setup((fake) => {
+      fake.setRemote('Acme');
+      fake.failures.set('remove_remote', { kind: 'conflict', message });
+    });
+    const asked = await openDialog(user);
+    await user.click(within(asked).getByRole('button', { name: 'Turn sync off' }));
+
+    expect(await within(asked).findByRole('alert')).toHaveTextContent(message);
+    expect(dialog()).toBe(asked);
+    expect(within(asked).getByRole('button', { name: 'Turn sync off' })).toBeEnabled();
+    expect(backend.syncOf('Acme').remote).not.toBeNull();
+
+    await user.click(within(asked).getByRole('button', { name: 'Cancel' }));
+    expect(within(section()).getByLabelText('Remote URL')).toHaveValue('https://keys.example.com');
+    expect(turnOffButton()).toBeEnabled();
   });
 });

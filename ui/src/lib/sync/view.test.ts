@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { indicatorView, remoteUrlProblem, reportSummary } from './view';
+import { indicatorView, remoteUrlProblem, reportSummary, unsentChangesWarning } from './view';
 import { formatRelative } from '../common/dates';
 import type { SyncStatus } from '../../backend/ipc';
 
@@ -63,5 +63,12 @@ describe('the summary of a sync', () => {
     const conflict = { entity: 'key' as const, id: 'k', name: 'Gate 1', field: 'status', yours: 'active', kept: 'inactive', rule: 'inactive beats active' };
     expect(reportSummary({ pushed: 3, pulled: 12, conflicts: [conflict] })).toBe('Pushed 3, pulled 12, 1 conflict');
     expect(reportSummary({ pushed: 0, pulled: 0, conflicts: [] })).toBe('Pushed 0, pulled 0, 0 conflicts');
+  });
+});
+
+describe('the warning before turning sync off', () => {
+  it('counts the changes that will not be sent, in the singular for one', () => {
+    expect(unsentChangesWarning(3)).toBe('3 changes made here have not reached the remote and will not be sent.');
+    expect(unsentChangesWarning(1)).toBe('1 change made here has not reached the remote and will not be sent.');
   });
 });

@@ -1,5 +1,6 @@
 // How the sync status of an account is put into words: the header's indicator, the
-// remote URL check, the summary of a sync and the records its conflicts name.
+// remote URL check, the summary of a sync, the records its conflicts name and what
+// turning sync off leaves unsent.
 import type { Conflict, SyncReport, SyncStatus } from '../../backend/ipc';
 import { formatDateTime, formatRelative } from '../common/dates';
 
@@ -43,6 +44,12 @@ export function indicatorView(status: SyncStatus | null, now: number, problem: s
     };
   }
   return { label: 'Not synced yet', tone: 'pending' };
+}
+
+/** What turning sync off loses: "3 changes have not reached the remote and will not be sent." */
+export function unsentChangesWarning(count: number): string {
+  const verb = count === 1 ? 'has' : 'have';
+  return `${plural(count, 'change', 'changes')} made here ${verb} not reached the remote and will not be sent.`;
 }
 
 /** What is wrong with a typed remote URL; null when it will do. */

@@ -158,5 +158,28 @@ async fn the_app_syncs_with_a_real_server_and_another_desktop() {
     wait_indicator(&app, "Sync failed").await;
     let shown = cli.json(&["remote", "show"]);
     assert_eq!(shown["pending_changes"], 1, "{shown}");
+
+    // Turning sync off warns about the change that will not be sent; the key stays.
+    app.click("Turn sync off").await;
+    let dialog = app.dialog("Turn sync off?").await;
+    let warning = dialog.text().await.unwrap();
+    assert!(warning.contains("1 change"), "{warning}");
+    dialog
+        .find(Locator::XPath(
+            ".//button[normalize-space(.)='Turn sync off']",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    app.wait_dialog_closed("Turn sync off?").await;
+    wait_indicator(&app, "Sync off").await;
+    let off = cli.json(&["remote", "show"]);
+    assert_eq!(off["remote"], serde_json::Value::Null, "{off}");
+    assert_eq!(
+        cli.json(&["key", "show", "gate north"])["name"],
+        "gate north"
+    );
     app.close().await;
 }

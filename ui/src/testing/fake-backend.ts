@@ -17,6 +17,7 @@ import type {
   UnlockOutcome,
   VaultSummary,
 } from '../backend/ipc';
+import { makeKey } from './keys';
 
 export interface FakeBackendOptions {
   /** The passphrase of an existing vault; leave out for "no vault yet". */
@@ -156,24 +157,7 @@ export class FakeBackend {
   }
 
   addKey(account: string, name: string, fields: Partial<ApiKey> = {}): ApiKey {
-    const n = this.keys.length;
-    const key: ApiKey = {
-      id: this.id('key'),
-      account,
-      name,
-      description: null,
-      access: 'READ',
-      allow_unbind: false,
-      groups: [],
-      status: 'active',
-      hint: `kw_${String(n).padStart(4, '0')}…wXyZ`,
-      created_at: new Date(T0 + n * 60_000).toISOString(),
-      created_by: 'admin',
-      updated_at: new Date(T0 + n * 60_000).toISOString(),
-      last_used_at: null,
-      expires_at: null,
-      ...fields,
-    };
+    const key = makeKey(this.keys.length, { id: this.id('key'), account, name, ...fields });
     this.keys.push(key);
     return key;
   }

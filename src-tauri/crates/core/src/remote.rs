@@ -442,6 +442,36 @@ impl Applier<'_, '_> {
         Ok(())
     }
 
+    /// The name of this account's `entity` with `id`, if this vault holds it.
+    fn local_name(&self, entity: &'static str, id: &str) -> Result<Option<String>> {
+        let table = Self::table(entity);
+        Ok(self
+            .change
+            .tx
+            .query_row(
+                &format!("SELECT name FROM {table} WHERE id = ?1 AND account_id = ?2"),
+                params![id, self.account.id],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Audits a record a pull created (`existed` false) or updated.
+    fn audit_upsert(
+        &mut self,
+        entity: &str,
+        existed: bool,
+        id: &str,
+        name: &str,
+        details: Map<String, Value>,
+    ) -> Result<()> {
+        let action = format!(
+            "sync.{entity}.{}",
+            if existed { "update" } else { "create" }
+        );
+        self.audit(&action, id, name, details.into())
+    }
+
     fn audit(&mut self, action: &str, id: &str, name: &str, details: Value) -> Result<()> {
         self.changed += 1;
         self.change.audit(NewEntry::target(
@@ -506,24 +536,12 @@ impl Applier<'_, '_> {
         for scope in &group.scopes {
             insert.execute(params![id, scope.resource, scope.action.as_str()])?;
         }
-        let action = if current.is_some() {
-            "sync.group.update"
-        } else {
-            "sync.group.create"
-        };
-        self.audit(action, id, &name, details.into())
+        self.audit_upsert("group", current.is_some(), id, &name, details)
     }
 
     fn group_deleted(&mut self, id: &str) -> Result<()> {
         let tx = self.change.tx;
-        let Some(name) = tx
-            .query_row(
-                "SELECT name FROM groups WHERE id = ?1 AND account_id = ?2",
-                params![id, self.account.id],
-                |row| row.get::<_, String>(0),
-            )
-            .optional()?
-        else {
+        let Some(name) = self.local_name("group", id)? else {
             return Ok(());
         };
         // Keys left with no group would fall back to their access type alone:
@@ -726,24 +744,12 @@ impl Applier<'_, '_> {
                 json!("none of its groups exists any more: deactivated"),
             );
         }
-        let action = if current.is_some() {
-            "sync.key.update"
-        } else {
-            "sync.key.create"
-        };
-        self.audit(action, id, &name, details.into())
+        self.audit_upsert("key", current.is_some(), id, &name, details)
     }
 
     fn key_deleted(&mut self, id: &str) -> Result<()> {
         let tx = self.change.tx;
-        let Some(name) = tx
-            .query_row(
-                "SELECT name FROM api_keys WHERE id = ?1 AND account_id = ?2",
-                params![id, self.account.id],
-                |row| row.get::<_, String>(0),
-            )
-            .optional()?
-        else {
+        let Some(name) = self.local_name("key", id)? else {
             return Ok(());
         };
         tx.execute("DELETE FROM api_keys WHERE id = ?1", [id])?;

@@ -1210,11 +1210,8 @@ async fn health_openapi_and_unknown_paths() {
 
 #[tokio::test]
 async fn tls_serves_https_and_plain_http_stays_on_loopback() {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let (cert, key, cert_pem) = support::self_signed_cert(dir.path());
     let server = Server::start(&[
         "--tls-cert",
         cert.to_str().unwrap(),
@@ -1229,10 +1226,7 @@ async fn tls_serves_https_and_plain_http_stays_on_loopback() {
 
     let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = tls_connector(&certified.cert.pem())
-        .connect(name, tcp)
-        .await
-        .unwrap();
+    let tls = tls_connector(&cert_pem).connect(name, tcp).await.unwrap();
     let reply = exchange(
         hyper_util::rt::TokioIo::new(tls),
         "GET",

@@ -820,11 +820,8 @@ async fn verify_through(addr: SocketAddr, key: &str) -> String {
 
 #[test]
 fn sync_runs_over_https_trusting_a_private_certificate_authority() {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let (cert, key, _) = support::self_signed_cert(dir.path());
     let server = Server::start(&[
         "--tls-cert",
         cert.to_str().unwrap(),

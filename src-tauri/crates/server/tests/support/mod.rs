@@ -373,3 +373,13 @@ pub fn desktop_vault(dir: &Path, account: &str, key_limit: u32) -> keyward_core:
         .expect("create the account");
     vault
 }
+
+/// A self-signed certificate for `localhost` written to `dir`: (cert file,
+/// key file, the certificate's PEM).
+pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf, String) {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    (cert, key, certified.cert.pem())
+}

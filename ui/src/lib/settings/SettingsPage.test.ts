@@ -45,6 +45,7 @@ describe('account settings', () => {
     await user.clear(name);
     await user.type(name, 'globex');
     expect(within(account).getByText('An account named “Globex” already exists.')).toBeInTheDocument();
+    expect(name).toHaveAccessibleDescription('An account named “Globex” already exists.');
     await user.clear(name);
     await user.type(name, 'Acme');
 

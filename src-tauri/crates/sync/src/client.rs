@@ -16,7 +16,7 @@ use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use keyward_core::{
-    OutboxEntry, Pulled, PulledRecord, RemoteGroup, RemoteKey, RemoteSession, Vault,
+    OutboxEntry, Pulled, PulledRecord, RemoteGroup, RemoteKey, RemoteSession, SecretString, Vault,
 };
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -158,7 +158,8 @@ enum Failure {
 
 struct Http {
     endpoint: Endpoint,
-    token: String,
+    /// Zeroed when the sync ends, like every secret of the vault.
+    token: SecretString,
     tls: Option<tokio_rustls::TlsConnector>,
     options: SyncOptions,
 }
@@ -198,7 +199,7 @@ impl Http {
         };
         Ok(Http {
             endpoint,
-            token: session.token.expose().to_string(),
+            token: session.token.clone(),
             tls,
             options: options.clone(),
         })
@@ -284,7 +285,7 @@ impl Http {
             .header(hyper::header::HOST, self.endpoint.authority())
             .header(
                 hyper::header::AUTHORIZATION,
-                format!("Bearer {}", self.token),
+                format!("Bearer {}", self.token.expose()),
             )
             .header(hyper::header::ACCEPT, "application/json");
         if body.is_some() {

@@ -430,6 +430,19 @@ impl Applied {
     }
 }
 
+/// An edit of a record deleted before: nothing changes, and the edit is
+/// reported as a conflict when another desktop's delete dropped it.
+fn edit_of_deleted(
+    tx: &Transaction<'_>,
+    change: &Change,
+    table: &str,
+    named: &[&'static str],
+) -> Result<Applied> {
+    let tombstone = load_meta(tx, table, &change.action.id().to_string())?;
+    let conflict = patch::edit_of_deleted(change, &tombstone, named);
+    Ok(Applied::already_deleted(conflict))
+}
+
 fn apply_group_upsert(
     tx: &Transaction<'_>,
     account: &AccountId,
@@ -439,10 +452,7 @@ fn apply_group_upsert(
     let id = change.action.id().to_string();
     let current = match existing(tx, change, "groups", "group", account)? {
         Some(false) => {
-            let tombstone = load_meta(tx, "groups", &id)?;
-            let named = patch::group_fields_named(fields);
-            let conflict = patch::edit_of_deleted(change, &tombstone, &named);
-            return Ok(Applied::already_deleted(conflict));
+            return edit_of_deleted(tx, change, "groups", &patch::group_fields_named(fields));
         }
         Some(true) => Some(tx.query_row(
             "SELECT name, description, scopes, field_meta FROM groups WHERE id = ?1",
@@ -596,10 +606,7 @@ fn apply_key_upsert(
     let id = change.action.id().to_string();
     let current = match existing(tx, change, "keys", "key", account)? {
         Some(false) => {
-            let tombstone = load_meta(tx, "keys", &id)?;
-            let named = patch::key_fields_named(fields);
-            let conflict = patch::edit_of_deleted(change, &tombstone, &named);
-            return Ok(Applied::already_deleted(conflict));
+            return edit_of_deleted(tx, change, "keys", &patch::key_fields_named(fields));
         }
         Some(true) => Some(load_key(tx, &id)?),
         None => None,

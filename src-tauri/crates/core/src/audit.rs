@@ -150,17 +150,33 @@ pub struct AuditFilter {
     /// A key (or other target) id or name.
     pub target: Option<String>,
     pub limit: Option<usize>,
+    /// Only entries by this actor (ignoring case).
+    pub actor: Option<String>,
+    /// Only entries made at or after this time.
+    pub since: Option<OffsetDateTime>,
+    /// Only entries made before this time.
+    pub until: Option<OffsetDateTime>,
 }
 
 impl Vault {
     /// Audit entries, newest first.
     pub fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         let mut statement = self.conn.prepare(
-            "SELECT seq, at, actor, action, account, target_id, target_name, details FROM audit_log ORDER BY seq DESC",
+            "SELECT seq, at, actor, action, account, target_id, target_name, details FROM audit_log
+             WHERE (?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR at < ?2)
+             ORDER BY seq DESC",
         )?;
         let target = filter.target.as_deref().map(crate::validate::fold);
+        let actor = filter
+            .actor
+            .as_deref()
+            .map(str::trim)
+            .filter(|actor| !actor.is_empty())
+            .map(crate::validate::fold);
         let mut entries = Vec::new();
-        let rows = statement.query_map([], |row| {
+        let since = filter.since.map(to_millis);
+        let until = filter.until.map(to_millis);
+        let rows = statement.query_map(params![since, until], |row| {
             Ok(AuditEntry {
                 seq: row.get::<_, i64>(0)? as u64,
                 at: from_millis(row.get(1)?),
@@ -179,6 +195,12 @@ impl Vault {
                 .action
                 .as_deref()
                 .is_some_and(|a| !entry.action.starts_with(a))
+            {
+                continue;
+            }
+            if actor
+                .as_deref()
+                .is_some_and(|actor| crate::validate::fold(&entry.actor) != actor)
             {
                 continue;
             }
@@ -343,6 +365,48 @@ mod tests {
             "DELETE FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)",
         );
         assert!(!report.ok);
+    }
+
+    #[test]
+    fn entries_filter_by_actor_ignoring_case_and_by_time() {
+        let (_dir, mut vault) = audited_vault();
+        vault.set_actor("Jane").unwrap();
+        // Its own millisecond, so the time range can tell it from the entry before.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        vault.create_key(None, "d", &NewKey::default()).unwrap();
+        let by = |actor: &str| {
+            vault
+                .audit_entries(&AuditFilter {
+                    actor: Some(actor.into()),
+                    ..Default::default()
+                })
+                .unwrap()
+                .iter()
+                .map(|entry| entry.target_name.clone().unwrap_or_default())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(by(" jane "), ["d"]);
+        assert_eq!(by("nobody"), Vec::<String>::new());
+        assert_eq!(by(""), by("  "), "a blank actor filters nothing");
+        assert_eq!(by("").len(), 6);
+
+        let all = vault.audit_entries(&AuditFilter::default()).unwrap();
+        let newest = all[0].at;
+        let between = |since, until| {
+            vault
+                .audit_entries(&AuditFilter {
+                    since,
+                    until,
+                    ..Default::default()
+                })
+                .unwrap()
+                .len()
+        };
+        assert_eq!(between(Some(newest), None), 1, "since is inclusive");
+        assert_eq!(between(None, Some(newest)), 5, "until is exclusive");
+        let later = newest + time::Duration::days(1);
+        assert_eq!(between(Some(later), None), 0);
+        assert_eq!(between(Some(later), Some(newest)), 0, "an empty range");
     }
 
     #[test]

@@ -76,13 +76,35 @@ pub(crate) fn find(conn: &Connection, account: &AccountRow, id_or_name: &str) ->
         })
     })
     .optional()?
-    .ok_or_else(|| {
-        Error::not_found_hint(
+    .ok_or_else(|| missing(conn, account, wanted))
+}
+
+/// The error for a key that is not there. A key asked for by the id of one that was deleted
+/// (a window or a script still holding it) is named as the audit log last knew it, so the
+/// message never shows only an internal id.
+fn missing(conn: &Connection, account: &AccountRow, wanted: &str) -> Error {
+    let former: Option<String> = conn
+        .prepare_cached(
+            "SELECT target_name FROM audit_log
+             WHERE target_id = ?1 AND (action LIKE 'key.%' OR action LIKE 'sync.key.%')
+               AND NOT EXISTS (SELECT 1 FROM api_keys WHERE id = ?1)
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .and_then(|mut statement| statement.query_row([wanted], |row| row.get(0)).optional())
+        .ok()
+        .flatten();
+    match former {
+        Some(name) => Error::not_found_hint(
+            "key",
+            &name,
+            &format!("it was deleted from account {}", account.name),
+        ),
+        None => Error::not_found_hint(
             "key",
             wanted,
             &format!("account {} has no key with that id or name", account.name),
-        )
-    })
+        ),
+    }
 }
 
 fn group_ids(

@@ -6,6 +6,7 @@
 pub mod access;
 mod accounts;
 mod audit;
+mod audit_text;
 mod error;
 mod fsutil;
 mod groups;
@@ -23,10 +24,12 @@ mod settings;
 pub mod validate;
 mod vault;
 mod verify;
+mod watch;
 
 pub use access::{AccessType, Action, Method, Request, Scope};
 pub use accounts::{AccountChanges, NewAccount};
 pub use audit::AuditFilter;
+pub use audit_text::{describe as describe_audit_entry, AuditLine, AuditValue};
 pub use error::{Error, ErrorKind, Result};
 pub use groups::{GroupChanges, GroupDeletion, NewGroup};
 pub use header::{header_path, KdfParams};

@@ -586,3 +586,49 @@ fn every_change_is_audited_without_secrets_and_the_chain_verifies() {
     assert_eq!(by_key.len(), 6);
     assert!(vault.verify_audit().unwrap().ok);
 }
+
+#[test]
+fn a_key_deleted_elsewhere_is_named_not_shown_by_its_id() {
+    let temp = TempVault::new();
+    let mut window = temp.create();
+    window
+        .create_account("Fleet", NewAccount::default())
+        .unwrap();
+    let kiosk = window
+        .create_key(None, "old kiosk", &NewKey::default())
+        .unwrap()
+        .key;
+    // Another process deletes it while this one still holds its id.
+    temp.open().delete_key(None, "old kiosk").unwrap();
+    let state = snapshot(&window);
+    let refused = window
+        .set_key_status(None, &kiosk.id, KeyStatus::Inactive)
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::NotFound);
+    assert_eq!(
+        refused.to_string(),
+        "key \"old kiosk\" not found — it was deleted from account Fleet"
+    );
+    assert_eq!(snapshot(&window), state, "nothing changed");
+    for attempt in [
+        window.rename_key(None, &kiosk.id, "new name").unwrap_err(),
+        window.delete_key(None, &kiosk.id).unwrap_err(),
+        window.set_key_groups(None, &kiosk.id, &[]).unwrap_err(),
+    ] {
+        assert!(
+            !attempt.to_string().contains(&kiosk.id),
+            "the id in {attempt}"
+        );
+    }
+
+    // An id that never was a key here, or a name, is reported as it was given.
+    let unknown = "0193a5b0-0000-7000-8000-000000000000";
+    assert_eq!(
+        window.key(None, unknown).unwrap_err().to_string(),
+        format!("key \"{unknown}\" not found — account Fleet has no key with that id or name")
+    );
+    assert_eq!(
+        window.key(None, "old kiosk").unwrap_err().to_string(),
+        "key \"old kiosk\" not found — account Fleet has no key with that id or name"
+    );
+}

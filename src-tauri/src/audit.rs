@@ -1,28 +1,73 @@
-//! Audit log commands: the entries, newest first, and the integrity check of the chain.
+//! Audit log commands: the entries, newest first, each with its details as lines of text,
+//! and the integrity check of the chain.
 
 use std::sync::Arc;
 
-use keyward_core::{AuditEntry, AuditFilter, AuditReport};
+use keyward_core::{AuditEntry, AuditFilter, AuditLine, AuditReport};
+use serde::Serialize;
 use tauri::State;
+use time::OffsetDateTime;
 
 use crate::error::CommandError;
 use crate::session::{on_vault, Session};
 
+/// An audit entry as the audit page shows it: the entry as stored, and its details as lines
+/// of text (one a field, times left to the window to write in the administrator's locale).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct AuditView {
+    #[serde(flatten)]
+    #[cfg_attr(test, ts(flatten))]
+    pub entry: AuditEntry,
+    pub lines: Vec<AuditLine>,
+}
+
+/// An RFC 3339 bound of the time range, as the window sends it.
+fn time_bound(what: &str, text: Option<String>) -> Result<Option<OffsetDateTime>, CommandError> {
+    text.map(|text| {
+        OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339).map_err(
+            |_| {
+                CommandError::invalid_input(format!(
+                    "invalid {what} time {text:?}: give an RFC 3339 time like 2026-12-01T00:00:00Z"
+                ))
+            },
+        )
+    })
+    .transpose()
+}
+
 /// Entries newest first; `action` matches a prefix (`key.` for every key change), `key` a
-/// target's id or name.
+/// target's id or name, `actor` who made the change (ignoring case), `since` (inclusive) and
+/// `until` (exclusive) the time range.
+#[allow(clippy::too_many_arguments)] // the page's filters, one argument each, as the window sends them
 #[tauri::command]
 pub async fn list_audit(
     session: State<'_, Arc<Session>>,
     action: Option<String>,
     key: Option<String>,
+    actor: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
     limit: Option<usize>,
-) -> Result<Vec<AuditEntry>, CommandError> {
+) -> Result<Vec<AuditView>, CommandError> {
     let filter = AuditFilter {
         action,
         target: key,
         limit,
+        actor,
+        since: time_bound("since", since)?,
+        until: time_bound("until", until)?,
     };
-    on_vault(&session, move |vault| vault.audit_entries(&filter)).await
+    on_vault(&session, move |vault| {
+        let entries = vault.audit_entries(&filter)?;
+        let lines = vault.describe_audit(&entries)?;
+        Ok(entries
+            .into_iter()
+            .zip(lines)
+            .map(|(entry, lines)| AuditView { entry, lines })
+            .collect())
+    })
+    .await
 }
 
 #[tauri::command]
@@ -75,6 +120,77 @@ mod tests {
         let newest = app.call("list_audit", json!({ "limit": 1 })).unwrap();
         assert_eq!(newest.as_array().unwrap().len(), 1);
         assert_eq!(newest[0]["action"], "key.rename");
+    }
+
+    #[test]
+    fn entries_come_with_their_details_as_lines_of_text() {
+        let app = TestApp::with_account();
+        let key = json!({ "account": "acme", "name": "kiosk", "access": "WRITE", "allowUnbind": false,
+                          "groups": [], "expiresAt": "2099-12-03" });
+        let id = app.call("create_key", key).unwrap()["key"]["id"].clone();
+        app.call(
+            "set_key_status",
+            json!({ "account": "acme", "key": id, "status": "inactive" }),
+        )
+        .unwrap();
+
+        let entries = app.call("list_audit", json!({ "key": "kiosk" })).unwrap();
+        let deactivated = &entries[0];
+        assert_eq!(deactivated["action"], "key.deactivate");
+        assert_eq!(
+            deactivated["details"],
+            json!({ "status": { "from": "active", "to": "inactive" } }),
+            "the details as stored"
+        );
+        assert_eq!(
+            deactivated["lines"],
+            json!([{ "field": "status", "from": { "kind": "text", "text": "active" },
+                     "to": { "kind": "text", "text": "inactive" } }])
+        );
+        let created = &entries[1]["lines"];
+        assert!(
+            created
+                .as_array()
+                .unwrap()
+                .contains(&json!({ "field": "expires", "from": null, "to": { "kind": "day", "day": "2099-12-03" } })),
+            "{created}"
+        );
+    }
+
+    #[test]
+    fn entries_filter_by_actor_and_time_range_and_bad_times_are_refused() {
+        let app = TestApp::with_account();
+        let all = app.call("list_audit", json!({})).unwrap();
+        let newest = all[0]["at"].as_str().unwrap().to_string();
+        let count = |args| {
+            app.call("list_audit", args)
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len()
+        };
+        assert_eq!(count(json!({ "since": newest })), 1);
+        assert_eq!(
+            count(json!({ "until": newest })),
+            all.as_array().unwrap().len() - 1
+        );
+        let actor = all[0]["actor"].as_str().unwrap().to_uppercase();
+        assert_eq!(
+            count(json!({ "actor": actor })),
+            all.as_array().unwrap().len()
+        );
+        assert_eq!(count(json!({ "actor": "nobody" })), 0);
+        for bad in [
+            json!({ "since": "yesterday" }),
+            json!({ "until": "2026-13-01T00:00:00Z" }),
+        ] {
+            let refused = app.call("list_audit", bad.clone()).unwrap_err();
+            assert_eq!(refused["kind"], "invalid_input", "{bad}: {refused}");
+            assert!(
+                refused["message"].as_str().unwrap().contains("RFC 3339"),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

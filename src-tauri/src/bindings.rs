@@ -6,7 +6,7 @@ use std::path::Path;
 
 use ts_rs::{Config, TS};
 
-use crate::events::{CLIPBOARD_CLEARED, SYNC_STATUS, VAULT_LOCKED};
+use crate::events::{CLIPBOARD_CLEARED, SYNC_STATUS, VAULT_CHANGED, VAULT_LOCKED};
 
 const BINDINGS: &str = "ui/src/bindings/index.ts";
 
@@ -38,6 +38,8 @@ fn generate() -> String {
         declaration::<keyward_core::Scope>(&config),
         declaration::<keyward_core::Preset>(&config),
         declaration::<keyward_core::AuditEntry>(&config),
+        declaration::<keyward_core::AuditLine>(&config),
+        declaration::<keyward_core::AuditValue>(&config),
         declaration::<keyward_core::AuditReport>(&config),
         declaration::<keyward_core::VaultSummary>(&config),
         declaration::<keyward_core::Settings>(&config),
@@ -53,6 +55,7 @@ fn generate() -> String {
         declaration::<crate::keys::CreatedKeyView>(&config),
         declaration::<crate::keys::KeyPresetView>(&config),
         declaration::<crate::clipboard::CopyReceipt>(&config),
+        declaration::<crate::audit::AuditView>(&config),
         declaration::<keyward_sync::Entity>(&config),
         declaration::<keyward_sync::Conflict>(&config),
         declaration::<keyward_sync::SyncReport>(&config),
@@ -67,10 +70,11 @@ fn generate() -> String {
     out.push_str(&declarations.join("\n"));
     out.push_str(&format!(
         "\n/** The events the backend emits, by name, with their payloads. */\n\
-         export type BackendEvents = {{ \"{VAULT_LOCKED}\": VaultLocked, \"{CLIPBOARD_CLEARED}\": ClipboardCleared, \"{SYNC_STATUS}\": SyncStatus, }};\n\n\
+         export type BackendEvents = {{ \"{VAULT_LOCKED}\": VaultLocked, \"{CLIPBOARD_CLEARED}\": ClipboardCleared, \"{SYNC_STATUS}\": SyncStatus, \"{VAULT_CHANGED}\": null, }};\n\n\
          export const VAULT_LOCKED = \"{VAULT_LOCKED}\";\n\
          export const CLIPBOARD_CLEARED = \"{CLIPBOARD_CLEARED}\";\n\
-         export const SYNC_STATUS = \"{SYNC_STATUS}\";\n"
+         export const SYNC_STATUS = \"{SYNC_STATUS}\";\n\
+         export const VAULT_CHANGED = \"{VAULT_CHANGED}\";\n"
     ));
     out
 }

@@ -1,5 +1,6 @@
 //! What the shell tells the window without being asked: the vault locked, the clipboard was
-//! cleared. Payloads carry reasons only, never a secret.
+//! cleared, a sync started or ended, another process changed the vault. Payloads carry
+//! reasons only, never a secret.
 
 use std::sync::{Arc, OnceLock};
 
@@ -14,6 +15,9 @@ pub const VAULT_LOCKED: &str = "vault-locked";
 pub const CLIPBOARD_CLEARED: &str = "clipboard-cleared";
 /// Emitted when a sync starts or ends and when a remote is set; payload [`SyncStatus`].
 pub const SYNC_STATUS: &str = "sync-status";
+/// Emitted when another process (the CLI, another window, a sync elsewhere) committed a change
+/// to the open vault; no payload. The window reads again what it shows.
+pub const VAULT_CHANGED: &str = "vault-changed";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
@@ -58,6 +62,7 @@ pub trait EventSink: Send + Sync {
     fn vault_locked(&self, event: VaultLocked);
     fn clipboard_cleared(&self, event: ClipboardCleared);
     fn sync_status(&self, event: SyncStatus);
+    fn vault_changed(&self);
 }
 
 /// The events of one session. The sink is connected once the app exists; until then (and
@@ -94,6 +99,12 @@ impl Events {
             sink.sync_status(status);
         }
     }
+
+    pub fn vault_changed(&self) {
+        if let Some(sink) = self.sink.get() {
+            sink.vault_changed();
+        }
+    }
 }
 
 impl std::fmt::Debug for Events {
@@ -119,6 +130,10 @@ impl<R: Runtime> EventSink for WindowEvents<R> {
 
     fn sync_status(&self, event: SyncStatus) {
         let _ = self.0.emit(SYNC_STATUS, event);
+    }
+
+    fn vault_changed(&self) {
+        let _ = self.0.emit(VAULT_CHANGED, ());
     }
 }
 
@@ -155,6 +170,10 @@ impl EventSink for Recorder {
 
     fn sync_status(&self, event: SyncStatus) {
         self.push(SYNC_STATUS, event);
+    }
+
+    fn vault_changed(&self) {
+        self.push(VAULT_CHANGED, ());
     }
 }
 

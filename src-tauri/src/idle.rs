@@ -69,6 +69,11 @@ impl IdleClock {
         self.changed.notify_all();
     }
 
+    #[cfg(test)]
+    pub fn timeout(&self) -> Duration {
+        self.clock().timeout
+    }
+
     pub fn disarm(&self) {
         self.clock().armed = false;
         self.changed.notify_all();

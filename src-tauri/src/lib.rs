@@ -18,6 +18,7 @@ mod sync;
 #[cfg(test)]
 mod testing;
 mod vault;
+mod watch;
 
 use std::sync::Arc;
 

@@ -1,11 +1,12 @@
 //! The state every command shares: where the vault lives, the open vault while unlocked,
-//! the full keys created but not yet dismissed, the clipboard and the idle clock. Locking
+//! the full keys created but not yet dismissed, the clipboard, the idle clock and the watch
+//! for other processes' changes. Locking
 //! empties it: the `Vault` (and with it the key) is dropped, the kept keys are wiped, and
 //! a pending copy is cleared from the clipboard.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use std::time::Duration;
 
 use keyward_core::{CreatedKey, KdfParams, Keychain, SecretString, Settings, Vault};
@@ -17,6 +18,7 @@ use crate::events::{ClipboardClearReason, Events, LockReason};
 use crate::idle::IdleClock;
 use crate::keys::CreatedKeyView;
 use crate::vault::{UnlockOutcome, VaultStatus};
+use crate::watch::VaultWatch;
 
 pub struct Session {
     path: Result<PathBuf, CommandError>,
@@ -32,6 +34,9 @@ pub struct Session {
     events: Arc<Events>,
     /// Accounts with a sync under way (one at a time per account).
     syncing: Mutex<HashSet<String>>,
+    watch: Arc<VaultWatch>,
+    /// The open vault's outside version when it was last looked at.
+    seen_version: Mutex<Option<i64>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -50,6 +55,8 @@ pub struct SessionParts {
     pub kdf: KdfParams,
     pub events: Arc<Events>,
     pub clipboard: Clipboard,
+    /// How often to look for other processes' changes; `None`: never.
+    pub watch_interval: Option<Duration>,
 }
 
 impl Session {
@@ -69,8 +76,11 @@ impl Session {
             idle,
             events: parts.events,
             syncing: Mutex::new(HashSet::new()),
+            watch: VaultWatch::new(parts.watch_interval),
+            seen_version: Mutex::new(None),
         });
         session.idle.watch(Arc::downgrade(&session));
+        session.watch.watch(Arc::downgrade(&session));
         session
     }
 
@@ -84,6 +94,7 @@ impl Session {
             kdf: KdfParams::default(),
             clipboard: Clipboard::system(Arc::clone(&events)),
             events,
+            watch_interval: VaultWatch::interval_from_env(),
         })
     }
 
@@ -171,9 +182,16 @@ impl Session {
             }
         }
         let delay = auto_lock_delay(&vault.settings()?);
-        let previous = self.open_vault().replace(vault);
+        // What the window is about to read is the baseline: later outside commits are news.
+        let version = vault.outside_version()?;
+        let previous = {
+            let mut open_vault = self.open_vault();
+            *self.seen_version() = Some(version);
+            open_vault.replace(vault)
+        };
         drop(previous);
         self.idle.arm(delay);
+        self.watch.arm();
         Ok(outcome)
     }
 
@@ -189,10 +207,12 @@ impl Session {
     pub fn shut_down(&self) {
         drop(self.close());
         self.idle.stop();
+        self.watch.stop();
     }
 
     fn close(&self) -> Option<Vault> {
         self.idle.disarm();
+        self.watch.disarm();
         let vault = {
             // Vault first, then the kept keys: the order `with_vault` + `keep_created_key` use.
             let mut open_vault = self.open_vault();
@@ -207,6 +227,43 @@ impl Session {
     /// The administrator did something in the window: the auto-lock delay starts over.
     pub fn touch(&self) {
         self.idle.touch();
+    }
+
+    fn seen_version(&self) -> MutexGuard<'_, Option<i64>> {
+        self.seen_version
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The watch's look at the open vault: when another process committed a change since the
+    /// last look, follows the auto-lock delay it may have changed and tells the window. It is
+    /// not the administrator's activity (the idle clock is left alone), and a vault busy with
+    /// a command is looked at next time rather than waited for.
+    pub fn notice_outside_changes(&self) {
+        let mut open_vault = match self.vault.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
+        let Some(vault) = open_vault.as_mut() else {
+            return;
+        };
+        let Ok(version) = vault.outside_version() else {
+            return;
+        };
+        {
+            let mut seen = self.seen_version();
+            if *seen == Some(version) {
+                return;
+            }
+            *seen = Some(version);
+        }
+        let settings = vault.settings();
+        drop(open_vault);
+        if let Ok(settings) = settings {
+            self.idle.set_timeout(auto_lock_delay(&settings));
+        }
+        self.events.vault_changed();
     }
 
     fn syncing(&self) -> MutexGuard<'_, HashSet<String>> {
@@ -286,11 +343,18 @@ impl Session {
     pub fn set_auto_lock_delay(&self, delay: Duration) {
         self.idle.set_timeout(delay);
     }
+
+    /// The auto-lock delay in force, for tests.
+    #[cfg(test)]
+    pub fn auto_lock_delay(&self) -> Duration {
+        self.idle.timeout()
+    }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
         self.idle.stop();
+        self.watch.stop();
     }
 }
 

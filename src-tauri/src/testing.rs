@@ -82,6 +82,7 @@ impl TestApp {
             kdf: TEST_KDF,
             clipboard: fake_clipboard(Arc::clone(&events), &clipboard),
             events,
+            watch_interval: Some(Duration::from_millis(50)),
         });
         let app = crate::with_commands(mock_builder())
             .manage(Arc::clone(&session))

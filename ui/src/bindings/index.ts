@@ -30,6 +30,28 @@ export type Preset = "device" | "timing-app" | "classification" | "admin";
 export type AuditEntry = { seq: number, at: string, actor: string, action: string, account: string | null, target_id: string | null, target_name: string | null, details: Record<string, unknown> | null, };
 
 /**
+ * One field of an audit entry: what changed, from what (when recorded), to what.
+ */
+export type AuditLine = { 
+/**
+ * The field in words: "status", "expires", "groups", "allow unbind".
+ */
+field: string, 
+/**
+ * The value before the change, when the entry records one.
+ */
+from: AuditValue | null, 
+/**
+ * The value after the change; for a field with no "before", its value.
+ */
+to: AuditValue, };
+
+/**
+ * A value of an [`AuditLine`]: text, or a time each front end writes its own way.
+ */
+export type AuditValue = { "kind": "text", text: string, } | { "kind": "day", day: string, } | { "kind": "time", at: string, };
+
+/**
  * The outcome of `audit verify`.
  */
 export type AuditReport = { ok: boolean, entries: number, 
@@ -123,6 +145,12 @@ export type KeyPresetView = { id: Preset, label: string, access: AccessType, all
  */
 export type CopyReceipt = { clears_in_seconds: number, };
 
+/**
+ * An audit entry as the audit page shows it: the entry as stored, and its details as lines
+ * of text (one a field, times left to the window to write in the administrator's locale).
+ */
+export type AuditView = { lines: Array<AuditLine>, seq: number, at: string, actor: string, action: string, account: string | null, target_id: string | null, target_name: string | null, details: Record<string, unknown> | null, };
+
 export type Entity = "group" | "key";
 
 /**
@@ -206,8 +234,9 @@ export type ClipboardCleared = { reason: ClipboardClearReason, };
 export type ClipboardClearReason = "expired" | "locked" | "overwritten";
 
 /** The events the backend emits, by name, with their payloads. */
-export type BackendEvents = { "vault-locked": VaultLocked, "clipboard-cleared": ClipboardCleared, "sync-status": SyncStatus, };
+export type BackendEvents = { "vault-locked": VaultLocked, "clipboard-cleared": ClipboardCleared, "sync-status": SyncStatus, "vault-changed": null, };
 
 export const VAULT_LOCKED = "vault-locked";
 export const CLIPBOARD_CLEARED = "clipboard-cleared";
 export const SYNC_STATUS = "sync-status";
+export const VAULT_CHANGED = "vault-changed";

@@ -214,6 +214,15 @@ pub enum AuditCommand {
         /// Only entries about this key (id or name).
         #[arg(long)]
         key: Option<String>,
+        /// Only entries made by this actor (ignoring case).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only entries made on or after this day (YYYY-MM-DD, UTC) or time (RFC 3339).
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Only entries made up to this day, inclusive (YYYY-MM-DD, UTC), or before this time (RFC 3339).
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
     },

@@ -532,19 +532,55 @@ fn resolve_account_name(vault: &Vault, context: &Context) -> Result<String, Fail
     }
 }
 
+/// A bound of `audit list`'s time range: an RFC 3339 time, or a day (UTC) — its start for
+/// `--since`, the start of the next day for `--until`, so the day itself is included.
+fn audit_bound(flag: &str, text: &str, end_of_day: bool) -> Result<time::OffsetDateTime, Failure> {
+    let text = text.trim();
+    let day_format = time::macros::format_description!("[year]-[month]-[day]");
+    if let Ok(day) = time::Date::parse(text, &day_format) {
+        let day = if end_of_day {
+            day.next_day()
+        } else {
+            Some(day)
+        };
+        if let Some(day) = day {
+            return Ok(day.midnight().assume_utc());
+        }
+    }
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|_| {
+        Failure::input(format!(
+            "invalid {flag} {text:?}: write YYYY-MM-DD or an RFC 3339 time like 2026-12-01T09:00:00Z"
+        ))
+    })
+}
+
 fn audit(context: &Context, command: AuditCommand) -> Outcome {
     let vault = context.open()?;
     match command {
-        AuditCommand::List { action, key, limit } => {
+        AuditCommand::List {
+            action,
+            key,
+            actor,
+            since,
+            until,
+            limit,
+        } => {
             let entries = vault.audit_entries(&AuditFilter {
                 action,
                 target: key,
                 limit,
+                actor,
+                since: since
+                    .map(|text| audit_bound("--since", &text, false))
+                    .transpose()?,
+                until: until
+                    .map(|text| audit_bound("--until", &text, true))
+                    .transpose()?,
             })?;
             if context.json {
                 output::json(&entries);
             } else {
-                output::audit_table(&entries);
+                output::audit_table(&entries, &vault.describe_audit(&entries)?);
             }
             Ok(())
         }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use keyward_core::{ApiKey, AuditEntry, Group};
+use keyward_core::{ApiKey, AuditEntry, AuditLine, Group};
 
 pub fn json<T: Serialize + ?Sized>(value: &T) {
     // Serializing our own records cannot fail.
@@ -16,12 +16,15 @@ pub fn json_line<T: Serialize + ?Sized>(value: &T) {
     println!("{}", serde_json::to_string(value).unwrap_or_default());
 }
 
-/// Prints rows under a header, each column as wide as its widest cell.
+/// Prints rows under a header, each column as wide as its widest cell. A cell of several
+/// lines (`\n`) takes as many printed lines; the row's other cells are blank below their first.
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
+            for part in cell.lines() {
+                *width = (*width).max(part.chars().count());
+            }
         }
     }
     let line = |cells: Vec<&str>| {
@@ -34,7 +37,16 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
     };
     line(header.to_vec());
     for row in rows {
-        line(row.iter().map(String::as_str).collect());
+        let parts: Vec<Vec<&str>> = row.iter().map(|cell| cell.lines().collect()).collect();
+        let height = parts.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        for index in 0..height {
+            line(
+                parts
+                    .iter()
+                    .map(|cell| cell.get(index).copied().unwrap_or(""))
+                    .collect(),
+            );
+        }
     }
 }
 
@@ -158,17 +170,23 @@ pub fn groups_table(groups: &[Group]) {
     table(&["NAME", "SCOPES", "KEYS", "DESCRIPTION"], &rows);
 }
 
-pub fn audit_table(entries: &[AuditEntry]) {
+/// The audit log, one printed line per changed field ("status: active → inactive").
+pub fn audit_table(entries: &[AuditEntry], lines: &[Vec<AuditLine>]) {
     let rows: Vec<Vec<String>> = entries
         .iter()
-        .map(|e| {
+        .zip(lines)
+        .map(|(e, lines)| {
             vec![
                 e.seq.to_string(),
                 time(&e.at),
                 e.actor.clone(),
                 e.action.clone(),
                 e.target_name.clone().unwrap_or_else(|| "-".into()),
-                e.details.to_string(),
+                lines
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
             ]
         })
         .collect();

@@ -6,7 +6,7 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use support::*;
 
 const FAST_KDF: [&str; 4] = ["--kdf-memory-mib", "8", "--kdf-passes", "1"];
@@ -1164,6 +1164,105 @@ fn audit_list_has_an_entry_for_each_change_and_audit_verify_passes() {
     assert!(!out.stdout.trim().is_empty());
     let report = kw.json(&["audit", "verify"]);
     assert_eq!(report["ok"], true, "{report}");
+}
+
+#[test]
+fn audit_list_reads_as_text_one_line_a_field_and_json_keeps_the_details() {
+    let kw = Kw::with_account("acme", &[]);
+    kw.ok(&["group", "create", "gates", "--scope", "devices:read"]);
+    kw.create_key("kiosk", &["--group", "gates", "--expires", "2099-12-03"]);
+    kw.ok(&["key", "disable", "kiosk"]);
+
+    let table = kw.ok(&["audit", "list"]).stdout;
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("SEQ") && lines[0].ends_with("DETAILS"),
+        "{table}"
+    );
+    let deactivated = lines
+        .iter()
+        .position(|line| line.contains("key.deactivate"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        lines[deactivated].ends_with("status: active → inactive"),
+        "{table}"
+    );
+    // key.create: one printed line per field, the entry's other columns blank below the first.
+    let created = lines
+        .iter()
+        .position(|line| line.contains("key.create"))
+        .unwrap_or_else(|| panic!("{table}"));
+    let details_at = lines[created]
+        .find("access: READ")
+        .unwrap_or_else(|| panic!("{table}"));
+    let continuation: Vec<&str> = lines[created + 1..created + 5]
+        .iter()
+        .map(|line| {
+            assert!(line[..details_at].trim().is_empty(), "{line:?} in\n{table}");
+            line[details_at..].trim_end()
+        })
+        .collect();
+    assert_eq!(continuation[0], "allow unbind: no");
+    assert_eq!(continuation[1], "groups: gates");
+    assert!(continuation[2].starts_with("hint: kw_"), "{table}");
+    assert_eq!(continuation[3], "expires: 2099-12-03");
+    for raw in ['{', '}', '"'] {
+        assert!(!table.contains(raw), "{raw} in\n{table}");
+    }
+    assert!(
+        !table
+            .split(|c: char| !c.is_ascii_digit())
+            .any(|digits| digits.len() >= 10),
+        "an epoch number in\n{table}"
+    );
+
+    // --json: the details exactly as stored, no lines.
+    let entries = kw.json(&["audit", "list", "--key", "kiosk"]);
+    assert_eq!(
+        entries[0]["details"],
+        json!({ "status": { "from": "active", "to": "inactive" } })
+    );
+    assert!(entries[1]["details"]["expires_at"].is_i64(), "{entries}");
+    assert_eq!(entries[1]["details"]["groups"], json!(["gates"]));
+    assert!(entries[0].get("lines").is_none(), "{entries}");
+}
+
+#[test]
+fn audit_list_filters_by_actor_and_days_and_refuses_a_bad_date() {
+    let kw = Kw::with_account("acme", &[]);
+    kw.cmd(&["key", "create", "cron-made"])
+        .env("KEYWARD_ACTOR", "cron")
+        .run()
+        .expect_code(0);
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["audit", "list"];
+        all.extend_from_slice(args);
+        kw.json(&all)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| s(entry, "action").to_string())
+            .collect()
+    };
+    assert_eq!(names(&["--actor", "CRON"]), ["key.create"]);
+    let today = kw.json(&["audit", "list", "--limit", "1"])[0]["at"]
+        .as_str()
+        .unwrap()[..10]
+        .to_string();
+    assert_eq!(
+        names(&["--since", &today, "--until", &today]),
+        names(&[]),
+        "the whole day"
+    );
+    assert_eq!(names(&["--until", "2000-01-01"]), Vec::<String>::new());
+    assert_eq!(
+        names(&["--since", "2999-01-01T00:00:00Z"]),
+        Vec::<String>::new()
+    );
+    for (flag, bad) in [("--since", "yesterday"), ("--until", "2026-02-30")] {
+        kw.run(&["audit", "list", flag, bad])
+            .expect_error(2, &[flag, "YYYY-MM-DD"]);
+    }
 }
 
 #[test]

@@ -5,11 +5,15 @@ import { listen, type UnlistenFn } from '@tauri-apps/api/event';
 import {
   CLIPBOARD_CLEARED,
   SYNC_STATUS,
+  VAULT_CHANGED,
   VAULT_LOCKED,
   type AccessType,
   type Account,
   type ApiKey,
   type AuditEntry,
+  type AuditLine,
+  type AuditValue,
+  type AuditView,
   type AuditReport,
   type ClipboardCleared,
   type CommandErrorKind,
@@ -36,7 +40,10 @@ export type {
   Account,
   ApiKey,
   AuditEntry,
+  AuditLine,
   AuditReport,
+  AuditValue,
+  AuditView,
   ClipboardCleared,
   Conflict,
   CopyReceipt,
@@ -258,12 +265,21 @@ export function deleteKey(account: string, key: string): Promise<ApiKey> {
 // ---- Audit log ---------------------------------------------------------------------
 
 export interface AuditQuery {
+  /** A prefix of the action: `key.` for every key change. */
   action?: string;
+  /** A key's (or other target's) name or id. */
   key?: string;
+  /** Who made the change, ignoring case. */
+  actor?: string;
+  /** RFC 3339; entries at or after it. */
+  since?: string;
+  /** RFC 3339; entries before it. */
+  until?: string;
   limit?: number;
 }
 
-export function listAudit(query: AuditQuery = {}): Promise<AuditEntry[]> {
+/** Entries newest first, each with its details as lines of text. */
+export function listAudit(query: AuditQuery = {}): Promise<AuditView[]> {
   return call('list_audit', { ...query });
 }
 
@@ -335,4 +351,12 @@ export async function onClipboardCleared(handler: (event: ClipboardCleared) => v
  */
 export async function onSyncStatus(handler: (status: SyncStatus) => void): Promise<() => void> {
   return quietly(await listen<SyncStatus>(SYNC_STATUS, (event) => handler(event.payload)));
+}
+
+/**
+ * Another process (the CLI, another window, a sync run elsewhere) committed a change to the
+ * open vault: whatever the window shows may be stale.
+ */
+export async function onVaultChanged(handler: () => void): Promise<() => void> {
+  return quietly(await listen<null>(VAULT_CHANGED, () => handler()));
 }

@@ -163,6 +163,47 @@ describe('after a sync', () => {
 });
 
 describe('locking', () => {
+  it('follows changes another process made to the vault: keys, counts, a renamed account, the audit log', async () => {
+    const backend = unlockedVault(twoAccounts);
+    const user = userEvent.setup();
+    render(App);
+    expect(await screen.findByRole('gridcell', { name: 'Gate 1' })).toBeInTheDocument();
+    await waitFor(() => expect(screen.getByTestId('key-count')).toHaveTextContent('3'));
+
+    await backend.changeOutside((b) => {
+      b.addKey('Acme', 'made by cli');
+    });
+    expect(await screen.findByRole('gridcell', { name: 'made by cli' })).toBeInTheDocument();
+    await waitFor(() => expect(screen.getByTestId('key-count')).toHaveTextContent('4'));
+
+    // Renamed in another window: the workspace stays on the same account.
+    await backend.changeOutside((b) => {
+      b.accounts.find((account) => account.name === 'Acme')!.name = 'Acme Timing';
+      for (const key of b.keys) if (key.account === 'Acme') key.account = 'Acme Timing';
+    });
+    await waitFor(() => expect(screen.getByLabelText('Account')).toHaveValue('Acme Timing'));
+    expect(screen.getByRole('gridcell', { name: 'made by cli' })).toBeInTheDocument();
+
+    await user.click(screen.getByRole('button', { name: 'Audit log' }));
+    await screen.findByRole('table', { name: 'Audit log entries' });
+    const before = backend.argsOf('list_audit').length;
+    await backend.changeOutside((b) => {
+      b.audit.push({
+        seq: b.audit.length + 1,
+        at: new Date().toISOString(),
+        actor: 'e2e-cli',
+        action: 'key.delete',
+        account: 'Acme Timing',
+        target_id: 'key-x',
+        target_name: 'made by cli',
+        details: {},
+        lines: [],
+      });
+    });
+    await waitFor(() => expect(backend.argsOf('list_audit').length).toBeGreaterThan(before));
+    expect(await screen.findByRole('cell', { name: 'e2e-cli' })).toBeInTheDocument();
+  });
+
   it('goes back to the lock screen when the backend locks after idle, and says why', async () => {
     const backend = unlockedVault(twoAccounts);
     render(App);

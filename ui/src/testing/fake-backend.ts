@@ -8,7 +8,8 @@ import type {
   AccessType,
   Account,
   ApiKey,
-  AuditEntry,
+  AuditLine,
+  AuditView,
   Group,
   KeyPresetView,
   Settings,
@@ -76,7 +77,7 @@ export class FakeBackend {
   accounts: StoredAccount[] = [];
   groups: Group[] = [];
   keys: ApiKey[] = [];
-  audit: AuditEntry[] = [];
+  audit: AuditView[] = [];
   settings: Settings = { clipboard_clear_seconds: 30, auto_lock_minutes: 5 };
   /** Full keys still held for the one-time display, by key id. */
   readonly createdSecrets = new Map<string, string>();
@@ -94,6 +95,8 @@ export class FakeBackend {
   /** While set, `sync_now` waits for it: to see what the UI shows during a sync. */
   syncGate: Promise<void> | null = null;
   private serial = 0;
+  /** Keys deleted, by id: a later request by that id is refused naming the key, as the core does. */
+  private readonly deletedKeys = new Map<string, ApiKey>();
 
   constructor(options: FakeBackendOptions = {}) {
     this.passphrase = options.passphrase;
@@ -200,6 +203,24 @@ export class FakeBackend {
     await emit(event, payload);
   }
 
+  /**
+   * Another process changes the vault (the CLI, another window): `change` edits the fake's
+   * records directly, then the window is told with `vault-changed`, as the backend's watch does.
+   */
+  async changeOutside(change: (backend: this) => void): Promise<void> {
+    change(this);
+    await this.emit('vault-changed', null);
+  }
+
+  /** Another process deletes a key by name, without telling the window (yet). */
+  deleteKeyQuietly(name: string): ApiKey {
+    const key = this.keys.find((candidate) => candidate.name === name);
+    if (!key) throw new Error(`the fake has no key ${name}`);
+    this.keys = this.keys.filter((candidate) => candidate !== key);
+    this.deletedKeys.set(key.id, key);
+    return key;
+  }
+
   // ---- Commands ---------------------------------------------------------------------
 
   private handle(command: string, args: Args): unknown {
@@ -278,25 +299,33 @@ export class FakeBackend {
       case 'rename_key': {
         const key = this.key(args.account, args.key);
         this.checkKeyName(key.account, String(args.newName), key.id);
+        const before = key.name;
         key.name = String(args.newName).trim();
-        this.record('key.rename', key.account, key.name);
+        this.touchKey(key);
+        this.record('key.rename', key.account, key.name, [textLine('name', before, key.name)]);
         return { ...key };
       }
       case 'set_key_status': {
         const key = this.key(args.account, args.key);
+        const before = key.status;
         key.status = args.status === 'active' ? 'active' : 'inactive';
-        this.record(key.status === 'active' ? 'key.activate' : 'key.deactivate', key.account, key.name);
+        this.touchKey(key);
+        this.record(key.status === 'active' ? 'key.activate' : 'key.deactivate', key.account, key.name, [
+          textLine('status', before, key.status),
+        ]);
         return { ...key };
       }
       case 'set_key_groups': {
         const key = this.key(args.account, args.key);
         key.groups = this.existingGroups(key.account, args.groups as string[]);
+        this.touchKey(key);
         this.record('key.set_groups', key.account, key.name);
         return { ...key };
       }
       case 'delete_key': {
         const key = this.key(args.account, args.key);
         this.keys = this.keys.filter((candidate) => candidate !== key);
+        this.deletedKeys.set(key.id, key);
         this.record('key.delete', key.account, key.name);
         return { ...key };
       }
@@ -332,7 +361,11 @@ export class FakeBackend {
     if (!this.unlocked) fail('vault_locked', 'the vault is locked — unlock it first');
   }
 
-  private record(action: string, account: string | null, target: string | null = null) {
+  private touchKey(key: ApiKey) {
+    key.updated_at = new Date(Date.parse(key.updated_at) + 1000).toISOString();
+  }
+
+  private record(action: string, account: string | null, target: string | null = null, lines: AuditLine[] = []) {
     // Like the vault's outbox: every change of an account waits for the next sync.
     if (account !== null) this.syncOf(account).pending += 1;
     this.audit.push({
@@ -344,6 +377,7 @@ export class FakeBackend {
       target_id: null,
       target_name: target,
       details: {},
+      lines,
     });
   }
 
@@ -392,7 +426,11 @@ export class FakeBackend {
       (candidate) =>
         candidate.account === owner && (candidate.id === idOrName || fold(candidate.name) === fold(String(idOrName))),
     );
-    if (!key) fail('not_found', `no key ${JSON.stringify(idOrName)} in account ${owner}`);
+    if (!key) {
+      const deleted = this.deletedKeys.get(String(idOrName));
+      if (deleted) fail('not_found', `key ${JSON.stringify(deleted.name)} not found — it was deleted from account ${owner}`);
+      fail('not_found', `no key ${JSON.stringify(idOrName)} in account ${owner}`);
+    }
     return key;
   }
 
@@ -547,8 +585,11 @@ export class FakeBackend {
     return { key: { ...key }, secret };
   }
 
-  private listAudit(args: Args): AuditEntry[] {
+  private listAudit(args: Args): AuditView[] {
     let entries = this.audit.slice();
+    if (typeof args.actor === 'string') entries = entries.filter((entry) => fold(entry.actor) === fold(String(args.actor)));
+    if (typeof args.since === 'string') entries = entries.filter((entry) => entry.at >= String(args.since));
+    if (typeof args.until === 'string') entries = entries.filter((entry) => entry.at < String(args.until));
     if (typeof args.action === 'string') entries = entries.filter((entry) => entry.action === args.action);
     if (typeof args.key === 'string') {
       const wanted = fold(args.key);
@@ -633,4 +674,8 @@ export class FakeBackend {
     this.record('settings.update', null);
     return { ...this.settings };
   }
+}
+
+function textLine(field: string, from: string, to: string): AuditLine {
+  return { field, from: { kind: 'text', text: from }, to: { kind: 'text', text: to } };
 }

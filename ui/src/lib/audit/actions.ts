@@ -1,5 +1,8 @@
-// Names of the audit log's actions as the admin reads them. An action this list does not
-// know (a newer core) is shown as recorded.
+// The audit log as the admin reads it: the actions' names (an action this list does not
+// know, from a newer core, is shown as recorded), and the lines the backend makes of each
+// entry's details, written here with days and times in the admin's locale.
+import type { AuditLine, AuditValue } from '../../backend/ipc';
+import { formatDateTime, formatDay } from '../common/dates';
 
 export const AUDIT_ACTIONS: readonly { action: string; label: string }[] = [
   { action: 'key.create', label: 'Key created' },
@@ -19,6 +22,15 @@ export const AUDIT_ACTIONS: readonly { action: string; label: string }[] = [
   { action: 'keychain.remember', label: 'Remembered in the keychain' },
   { action: 'keychain.forget', label: 'Forgotten by the keychain' },
   { action: 'vault.create', label: 'Vault created' },
+  { action: 'remote.set', label: 'Sync turned on' },
+  { action: 'remote.remove', label: 'Sync turned off' },
+  { action: 'sync.key.create', label: 'Key created elsewhere (sync)' },
+  { action: 'sync.key.update', label: 'Key changed elsewhere (sync)' },
+  { action: 'sync.key.delete', label: 'Key deleted elsewhere (sync)' },
+  { action: 'sync.group.create', label: 'Group created elsewhere (sync)' },
+  { action: 'sync.group.update', label: 'Group changed elsewhere (sync)' },
+  { action: 'sync.group.delete', label: 'Group deleted elsewhere (sync)' },
+  { action: 'sync.conflict', label: 'Sync conflict' },
 ];
 
 const LABELS = new Map(AUDIT_ACTIONS.map((entry) => [entry.action, entry.label]));
@@ -27,13 +39,20 @@ export function actionLabel(action: string): string {
   return LABELS.get(action) ?? action;
 }
 
-/** The entry's changed fields on one line, e.g. `from: "a" · to: "b"`. */
-export function describeDetails(details: unknown): string {
-  if (details === null || details === undefined) return '';
-  if (typeof details !== 'object') return String(details);
-  const entries = Object.entries(details as Record<string, unknown>);
-  if (entries.length === 0) return '';
-  return entries
-    .map(([field, value]) => `${field}: ${typeof value === 'string' ? value : JSON.stringify(value)}`)
-    .join(' · ');
+/** A value of an audit line: text as it is, days and times in the admin's locale. */
+export function valueText(value: AuditValue): string {
+  switch (value.kind) {
+    case 'text':
+      return value.text;
+    case 'day':
+      return formatDay(value.day);
+    case 'time':
+      return formatDateTime(value.at);
+  }
+}
+
+/** One changed field: "status: active → inactive", or "hint: kw_AbCd…wXyZ" with no "before". */
+export function lineText(line: AuditLine): string {
+  const to = valueText(line.to);
+  return line.from === null ? `${line.field}: ${to}` : `${line.field}: ${valueText(line.from)} → ${to}`;
 }

@@ -12,6 +12,14 @@ const dateTime = new Intl.DateTimeFormat(undefined, {
 
 const dateOnly = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
 
+// A calendar day has no time zone: written as it is, wherever the admin is.
+const calendarDay = new Intl.DateTimeFormat(undefined, {
+  year: 'numeric',
+  month: 'short',
+  day: 'numeric',
+  timeZone: 'UTC',
+});
+
 export function formatDateTime(at: string | null, whenNull = 'Never'): string {
   if (at === null) return whenNull;
   const date = new Date(at);
@@ -22,6 +30,12 @@ export function formatDate(at: string | null, whenNull = 'Never'): string {
   if (at === null) return whenNull;
   const date = new Date(at);
   return Number.isNaN(date.getTime()) ? at : dateOnly.format(date);
+}
+
+/** A calendar day given as `YYYY-MM-DD`, in the admin's locale ("3 Dec 2026", "Dec 3, 2026"). */
+export function formatDay(day: string): string {
+  const date = new Date(`${day}T00:00:00Z`);
+  return Number.isNaN(date.getTime()) ? day : calendarDay.format(date);
 }
 
 // English like the rest of the UI: a relative time in another language would read oddly here.

@@ -109,3 +109,66 @@ describe('the groups page', () => {
     expect(backend.keys.find((key) => key.name === 'Gate 1')?.status).toBe('inactive');
   });
 });
+
+describe('the groups page while the vault changes outside this window', () => {
+  function setupOutside() {
+    const backend = new FakeBackend({ unlocked: true });
+    backend.addAccount('Acme');
+    backend.addGroup('Acme', 'gates', 'Entrance gates', ['devices:write']);
+    backend.addGroup('Acme', 'readers', '', ['devices:read']);
+    backend.install();
+    const view = render(GroupsPage, { account: makeAccount(), onChanged: vi.fn(), outside: 0 });
+    let outside = 0;
+    async function changeOutside(change: (backend: FakeBackend) => void) {
+      change(backend);
+      outside += 1;
+      await view.rerender({ outside });
+    }
+    return { backend, changeOutside, user: userEvent.setup() };
+  }
+
+  const names = () =>
+    within(screen.getByRole('table', { name: 'Groups' }))
+      .getAllByRole('rowheader')
+      .map((cell) => cell.textContent);
+
+  it('shows groups created, renamed and deleted elsewhere', async () => {
+    const { changeOutside } = setupOutside();
+    await screen.findByRole('rowheader', { name: 'gates' });
+    await changeOutside((backend) => {
+      backend.addGroup('Acme', 'night shift');
+      backend.groups = backend.groups.filter((group) => group.name !== 'readers');
+      backend.groups.find((group) => group.name === 'gates')!.name = 'doors';
+    });
+    await vi.waitFor(() => expect(names()).toEqual(['doors', 'night shift']));
+  });
+
+  it('turns an open dialog about a group deleted elsewhere into a notice that offers to close', async () => {
+    const { changeOutside, user } = setupOutside();
+    await user.click(await screen.findByRole('button', { name: 'Edit group gates' }));
+    const dialog = screen.getByRole('dialog', { name: 'Edit group “gates”' });
+    await changeOutside((backend) => {
+      backend.groups = backend.groups.filter((group) => group.name !== 'gates');
+    });
+    await vi.waitFor(() =>
+      expect(within(dialog).getByRole('alert')).toHaveTextContent('Group “gates” was deleted outside this window'),
+    );
+    expect(within(dialog).queryByRole('button', { name: 'Save group' })).toBeNull();
+    await user.click(within(dialog).getByRole('button', { name: 'Close' }));
+    expect(screen.queryByRole('dialog')).toBeNull();
+  });
+
+  it('deletes a group renamed elsewhere under its new name, and says it changed', async () => {
+    const { backend, changeOutside, user } = setupOutside();
+    await user.click(await screen.findByRole('button', { name: 'Delete group readers' }));
+    await changeOutside((b) => {
+      const group = b.groups.find((candidate) => candidate.name === 'readers')!;
+      group.name = 'dashboards';
+    });
+    const dialog = await screen.findByRole('alertdialog', { name: 'Delete group “dashboards”?' });
+    await user.click(within(dialog).getByRole('button', { name: 'Delete group' }));
+    expect(await within(dialog).findByRole('status')).toHaveTextContent('Group dashboards deleted.');
+    expect(backend.argsOf('delete_group').at(-1)).toMatchObject({ name: 'dashboards' });
+    expect(within(dialog).queryByText(/deleted outside this window/)).toBeNull();
+  });
+});

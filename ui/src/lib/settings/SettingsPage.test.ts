@@ -135,3 +135,48 @@ describe('sync', () => {
     expect(backend.argsOf('sync_status')).toEqual([{ account: 'Acme' }]);
   });
 });
+
+describe('settings changed outside this window', () => {
+  function setupOutside() {
+    const backend = new FakeBackend({ passphrase: PASSPHRASE, unlocked: true });
+    backend.addAccount('Acme');
+    backend.install();
+    const account = makeAccount({ key_count: 4 });
+    const props = { account, accounts: [account], onAccountSaved: vi.fn(), outside: 0 };
+    const view = render(SettingsPage, props);
+    return { backend, view, props, user: userEvent.setup() };
+  }
+
+  it('shows an account changed elsewhere in the fields the admin has not touched', async () => {
+    const { view, props, user } = setupOutside();
+    const account = section('Account');
+    await user.clear(within(account).getByLabelText('Key prefix'));
+    await user.type(within(account).getByLabelText('Key prefix'), 'mine');
+    const changed = { ...props.account, name: 'Acme Timing', prefix: 'at', key_limit: 40 };
+    await view.rerender({ ...props, account: changed, accounts: [changed] });
+    expect(within(account).getByLabelText('Account name')).toHaveValue('Acme Timing');
+    expect(within(account).getByLabelText('Key limit')).toHaveValue('40');
+    expect(within(account).getByLabelText('Key prefix')).toHaveValue('mine');
+  });
+
+  it('reads the preferences again, leaving alone the one being edited', async () => {
+    const { backend, view, props, user } = setupOutside();
+    const preferences = section('Clipboard and auto-lock');
+    const clear = within(preferences).getByLabelText('Clear the clipboard after (seconds)');
+    const lock = within(preferences).getByLabelText('Lock after being idle for (minutes)');
+    await vi.waitFor(() => expect(clear).toHaveValue('30'));
+    await user.clear(lock);
+    await user.type(lock, '9');
+    backend.settings = { clipboard_clear_seconds: 12, auto_lock_minutes: 15 };
+    await view.rerender({ ...props, outside: 1 });
+    await vi.waitFor(() => expect(clear).toHaveValue('12'));
+    expect(lock).toHaveValue('9');
+    // Saving sends the admin's edit over what the other window saved.
+    await user.click(within(preferences).getByRole('button', { name: 'Save preferences' }));
+    await vi.waitFor(() =>
+      expect(backend.argsOf('update_settings').at(-1)).toEqual({
+        settings: { clipboard_clear_seconds: 12, auto_lock_minutes: 9 },
+      }),
+    );
+  });
+});

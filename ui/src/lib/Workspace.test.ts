@@ -176,13 +176,15 @@ describe('locking', () => {
     expect(await screen.findByRole('gridcell', { name: 'made by cli' })).toBeInTheDocument();
     await waitFor(() => expect(screen.getByTestId('key-count')).toHaveTextContent('4'));
 
-    // Renamed in another window: the workspace stays on the same account.
+    // Renamed in another window: the workspace stays on the same account (not the first).
+    await user.selectOptions(screen.getByLabelText('Account'), 'Globex');
+    expect(await screen.findByRole('gridcell', { name: 'Forklift 7' })).toBeInTheDocument();
     await backend.changeOutside((b) => {
-      b.accounts.find((account) => account.name === 'Acme')!.name = 'Acme Timing';
-      for (const key of b.keys) if (key.account === 'Acme') key.account = 'Acme Timing';
+      b.accounts.find((account) => account.name === 'Globex')!.name = 'Globex Logistics';
+      for (const key of b.keys) if (key.account === 'Globex') key.account = 'Globex Logistics';
     });
-    await waitFor(() => expect(screen.getByLabelText('Account')).toHaveValue('Acme Timing'));
-    expect(screen.getByRole('gridcell', { name: 'made by cli' })).toBeInTheDocument();
+    await waitFor(() => expect(screen.getByLabelText('Account')).toHaveValue('Globex Logistics'));
+    expect(screen.getByRole('gridcell', { name: 'Forklift 7' })).toBeInTheDocument();
 
     await user.click(screen.getByRole('button', { name: 'Audit log' }));
     await screen.findByRole('table', { name: 'Audit log entries' });
@@ -193,7 +195,7 @@ describe('locking', () => {
         at: new Date().toISOString(),
         actor: 'e2e-cli',
         action: 'key.delete',
-        account: 'Acme Timing',
+        account: 'Acme',
         target_id: 'key-x',
         target_name: 'made by cli',
         details: {},

@@ -170,11 +170,16 @@ describe('locking', () => {
     expect(await screen.findByRole('gridcell', { name: 'Gate 1' })).toBeInTheDocument();
     await waitFor(() => expect(screen.getByTestId('key-count')).toHaveTextContent('3'));
 
+    // Another window synced: the sync indicator reads its status again.
+    await waitFor(() => expect(screen.getByRole('button', { name: /^Sync status:/ })).toHaveTextContent('Sync off'));
+    backend.setRemote('Acme');
+    backend.syncOf('Acme').lastSyncAt = new Date().toISOString();
     await backend.changeOutside((b) => {
       b.addKey('Acme', 'made by cli');
     });
     expect(await screen.findByRole('gridcell', { name: 'made by cli' })).toBeInTheDocument();
     await waitFor(() => expect(screen.getByTestId('key-count')).toHaveTextContent('4'));
+    await waitFor(() => expect(screen.getByRole('button', { name: /^Sync status:/ })).toHaveTextContent('Synced'));
 
     // Renamed in another window: the workspace stays on the same account (not the first).
     await user.selectOptions(screen.getByLabelText('Account'), 'Globex');

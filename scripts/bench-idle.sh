@@ -63,6 +63,18 @@ cpu_ticks() {
     echo "$total"
 }
 
+# Nanoseconds on CPU of the app's thread named $2 (/proc/PID/task/*/schedstat), 0 if none.
+thread_ns() {
+    local task
+    for task in /proc/"$1"/task/*; do
+        if [ "$(cat "$task/comm" 2>/dev/null)" = "$2" ]; then
+            cut -d' ' -f1 "$task/schedstat"
+            return
+        fi
+    done
+    echo 0
+}
+
 measure() {
     local label="$1"
     shift
@@ -74,17 +86,21 @@ measure() {
         cat "$work/app.log" >&2
         exit 1
     fi
-    local before after used
+    local before after used watch_before watch_after
     before="$(cpu_ticks "$app_pid")"
+    watch_before="$(thread_ns "$app_pid" vault-watch)"
     sleep "$seconds"
     after="$(cpu_ticks "$app_pid")"
+    watch_after="$(thread_ns "$app_pid" vault-watch)"
     used=$((after - before))
     kill "$app_pid"
     wait "$app_pid" 2>/dev/null || true
     app_pid=
-    awk -v label="$label" -v used="$used" -v ticks="$ticks" -v seconds="$seconds" 'BEGIN {
+    awk -v label="$label" -v used="$used" -v ticks="$ticks" -v seconds="$seconds" \
+        -v watch="$((watch_after - watch_before))" 'BEGIN {
         cpu = used / ticks
-        printf "%-14s %6.2f s CPU in %d s  = %5.2f %% of one core\n", label, cpu, seconds, 100 * cpu / seconds
+        printf "%-10s %5.2f s CPU in %d s = %5.3f %% of one core; the vault-watch thread %.1f ms (%.0f µs a look)\n",
+            label, cpu, seconds, 100 * cpu / seconds, watch / 1e6, watch / 1e3 / (seconds * 2)
     }'
 }
 

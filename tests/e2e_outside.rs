@@ -398,7 +398,7 @@ async fn the_window_follows_what_the_cli_does_to_its_vault() {
         "an id in the audit page:\n{table}"
     );
     assert_eq!(
-        cli.json(&["audit", "list", "--actor", "e2e-cli", "--limit", "1"])[0]["details"],
+        cli.json(&["audit", "list", "--by", "e2e-cli", "--limit", "1"])[0]["details"],
         json!({ "status": { "from": "inactive", "to": "active" } }),
         "the CLI's --json keeps the details as stored"
     );

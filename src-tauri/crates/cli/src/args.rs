@@ -214,9 +214,10 @@ pub enum AuditCommand {
         /// Only entries about this key (id or name).
         #[arg(long)]
         key: Option<String>,
-        /// Only entries made by this actor (ignoring case).
-        #[arg(long)]
-        actor: Option<String>,
+        /// Only entries made by this actor (ignoring case). (`--actor`, before the command,
+        /// is who makes a change.)
+        #[arg(long = "by", value_name = "ACTOR")]
+        by: Option<String>,
         /// Only entries made on or after this day (YYYY-MM-DD, UTC) or time (RFC 3339).
         #[arg(long, value_name = "DATE")]
         since: Option<String>,

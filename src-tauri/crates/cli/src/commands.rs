@@ -560,7 +560,7 @@ fn audit(context: &Context, command: AuditCommand) -> Outcome {
         AuditCommand::List {
             action,
             key,
-            actor,
+            by,
             since,
             until,
             limit,
@@ -569,7 +569,7 @@ fn audit(context: &Context, command: AuditCommand) -> Outcome {
                 action,
                 target: key,
                 limit,
-                actor,
+                actor: by,
                 since: since
                     .map(|text| audit_bound("--since", &text, false))
                     .transpose()?,

@@ -1228,7 +1228,7 @@ fn audit_list_reads_as_text_one_line_a_field_and_json_keeps_the_details() {
 }
 
 #[test]
-fn audit_list_filters_by_actor_and_days_and_refuses_a_bad_date() {
+fn audit_list_filters_by_who_and_days_and_refuses_a_bad_date() {
     let kw = Kw::with_account("acme", &[]);
     kw.cmd(&["key", "create", "cron-made"])
         .env("KEYWARD_ACTOR", "cron")
@@ -1244,7 +1244,12 @@ fn audit_list_filters_by_actor_and_days_and_refuses_a_bad_date() {
             .map(|entry| s(entry, "action").to_string())
             .collect()
     };
-    assert_eq!(names(&["--actor", "CRON"]), ["key.create"]);
+    assert_eq!(names(&["--by", "CRON"]), ["key.create"]);
+    assert_eq!(
+        names(&[]).len(),
+        3,
+        "no filter by the actor making the listing"
+    );
     let today = kw.json(&["audit", "list", "--limit", "1"])[0]["at"]
         .as_str()
         .unwrap()[..10]

@@ -58,6 +58,7 @@ fn generate() -> String {
         declaration::<crate::audit::AuditView>(&config),
         declaration::<keyward_sync::Entity>(&config),
         declaration::<keyward_sync::Conflict>(&config),
+        declaration::<keyward_core::RefusedChange>(&config),
         declaration::<keyward_sync::SyncReport>(&config),
         declaration::<keyward_core::RemoteInfo>(&config),
         declaration::<crate::sync::SyncStatus>(&config),

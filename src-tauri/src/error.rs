@@ -111,6 +111,12 @@ impl From<keyward_core::Error> for CommandError {
     }
 }
 
+impl From<keyward_core::RuleError> for CommandError {
+    fn from(error: keyward_core::RuleError) -> Self {
+        CommandError::from(keyward_core::Error::from(error))
+    }
+}
+
 impl Serialize for CommandError {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         CommandErrorBody {

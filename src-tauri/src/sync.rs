@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use keyward_core::{RemoteInfo, SecretString, Vault};
+use keyward_core::{RefusedChange, RemoteInfo, SecretString, Vault};
 use keyward_sync::{SyncError, SyncOptions, SyncReport, VaultAccess};
 use serde::Serialize;
 use tauri::State;
@@ -26,6 +26,8 @@ pub struct SyncStatus {
     pub last_sync_at: Option<OffsetDateTime>,
     pub last_report: Option<SyncReport>,
     pub last_error: Option<String>,
+    /// Changes the remote refused, kept aside with its reasons (the rest went through).
+    pub refused: Vec<RefusedChange>,
     pub syncing: bool,
 }
 
@@ -57,7 +59,7 @@ impl From<SyncError> for CommandError {
             SyncError::VaultLocked => return CommandError::VaultLocked,
             SyncError::Unreachable { .. } => ShellErrorKind::RemoteUnreachable,
             SyncError::Unauthorized(_) => ShellErrorKind::Unauthorized,
-            SyncError::Refused { .. } => ShellErrorKind::RemoteRefused,
+            SyncError::Misbehaving { .. } => ShellErrorKind::RemoteRefused,
         };
         CommandError::Sync { kind, message }
     }
@@ -75,6 +77,7 @@ pub fn status(session: &Session, account: &str) -> Result<SyncStatus, CommandErr
             .as_deref()
             .and_then(|text| serde_json::from_str(text).ok()),
         last_error: state.last_error,
+        refused: state.refused,
         syncing: session.is_syncing(account),
     })
 }

@@ -180,6 +180,27 @@ kept: string,
 rule: string, };
 
 /**
+ * A change the remote refused, kept aside with its reason.
+ */
+export type RefusedChange = { idempotency_id: string, 
+/**
+ * `group` or `key`.
+ */
+entity: string, record_id: string, 
+/**
+ * The record's name in this vault (or as it was, for a deleted one).
+ */
+name: string, 
+/**
+ * The fields the change set, as the wire names them (`deleted` for a delete).
+ */
+fields: Array<string>, 
+/**
+ * What the remote said.
+ */
+reason: string, refused_at: string, };
+
+/**
  * What one sync did, as `keyward sync --json` prints it.
  */
 export type SyncReport = { 
@@ -194,7 +215,17 @@ pulled: number,
 /**
  * Fields changed on both sides, and how each merged.
  */
-conflicts: Array<Conflict>, };
+conflicts: Array<Conflict>, 
+/**
+ * Changes the remote refused in this sync, set aside with their reasons
+ * (the rest went through; what of them narrowed was sent on its own).
+ */
+refused: Array<RefusedChange>, 
+/**
+ * The audit log is shorter than, or differs from, what the remote
+ * recorded for this desktop: what is wrong.
+ */
+audit_problem?: string | null, };
 
 /**
  * An account's remote as the UI and `keyward remote show` describe it: never the token.
@@ -216,7 +247,11 @@ export type SyncStatus = { account: string, remote: RemoteInfo | null,
 /**
  * Changes made here that the remote does not hold yet.
  */
-pending_changes: number, last_sync_at: string | null, last_report: SyncReport | null, last_error: string | null, syncing: boolean, };
+pending_changes: number, last_sync_at: string | null, last_report: SyncReport | null, last_error: string | null, 
+/**
+ * Changes the remote refused, kept aside with its reasons (the rest went through).
+ */
+refused: Array<RefusedChange>, syncing: boolean, };
 
 /**
  * Payload of `vault-locked`.

@@ -12,6 +12,7 @@ import type {
   AuditView,
   Group,
   KeyPresetView,
+  RefusedChange,
   Settings,
   SyncReport,
   SyncStatus,
@@ -44,6 +45,8 @@ export interface FakeSync {
   lastSyncAt: string | null;
   lastReport: SyncReport | null;
   lastError: string | null;
+  /** Changes the remote refused, as `sync_status` lists them. */
+  refused: RefusedChange[];
   syncing: boolean;
 }
 
@@ -91,7 +94,7 @@ export class FakeBackend {
   /** Sync state by account name. */
   readonly sync = new Map<string, FakeSync>();
   /** What the next `sync_now` brings back: a report, or an error for the remote's failure. */
-  nextSync: SyncReport | FakeError = { pushed: 0, pulled: 0, conflicts: [] };
+  nextSync: SyncReport | FakeError = { pushed: 0, pulled: 0, conflicts: [], refused: [] };
   /** While set, `sync_now` waits for it: to see what the UI shows during a sync. */
   syncGate: Promise<void> | null = null;
   private serial = 0;
@@ -175,7 +178,7 @@ export class FakeBackend {
   syncOf(account: string): FakeSync {
     let sync = this.sync.get(account);
     if (!sync) {
-      sync = { remote: null, pending: 0, lastSyncAt: null, lastReport: null, lastError: null, syncing: false };
+      sync = { remote: null, pending: 0, lastSyncAt: null, lastReport: null, lastError: null, refused: [], syncing: false };
       this.sync.set(account, sync);
     }
     return sync;
@@ -194,6 +197,7 @@ export class FakeBackend {
       last_sync_at: sync.lastSyncAt,
       last_report: sync.lastReport,
       last_error: sync.lastError,
+      refused: sync.refused,
       syncing: sync.syncing,
     };
   }
@@ -635,7 +639,7 @@ export class FakeBackend {
       );
     }
     // The vault forgets the remote's row, and with it when it last synced and how.
-    Object.assign(sync, { remote: null, pending: 0, lastSyncAt: null, lastReport: null, lastError: null });
+    Object.assign(sync, { remote: null, pending: 0, lastSyncAt: null, lastReport: null, lastError: null, refused: [] });
     const status = this.syncStatus(account);
     void this.emit('sync-status', status);
     return status;

@@ -694,6 +694,7 @@ fn remote(context: &Context, command: RemoteCommand) -> Outcome {
                     "last_sync_at": state.last_sync_at.and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok()),
                     "last_report": last_report,
                     "last_error": state.last_error,
+                    "refused": state.refused,
                 }));
                 return Ok(());
             }
@@ -723,6 +724,13 @@ fn remote(context: &Context, command: RemoteCommand) -> Outcome {
                     if let Some(error) = &state.last_error {
                         println!("Last error:       {error}");
                     }
+                    if !state.refused.is_empty() {
+                        println!(
+                            "Refused changes:  {} (kept aside; the rest was sent)",
+                            state.refused.len()
+                        );
+                        print_refused(&state.refused, "  ");
+                    }
                 }
             }
         }
@@ -740,10 +748,22 @@ fn sync(context: &Context) -> Outcome {
         &keyward_sync::SyncOptions::default(),
     )
     .map_err(|err| match err {
-        keyward_sync::SyncError::Unreachable { .. } => Failure::unreachable(err.to_string()),
+        keyward_sync::SyncError::Unreachable { .. }
+        | keyward_sync::SyncError::Misbehaving { .. } => Failure::unreachable(err.to_string()),
         keyward_sync::SyncError::Vault(err) => Failure::from(err),
         other => Failure::input(other.to_string()),
     })?;
+    // What needs the administrator goes to stderr, whatever the format.
+    if !report.refused.is_empty() {
+        eprintln!(
+            "keyward: the remote refused {} change(s), kept aside (see `keyward remote show`); the rest went through:",
+            report.refused.len()
+        );
+        print_refused_to(&mut std::io::stderr(), &report.refused, "  ");
+    }
+    if let Some(problem) = &report.audit_problem {
+        eprintln!("keyward: {problem} — check it with `keyward audit verify`");
+    }
     if context.json {
         output::json(&report);
         return Ok(());
@@ -769,4 +789,26 @@ fn sync(context: &Context) -> Outcome {
         );
     }
     Ok(())
+}
+
+fn print_refused(refused: &[keyward_core::RefusedChange], indent: &str) {
+    print_refused_to(&mut std::io::stdout(), refused, indent);
+}
+
+/// One line a refused change: what it was for, what it set, and why not.
+fn print_refused_to(
+    out: &mut impl std::io::Write,
+    refused: &[keyward_core::RefusedChange],
+    indent: &str,
+) {
+    for change in refused {
+        let _ = writeln!(
+            out,
+            "{indent}{} {:?} ({}): {}",
+            change.entity,
+            change.name,
+            change.fields.join(", "),
+            change.reason
+        );
+    }
 }

@@ -64,9 +64,19 @@ impl From<keyward_core::Error> for Failure {
                 message.push_str(&format!(" (keyward account set {account:?} --key-limit N)"));
             }
             keyward_core::Error::GroupInUse { .. } => message.push_str(" with --force"),
+            keyward_core::Error::NotFound {
+                what: "remote of account",
+                ..
+            } => message.push_str(" — set one with `keyward remote set URL`"),
             _ => {}
         }
         Failure { code, message }
+    }
+}
+
+impl From<keyward_core::RuleError> for Failure {
+    fn from(err: keyward_core::RuleError) -> Failure {
+        Failure::from(keyward_core::Error::from(err))
     }
 }
 
@@ -82,23 +92,7 @@ fn usage_error(err: &clap::Error) -> String {
         .collect();
     let joined = message.join(" ");
     let first = joined.strip_prefix("error: ").unwrap_or(&joined);
-    let redacted: Vec<String> = first
-        .split('\'')
-        .map(|part| {
-            if looks_like_key(part) {
-                "<redacted>".to_string()
-            } else {
-                part.to_string()
-            }
-        })
-        .collect();
-    format!("{} — see `keyward --help`", redacted.join("'"))
-}
-
-fn looks_like_key(text: &str) -> bool {
-    text.split_once('_').is_some_and(|(prefix, body)| {
-        prefix.len() <= 12 && body.len() >= 16 && body.bytes().all(|b| b.is_ascii_alphanumeric())
-    })
+    keyward_core::key_format::redact(&format!("{first} — see `keyward --help`"))
 }
 
 fn main() -> ExitCode {
@@ -124,7 +118,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             if !failure.message.is_empty() {
-                eprintln!("keyward: {}", failure.message);
+                // Whatever a message repeats of what was typed, never a key.
+                eprintln!(
+                    "keyward: {}",
+                    keyward_core::key_format::redact(&failure.message)
+                );
             }
             ExitCode::from(failure.code)
         }

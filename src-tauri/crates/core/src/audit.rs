@@ -105,10 +105,11 @@ fn head(conn: &Connection) -> Result<(i64, Vec<u8>)> {
     let Some(text) = stored else {
         return Ok((0, GENESIS.to_vec()));
     };
-    let (seq, hash) = text.split_once(':').unwrap_or(("-1", ""));
+    let damaged = || crate::Error::VaultDamaged("the audit log's head record is unreadable".into());
+    let (seq, hash) = text.split_once(':').ok_or_else(damaged)?;
     Ok((
-        seq.parse().unwrap_or(-1),
-        hex::decode(hash).unwrap_or_default(),
+        seq.parse().map_err(|_| damaged())?,
+        hex::decode(hash).map_err(|_| damaged())?,
     ))
 }
 
@@ -159,6 +160,48 @@ pub struct AuditFilter {
 }
 
 impl Vault {
+    /// The last entry's sequence number and chain hash.
+    pub fn audit_head(&self) -> Result<keyward_model::wire::AuditHead> {
+        let (seq, hash) = head(&self.conn)?;
+        Ok(keyward_model::wire::AuditHead {
+            seq: seq as u64,
+            hash: hex::encode(hash),
+        })
+    }
+
+    /// What is wrong with this vault's audit log given the head a remote
+    /// recorded for it: `None` when the log still holds that entry, unchanged.
+    pub fn check_remote_audit_head(
+        &self,
+        recorded: &keyward_model::wire::AuditHead,
+    ) -> Result<Option<String>> {
+        let (last, _) = head(&self.conn)?;
+        if recorded.seq as i64 > last {
+            return Ok(Some(format!(
+                "the audit log is shorter than the remote recorded at its last sync (entry {}, this log ends at {last}): entries were removed, or an older copy of the vault was restored",
+                recorded.seq
+            )));
+        }
+        if recorded.seq == 0 {
+            return Ok(None);
+        }
+        let stored: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT hash FROM audit_log WHERE seq = ?1",
+                [recorded.seq as i64],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if stored.map(hex::encode).as_deref() != Some(recorded.hash.as_str()) {
+            return Ok(Some(format!(
+                "the audit log differs from what the remote recorded at entry {}: it was rewritten",
+                recorded.seq
+            )));
+        }
+        Ok(None)
+    }
+
     /// Audit entries, newest first.
     pub fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         let mut statement = self.conn.prepare(
@@ -289,6 +332,22 @@ impl Vault {
                 entries,
                 "entries at the end of the log were removed or added outside Keyward",
             ));
+        }
+        // What the remotes recorded at their last sync reaches past this file.
+        let recorded = self
+            .conn
+            .prepare("SELECT url, audit_seq, audit_hash FROM remotes WHERE audit_seq IS NOT NULL ORDER BY url")?
+            .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, String>(2)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for (url, seq, hash) in recorded {
+            let head = keyward_model::wire::AuditHead {
+                seq: seq as u64,
+                hash,
+            };
+            if let Some(problem) = self.check_remote_audit_head(&head)? {
+                let at = (seq as u64).min(entries as u64 + 1) as i64;
+                return Ok(broken(at, entries, &format!("{problem} (remote {url})")));
+            }
         }
         Ok(AuditReport {
             ok: true,

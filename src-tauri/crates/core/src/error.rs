@@ -110,10 +110,11 @@ impl Error {
         Error::InvalidInput(message.into())
     }
 
+    /// `name` as typed, but never a key pasted where a name was meant.
     pub(crate) fn not_found(what: &'static str, name: &str) -> Error {
         Error::NotFound {
             what,
-            name: name.to_string(),
+            name: keyward_model::key_format::redact(name),
             hint: String::new(),
         }
     }
@@ -121,7 +122,7 @@ impl Error {
     pub(crate) fn not_found_hint(what: &'static str, name: &str, hint: &str) -> Error {
         Error::NotFound {
             what,
-            name: name.to_string(),
+            name: keyward_model::key_format::redact(name),
             hint: format!(" — {hint}"),
         }
     }
@@ -142,5 +143,15 @@ impl From<rusqlite::Error> for Error {
 impl From<rusqlite::types::FromSqlError> for Error {
     fn from(err: rusqlite::types::FromSqlError) -> Self {
         Error::Storage(format!("unexpected value in the vault: {err}"))
+    }
+}
+
+impl From<keyward_model::Error> for Error {
+    fn from(err: keyward_model::Error) -> Self {
+        match err {
+            keyward_model::Error::InvalidInput(message) => Error::InvalidInput(message),
+            keyward_model::Error::Refused(message) => Error::Refused(message),
+            keyward_model::Error::Random(_) => Error::Storage(err.to_string()),
+        }
     }
 }

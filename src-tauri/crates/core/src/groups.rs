@@ -10,9 +10,11 @@ use serde_json::json;
 use crate::access::{Action, Scope};
 use crate::accounts::{resolve, AccountRow};
 use crate::audit::NewEntry;
+use crate::model::KeyStatus;
 use crate::model::{from_millis, to_millis, Group};
 use crate::vault::{Change, Vault};
-use crate::{remote, validate, Error, Result};
+use crate::wire::{Entity, GroupFields, KeyFields};
+use crate::{outbox, validate, Error, Result};
 
 #[derive(Debug, Clone, Default)]
 pub struct NewGroup {
@@ -141,7 +143,7 @@ impl Vault {
                 params![id, account.id, name, validate::fold(&name), description, at],
             )?;
             replace_scopes(change, &id, &scopes)?;
-            remote::record(change, &account.id, "group", &id, Some(remote::group_fields(change.tx, &id)?))?;
+            outbox::queue_group(change, &account.id, &id, outbox::group_fields(change.tx, &id)?, false)?;
             change.audit(NewEntry::target("group.create", &account.name, &id, &name, json!({
                 "description": description, "scopes": scope_list(&scopes)
             })))?;
@@ -232,6 +234,8 @@ impl Vault {
             let group = find(change.tx, &account, name)?;
             let at = to_millis(change.now);
             let mut details = serde_json::Map::new();
+            let mut fields = GroupFields::default();
+            let mut narrows = false;
             if let Some(new_name) = &rename {
                 ensure_name_free(change.tx, &account, new_name, Some(&group.id))?;
                 change.tx.execute(
@@ -239,6 +243,7 @@ impl Vault {
                     params![new_name, validate::fold(new_name), at, group.id],
                 )?;
                 details.insert("name".into(), json!({ "from": group.name, "to": new_name }));
+                fields.name = Some(new_name.clone());
             }
             if let Some(description) = &description {
                 let text = description.clone().unwrap_or_default();
@@ -247,27 +252,25 @@ impl Vault {
                     params![text, at, group.id],
                 )?;
                 details.insert("description".into(), json!(text));
+                fields.description = Some(text);
             }
             if let Some(scopes) = &changes.scopes {
                 let scopes = check_scopes(change.tx, &account, scopes)?;
+                narrows = scopes.is_subset(&outbox::group_scopes(change.tx, &group.id)?);
                 replace_scopes(change, &group.id, &scopes)?;
                 change.tx.execute(
                     "UPDATE groups SET updated_at = ?1 WHERE id = ?2",
                     params![at, group.id],
                 )?;
                 details.insert("scopes".into(), json!(scope_list(&scopes)));
+                fields.scopes = Some(scopes.into_iter().collect());
             }
             if details.is_empty() {
                 return Err(Error::invalid(
                     "nothing to change: give a new name, description or scopes",
                 ));
             }
-            // The outbox patch: the same fields, with the new name alone.
-            let mut fields = details.clone();
-            if rename.is_some() {
-                fields.insert("name".into(), json!(rename));
-            }
-            remote::record(change, &account.id, "group", &group.id, Some(fields.into()))?;
+            outbox::queue_group(change, &account.id, &group.id, fields, narrows)?;
             let final_name = rename.clone().unwrap_or(group.name.clone());
             change.audit(NewEntry::target(
                 "group.update",
@@ -324,13 +327,11 @@ impl Vault {
                     "UPDATE api_keys SET status = 'inactive', updated_at = ?1 WHERE id = ?2",
                     params![at, key_id],
                 )?;
-                remote::record(
-                    change,
-                    &account.id,
-                    "key",
-                    key_id,
-                    Some(json!({ "status": "inactive" })),
-                )?;
+                let fields = KeyFields {
+                    status: Some(KeyStatus::Inactive),
+                    ..KeyFields::default()
+                };
+                outbox::queue_key(change, &account.id, key_id, fields, true)?;
                 change.audit(NewEntry::target(
                     "key.deactivate",
                     &account.name,
@@ -349,10 +350,13 @@ impl Vault {
                 .tx
                 .execute("DELETE FROM groups WHERE id = ?1", [&group.id])?;
             for key_id in &holders {
-                let grant = remote::key_grant_fields(change.tx, key_id)?;
-                remote::record(change, &account.id, "key", key_id, Some(grant))?;
+                let fields = KeyFields {
+                    permissions: Some(outbox::key_permissions(change.tx, key_id)?),
+                    ..KeyFields::default()
+                };
+                outbox::queue_key(change, &account.id, key_id, fields, true)?;
             }
-            remote::record(change, &account.id, "group", &group.id, None)?;
+            outbox::delete(change, &account.id, Entity::Group, &group.id, &group.name)?;
             change.audit(NewEntry::target(
                 "group.delete",
                 &account.name,

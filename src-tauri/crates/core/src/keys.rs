@@ -13,7 +13,8 @@ use crate::audit::NewEntry;
 use crate::key_format;
 use crate::model::{from_millis, to_millis, ApiKey, CreatedKey, KeyStatus};
 use crate::vault::{Change, Vault};
-use crate::{groups, remote, validate, Error, Result};
+use crate::wire::{Entity, KeyFields};
+use crate::{groups, outbox, validate, Error, Result};
 
 /// Settings for a new key. The default is the least: READ, no unbind, no groups, no expiry.
 #[derive(Debug, Clone, Default)]
@@ -202,12 +203,12 @@ fn insert_key(
     for (group_id, _) in groups {
         link.execute(params![id, group_id])?;
     }
-    remote::record(
+    outbox::queue_key(
         change,
         &account.id,
-        "key",
         &id,
-        Some(remote::key_fields(change.tx, &id)?),
+        outbox::key_fields(change.tx, &id)?,
+        false,
     )?;
     let group_names: Vec<String> = groups.iter().map(|(_, name)| name.clone()).collect();
     change.audit(NewEntry::target(
@@ -269,7 +270,7 @@ impl Vault {
         let mut seen = HashMap::new();
         for (index, raw) in names.iter().enumerate() {
             let name = validate::name("key", raw).map_err(|err| match names.len() {
-                1 => err,
+                1 => Error::from(err),
                 _ => Error::invalid(format!("name {} of {}: {err}", index + 1, names.len())),
             })?;
             if let Some(first) = seen.insert(validate::fold(&name), index) {
@@ -432,13 +433,11 @@ impl Vault {
                     key.id
                 ],
             )?;
-            remote::record(
-                change,
-                &account.id,
-                "key",
-                &key.id,
-                Some(json!({ "name": new_name })),
-            )?;
+            let fields = KeyFields {
+                name: Some(new_name.clone()),
+                ..KeyFields::default()
+            };
+            outbox::queue_key(change, &account.id, &key.id, fields, false)?;
             change.audit(NewEntry::target(
                 "key.rename",
                 &account.name,
@@ -473,13 +472,12 @@ impl Vault {
                     "UPDATE api_keys SET status = ?1, updated_at = ?2 WHERE id = ?3",
                     params![status.as_str(), to_millis(change.now), key.id],
                 )?;
-                remote::record(
-                    change,
-                    &account.id,
-                    "key",
-                    &key.id,
-                    Some(json!({ "status": status.as_str() })),
-                )?;
+                let fields = KeyFields {
+                    status: Some(status),
+                    ..KeyFields::default()
+                };
+                let narrows = status == KeyStatus::Inactive;
+                outbox::queue_key(change, &account.id, &key.id, fields, narrows)?;
                 let action = match status {
                     KeyStatus::Active => "key.activate",
                     KeyStatus::Inactive => "key.deactivate",
@@ -510,6 +508,7 @@ impl Vault {
             let account = resolve(change.tx, account)?;
             let key = find(change.tx, &account, id_or_name)?;
             let groups = group_ids(change.tx, &account, group_names)?;
+            let permissions_before = outbox::key_permissions(change.tx, &key.id)?;
             let before: Vec<String> = change.tx
                 .prepare("SELECT g.name FROM key_groups kg JOIN groups g ON g.id = kg.group_id WHERE kg.key_id = ?1 ORDER BY g.name_fold")?
                 .query_map([&key.id], |r| r.get(0))?
@@ -519,7 +518,10 @@ impl Vault {
                 change.tx.execute("INSERT INTO key_groups (key_id, group_id) VALUES (?1, ?2)", params![key.id, group_id])?;
             }
             change.tx.execute("UPDATE api_keys SET updated_at = ?1 WHERE id = ?2", params![to_millis(change.now), key.id])?;
-            remote::record(change, &account.id, "key", &key.id, Some(remote::key_grant_fields(change.tx, &key.id)?))?;
+            let permissions = outbox::key_permissions(change.tx, &key.id)?;
+            let narrows = outbox::narrows(change.tx, &permissions_before, &permissions)?;
+            let fields = KeyFields { permissions: Some(permissions), ..KeyFields::default() };
+            outbox::queue_key(change, &account.id, &key.id, fields, narrows)?;
             let after: Vec<&String> = groups.iter().map(|(_, name)| name).collect();
             change.audit(NewEntry::target("key.set_groups", &account.name, &key.id, &key.name, json!({
                 "groups": { "from": before, "to": after }
@@ -536,7 +538,7 @@ impl Vault {
             let account = resolve(change.tx, account)?;
             let row = find(change.tx, &account, &key.id)?;
             change.tx.execute("DELETE FROM api_keys WHERE id = ?1", [&row.id])?;
-            remote::record(change, &account.id, "key", &row.id, None)?;
+            outbox::delete(change, &account.id, Entity::Key, &row.id, &row.name)?;
             change.audit(NewEntry::target("key.delete", &account.name, &row.id, &row.name, json!({
                 "hint": key.hint, "groups": key.groups, "last_used_at": key.last_used_at.map(to_millis)
             })))

@@ -3,7 +3,6 @@
 //! and the OS keychain. The desktop app and the `keyward` CLI are thin layers
 //! over [`Vault`].
 
-pub mod access;
 mod accounts;
 mod audit;
 mod audit_text;
@@ -11,22 +10,21 @@ mod error;
 mod fsutil;
 mod groups;
 mod header;
-pub mod key_format;
 mod keychain;
 mod keys;
 mod last_used;
 mod model;
-mod random;
+mod outbox;
+mod pull;
 mod remote;
 mod schema;
 mod secret;
 mod settings;
-pub mod validate;
 mod vault;
 mod verify;
 mod watch;
 
-pub use access::{AccessType, Action, Method, Request, Scope};
+// The rules and records the vault shares with the sync client and the server.
 pub use accounts::{AccountChanges, NewAccount};
 pub use audit::AuditFilter;
 pub use audit_text::{describe as describe_audit_entry, AuditLine, AuditValue};
@@ -35,14 +33,15 @@ pub use groups::{GroupChanges, GroupDeletion, NewGroup};
 pub use header::{header_path, KdfParams};
 pub use keychain::Keychain;
 pub use keys::{KeyFilter, NewKey};
+pub(crate) use keyward_model::random;
+pub use keyward_model::{access, key_format, validate, wire};
+pub use keyward_model::{AccessType, Action, Error as RuleError, Method, Request, Scope};
 pub use model::{
     now, Account, ApiKey, AuditEntry, AuditReport, CreatedKey, Group, KeyStatus, Preset,
     VaultSummary, Verification, VerifyResult,
 };
-pub use remote::{
-    check_remote_url, OutboxEntry, Pulled, PulledRecord, RemoteGroup, RemoteInfo, RemoteKey,
-    RemoteSession, SyncState,
-};
+pub use outbox::{OutboxEntry, RefusedChange};
+pub use remote::{check_remote_url, RemoteInfo, RemoteSession, SyncState};
 pub use secret::SecretString;
 pub use settings::Settings;
 pub use vault::{default_vault_path, Vault};

@@ -117,6 +117,36 @@ const MIGRATIONS: &[&str] = &[
         revision INTEGER NOT NULL
     ) STRICT, WITHOUT ROWID;
     "#,
+    // 3: revocation is final — tombstones of every delete, an outbox that
+    // knows what it may have sent and what narrows, the changes a remote
+    // refused, and the audit head the remote recorded.
+    r#"
+    CREATE TABLE tombstones (
+        record_id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        entity TEXT NOT NULL,
+        name TEXT NOT NULL,
+        deleted_at INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX tombstones_by_account ON tombstones (account_id);
+    -- Sent in a push that may have been applied: never changed again.
+    ALTER TABLE outbox ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 1;
+    -- Narrows what a key may do: sent before the rest.
+    ALTER TABLE outbox ADD COLUMN restrictive INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE refused_changes (
+        idempotency_id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        entity TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        fields TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        refused_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX refused_changes_by_record ON refused_changes (record_id);
+    ALTER TABLE remotes ADD COLUMN audit_seq INTEGER;
+    ALTER TABLE remotes ADD COLUMN audit_hash TEXT;
+    "#,
 ];
 
 pub(crate) fn latest_version() -> i64 {

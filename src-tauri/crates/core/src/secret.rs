@@ -1,41 +1,10 @@
-//! Wrappers for secrets in memory: they print as `<redacted>`, cannot be
-//! serialized (no `Serialize` impl exists), and are zeroed when dropped.
+//! The vault key in memory: redacted in `Debug`, never serialized, zeroed on
+//! drop, like [`SecretString`] (keyward-model), which this module re-exports.
 
 use std::fmt;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-/// A secret text: a passphrase, a full API key, a shared secret.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct SecretString(String);
-
-impl SecretString {
-    pub fn new(value: String) -> Self {
-        SecretString(value)
-    }
-
-    /// The secret itself. Call sites are few and easy to audit: creation
-    /// output, clipboard copy, hashing.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// A copy with surrounding whitespace removed (a pasted key often carries a newline).
-    pub fn trimmed(&self) -> SecretString {
-        SecretString(self.0.trim().to_string())
-    }
-}
-
-impl From<&str> for SecretString {
-    fn from(value: &str) -> Self {
-        SecretString(value.to_string())
-    }
-}
-
-impl fmt::Debug for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use keyward_model::SecretString;
 
 /// The 256-bit key that opens the SQLCipher database.
 #[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
@@ -66,7 +35,7 @@ impl VaultKey {
     }
 
     pub(crate) fn to_hex(&self) -> SecretString {
-        SecretString(hex::encode(self.0))
+        SecretString::new(hex::encode(self.0))
     }
 
     pub(crate) fn from_hex(text: &str) -> Option<Self> {
@@ -88,9 +57,6 @@ mod tests {
 
     #[test]
     fn debug_output_never_shows_the_secret() {
-        let secret = SecretString::from("kw_supersecretvalue");
-        assert_eq!(format!("{secret:?}"), "<redacted>");
-        assert!(!format!("{:?}", Some(&secret)).contains("supersecret"));
         let key = VaultKey::from_bytes([7u8; 32]);
         assert!(!format!("{key:?}").contains("0707"));
     }

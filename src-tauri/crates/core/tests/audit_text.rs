@@ -13,10 +13,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use common::{fast_kdf, TempVault, PASSPHRASE};
+use keyward_core::wire::{
+    ChangeResult, Conflict, Entity, GroupRecord, KeyRecord, Outcome, PulledChange, PulledRecord,
+    Verifier,
+};
 use keyward_core::{
     AccessType, AccountChanges, AuditEntry, AuditFilter, AuditLine, GroupChanges, KeyStatus,
-    Keychain, NewAccount, NewGroup, NewKey, Pulled, PulledRecord, RemoteGroup, RemoteKey,
-    SecretString, Settings, Vault,
+    Keychain, NewAccount, NewGroup, NewKey, SecretString, Settings, Vault,
 };
 use serde_json::{json, Value};
 use time::macros::datetime;
@@ -154,73 +157,93 @@ fn every_kind_of_change() -> (TempVault, Vault, Vec<AuditEntry>) {
             false,
         )
         .unwrap();
-    let queued: Vec<i64> = vault
-        .outbox(account)
-        .unwrap()
+    let queued = vault.outbox(account).unwrap();
+    let applied: Vec<ChangeResult> = queued
         .iter()
-        .map(|entry| entry.seq)
+        .map(|entry| ChangeResult {
+            idempotency_id: entry.idempotency_id,
+            outcome: Outcome::Applied,
+            revision: Some(1),
+            reason: None,
+            conflicts: Vec::new(),
+        })
         .collect();
-    vault.acknowledge(account, &queued, &[]).unwrap();
+    vault.acknowledge(account, &queued, &applied, &[]).unwrap();
     let north = vault.key(account, "gate north").unwrap();
     let dashboards = vault.group(account, "dashboards").unwrap();
-    let pulled_key = RemoteKey {
+    let pulled_key = KeyRecord {
         name: "made elsewhere".into(),
         description: None,
         access: AccessType::Read,
         allow_unbind: false,
-        groups: vec![PULLED_GROUP.into()],
+        groups: vec![PULLED_GROUP.parse().unwrap()],
         status: KeyStatus::Active,
         hint: "fl_Abcd…wxyz".into(),
-        verifier: [7; 32],
+        verifier: Verifier([7; 32]),
         created_at: datetime!(2026-11-30 08:00 UTC),
         created_by: "sam".into(),
+        updated_at: datetime!(2026-11-30 08:00 UTC),
         last_used_at: None,
         expires_at: None,
     };
-    let north_now = RemoteKey {
+    let north_now = KeyRecord {
         name: "gate north".into(),
         description: Some("North entrance".into()),
         access: AccessType::ReadWrite,
         allow_unbind: true,
-        groups: vec![PULLED_GROUP.into()],
+        groups: vec![PULLED_GROUP.parse().unwrap()],
         status: KeyStatus::Inactive,
         hint: north.hint.clone(),
-        verifier: [8; 32],
+        verifier: Verifier([8; 32]),
         created_at: north.created_at,
         created_by: north.created_by.clone(),
+        updated_at: north.created_at,
         last_used_at: None,
         expires_at: Some(datetime!(2099-12-04 00:00 UTC)),
     };
-    let conflict = json!({
-        "entity": "key", "id": north.id, "name": "gate north", "field": "status",
-        "yours": "active", "kept": "inactive", "rule": "inactive beats active",
-    });
-    let access_conflict = json!({
-        "entity": "key", "id": north.id, "name": "gate north", "field": "access",
-        "yours": format!("READ_WRITE, groups: dashboards, deleted group {}", dashboards.id),
-        "kept": "READ", "rule": "the narrower permissions win",
-    });
+    let conflict = Conflict {
+        entity: Entity::Key,
+        id: north.id.parse().unwrap(),
+        name: "gate north".into(),
+        field: "status".into(),
+        yours: "active".into(),
+        kept: "inactive".into(),
+        rule: "inactive beats active".into(),
+    };
+    let access_conflict = Conflict {
+        entity: Entity::Key,
+        id: north.id.parse().unwrap(),
+        name: "gate north".into(),
+        field: "access".into(),
+        yours: format!(
+            "READ_WRITE, groups: dashboards, deleted group {}",
+            dashboards.id
+        ),
+        kept: "READ".into(),
+        rule: "the narrower permissions win".into(),
+    };
     vault
         .apply_pull(
             account,
             &[
-                Pulled {
+                PulledChange {
                     revision: 1,
-                    id: PULLED_GROUP.into(),
-                    record: PulledRecord::Group(RemoteGroup {
+                    id: PULLED_GROUP.parse().unwrap(),
+                    record: PulledRecord::Group(GroupRecord {
                         name: "night shift".into(),
                         description: "Keys for the night".into(),
                         scopes: scopes(&["passings:read"]),
+                        updated_at: datetime!(2026-11-30 08:00 UTC),
                     }),
                 },
-                Pulled {
+                PulledChange {
                     revision: 2,
-                    id: PULLED_KEY.into(),
+                    id: PULLED_KEY.parse().unwrap(),
                     record: PulledRecord::Key(Box::new(pulled_key)),
                 },
-                Pulled {
+                PulledChange {
                     revision: 3,
-                    id: north.id.clone(),
+                    id: north.id.parse().unwrap(),
                     record: PulledRecord::Key(Box::new(north_now)),
                 },
             ],
@@ -232,23 +255,24 @@ fn every_kind_of_change() -> (TempVault, Vault, Vec<AuditEntry>) {
         .apply_pull(
             account,
             &[
-                Pulled {
+                PulledChange {
                     revision: 4,
-                    id: PULLED_GROUP.into(),
-                    record: PulledRecord::Group(RemoteGroup {
+                    id: PULLED_GROUP.parse().unwrap(),
+                    record: PulledRecord::Group(GroupRecord {
                         name: "late shift".into(),
                         description: "Keys for the evening".into(),
                         scopes: scopes(&["passings:read", "sessions:read"]),
+                        updated_at: datetime!(2026-11-30 08:00 UTC),
                     }),
                 },
-                Pulled {
+                PulledChange {
                     revision: 5,
-                    id: PULLED_KEY.into(),
+                    id: PULLED_KEY.parse().unwrap(),
                     record: PulledRecord::KeyDeleted,
                 },
-                Pulled {
+                PulledChange {
                     revision: 6,
-                    id: dashboards.id.clone(),
+                    id: dashboards.id.parse().unwrap(),
                     record: PulledRecord::GroupDeleted,
                 },
             ],

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use keyward_core::key_format;
+use keyward_model::key_format;
 use keyward_server::api::BENCH_NOOP;
 use keyward_server::rate_limit::RateLimit;
 use keyward_server::{tokens, RunningServer, ServerOptions, SqliteStore, Store};
@@ -526,7 +526,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("server.db")).expect("open the database"));
-    let token = tokens::create(store.as_ref(), "bench").expect("a sync token");
+    let token = tokens::create(store.as_ref(), "bench", "bench desktop").expect("a sync token");
 
     check_noop_route_is_off_by_default(&server_rt, &load, Arc::clone(&store));
     let server = start_server(&server_rt, Arc::clone(&store), true, settings.flush_every);

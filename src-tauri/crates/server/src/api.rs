@@ -1,7 +1,7 @@
 //! The HTTP API: routes, handlers and their extractors, and the OpenAPI
 //! document generated from the same handler annotations and wire types.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,20 +14,21 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use keyward_core::{key_format, VerifyResult};
-use keyward_sync::{
-    paths, ErrorBody, ErrorKind, PullQuery, PullResponse, PushRequest, PushResponse, VerifyRequest,
-    VerifyResponse, PULL_DEFAULT_LIMIT, PULL_MAX_LIMIT, PUSH_MAX_BYTES, PUSH_MAX_CHANGES,
-    VERIFY_MAX_BYTES,
+use keyward_model::wire::{
+    paths, AuditHead, ErrorBody, ErrorKind, PullQuery, PullResponse, PushRequest, PushResponse,
+    VerifyRequest, VerifyResponse, PULL_DEFAULT_LIMIT, PULL_MAX_LIMIT, PUSH_MAX_BYTES,
+    PUSH_MAX_CHANGES, VERIFY_MAX_BYTES,
 };
+use keyward_model::{key_format, VerifyResult};
 use serde::de::DeserializeOwned;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::OpenApi;
 
+use crate::client_addr::TrustedProxies;
 use crate::error::ApiError;
 use crate::last_used::LastUsed;
 use crate::rate_limit::FailureLimiter;
-use crate::store::{AccountId, Store};
+use crate::store::{Store, SyncClient};
 use crate::verify::verify_key;
 
 /// How long a request and its connection may take.
@@ -59,6 +60,7 @@ pub struct AppState {
     pub last_used: Arc<LastUsed>,
     pub limiter: Arc<FailureLimiter>,
     pub timeouts: Timeouts,
+    pub trusted_proxies: Arc<TrustedProxies>,
     openapi: Arc<String>,
 }
 
@@ -74,6 +76,7 @@ impl AppState {
             last_used,
             limiter,
             timeouts: Timeouts::default(),
+            trusted_proxies: Arc::default(),
             openapi: Arc::new(openapi),
         }
     }
@@ -107,6 +110,12 @@ pub(crate) fn routes(state: AppState, bench_noop: bool) -> Router {
             post(push).layer(DefaultBodyLimit::max(PUSH_MAX_BYTES)),
         )
         .route(paths::PULL, get(pull))
+        .route(
+            paths::AUDIT,
+            get(audit_head)
+                .post(record_audit_head)
+                .layer(DefaultBodyLimit::max(VERIFY_MAX_BYTES)),
+        )
         .route(paths::HEALTH, get(healthz))
         .route(paths::OPENAPI, get(openapi))
         .fallback(|| async {
@@ -124,7 +133,7 @@ pub(crate) fn routes(state: AppState, bench_noop: bool) -> Router {
             )
         })
         .layer(middleware::from_fn_with_state(state.clone(), bound_in_time))
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(state.clone(), log_request))
         .with_state(state)
 }
 
@@ -152,15 +161,21 @@ async fn bound_in_time(
     }
 }
 
-/// One line per request: method, route, status, error kind and duration.
-/// Never a body, a query, a header or an unknown path (which might hold a key).
-async fn log_request(request: Request, next: Next) -> Response {
+/// The address a request comes from (see `client_addr.rs`), for handlers.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+/// One line per request: method, route, status, error kind, client address
+/// and duration. Never a body, a query, a header or an unknown path (which
+/// might hold a key). Also settles the client's address for the handlers.
+async fn log_request(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let route = [
         paths::VERIFY,
         paths::PUSH,
         paths::PULL,
+        paths::AUDIT,
         paths::HEALTH,
         paths::OPENAPI,
     ]
@@ -170,7 +185,14 @@ async fn log_request(request: Request, next: Next) -> Response {
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip());
+        .map(|info| {
+            state
+                .trusted_proxies
+                .client_address(info.0.ip(), request.headers())
+        });
+    if let Some(client) = client {
+        request.extensions_mut().insert(ClientAddr(client));
+    }
     let response = next.run(request).await;
     let kind = response
         .extensions()
@@ -219,11 +241,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for WireQuery<T> {
     }
 }
 
-/// The account of the request's sync token (`Authorization: Bearer …`).
-/// Only the token's SHA-256 is looked up; the token is never stored or logged.
-pub struct SyncAccount(pub AccountId);
+/// The account and desktop of the request's sync token (`Authorization:
+/// Bearer …`). Only the token's SHA-256 is looked up; the token is never
+/// stored or logged.
+pub struct SyncToken(pub SyncClient);
 
-impl FromRequestParts<AppState> for SyncAccount {
+impl FromRequestParts<AppState> for SyncToken {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let missing =
@@ -243,8 +266,8 @@ impl FromRequestParts<AppState> for SyncAccount {
         }
         let hash = key_format::verifier(token);
         let store = Arc::clone(&state.store);
-        let account = tokio::task::spawn_blocking(move || store.account_by_token(&hash)).await??;
-        account.map(SyncAccount).ok_or_else(|| {
+        let client = tokio::task::spawn_blocking(move || store.client_by_token(&hash)).await??;
+        client.map(SyncToken).ok_or_else(|| {
             ApiError::unauthorized(
                 "unknown or revoked sync token: ask the server's administrator for a new one",
             )
@@ -277,28 +300,28 @@ async fn bench_noop_handler(
 )]
 async fn verify(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Option<axum::Extension<ClientAddr>>,
     WireJson(body): WireJson<VerifyRequest>,
 ) -> Result<Json<VerifyResponse>, ApiError> {
+    let client = client.map_or(peer.ip(), |axum::Extension(ClientAddr(ip))| ip);
     let request = body
         .request()
         .map_err(|err| ApiError::invalid(err.to_string()))?;
-    if let Err(wait) = state.limiter.check(client.ip()) {
-        return Err(ApiError::rate_limited(
-            wait.as_secs_f64().ceil().max(1.0) as u64
-        ));
-    }
     let now = time::OffsetDateTime::now_utc();
     // One lookup by primary key on a pooled reader connection (tens of µs):
     // run here rather than hopping to the blocking pool, which would cost
     // more than the lookup itself.
     let decision = verify_key(state.store.as_ref(), body.key.expose(), &request, now)?;
     if decision.result == VerifyResult::Valid {
+        // Never refused: other clients' failures do not lock a valid key out.
         if let Some(id) = &decision.key_id {
             state.last_used.record(id, now);
         }
-    } else {
-        state.limiter.charge(client.ip());
+    } else if let Err(wait) = state.limiter.charge(client) {
+        return Err(ApiError::rate_limited(
+            wait.as_secs_f64().ceil().max(1.0) as u64
+        ));
     }
     Ok(Json(VerifyResponse {
         result: decision.result,
@@ -323,7 +346,7 @@ async fn verify(
 )]
 async fn push(
     State(state): State<AppState>,
-    SyncAccount(account): SyncAccount,
+    SyncToken(client): SyncToken,
     WireJson(body): WireJson<PushRequest>,
 ) -> Result<Json<PushResponse>, ApiError> {
     if body.changes.len() > PUSH_MAX_CHANGES {
@@ -337,8 +360,7 @@ async fn push(
         ));
     }
     let store = Arc::clone(&state.store);
-    let results =
-        tokio::task::spawn_blocking(move || store.push(&account, &body.changes)).await??;
+    let results = tokio::task::spawn_blocking(move || store.push(&client, &body.changes)).await??;
     Ok(Json(PushResponse { results }))
 }
 
@@ -355,7 +377,7 @@ async fn push(
 )]
 async fn pull(
     State(state): State<AppState>,
-    SyncAccount(account): SyncAccount,
+    SyncToken(client): SyncToken,
     WireQuery(query): WireQuery<PullQuery>,
 ) -> Result<Json<PullResponse>, ApiError> {
     let limit = query.limit.unwrap_or(PULL_DEFAULT_LIMIT);
@@ -369,10 +391,49 @@ async fn pull(
     // Uses answered before this pull began are written before it reads.
     state.last_used.flush(&state.store).await?;
     let store = Arc::clone(&state.store);
+    // `query.origin` is the desktop's claim: the token says which desktop it is.
     let changes =
-        tokio::task::spawn_blocking(move || store.pull(&account, query.since, limit, query.origin))
-            .await??;
+        tokio::task::spawn_blocking(move || store.pull(&client, query.since, limit)).await??;
     Ok(Json(changes))
+}
+
+#[utoipa::path(
+    get, path = "/v1/sync/audit", tag = "sync",
+    security(("sync_token" = [])),
+    responses(
+        (status = 200, description = "the highest audit head this token's desktop has shown, or null", body = Option<AuditHead>),
+        (status = 401, description = "missing, unknown or revoked sync token", body = ErrorBody),
+    )
+)]
+async fn audit_head(
+    State(state): State<AppState>,
+    SyncToken(client): SyncToken,
+) -> Result<Json<Option<AuditHead>>, ApiError> {
+    let store = Arc::clone(&state.store);
+    let head = tokio::task::spawn_blocking(move || store.audit_head(&client)).await??;
+    Ok(Json(head))
+}
+
+#[utoipa::path(
+    post, path = "/v1/sync/audit", tag = "sync",
+    request_body = AuditHead,
+    security(("sync_token" = [])),
+    responses(
+        (status = 200, description = "the head now recorded for this token's desktop: the one sent, unless a higher one was recorded before", body = AuditHead),
+        (status = 401, description = "missing, unknown or revoked sync token", body = ErrorBody),
+        (status = 422, description = "not a sequence number and a 64-hex-digit hash", body = ErrorBody),
+    )
+)]
+async fn record_audit_head(
+    State(state): State<AppState>,
+    SyncToken(client): SyncToken,
+    WireJson(head): WireJson<AuditHead>,
+) -> Result<Json<AuditHead>, ApiError> {
+    head.check().map_err(ApiError::invalid)?;
+    let store = Arc::clone(&state.store);
+    let kept =
+        tokio::task::spawn_blocking(move || store.record_audit_head(&client, &head)).await??;
+    Ok(Json(kept))
 }
 
 #[utoipa::path(
@@ -419,16 +480,18 @@ impl utoipa::Modify for SyncTokenScheme {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Keyward remote API", description = "Device key verification and desktop sync for Keyward."),
-    paths(verify, push, pull, healthz),
+    paths(verify, push, pull, audit_head, record_audit_head, healthz),
     components(schemas(ErrorBody)),
     modifiers(&SyncTokenScheme)
 )]
 pub struct ApiDoc;
 
 /// The methods the router answers, for a test that compares it with the document.
-pub const ROUTES: [(Method, &str); 4] = [
+pub const ROUTES: [(Method, &str); 6] = [
     (Method::POST, paths::VERIFY),
     (Method::POST, paths::PUSH),
     (Method::GET, paths::PULL),
+    (Method::GET, paths::AUDIT),
+    (Method::POST, paths::AUDIT),
     (Method::GET, paths::HEALTH),
 ];

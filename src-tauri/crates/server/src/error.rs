@@ -6,7 +6,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use keyward_sync::{ErrorBody, ErrorKind};
+use keyward_model::wire::{ErrorBody, ErrorKind, PARTIAL_PERMISSIONS};
 
 use crate::store::StoreError;
 
@@ -95,6 +95,10 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::JsonSyntaxError(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::MalformedJson, text)
             }
+            // Permissions are one unit: a patch of part of them is a bad request.
+            JsonRejection::JsonDataError(_) if text.contains(PARTIAL_PERMISSIONS) => {
+                ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::InvalidRequest, text)
+            }
             JsonRejection::JsonDataError(_) => ApiError::invalid(text),
             JsonRejection::MissingJsonContentType(_) => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -157,42 +161,12 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Whether `word` is shaped like a Keyward key or sync token: `prefix_` and a
-/// long base62 body. Shape only; the checksum is not needed to hide it.
-fn looks_like_secret(word: &str) -> bool {
-    word.split_once('_').is_some_and(|(prefix, body)| {
-        (2..=12).contains(&prefix.len())
-            && prefix
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            && body.len() >= 16
-            && body.bytes().all(|b| b.is_ascii_alphanumeric())
-    })
-}
-
-/// Replaces anything shaped like a key with `<redacted>` and bounds the length.
+/// Replaces anything shaped like a key with `<redacted>` (the model's one
+/// rule, `key_format::redact`) and bounds the length.
 pub fn redact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len().min(MESSAGE_MAX_CHARS));
-    let mut word = String::new();
-    let flush = |word: &mut String, out: &mut String| {
-        if looks_like_secret(word) {
-            out.push_str("<redacted>");
-        } else {
-            out.push_str(word);
-        }
-        word.clear();
-    };
-    for c in text.chars() {
-        if c.is_ascii_alphanumeric() || c == '_' {
-            word.push(c);
-        } else {
-            flush(&mut word, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut word, &mut out);
+    let out = keyward_model::key_format::redact(text);
     if out.chars().count() > MESSAGE_MAX_CHARS {
-        out = out.chars().take(MESSAGE_MAX_CHARS).collect::<String>() + "…";
+        return out.chars().take(MESSAGE_MAX_CHARS).collect::<String>() + "…";
     }
     out
 }
@@ -203,8 +177,8 @@ mod tests {
 
     #[test]
     fn keys_and_tokens_are_redacted_from_messages() {
-        let key = keyward_core::key_format::generate("kw").unwrap();
-        let token = keyward_core::key_format::generate("kwsync").unwrap();
+        let key = keyward_model::key_format::generate("kw").unwrap();
+        let token = keyward_model::key_format::generate("kwsync").unwrap();
         let message = format!(
             "invalid resource \"{}\" and `{}`: use lowercase letters",
             key.secret.expose(),

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use keyward_server::api::Timeouts;
+use keyward_server::client_addr::{Cidr, TrustedProxies};
 use keyward_server::rate_limit::RateLimit;
 use keyward_server::store::TokenInfo;
 use keyward_server::{tokens, ServerOptions, SqliteStore, StartError, Store, StoreError, TlsFiles};
@@ -44,6 +45,11 @@ struct ServeArgs {
     /// Allow plain HTTP on a non-loopback address (only behind a proxy that terminates TLS).
     #[arg(long)]
     insecure_listen: bool,
+    /// A proxy (address or block, e.g. 10.0.0.0/8) whose `Forwarded` or
+    /// `X-Forwarded-For` header names the client; repeat for several. Others'
+    /// headers are ignored.
+    #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_cidr)]
+    trusted_proxies: Vec<Cidr>,
     /// How often buffered last-used times are written, in milliseconds.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     flush_interval_ms: u64,
@@ -77,10 +83,15 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum TokenCommand {
-    /// Creates a token for an account (and the account if it is new); prints the token once.
+    /// Creates a token for one desktop of an account (and the account if it is
+    /// new); prints the token once. Give each desktop its own: the server tells
+    /// desktops apart by their tokens.
     Create {
         #[arg(long, value_name = "NAME")]
         account: String,
+        /// Which desktop the token is for, e.g. "front desk laptop".
+        #[arg(long, value_name = "NAME", default_value = "")]
+        label: String,
         /// Print `{"id", "account", "token"}` as JSON.
         #[arg(long)]
         json: bool,
@@ -95,6 +106,10 @@ enum TokenCommand {
         #[arg(value_name = "ID")]
         id: String,
     },
+}
+
+fn parse_cidr(text: &str) -> Result<Cidr, String> {
+    text.parse()
 }
 
 fn parse_listen(text: &str) -> Result<SocketAddr, String> {
@@ -158,8 +173,8 @@ fn print_tokens(tokens: &[TokenInfo], json: bool) -> Result<(), Failure> {
         return Ok(());
     }
     println!(
-        "{:<36}  {:<20}  {:<18}  {:<24}  STATUS",
-        "ID", "ACCOUNT", "HINT", "CREATED"
+        "{:<36}  {:<20}  {:<20}  {:<18}  {:<24}  STATUS",
+        "ID", "ACCOUNT", "LABEL", "HINT", "CREATED"
     );
     let format = time::format_description::well_known::Rfc3339;
     for token in tokens {
@@ -169,8 +184,8 @@ fn print_tokens(tokens: &[TokenInfo], json: bool) -> Result<(), Failure> {
             None => "active".into(),
         };
         println!(
-            "{:<36}  {:<20}  {:<18}  {:<24}  {status}",
-            token.id, token.account, token.hint, created
+            "{:<36}  {:<20}  {:<20}  {:<18}  {:<24}  {status}",
+            token.id, token.account, token.label, token.hint, created
         );
     }
     Ok(())
@@ -179,12 +194,17 @@ fn print_tokens(tokens: &[TokenInfo], json: bool) -> Result<(), Failure> {
 fn token_command(db: Option<PathBuf>, command: TokenCommand) -> Result<(), Failure> {
     let store = open_store(db)?;
     match command {
-        TokenCommand::Create { account, json } => {
-            let created = tokens::create(store.as_ref(), &account)?;
+        TokenCommand::Create {
+            account,
+            label,
+            json,
+        } => {
+            let created = tokens::create(store.as_ref(), &account, &label)?;
             if json {
                 let value = serde_json::json!({
                     "id": created.info.id,
                     "account": created.info.account,
+                    "label": created.info.label,
                     "token": created.token.expose(),
                 });
                 println!("{value}");
@@ -244,6 +264,7 @@ fn serve(db: Option<PathBuf>, args: ServeArgs) -> Result<(), Failure> {
         .zip(args.tls_key)
         .map(|(cert, key)| TlsFiles { cert, key });
     options.insecure_listen = args.insecure_listen;
+    options.trusted_proxies = TrustedProxies(args.trusted_proxies);
     options.flush_every = Duration::from_millis(args.flush_interval_ms.max(10));
     options.rate_limit = RateLimit {
         burst: args.verify_failure_burst,

@@ -1,17 +1,18 @@
 //! Failed verifications per client address: a token bucket each, in memory.
 //!
-//! A verification takes a token before it runs and gives it back when the key
-//! was VALID, so only failures drain the bucket and a burst of concurrent
-//! guesses cannot overdraw it. IPv6 clients are limited per /64, the block a
-//! single host usually holds.
+//! A verification runs first (it costs microseconds) and a VALID one is
+//! answered whatever the bucket holds: another client's failures, behind the
+//! same NAT or proxy, never lock a working device out. Only a failure takes a
+//! token — checked and taken under one lock, so concurrent guesses cannot
+//! overdraw the bucket — and a failure finding the bucket empty is answered
+//! 429 instead of its result. Full buckets are swept away off the request
+//! path ([`FailureLimiter::sweep`], on a timer). IPv6 clients are limited per
+//! /64, the block a single host usually holds.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
-
-/// Buckets beyond this many trigger a sweep of the full (idle) ones.
-const SWEEP_ABOVE: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateLimit {
@@ -71,44 +72,49 @@ impl FailureLimiter {
         }
     }
 
-    /// The bucket of `address`, refilled to now (created full).
-    fn with_bucket<T>(&self, address: IpAddr, work: impl FnOnce(&mut Bucket) -> T) -> T {
+    fn wait_for_one(&self, tokens: f64) -> Duration {
+        let wait = if self.limit.per_second > 0.0 {
+            (1.0 - tokens) / self.limit.per_second
+        } else {
+            3600.0
+        };
+        Duration::from_secs_f64(wait.clamp(0.0, 3600.0))
+    }
+
+    /// Charges one failed verification to `address`: `Ok` when its bucket had
+    /// a token (the failure is answered as it is), else how long to wait (the
+    /// failure is answered 429).
+    pub fn charge(&self, address: IpAddr) -> Result<(), Duration> {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        if buckets.len() > SWEEP_ABOVE {
-            let burst = f64::from(self.limit.burst);
-            buckets.retain(|_, bucket| self.refilled(*bucket, now).tokens < burst);
-        }
         let full = Bucket {
             tokens: f64::from(self.limit.burst),
             at: now,
         };
         let bucket = buckets.entry(client_key(address)).or_insert(full);
         *bucket = self.refilled(*bucket, now);
-        work(bucket)
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(self.wait_for_one(bucket.tokens))
+        }
     }
 
-    /// Whether `address` may verify now, or how long it must wait: only its
-    /// failures count, so any number of valid verifications pass.
-    pub fn check(&self, address: IpAddr) -> Result<(), Duration> {
-        self.with_bucket(address, |bucket| {
-            if bucket.tokens >= 1.0 {
-                return Ok(());
-            }
-            let wait = if self.limit.per_second > 0.0 {
-                (1.0 - bucket.tokens) / self.limit.per_second
-            } else {
-                3600.0
-            };
-            Err(Duration::from_secs_f64(wait.min(3600.0)))
-        })
+    /// Forgets the buckets that have refilled (clients that stopped failing).
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        let burst = f64::from(self.limit.burst);
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        buckets.retain(|_, bucket| self.refilled(*bucket, now).tokens < burst);
     }
 
-    /// Counts a verification from `address` that was not VALID.
-    pub fn charge(&self, address: IpAddr) {
-        self.with_bucket(address, |bucket| {
-            bucket.tokens = (bucket.tokens - 1.0).max(0.0)
-        });
+    /// How many clients have failed recently (for tests and metrics).
+    pub fn tracked(&self) -> usize {
+        self.buckets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -117,26 +123,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn failures_drain_the_bucket_and_successes_do_not() {
+    fn only_failures_drain_the_bucket_and_an_empty_one_refuses_failures() {
         let limiter = FailureLimiter::new(RateLimit {
             burst: 3,
             per_second: 0.001,
         });
         let client: IpAddr = "192.0.2.7".parse().unwrap();
-        // Valid verifications, any number of them, in flight together or not.
-        for _ in 0..100 {
-            limiter.check(client).unwrap();
-        }
         for _ in 0..3 {
-            limiter.check(client).unwrap();
-            limiter.charge(client);
+            limiter.charge(client).unwrap();
         }
-        let wait = limiter.check(client).unwrap_err();
+        let wait = limiter.charge(client).unwrap_err();
         assert!(wait > Duration::from_secs(100), "{wait:?}");
         assert!(
-            limiter.check("192.0.2.8".parse().unwrap()).is_ok(),
+            limiter.charge("192.0.2.8".parse().unwrap()).is_ok(),
             "another address has its own bucket"
         );
+    }
+
+    #[test]
+    fn concurrent_failures_never_overdraw_the_bucket() {
+        let limiter = std::sync::Arc::new(FailureLimiter::new(RateLimit {
+            burst: 10,
+            per_second: 0.0001,
+        }));
+        let client: IpAddr = "192.0.2.10".parse().unwrap();
+        let allowed: usize = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..8)
+                .map(|_| {
+                    let limiter = &limiter;
+                    scope.spawn(move || (0..50).filter(|_| limiter.charge(client).is_ok()).count())
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).sum()
+        });
+        assert_eq!(allowed, 10, "400 concurrent failures, a burst of 10");
     }
 
     #[test]
@@ -145,21 +165,25 @@ mod tests {
             burst: 1,
             per_second: 0.001,
         });
-        limiter.charge("2001:db8::1".parse().unwrap());
-        assert!(limiter.check("2001:db8::ffff:2".parse().unwrap()).is_err());
-        assert!(limiter.check("2001:db8:0:1::1".parse().unwrap()).is_ok());
+        limiter.charge("2001:db8::1".parse().unwrap()).unwrap();
+        assert!(limiter.charge("2001:db8::ffff:2".parse().unwrap()).is_err());
+        assert!(limiter.charge("2001:db8:0:1::1".parse().unwrap()).is_ok());
     }
 
     #[test]
-    fn the_bucket_refills_over_time() {
+    fn the_bucket_refills_over_time_and_full_ones_are_swept() {
         let limiter = FailureLimiter::new(RateLimit {
             burst: 1,
             per_second: 50.0,
         });
         let client: IpAddr = "192.0.2.9".parse().unwrap();
-        limiter.charge(client);
-        assert!(limiter.check(client).is_err());
+        limiter.charge(client).unwrap();
+        assert!(limiter.charge(client).is_err());
+        limiter.sweep();
+        assert_eq!(limiter.tracked(), 1, "a drained bucket is kept");
         std::thread::sleep(Duration::from_millis(60));
-        assert!(limiter.check(client).is_ok());
+        limiter.sweep();
+        assert_eq!(limiter.tracked(), 0, "a refilled bucket is swept");
+        assert!(limiter.charge(client).is_ok());
     }
 }

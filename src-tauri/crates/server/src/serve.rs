@@ -14,11 +14,15 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::api::{routes, AppState, Timeouts};
+use crate::client_addr::TrustedProxies;
 use crate::idle::IdleListener;
 use crate::last_used::LastUsed;
 use crate::rate_limit::{FailureLimiter, RateLimit};
 use crate::store::{Store, StoreError};
 use crate::tls;
+
+/// How often the failure limiter forgets clients whose buckets refilled.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 /// How long a stop waits for requests in flight before it cuts them.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -38,6 +42,8 @@ pub struct ServerOptions {
     pub flush_every: Duration,
     pub rate_limit: RateLimit,
     pub timeouts: Timeouts,
+    /// Proxies whose `Forwarded`/`X-Forwarded-For` name the client.
+    pub trusted_proxies: TrustedProxies,
     /// For benchmarks only: also mounts `POST /bench/noop` (see
     /// [`crate::api::BENCH_NOOP`]). The binary never sets it.
     pub bench_noop_route: bool,
@@ -52,6 +58,7 @@ impl ServerOptions {
             flush_every: Duration::from_secs(1),
             rate_limit: RateLimit::default(),
             timeouts: Timeouts::default(),
+            trusted_proxies: TrustedProxies::default(),
             bench_noop_route: false,
         }
     }
@@ -134,8 +141,13 @@ pub async fn start(
 
     let last_used = Arc::new(LastUsed::default());
     let limiter = Arc::new(FailureLimiter::new(options.rate_limit));
-    let mut state = AppState::new(Arc::clone(&store), Arc::clone(&last_used), limiter);
+    let mut state = AppState::new(
+        Arc::clone(&store),
+        Arc::clone(&last_used),
+        Arc::clone(&limiter),
+    );
     state.timeouts = options.timeouts;
+    state.trusted_proxies = Arc::new(options.trusted_proxies.clone());
     let app =
         routes(state, options.bench_noop_route).into_make_service_with_connect_info::<SocketAddr>();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -174,10 +186,16 @@ pub async fn start(
         tokio::spawn(async move {
             let mut timer = tokio::time::interval(every);
             timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_sweep = tokio::time::Instant::now();
             loop {
                 timer.tick().await;
                 if let Err(err) = last_used.flush(&store).await {
                     tracing::warn!("last-used times kept in memory for the next flush: {err}");
+                }
+                // Clients that stopped failing are forgotten here, off the request path.
+                if last_sweep.elapsed() >= SWEEP_EVERY {
+                    limiter.sweep();
+                    last_sweep = tokio::time::Instant::now();
                 }
             }
         })

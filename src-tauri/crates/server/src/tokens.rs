@@ -2,7 +2,7 @@
 //! prefix (so a leaked token is recognisable and a typo is caught), shown once;
 //! the store keeps only the SHA-256 and the hint.
 
-use keyward_core::{key_format, SecretString};
+use keyward_model::{key_format, SecretString};
 
 use crate::store::{Result, Store, StoreError, TokenInfo};
 
@@ -13,10 +13,11 @@ pub struct NewToken {
     pub token: SecretString,
 }
 
-pub fn create(store: &dyn Store, account_name: &str) -> Result<NewToken> {
+/// A token for one desktop of `account_name` (`label` says which).
+pub fn create(store: &dyn Store, account_name: &str, label: &str) -> Result<NewToken> {
     let generated =
         key_format::generate(TOKEN_PREFIX).map_err(|err| StoreError::Storage(err.to_string()))?;
-    let info = store.create_token(account_name, &generated.verifier, &generated.hint)?;
+    let info = store.create_token(account_name, label, &generated.verifier, &generated.hint)?;
     Ok(NewToken {
         info,
         token: generated.secret,

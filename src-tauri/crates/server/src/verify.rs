@@ -3,8 +3,8 @@
 //! hash-then-lookup: no secret is ever compared) → active → not expired →
 //! method, unbind and group scopes (`access::decide`).
 
-use keyward_core::access::{self, Grant};
-use keyward_core::{key_format, Request, VerifyResult};
+use keyward_model::access::{self, Grant};
+use keyward_model::{key_format, Request, VerifyResult};
 use time::OffsetDateTime;
 
 use crate::store::{Result, Store};

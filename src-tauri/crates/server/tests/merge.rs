@@ -306,10 +306,22 @@ async fn read_against_write_keeps_the_later_and_makes_the_key_inactive() {
         id,
         "timing",
         &new_key(),
-        json!({"access": "READ_WRITE"}),
+        json!({"access": "READ_WRITE", "allow_unbind": false, "groups": []}),
     ))];
-    let a = desk.on_a(edit_key(id, json!({"access": "READ"})), 1);
-    let b = desk.on_b(edit_key(id, json!({"access": "WRITE"})), 1);
+    let a = desk.on_a(
+        edit_key(
+            id,
+            json!({"access": "READ", "allow_unbind": false, "groups": []}),
+        ),
+        1,
+    );
+    let b = desk.on_b(
+        edit_key(
+            id,
+            json!({"access": "WRITE", "allow_unbind": false, "groups": []}),
+        ),
+        1,
+    );
     let (a_first, b_first) = both_orders(&setup, id, &a, &b).await;
     assert_eq!(
         (&a_first.record["access"], &a_first.record["status"]),
@@ -347,7 +359,7 @@ async fn the_lesser_permissions_win_whole_judged_by_what_they_allow() {
             id,
             "gate 1",
             &new_key(),
-            json!({"access": "WRITE"}),
+            json!({"access": "WRITE", "allow_unbind": false, "groups": []}),
         )),
     ];
     // A narrows the key to a group; B, later, lets it unbind devices. A
@@ -446,7 +458,9 @@ async fn group_scopes_changed_on_both_sides_keep_only_what_both_grant() {
     let server = Server::start(&[]);
     let token = server.token("Acme");
     server.push_ok(&token, &setup).await;
-    server.push_ok(&token, &[a.clone(), b.clone()]).await;
+    // Each desktop pushes its own change (a push is one desktop's).
+    server.push_ok(&token, std::slice::from_ref(&a)).await;
+    server.push_ok(&token, std::slice::from_ref(&b)).await;
     let wider = json!({"scopes": ["devices:read", "devices:write", "passings:write"]});
     let again = desk.on_b(edit_group(id, wider.clone()), 1);
     let result = only_result(&server.push_ok(&token, &[again]).await);
@@ -844,8 +858,24 @@ async fn intersected_scopes_and_incomparable_permissions_are_told_to_the_other_d
         ),
         3,
     );
-    let read = |id| desk.on_a(edit_key(id, json!({"access": "READ"})), 3);
-    let write = |id| desk.on_b(edit_key(id, json!({"access": "WRITE"})), 3);
+    let read = |id| {
+        desk.on_a(
+            edit_key(
+                id,
+                json!({"access": "READ", "allow_unbind": false, "groups": []}),
+            ),
+            3,
+        )
+    };
+    let write = |id| {
+        desk.on_b(
+            edit_key(
+                id,
+                json!({"access": "WRITE", "allow_unbind": false, "groups": []}),
+            ),
+            3,
+        )
+    };
     // A first on `ops` and `timing`; B first on `timing 2`.
     for change in [
         scopes_a,

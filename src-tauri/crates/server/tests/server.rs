@@ -313,21 +313,32 @@ async fn a_replayed_push_is_applied_once_and_answers_the_same() {
     assert_eq!(pulled["cursor"], 3);
     assert_eq!(find(&pulled, key_id)[0]["key"]["name"], "gate one");
 
-    // An idempotency id reused for different content is refused, with the rest of its batch.
+    // An idempotency id reused for different content is refused alone: the
+    // rest of its batch goes through (one bad change never holds back others).
     let mut forged = batch[1].clone();
     forged["key"]["name"] = json!("something else");
-    let extra = change(
-        "group",
-        "upsert",
-        Uuid::now_v7(),
-        Some(json!({"name": "extra"})),
+    let extra_id = Uuid::now_v7();
+    let extra = change("group", "upsert", extra_id, Some(json!({"name": "extra"})));
+    let answer = server.push_ok(&token, &[extra, forged]).await;
+    assert_eq!(answer["results"][0]["outcome"], "applied", "{answer}");
+    assert_eq!(answer["results"][1]["outcome"], "refused", "{answer}");
+    assert!(
+        answer["results"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("already used for a different change"),
+        "{answer}"
     );
-    let refused = server.push(&token, &[extra, forged]).await;
-    assert_eq!((refused.status, refused.kind().as_str()), (409, "conflict"));
+    let after = server.pull(&token, 0).await;
     assert_eq!(
-        server.pull(&token, 0).await,
-        pulled,
-        "nothing of the refused batch was applied"
+        find(&after, key_id)[0]["key"]["name"],
+        "gate one",
+        "the forged change changed nothing"
+    );
+    assert_eq!(
+        find(&after, extra_id).len(),
+        1,
+        "the other change was applied"
     );
 }
 
@@ -467,8 +478,15 @@ async fn accounts_see_and_change_only_their_own_records() {
         change("key", "delete", id, None),
         change("key", "upsert", id, Some(json!({"status": "active"}))),
     ] {
-        let reply = server.push(&globex, &[takeover]).await;
-        assert_eq!((reply.status, reply.kind().as_str()), (409, "conflict"));
+        let answer = server.push_ok(&globex, &[takeover]).await;
+        assert_eq!(answer["results"][0]["outcome"], "refused", "{answer}");
+        assert!(
+            answer["results"][0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("another account"),
+            "{answer}"
+        );
     }
     assert_eq!(
         server.verify(key.secret.expose(), "GET", "devices").await["result"],
@@ -632,8 +650,6 @@ async fn bad_requests_get_a_4xx_with_a_json_error_and_change_nothing() {
     wrong_type["id"] = json!(42);
     let mut missing = fresh_key(json!({}));
     missing.as_object_mut().unwrap().remove("idempotency_id");
-    let mut no_origin = fresh_key(json!({}));
-    no_origin.as_object_mut().unwrap().remove("origin");
     let mut negative_base = fresh_key(json!({}));
     negative_base["base_revision"] = json!(-1);
     let mut no_verifier = fresh_key(json!({}));
@@ -706,10 +722,15 @@ async fn bad_requests_get_a_4xx_with_a_json_error_and_change_nothing() {
             "invalid_request",
         ),
         bad(
-            "push: missing origin",
+            "push: part of a key's permissions",
             "/v1/sync/push",
-            push_body(json!([no_origin])),
-            422,
+            push_body(json!([change(
+                "key",
+                "upsert",
+                id,
+                Some(json!({"access": "READ"}))
+            )])),
+            400,
             "invalid_request",
         ),
         bad(
@@ -735,8 +756,8 @@ async fn bad_requests_get_a_4xx_with_a_json_error_and_change_nothing() {
             "push: new key without verifier",
             "/v1/sync/push",
             push_body(json!([no_verifier])),
-            422,
-            "invalid_request",
+            200,
+            "refused",
         ),
         bad(
             "push: READ key with unbind",
@@ -744,15 +765,15 @@ async fn bad_requests_get_a_4xx_with_a_json_error_and_change_nothing() {
             push_body(json!([fresh_key(
                 json!({"access": "READ", "allow_unbind": true})
             )])),
-            422,
-            "invalid_request",
+            200,
+            "refused",
         ),
         bad(
             "push: a full key as a name",
             "/v1/sync/push",
             push_body(json!([fresh_key(json!({"name": a_key}))])),
-            422,
-            "invalid_request",
+            200,
+            "refused",
         ),
         bad(
             "push: a full key as a hint",
@@ -763,8 +784,8 @@ async fn bad_requests_get_a_4xx_with_a_json_error_and_change_nothing() {
                 id,
                 Some(json!({"hint": a_key}))
             )])),
-            422,
-            "invalid_request",
+            200,
+            "refused",
         ),
         bad(
             "push: invalid scope",
@@ -784,18 +805,8 @@ async fn bad_requests_get_a_4xx_with_a_json_error_and_change_nothing() {
                 id,
                 Some(json!({"verifier": hex::encode([1u8; 32])}))
             )])),
-            422,
-            "invalid_request",
-        ),
-        bad(
-            "push: a valid change, then an invalid one",
-            "/v1/sync/push",
-            push_body(json!([
-                group(json!({"name": "first"})),
-                group(json!({"description": "no name"}))
-            ])),
-            422,
-            "invalid_request",
+            200,
+            "refused",
         ),
         bad(
             "push: oversized body",
@@ -951,10 +962,17 @@ async fn bad_requests_get_a_4xx_with_a_json_error_and_change_nothing() {
             case.what,
             String::from_utf8_lossy(&reply.body)
         );
-        let error = reply.json();
-        assert_eq!(error["kind"], case.kind, "{}: {error}", case.what);
+        // A change the rules refuse is answered on its own, the push is not.
+        let (kind, message) = if case.status == 200 {
+            let result = reply.json()["results"][0].clone();
+            (result["outcome"].clone(), result["reason"].clone())
+        } else {
+            let error = reply.json();
+            (error["kind"].clone(), error["message"].clone())
+        };
+        assert_eq!(kind, case.kind, "{}: {kind}", case.what);
         assert!(
-            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            message.as_str().is_some_and(|m| !m.is_empty()),
             "{}",
             case.what
         );
@@ -1045,15 +1063,27 @@ async fn failed_verifications_are_rate_limited_per_address() {
         .parse()
         .unwrap();
     assert!((1..=100).contains(&retry_after), "{retry_after}");
-    // The address is blocked for now, whatever it presents; sync is not affected.
-    let blocked = server
+    // Its failures are refused for now; a valid key from the same address
+    // (a working device behind the same NAT) still verifies, and sync is not affected.
+    let valid = server
         .post_json(
             "/v1/verify",
             None,
             &json!({"key": key.secret.expose(), "method": "GET", "resource": "devices"}),
         )
         .await;
-    assert_eq!(blocked.status, 429);
+    assert_eq!(
+        (valid.status, valid.json()["result"].clone()),
+        (200, json!("VALID"))
+    );
+    let again = server
+        .post_json(
+            "/v1/verify",
+            None,
+            &json!({"key": new_key().secret.expose(), "method": "GET", "resource": "devices"}),
+        )
+        .await;
+    assert_eq!(again.status, 429, "a failure is still refused");
     server.pull(&token, 0).await;
 }
 
@@ -1091,21 +1121,18 @@ async fn no_key_or_token_reaches_the_database_the_logs_or_the_responses() {
                 .status,
             422
         );
-        assert_eq!(
-            server
-                .push(
-                    &token,
-                    &[create_key(
-                        Uuid::now_v7(),
-                        key.secret.expose(),
-                        &new_key(),
-                        json!({})
-                    )]
-                )
-                .await
-                .status,
-            422
-        );
+        let refused = server
+            .push_ok(
+                &token,
+                &[create_key(
+                    Uuid::now_v7(),
+                    key.secret.expose(),
+                    &new_key(),
+                    json!({}),
+                )],
+            )
+            .await;
+        assert_eq!(refused["results"][0]["outcome"], "refused", "{refused}");
         assert_eq!(
             server
                 .send(
@@ -1398,4 +1425,157 @@ async fn slow_requests_get_a_408_and_silent_connections_are_closed() {
         &["--request-timeout-ms", "5000", "--idle-timeout-ms", "5000"],
     );
     assert_eq!(output.status.code(), Some(2));
+}
+
+/// A failed verification from `client` (as a trusted proxy reports it, if any).
+async fn fail_from(server: &Server, forwarded_for: Option<&str>) -> u16 {
+    let body = json!({"key": new_key().secret.expose(), "method": "GET", "resource": "devices"});
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(client) = forwarded_for {
+        headers.push(("x-forwarded-for", client));
+    }
+    server
+        .send(
+            "POST",
+            "/v1/verify",
+            &headers,
+            Some(serde_json::to_vec(&body).unwrap()),
+        )
+        .await
+        .status
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_failure_budget() {
+    let limits = [
+        "--verify-failure-burst",
+        "2",
+        "--verify-failures-per-second",
+        "0.01",
+    ];
+    // Without --trusted-proxy the header is the client's word: ignored.
+    let server = Server::start(&limits);
+    for _ in 0..2 {
+        assert_eq!(fail_from(&server, Some("203.0.113.1")).await, 200);
+    }
+    assert_eq!(
+        fail_from(&server, Some("203.0.113.2")).await,
+        429,
+        "a spoofed header buys no new budget"
+    );
+    // Behind the proxy (the test connects from 127.0.0.1), each client counts alone.
+    let mut args = limits.to_vec();
+    args.extend(["--trusted-proxy", "127.0.0.0/8"]);
+    let proxied = Server::start(&args);
+    for _ in 0..2 {
+        assert_eq!(fail_from(&proxied, Some("203.0.113.1")).await, 200);
+    }
+    assert_eq!(fail_from(&proxied, Some("203.0.113.1")).await, 429);
+    assert_eq!(
+        fail_from(&proxied, Some("203.0.113.2")).await,
+        200,
+        "another device behind the proxy is not taken offline"
+    );
+    assert!(
+        proxied.log().contains("from 203.0.113.1"),
+        "the log names the client, not the proxy"
+    );
+    let refused = run(proxied.dir.path(), &["--trusted-proxy", "proxy.example"]);
+    assert_eq!(refused.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn one_refused_change_never_holds_back_the_others() {
+    let server = Server::start(&[]);
+    let token = server.token("Acme");
+    let (gate, key) = (Uuid::now_v7(), new_key());
+    server
+        .push_ok(&token, &[create_key(gate, "gate2", &key, json!({}))])
+        .await;
+    let pasted = new_key();
+    let bad_name = create_key(
+        Uuid::now_v7(),
+        &format!("copy of {}", pasted.secret.expose()),
+        &new_key(),
+        json!({}),
+    );
+    let disable = change("key", "upsert", gate, Some(json!({"status": "inactive"})));
+    let answer = server.push_ok(&token, &[bad_name.clone(), disable]).await;
+    assert_eq!(answer["results"][0]["outcome"], "refused", "{answer}");
+    let reason = answer["results"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("shaped like a full key"), "{reason}");
+    assert!(
+        !reason.contains(&pasted.secret.expose()[3..]),
+        "never echoed"
+    );
+    assert_eq!(answer["results"][1]["outcome"], "applied", "{answer}");
+    assert_eq!(
+        server.verify(key.secret.expose(), "GET", "devices").await["result"],
+        "DISABLED",
+        "the deactivation went through"
+    );
+    // A replay answers the same, and still stores nothing of the refused change.
+    let replay = server.push_ok(&token, &[bad_name]).await;
+    assert_eq!(replay["results"][0], answer["results"][0]);
+    assert!(!std::fs::read(db_path(server.dir.path()))
+        .unwrap()
+        .windows(20)
+        .any(|w| w == &pasted.secret.expose().as_bytes()[3..23]));
+}
+
+#[tokio::test]
+async fn the_server_keeps_the_highest_audit_head_each_desktop_showed() {
+    let server = Server::start(&[]);
+    let (laptop, tablet) = (
+        server.token_labelled("Acme", "laptop"),
+        server.token_labelled("Acme", "tablet"),
+    );
+    assert_eq!(
+        audit_get(&server, &laptop).await,
+        Value::Null,
+        "nothing recorded yet"
+    );
+    let head = |seq: u64, byte: u8| json!({"seq": seq, "hash": hex::encode([byte; 32])});
+    assert_eq!(
+        audit_post(&server, &laptop, head(12, 1)).await.json(),
+        head(12, 1)
+    );
+    assert_eq!(
+        audit_post(&server, &laptop, head(9, 2)).await.json(),
+        head(12, 1),
+        "a shorter log does not overwrite what was seen"
+    );
+    assert_eq!(
+        audit_post(&server, &laptop, head(20, 3)).await.json(),
+        head(20, 3)
+    );
+    assert_eq!(audit_get(&server, &laptop).await, head(20, 3));
+    assert_eq!(
+        audit_get(&server, &tablet).await,
+        Value::Null,
+        "per desktop"
+    );
+    let bad = audit_post(&server, &laptop, json!({"seq": 1, "hash": "not hex"})).await;
+    assert_eq!((bad.status, bad.kind().as_str()), (422, "invalid_request"));
+    let list = run(server.dir.path(), &["token", "list", "--json"]);
+    let tokens: Value = serde_json::from_slice(&list.stdout).unwrap();
+    let labels: Vec<&str> = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["laptop", "tablet"]);
+}
+
+async fn audit_get(server: &Server, token: &str) -> Value {
+    let bearer = format!("Bearer {token}");
+    server
+        .send("GET", "/v1/sync/audit", &[("authorization", &bearer)], None)
+        .await
+        .json()
+}
+
+async fn audit_post(server: &Server, token: &str, body: Value) -> support::Reply {
+    server.post_json("/v1/sync/audit", Some(token), &body).await
 }

@@ -1,5 +1,5 @@
 //! The sync client against the real `keyward-server` on a loopback port with
-//! a real database file: two desktops (two vaults) sharing one sync token
+//! a real database file: two desktops (two vaults), each with its own sync token,
 //! change keys offline, sync in various orders and end up the same; a key
 //! made on one desktop verifies on the server and its use reaches both.
 
@@ -145,7 +145,7 @@ fn two_desktops() -> (Server, Desktop, Desktop) {
     let server = Server::start(&[]);
     let token = server.token(ACCOUNT);
     let mut a = Desktop::new(&server, &token);
-    let mut b = Desktop::new(&server, &token);
+    let mut b = Desktop::new(&server, &server.token(ACCOUNT));
     a.vault
         .create_group(
             Some(ACCOUNT),
@@ -330,7 +330,7 @@ async fn a_key_made_on_one_desktop_verifies_on_the_server_and_its_use_reaches_bo
     let server = Server::start(&[]);
     let token = server.token(ACCOUNT);
     let mut a = Desktop::new(&server, &token);
-    let mut b = Desktop::new(&server, &token);
+    let mut b = Desktop::new(&server, &server.token(ACCOUNT));
     let created = a
         .vault
         .create_key(Some(ACCOUNT), "reader", &new_key(AccessType::Read, &[]))
@@ -424,7 +424,7 @@ fn a_revoked_token_is_reported_and_keeps_the_outbox() {
 /// The idempotency ids of every change the desktop has queued so far.
 fn queued_ids(desktop: &Desktop, seen: &mut BTreeSet<String>) {
     for entry in desktop.vault.outbox(Some(ACCOUNT)).unwrap() {
-        seen.insert(entry.idempotency_id);
+        seen.insert(entry.idempotency_id.to_string());
     }
 }
 
@@ -470,7 +470,7 @@ fn dropped_delayed_duplicated_and_cut_requests_lose_no_change_and_apply_none_twi
             false,
         )
         .unwrap();
-    let mut b = Desktop::new(&server, &token);
+    let mut b = Desktop::new(&server, &server.token(ACCOUNT));
     let mut queued = BTreeSet::new();
     a.vault
         .create_group(
@@ -622,7 +622,7 @@ fn a_server_killed_in_the_middle_of_a_push_loses_nothing_and_applies_nothing_twi
             .create_keys(Some(ACCOUNT), &names, &NewKey::default())
             .unwrap();
         for entry in vault.outbox(Some(ACCOUNT)).unwrap() {
-            queued.insert(entry.idempotency_id);
+            queued.insert(entry.idempotency_id.to_string());
         }
         // Kill the server a little later each round, while the push runs.
         let (result, killed) = std::thread::scope(|scope| {

@@ -15,22 +15,23 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use keyward_core::{
-    OutboxEntry, Pulled, PulledRecord, RemoteGroup, RemoteKey, RemoteSession, SecretString, Vault,
-};
+use keyward_core::{OutboxEntry, RefusedChange, RemoteSession, SecretString, Vault};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use uuid::Uuid;
 
 use crate::{
-    paths, Change, ChangeAction, Conflict, Entity, ErrorBody, GroupFields, KeyFields, Op,
-    PullResponse, PulledChange, PushRequest, PushResponse, PULL_MAX_LIMIT,
+    paths, AuditHead, Change, ChangeResult, Conflict, ErrorBody, Outcome, PullResponse,
+    PushRequest, PushResponse, PULL_MAX_LIMIT, PUSH_MAX_BYTES, PUSH_MAX_CHANGES,
 };
 
-/// Changes per push: well under the server's limits, and small enough that a
-/// cut connection costs little to resend.
-const PUSH_BATCH: usize = 2_000;
+/// The most bytes of changes one push carries, under the server's body limit.
+const PUSH_BATCH_BYTES: usize = PUSH_MAX_BYTES * 3 / 4;
+/// A pull that goes on for more pages than this is a remote that misbehaves.
+const MAX_PULL_PAGES: usize = 10_000;
+/// Rounds of pushing: the outbox, then what refused changes left to narrow.
+const PUSH_ROUNDS: usize = 3;
 /// The largest answer the client reads.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -44,6 +45,14 @@ pub struct SyncReport {
     pub pulled: u64,
     /// Fields changed on both sides, and how each merged.
     pub conflicts: Vec<Conflict>,
+    /// Changes the remote refused in this sync, set aside with their reasons
+    /// (the rest went through; what of them narrowed was sent on its own).
+    #[serde(default)]
+    pub refused: Vec<RefusedChange>,
+    /// The audit log is shorter than, or differs from, what the remote
+    /// recorded for this desktop: what is wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_problem: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,13 +61,12 @@ pub enum SyncError {
     #[error("remote unreachable — {pending} changes kept for the next sync ({detail})")]
     Unreachable { pending: u64, detail: String },
     /// The remote refused the sync token.
-    #[error(
-        "the remote refused the sync token ({0}) — set a valid one with `keyward remote set URL`"
-    )]
+    #[error("the remote refused the sync token ({0}) — set a valid one for this remote")]
     Unauthorized(String),
-    /// The remote refused the changes themselves; they stay in the outbox.
-    #[error("the remote refused the changes: {message} — {pending} changes kept")]
-    Refused { pending: u64, message: String },
+    /// The remote answered something that is not the API (a pull that never
+    /// ends, an answer of the wrong shape); nothing was applied from it.
+    #[error("the remote misbehaves: {detail} — {pending} changes kept for the next sync")]
+    Misbehaving { pending: u64, detail: String },
     /// The vault was locked while the sync ran; what was acknowledged is
     /// recorded, the rest stays queued.
     #[error("the vault was locked during the sync — unlock it and sync again; nothing is lost")]
@@ -150,8 +158,12 @@ impl Endpoint {
 
 /// Why one request failed.
 enum Failure {
-    /// Connecting, sending or receiving failed, or took too long.
+    /// No connection to the remote: the request never left.
+    Unsent(String),
+    /// Sending or receiving failed, or took too long: it may have arrived.
     Transport(String),
+    /// The answer is not the API's.
+    Misbehaving(String),
     /// The remote answered with an error.
     Status(StatusCode, String),
 }
@@ -221,7 +233,7 @@ impl Http {
                         .enable_all()
                         .build()
                         .map_err(|err| {
-                            Failure::Transport(format!("cannot start the sync client: {err}"))
+                            Failure::Unsent(format!("cannot start the sync client: {err}"))
                         })?;
                     runtime.block_on(self.request(method, path_and_query, body))
                 })
@@ -245,16 +257,16 @@ impl Http {
                 TcpStream::connect((self.endpoint.host.as_str(), self.endpoint.port)),
             )
             .await
-            .map_err(|_| Failure::Transport(format!("no answer from {address}")))?
-            .map_err(|err| Failure::Transport(format!("cannot connect to {address}: {err}")))?;
+            .map_err(|_| Failure::Unsent(format!("no answer from {address}")))?
+            .map_err(|err| Failure::Unsent(format!("cannot connect to {address}: {err}")))?;
             let _ = stream.set_nodelay(true);
             match &self.tls {
                 None => self.exchange(stream, method, path_and_query, body).await,
                 Some(connector) => {
                     let name = rustls_pki_types::ServerName::try_from(self.endpoint.host.clone())
-                        .map_err(|err| Failure::Transport(format!("host name: {err}")))?;
+                        .map_err(|err| Failure::Unsent(format!("host name: {err}")))?;
                     let stream = connector.connect(name, stream).await.map_err(|err| {
-                        Failure::Transport(format!("TLS with {address} failed: {err}"))
+                        Failure::Unsent(format!("TLS with {address} failed: {err}"))
                     })?;
                     self.exchange(stream, method, path_and_query, body).await
                 }
@@ -311,82 +323,18 @@ impl Http {
     }
 }
 
-fn wire_change(entry: &OutboxEntry, origin: Uuid) -> keyward_core::Result<Change> {
-    let damaged = |what: &str| {
-        keyward_core::Error::VaultDamaged(format!("outbox entry {}: {what}", entry.seq))
-    };
-    let id = entry
-        .record_id
-        .parse()
-        .map_err(|_| damaged("bad record id"))?;
-    let fields = || {
-        entry
-            .fields
-            .clone()
-            .ok_or_else(|| damaged("an upsert without fields"))
-    };
-    let action = match (entry.entity.as_str(), entry.op.as_str()) {
-        ("group", "upsert") => ChangeAction::UpsertGroup {
-            id,
-            fields: serde_json::from_value::<GroupFields>(fields()?)
-                .map_err(|err| damaged(&err.to_string()))?,
-        },
-        ("key", "upsert") => ChangeAction::UpsertKey {
-            id,
-            fields: Box::new(
-                serde_json::from_value::<KeyFields>(fields()?)
-                    .map_err(|err| damaged(&err.to_string()))?,
-            ),
-        },
-        ("group", "delete") => ChangeAction::DeleteGroup { id },
-        ("key", "delete") => ChangeAction::DeleteKey { id },
-        _ => return Err(damaged("unknown entity or operation")),
-    };
-    Ok(Change {
-        idempotency_id: entry
-            .idempotency_id
-            .parse()
-            .map_err(|_| damaged("bad idempotency id"))?,
+fn wire_change(entry: &OutboxEntry, origin: Uuid) -> Change {
+    Change {
+        idempotency_id: entry.idempotency_id,
         at: entry.at,
         origin,
         base_revision: entry.base_revision,
-        action,
-    })
+        action: entry.action.clone(),
+    }
 }
 
-fn core_record(change: PulledChange) -> Option<Pulled> {
-    let record = match (change.entity, change.op, change.group, change.key) {
-        (Entity::Group, Op::Delete, _, _) => PulledRecord::GroupDeleted,
-        (Entity::Key, Op::Delete, _, _) => PulledRecord::KeyDeleted,
-        (Entity::Group, Op::Upsert, Some(group), _) => PulledRecord::Group(RemoteGroup {
-            name: group.name,
-            description: group.description,
-            scopes: group.scopes,
-        }),
-        (Entity::Key, Op::Upsert, _, Some(key)) => PulledRecord::Key(Box::new(RemoteKey {
-            name: key.name,
-            description: key.description,
-            access: key.access,
-            allow_unbind: key.allow_unbind,
-            groups: key.groups.iter().map(Uuid::to_string).collect(),
-            status: key.status,
-            hint: key.hint,
-            verifier: key.verifier.0,
-            created_at: key.created_at,
-            created_by: key.created_by,
-            last_used_at: key.last_used_at,
-            expires_at: key.expires_at,
-        })),
-        _ => return None,
-    };
-    Some(Pulled {
-        revision: change.revision,
-        id: change.id.to_string(),
-        record,
-    })
-}
-
-/// Syncs one account (or the vault's only one): push the outbox, then pull.
+/// Syncs one account (or the vault's only one): push the outbox, then pull,
+/// then compare audit heads with the remote.
 pub fn sync(
     vault: &impl VaultAccess,
     account: Option<&str>,
@@ -405,6 +353,267 @@ pub fn sync(
     outcome
 }
 
+/// One sync's connection to the remote and what it has learnt so far.
+struct Round<'a, V: VaultAccess> {
+    vault: &'a V,
+    account: Option<&'a str>,
+    origin: Uuid,
+    http: Http,
+    report: SyncReport,
+}
+
+impl<V: VaultAccess> Round<'_, V> {
+    fn pending(&self) -> u64 {
+        self.vault
+            .with_vault(|vault| vault.outbox(self.account))
+            .map_or(0, |outbox| outbox.len() as u64)
+    }
+
+    fn failed(&self, failure: Failure) -> SyncError {
+        let pending = self.pending();
+        match failure {
+            Failure::Unsent(detail) | Failure::Transport(detail) => {
+                SyncError::Unreachable { pending, detail }
+            }
+            Failure::Misbehaving(detail) => SyncError::Misbehaving { pending, detail },
+            Failure::Status(StatusCode::UNAUTHORIZED, message) => SyncError::Unauthorized(message),
+            Failure::Status(status, message) => SyncError::Unreachable {
+                pending,
+                detail: format!("{status}: {message}"),
+            },
+        }
+    }
+
+    fn misbehaving(&self, detail: String) -> SyncError {
+        SyncError::Misbehaving {
+            pending: self.pending(),
+            detail,
+        }
+    }
+
+    /// Pushes the outbox in batches (what may have been sent first, then what
+    /// narrows, then the rest), each acknowledged before the next; then once
+    /// more for what refused changes left to narrow.
+    fn push(&mut self) -> Result<(), SyncError> {
+        for _ in 0..PUSH_ROUNDS {
+            let outbox = self.vault.with_vault(|vault| vault.outbox(self.account))?;
+            if outbox.is_empty() {
+                return Ok(());
+            }
+            let mut rest = outbox.as_slice();
+            while !rest.is_empty() {
+                let batch = self.next_batch(rest)?;
+                rest = &rest[batch.len()..];
+                self.push_batch(batch)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// As many entries as one push may carry.
+    fn next_batch<'e>(&self, entries: &'e [OutboxEntry]) -> Result<&'e [OutboxEntry], SyncError> {
+        let mut bytes = 0;
+        let mut count = 0;
+        for entry in entries.iter().take(PUSH_MAX_CHANGES) {
+            let size = serde_json::to_vec(&wire_change(entry, self.origin))
+                .map_err(|err| keyward_core::Error::Storage(err.to_string()))?
+                .len();
+            if count > 0 && bytes + size > PUSH_BATCH_BYTES {
+                break;
+            }
+            bytes += size;
+            count += 1;
+        }
+        Ok(&entries[..count.max(1)])
+    }
+
+    fn push_batch(&mut self, batch: &[OutboxEntry]) -> Result<(), SyncError> {
+        let unsent: Vec<i64> = batch
+            .iter()
+            .filter(|entry| !entry.in_flight)
+            .map(|entry| entry.seq)
+            .collect();
+        if !unsent.is_empty() {
+            self.vault
+                .with_vault(|vault| vault.mark_in_flight(&unsent))?;
+        }
+        let changes: Vec<Change> = batch
+            .iter()
+            .map(|entry| wire_change(entry, self.origin))
+            .collect();
+        let results = match self.send(&changes) {
+            Ok(results) => results,
+            Err((failure, sent)) => {
+                // A push that never left changes nothing: its entries are as they were.
+                if !sent && !unsent.is_empty() {
+                    self.vault
+                        .with_vault(|vault| vault.unmark_in_flight(&unsent))?;
+                }
+                return Err(self.failed(failure));
+            }
+        };
+        let mut overridden = Vec::new();
+        for result in &results {
+            for conflict in &result.conflicts {
+                if conflict.kept != conflict.yours {
+                    overridden.push(conflict.clone());
+                }
+                self.report.conflicts.push(conflict.clone());
+            }
+        }
+        let refused = self
+            .vault
+            .with_vault(|vault| vault.acknowledge(self.account, batch, &results, &overridden))?;
+        self.report.pushed += (batch.len() - refused.len()) as u64;
+        self.report.refused.extend(refused);
+        Ok(())
+    }
+
+    /// One push, answered change by change. A push the remote refuses as a
+    /// whole (an older server, one change it cannot read) is split until the
+    /// change it refuses is found: that one is refused, the rest go through.
+    /// On failure, whether any request may have reached the remote.
+    fn send(&self, changes: &[Change]) -> Result<Vec<ChangeResult>, (Failure, bool)> {
+        let body = serde_json::to_vec(&PushRequest {
+            changes: changes.to_vec(),
+        })
+        .map_err(|err| (Failure::Unsent(err.to_string()), false))?;
+        let misbehaving = |detail: String| (Failure::Misbehaving(detail), true);
+        match self.http.call(Method::POST, paths::PUSH, Some(body)) {
+            Ok(answer) => {
+                let answer: PushResponse = serde_json::from_slice(&answer)
+                    .map_err(|err| misbehaving(format!("unreadable answer to a push: {err}")))?;
+                if answer.results.len() != changes.len() {
+                    return Err(misbehaving(
+                        "the remote answered a push with the wrong number of results".into(),
+                    ));
+                }
+                Ok(answer.results)
+            }
+            Err(Failure::Status(status, message)) if refuses_the_request(status) => {
+                if let [change] = changes {
+                    return Ok(vec![ChangeResult {
+                        idempotency_id: change.idempotency_id,
+                        outcome: Outcome::Refused,
+                        revision: None,
+                        reason: Some(message),
+                        conflicts: Vec::new(),
+                    }]);
+                }
+                let (first, second) = changes.split_at(changes.len() / 2);
+                let mut results = self.send(first).map_err(|(failure, _)| (failure, true))?;
+                results.extend(self.send(second).map_err(|(failure, _)| (failure, true))?);
+                Ok(results)
+            }
+            Err(failure @ Failure::Unsent(_)) => Err((failure, false)),
+            Err(failure) => Err((failure, true)),
+        }
+    }
+
+    /// Every page since the cursor, then applied in one transaction with the
+    /// new cursor. A page that does not move the cursor on, or more pages than
+    /// any account holds, is a remote that misbehaves: nothing is applied.
+    fn pull(&mut self, since: u64) -> Result<(), SyncError> {
+        let mut cursor = since;
+        let mut pulled = Vec::new();
+        // Merges that overrode a change this desktop pushed before (another desktop's won).
+        let mut overridden = Vec::new();
+        for page_number in 0.. {
+            if page_number == MAX_PULL_PAGES {
+                return Err(
+                    self.misbehaving(format!("the pull did not end after {MAX_PULL_PAGES} pages"))
+                );
+            }
+            let path = format!(
+                "{}?since={cursor}&limit={PULL_MAX_LIMIT}&origin={}",
+                paths::PULL,
+                self.origin
+            );
+            let answer = self
+                .http
+                .call(Method::GET, &path, None)
+                .map_err(|failure| self.failed(failure))?;
+            let page: PullResponse = serde_json::from_slice(&answer)
+                .map_err(|err| self.misbehaving(format!("unreadable answer to a pull: {err}")))?;
+            let advances = page.cursor > cursor
+                && page
+                    .changes
+                    .iter()
+                    .all(|change| change.revision > cursor && change.revision <= page.cursor);
+            if page.more && !advances {
+                return Err(self.misbehaving(format!(
+                    "the pull says more changes wait but does not move on from {cursor}"
+                )));
+            }
+            pulled.extend(page.changes);
+            for conflict in page.conflicts {
+                overridden.push(conflict.clone());
+                self.report.conflicts.push(conflict);
+            }
+            cursor = cursor.max(page.cursor);
+            if !page.more {
+                break;
+            }
+        }
+        self.report.pulled = self
+            .vault
+            .with_vault(|vault| vault.apply_pull(self.account, &pulled, cursor, &overridden))?;
+        Ok(())
+    }
+
+    /// Compares this vault's audit head with the one the remote recorded for
+    /// this desktop: one the log no longer holds is reported (and kept, so
+    /// `audit verify` reports it too) and the remote's record is left as it
+    /// is; otherwise the remote records this head. A remote without the
+    /// endpoint is skipped.
+    fn audit(&mut self) -> Result<(), SyncError> {
+        let recorded = match self.http.call(Method::GET, paths::AUDIT, None) {
+            Ok(answer) => serde_json::from_slice::<Option<AuditHead>>(&answer)
+                .map_err(|err| self.misbehaving(format!("unreadable audit head: {err}")))?,
+            Err(Failure::Status(StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED, _)) => {
+                return Ok(())
+            }
+            Err(failure) => return Err(self.failed(failure)),
+        };
+        if let Some(recorded) = &recorded {
+            let problem = self
+                .vault
+                .with_vault(|vault| vault.check_remote_audit_head(recorded))?;
+            if problem.is_some() {
+                self.vault
+                    .with_vault(|vault| vault.record_remote_audit_head(self.account, recorded))?;
+                self.report.audit_problem = problem;
+                return Ok(());
+            }
+        }
+        let head = self.vault.with_vault(|vault| vault.audit_head())?;
+        let body = serde_json::to_vec(&head)
+            .map_err(|err| keyward_core::Error::Storage(err.to_string()))?;
+        let answer = self
+            .http
+            .call(Method::POST, paths::AUDIT, Some(body))
+            .map_err(|failure| self.failed(failure))?;
+        let kept: AuditHead = serde_json::from_slice(&answer)
+            .map_err(|err| self.misbehaving(format!("unreadable audit head: {err}")))?;
+        self.vault
+            .with_vault(|vault| vault.record_remote_audit_head(self.account, &kept))?;
+        Ok(())
+    }
+}
+
+/// A 4xx that refuses what was sent (rather than who sent it, or when).
+fn refuses_the_request(status: StatusCode) -> bool {
+    status.is_client_error()
+        && ![
+            StatusCode::UNAUTHORIZED,
+            StatusCode::FORBIDDEN,
+            StatusCode::NOT_FOUND,
+            StatusCode::REQUEST_TIMEOUT,
+            StatusCode::TOO_MANY_REQUESTS,
+        ]
+        .contains(&status)
+}
+
 fn run(
     vault: &impl VaultAccess,
     session: &RemoteSession,
@@ -414,90 +623,21 @@ fn run(
     let origin: Uuid = session.client_id.parse().map_err(|_| {
         keyward_core::Error::VaultDamaged("the remote's client id is not a UUID".into())
     })?;
-    let outbox = vault.with_vault(|vault| vault.outbox(account))?;
-    let mut pending = outbox.len() as u64;
-    let http =
-        Http::new(session, options).map_err(|detail| SyncError::Unreachable { pending, detail })?;
-    let failed = |failure: Failure, pending: u64| match failure {
-        Failure::Transport(detail) => SyncError::Unreachable { pending, detail },
-        Failure::Status(StatusCode::UNAUTHORIZED, message) => SyncError::Unauthorized(message),
-        Failure::Status(status, message)
-            if status.is_server_error()
-                || status == StatusCode::REQUEST_TIMEOUT
-                || status == StatusCode::TOO_MANY_REQUESTS =>
-        {
-            SyncError::Unreachable {
-                pending,
-                detail: format!("{status}: {message}"),
-            }
-        }
-        Failure::Status(_, message) => SyncError::Refused { pending, message },
+    let http = Http::new(session, options).map_err(|detail| SyncError::Unreachable {
+        pending: vault
+            .with_vault(|vault| vault.outbox(account))
+            .map_or(0, |outbox| outbox.len() as u64),
+        detail,
+    })?;
+    let mut round = Round {
+        vault,
+        account,
+        origin,
+        http,
+        report: SyncReport::default(),
     };
-    let mut report = SyncReport::default();
-    for batch in outbox.chunks(PUSH_BATCH) {
-        let changes = batch
-            .iter()
-            .map(|entry| wire_change(entry, origin))
-            .collect::<keyward_core::Result<Vec<_>>>()?;
-        let body = serde_json::to_vec(&PushRequest { changes })
-            .map_err(|err| keyward_core::Error::Storage(err.to_string()))?;
-        let answer = http
-            .call(Method::POST, paths::PUSH, Some(body))
-            .map_err(|failure| failed(failure, pending))?;
-        let answer: PushResponse =
-            serde_json::from_slice(&answer).map_err(|err| SyncError::Unreachable {
-                pending,
-                detail: format!("unreadable answer to a push: {err}"),
-            })?;
-        if answer.results.len() != batch.len() {
-            return Err(SyncError::Unreachable {
-                pending,
-                detail: "the remote answered a push with the wrong number of results".into(),
-            });
-        }
-        let mut acknowledged = Vec::with_capacity(batch.len());
-        let mut overridden = Vec::new();
-        for (entry, result) in batch.iter().zip(answer.results) {
-            acknowledged.push(entry.seq);
-            for conflict in result.conflicts {
-                if conflict.kept != conflict.yours {
-                    overridden.push(serde_json::to_value(&conflict).unwrap_or_default());
-                }
-                report.conflicts.push(conflict);
-            }
-        }
-        vault.with_vault(|vault| vault.acknowledge(account, &acknowledged, &overridden))?;
-        pending -= batch.len() as u64;
-        report.pushed += batch.len() as u64;
-    }
-    let mut cursor = session.cursor;
-    let mut pulled = Vec::new();
-    // Merges that overrode a change this desktop pushed before (another desktop's won).
-    let mut overridden = Vec::new();
-    loop {
-        let path = format!(
-            "{}?since={cursor}&limit={PULL_MAX_LIMIT}&origin={origin}",
-            paths::PULL
-        );
-        let answer = http
-            .call(Method::GET, &path, None)
-            .map_err(|failure| failed(failure, pending))?;
-        let page: PullResponse =
-            serde_json::from_slice(&answer).map_err(|err| SyncError::Unreachable {
-                pending,
-                detail: format!("unreadable answer to a pull: {err}"),
-            })?;
-        pulled.extend(page.changes.into_iter().filter_map(core_record));
-        for conflict in page.conflicts {
-            overridden.push(serde_json::to_value(&conflict).unwrap_or_default());
-            report.conflicts.push(conflict);
-        }
-        cursor = page.cursor;
-        if !page.more {
-            break;
-        }
-    }
-    report.pulled =
-        vault.with_vault(|vault| vault.apply_pull(account, &pulled, cursor, &overridden))?;
-    Ok(report)
+    round.push()?;
+    round.pull(session.cursor)?;
+    round.audit()?;
+    Ok(round.report)
 }

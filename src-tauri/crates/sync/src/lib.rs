@@ -1,42 +1,11 @@
-//! keyward-sync: Keyward's remote API on the wire — the JSON requests and
-//! responses that `keyward-server` answers and the sync client sends.
+//! keyward-sync: the sync client. It pushes an account's outbox to its remote
+//! (`keyward-server`), pulls what changed there and applies it to the vault.
 //!
-//! Types only, no I/O. The rules they carry (access types, scopes, key
-//! statuses, verification results) are keyward-core's own types, so the wire
-//! cannot drift from the vault.
+//! The wire types and the merge rules are keyward-model's (`wire`, `merge`),
+//! re-exported here so callers name one crate for sync.
 
-mod changes;
 pub mod client;
-mod error;
-pub mod merge;
-#[cfg(feature = "openapi")]
-pub mod schema;
-mod verify;
 
-pub use changes::{
-    Change, ChangeAction, ChangeResult, Conflict, Entity, GroupFields, GroupRecord, KeyFields,
-    KeyRecord, Op, Outcome, PullQuery, PullResponse, PulledChange, PushRequest, PushResponse,
-    Verifier,
-};
 pub use client::{sync, SyncError, SyncOptions, SyncReport, VaultAccess};
-pub use error::{ErrorBody, ErrorKind};
-pub use verify::{PresentedKey, VerifyRequest, VerifyResponse};
-
-/// The most changes one push may carry; a client sends more in several pushes.
-pub const PUSH_MAX_CHANGES: usize = 10_000;
-/// The largest push body the server reads (10,000 key records fit with room to spare).
-pub const PUSH_MAX_BYTES: usize = 8 * 1024 * 1024;
-/// The largest verification body the server reads.
-pub const VERIFY_MAX_BYTES: usize = 4 * 1024;
-/// Changes per pull unless `limit` says otherwise, and the most `limit` may ask for.
-pub const PULL_DEFAULT_LIMIT: u32 = 1_000;
-pub const PULL_MAX_LIMIT: u32 = 10_000;
-
-/// The paths of the API, for the server's router and the client's requests.
-pub mod paths {
-    pub const VERIFY: &str = "/v1/verify";
-    pub const PUSH: &str = "/v1/sync/push";
-    pub const PULL: &str = "/v1/sync/pull";
-    pub const HEALTH: &str = "/healthz";
-    pub const OPENAPI: &str = "/openapi.json";
-}
+pub use keyward_model::merge;
+pub use keyward_model::wire::*;

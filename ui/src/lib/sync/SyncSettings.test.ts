@@ -37,6 +37,7 @@ const REPORT: SyncReport = {
       rule: 'inactive beats active',
     },
   ],
+  refused: [],
 };
 
 describe('the sync section with no remote', () => {
@@ -343,5 +344,38 @@ describe('turning sync off', () => {
     await user.click(within(asked).getByRole('button', { name: 'Cancel' }));
     expect(within(section()).getByLabelText('Remote URL')).toHaveValue('https://keys.example.com');
     expect(turnOffButton()).toBeEnabled();
+  });
+});
+
+describe('refused changes', () => {
+  it('lists each change the remote refused, with its reason', async () => {
+    setup((backend) => {
+      const sync = backend.syncOf('Acme');
+      sync.remote = { url: 'https://keys.example.com', token: 'kwsync_abcd', insecure: false };
+      sync.refused = [
+        {
+          idempotency_id: '01900000-0000-7000-8000-000000000001',
+          entity: 'key',
+          record_id: 'key-1',
+          name: 'gate 2',
+          fields: ['name', 'status'],
+          reason: 'the key name breaks a rule of this server',
+          refused_at: '2025-06-01T12:00:00Z',
+        },
+      ];
+    });
+    await loaded();
+    const refused = await within(section()).findByRole('region', { name: 'Refused by the remote' });
+    expect(within(refused).getByRole('listitem').textContent).toBe(
+      'Key “gate 2” (name, status): the key name breaks a rule of this server',
+    );
+  });
+
+  it('shows nothing about refusals when there are none', async () => {
+    setup((backend) => {
+      backend.syncOf('Acme').remote = { url: 'https://keys.example.com', token: 'kwsync_abcd', insecure: false };
+    });
+    await loaded();
+    expect(within(section()).queryByRole('region', { name: 'Refused by the remote' })).toBeNull();
   });
 });

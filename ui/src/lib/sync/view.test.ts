@@ -14,6 +14,7 @@ function status(fields: Partial<SyncStatus> = {}): SyncStatus {
     last_sync_at: null,
     last_report: null,
     last_error: null,
+    refused: [],
     syncing: false,
     ...fields,
   };
@@ -61,8 +62,8 @@ describe('the remote URL', () => {
 describe('the summary of a sync', () => {
   it('counts what went each way and the conflicts', () => {
     const conflict = { entity: 'key' as const, id: 'k', name: 'Gate 1', field: 'status', yours: 'active', kept: 'inactive', rule: 'inactive beats active' };
-    expect(reportSummary({ pushed: 3, pulled: 12, conflicts: [conflict] })).toBe('Pushed 3, pulled 12, 1 conflict');
-    expect(reportSummary({ pushed: 0, pulled: 0, conflicts: [] })).toBe('Pushed 0, pulled 0, 0 conflicts');
+    expect(reportSummary({ pushed: 3, pulled: 12, conflicts: [conflict], refused: [] })).toBe('Pushed 3, pulled 12, 1 conflict');
+    expect(reportSummary({ pushed: 0, pulled: 0, conflicts: [], refused: [] })).toBe('Pushed 0, pulled 0, 0 conflicts');
   });
 });
 

@@ -1,7 +1,7 @@
 // How the sync status of an account is put into words: the header's indicator, the
 // remote URL check, the summary of a sync, the records its conflicts name and what
 // turning sync off leaves unsent.
-import type { Conflict, SyncReport, SyncStatus } from '../../backend/ipc';
+import type { Conflict, RefusedChange, SyncReport, SyncStatus } from '../../backend/ipc';
 import { formatDateTime, formatRelative } from '../common/dates';
 
 export type IndicatorTone = 'off' | 'busy' | 'pending' | 'synced' | 'failed';
@@ -70,7 +70,14 @@ export function remoteUrlProblem(raw: string): string | null {
 
 /** "Pushed 3, pulled 12, 1 conflict". */
 export function reportSummary(report: SyncReport): string {
-  return `Pushed ${report.pushed}, pulled ${report.pulled}, ${plural(report.conflicts.length, 'conflict', 'conflicts')}`;
+  const summary = `Pushed ${report.pushed}, pulled ${report.pulled}, ${plural(report.conflicts.length, 'conflict', 'conflicts')}`;
+  return report.refused.length > 0 ? `${summary}, ${report.refused.length} refused` : summary;
+}
+
+/** "key “gate 2” (name, status): why" — one refused change, for people. */
+export function refusedText(change: RefusedChange): string {
+  const what = change.entity === 'key' ? 'Key' : 'Group';
+  return `${what} “${change.name}” (${change.fields.join(', ')}): ${change.reason}`;
 }
 
 /** "Key Gate 1", "Group Timing". */

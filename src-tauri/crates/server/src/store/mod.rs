@@ -12,9 +12,9 @@ mod sqlite;
 
 use std::collections::{BTreeSet, HashMap};
 
-use keyward_core::key_format::Verifier;
-use keyward_core::{AccessType, Scope};
-use keyward_sync::{Change, ChangeResult, PullResponse};
+use keyward_model::key_format::Verifier;
+use keyward_model::wire::{AuditHead, Change, ChangeResult, PullResponse};
+use keyward_model::{AccessType, Scope};
 use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -50,6 +50,15 @@ impl From<rusqlite::Error> for StoreError {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AccountId(pub String);
 
+/// Who is syncing: the account of a sync token, and the desktop — the token's
+/// own id, one token per desktop — which is the origin of its changes
+/// whatever a change claims.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SyncClient {
+    pub account: AccountId,
+    pub origin: Uuid,
+}
+
 /// What verification needs of a key record found by its verifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyGrant {
@@ -69,6 +78,8 @@ pub struct KeyGrant {
 pub struct TokenInfo {
     pub id: String,
     pub account: String,
+    /// Which desktop the token is for (may be empty).
+    pub label: String,
     pub hint: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -86,32 +97,36 @@ pub trait Store: Send + Sync + 'static {
     /// so the next pull brings it.
     fn record_last_used(&self, uses: &HashMap<String, OffsetDateTime>) -> Result<()>;
 
-    /// The account of a live (unrevoked) token, by the token's SHA-256.
-    fn account_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<AccountId>>;
+    /// The account and desktop of a live (unrevoked) token, by the token's SHA-256.
+    fn client_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<SyncClient>>;
 
     /// Applies a batch in one transaction, each idempotency id once; a
-    /// replayed id answers its first result. Any error leaves nothing changed.
+    /// replayed id answers its first result. Each change's origin is the
+    /// client's. A change a rule refuses is answered `refused` and changes
+    /// nothing; the others apply. A storage error leaves nothing changed.
     /// A merge that overrode another desktop's pushed value is kept, in the
     /// same transaction, for that desktop's [`Store::pull`].
-    fn push(&self, account: &AccountId, changes: &[Change]) -> Result<Vec<ChangeResult>>;
+    fn push(&self, client: &SyncClient, changes: &[Change]) -> Result<Vec<ChangeResult>>;
 
     /// Records changed after revision `since`, in revision order, at most
-    /// `limit`. With `origin`, also the merges that overrode a value that
-    /// desktop had pushed, kept by `push` with the revision the merged record
-    /// got, whose revision is in `(since, cursor]`: read in the same snapshot
-    /// as the records, so paging from cursor to cursor hands each out once.
-    fn pull(
-        &self,
-        account: &AccountId,
-        since: u64,
-        limit: u32,
-        origin: Option<Uuid>,
-    ) -> Result<PullResponse>;
+    /// `limit`; and the merges that overrode a value the client's desktop had
+    /// pushed, kept by `push` with the revision the merged record got, whose
+    /// revision is in `(since, cursor]`: read in the same snapshot as the
+    /// records, so paging from cursor to cursor hands each out once.
+    fn pull(&self, client: &SyncClient, since: u64, limit: u32) -> Result<PullResponse>;
 
-    /// Stores a new token's hash and hint for `account_name`, creating the account if needed.
+    /// The highest audit head the client's desktop has shown, if any.
+    fn audit_head(&self, client: &SyncClient) -> Result<Option<AuditHead>>;
+
+    /// Keeps `head` if it is higher than the one recorded; returns the one kept.
+    fn record_audit_head(&self, client: &SyncClient, head: &AuditHead) -> Result<AuditHead>;
+
+    /// Stores a new token's hash, hint and label for `account_name`, creating
+    /// the account if needed.
     fn create_token(
         &self,
         account_name: &str,
+        label: &str,
         token_hash: &[u8; 32],
         hint: &str,
     ) -> Result<TokenInfo>;

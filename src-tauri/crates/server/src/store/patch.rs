@@ -1,7 +1,7 @@
 //! A pushed patch applied to a group or key record, field by field, whatever
 //! the backend. A field no other desktop set since the change's base revision
 //! takes the patch's value; a field another desktop set too merges by
-//! [`keyward_sync::merge`] and is reported to the change as a [`Conflict`].
+//! [`keyward_model::merge`] and is reported to the change as a [`Conflict`].
 //!
 //! Each record keeps, per tracked field, the revision, origin, time and
 //! change that last set it ([`FieldMeta`]), so a conflict is told from a
@@ -11,9 +11,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use keyward_core::{access, key_format, validate, AccessType, KeyStatus, Scope};
-use keyward_sync::merge::{self, rule, GroupScopes, Permissions, Side, Stamp};
-use keyward_sync::{Change, Conflict, Entity, GroupFields, KeyFields};
+use keyward_model::merge::{self, rule, GroupScopes, Side, Stamp};
+use keyward_model::wire::{Change, Conflict, Entity, GroupFields, KeyFields, KeyPermissions};
+use keyward_model::{access, validate, AccessType, KeyStatus, Scope};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
@@ -133,8 +133,8 @@ pub struct KeyRow {
 }
 
 impl KeyRow {
-    fn permissions(&self) -> Permissions {
-        Permissions {
+    fn permissions(&self) -> KeyPermissions {
+        KeyPermissions {
             access: self.access,
             allow_unbind: self.allow_unbind,
             groups: self.groups.clone(),
@@ -172,21 +172,6 @@ pub fn invalid(change: &Change, message: impl std::fmt::Display) -> StoreError {
     StoreError::Invalid(format!("change {}: {message}", change.idempotency_id))
 }
 
-/// Refuses text that holds something shaped like a full key, so a key pasted
-/// into a name or a hint by mistake never reaches the database.
-pub fn refuse_key_like(change: &Change, field: &str, text: &str) -> Result<()> {
-    if text
-        .split(|c: char| c.is_whitespace() || c == '"' || c == '\'')
-        .any(|word| key_format::check(word).is_ok())
-    {
-        return Err(invalid(
-            change,
-            format!("the {field} holds what looks like a full key: it was not stored"),
-        ));
-    }
-    Ok(())
-}
-
 fn checked_text(change: &Change, field: &str, text: &str, max_chars: usize) -> Result<String> {
     let text = text.trim();
     if text.chars().count() > max_chars || text.chars().any(char::is_control) {
@@ -197,7 +182,8 @@ fn checked_text(change: &Change, field: &str, text: &str, max_chars: usize) -> R
             ),
         ));
     }
-    refuse_key_like(change, field, text)?;
+    // The vault's own rule: a key pasted by mistake never reaches the database.
+    validate::refuse_keys(&format!("the {field}"), text).map_err(|err| invalid(change, err))?;
     Ok(text.to_string())
 }
 
@@ -246,7 +232,6 @@ impl<'a> Merger<'a> {
         };
         let change = self.change;
         let name = validate::name(what, name).map_err(|err| invalid(change, err))?;
-        refuse_key_like(change, &format!("{what} name"), &name)?;
         *merged = self.field(
             field::NAME,
             current,
@@ -343,10 +328,7 @@ impl<'a> Merger<'a> {
         }
         let mut free = name.clone();
         for n in 2u64.. {
-            let suffix = format!(" ({n})");
-            let room = validate::NAME_MAX_CHARS - suffix.chars().count();
-            let base: String = name.chars().take(room).collect();
-            free = format!("{}{suffix}", base.trim_end());
+            free = validate::numbered_name(&name, n);
             if !lookup.name_taken(&free)? {
                 break;
             }
@@ -424,7 +406,10 @@ pub fn scopes_text(scopes: &BTreeSet<Scope>) -> String {
 
 /// "WRITE, unbind, groups: gate, ops": groups by name (an unknown or deleted
 /// group by its id).
-pub fn permissions_text(permissions: &Permissions, groups: &BTreeMap<Uuid, GroupInfo>) -> String {
+pub fn permissions_text(
+    permissions: &KeyPermissions,
+    groups: &BTreeMap<Uuid, GroupInfo>,
+) -> String {
     let mut text = permissions.access.as_str().to_string();
     if permissions.allow_unbind {
         text.push_str(", unbind");
@@ -475,7 +460,11 @@ pub fn patch_key(
         None => KeyRow {
             name: fields.name.clone().ok_or_else(|| required("name"))?,
             description: None,
-            access: fields.access.ok_or_else(|| required("access"))?,
+            access: fields
+                .permissions
+                .as_ref()
+                .ok_or_else(|| required("access"))?
+                .access,
             allow_unbind: false,
             groups: BTreeSet::new(),
             status: KeyStatus::Active,
@@ -497,9 +486,6 @@ pub fn patch_key(
     if let Some(description) = &fields.description {
         let description =
             validate::description(description.as_deref()).map_err(|err| invalid(change, err))?;
-        if let Some(text) = &description {
-            refuse_key_like(change, "key description", text)?;
-        }
         row.description = merger.field(
             field::DESCRIPTION,
             &current.description,
@@ -529,8 +515,10 @@ pub fn patch_key(
             expiry_text,
         );
     }
-    if fields.access.is_some() || fields.allow_unbind.is_some() || fields.groups.is_some() {
-        let asked = asked_permissions(change, fields, &current)?;
+    if let Some(asked) = &fields.permissions {
+        access::validate_unbind(asked.access, asked.allow_unbind)
+            .map_err(|err| invalid(change, err))?;
+        let asked = asked.clone();
         let merged = merge_permissions(&mut merger, &current, asked, &row.status, lookup)?;
         row.access = merged.access;
         row.allow_unbind = merged.allow_unbind;
@@ -569,27 +557,6 @@ pub fn patch_key(
     Ok(merger.finish(Entity::Key, change.action.id(), &name, row))
 }
 
-/// The access type, unbind flag and groups this change asks for: the patch
-/// over the record's current ones. A READ key never carries the unbind flag
-/// (the vault refuses it): a patch that makes a key READ drops a flag it
-/// does not set itself.
-fn asked_permissions(change: &Change, fields: &KeyFields, current: &KeyRow) -> Result<Permissions> {
-    let access = fields.access.unwrap_or(current.access);
-    let allow_unbind = match fields.allow_unbind {
-        Some(flag) => flag,
-        None => current.allow_unbind && access != AccessType::Read,
-    };
-    access::validate_unbind(access, allow_unbind).map_err(|err| invalid(change, err))?;
-    Ok(Permissions {
-        access,
-        allow_unbind,
-        groups: match &fields.groups {
-            Some(groups) => groups.iter().copied().collect(),
-            None => current.groups.clone(),
-        },
-    })
-}
-
 struct MergedAccess {
     access: AccessType,
     allow_unbind: bool,
@@ -601,11 +568,11 @@ struct MergedAccess {
 fn merge_permissions(
     merger: &mut Merger<'_>,
     current: &KeyRow,
-    asked: Permissions,
+    asked: KeyPermissions,
     status: &KeyStatus,
     lookup: &mut dyn Lookup,
 ) -> Result<MergedAccess> {
-    let done = |p: Permissions, status| MergedAccess {
+    let done = |p: KeyPermissions, status| MergedAccess {
         access: p.access,
         allow_unbind: p.allow_unbind,
         groups: p.groups,
@@ -717,7 +684,6 @@ pub fn patch_group(
         let description = validate::description(Some(text))
             .map_err(|err| invalid(change, err))?
             .unwrap_or_default();
-        refuse_key_like(change, "group description", &description)?;
         row.description = merger.field(
             field::DESCRIPTION,
             &current.description,
@@ -865,7 +831,7 @@ pub fn key_fields_named(fields: &KeyFields) -> Vec<&'static str> {
     if fields.expires_at.is_some() {
         named.push(field::EXPIRES_AT);
     }
-    if fields.access.is_some() || fields.allow_unbind.is_some() || fields.groups.is_some() {
+    if fields.permissions.is_some() {
         named.push(field::ACCESS);
     }
     named

@@ -11,19 +11,21 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use keyward_core::key_format::Verifier as CoreVerifier;
-use keyward_core::{validate, AccessType, KeyStatus, Scope};
-use keyward_sync::{
-    Change, ChangeAction, ChangeResult, Conflict, Entity, GroupFields, GroupRecord, KeyFields,
-    KeyRecord, Op, Outcome, PullResponse, PulledChange, Verifier,
+use keyward_model::key_format::Verifier as CoreVerifier;
+use keyward_model::wire::{
+    AuditHead, Change, ChangeAction, ChangeResult, Conflict, Entity, GroupFields, GroupRecord,
+    KeyFields, KeyRecord, Outcome, PullResponse, PulledChange, PulledRecord, Verifier,
 };
+use keyward_model::{validate, AccessType, KeyStatus, Scope};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::patch::{self, GroupInfo, GroupRow, KeyRow, Lookup, Notice, RecordMeta};
-use super::{from_millis, to_millis, AccountId, KeyGrant, Result, Store, StoreError, TokenInfo};
+use super::{
+    from_millis, to_millis, AccountId, KeyGrant, Result, Store, StoreError, SyncClient, TokenInfo,
+};
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -119,6 +121,18 @@ const MIGRATIONS: &[&str] = &[
         conflict TEXT NOT NULL
     ) STRICT;
     CREATE INDEX conflict_notices_by_origin ON conflict_notices (account_id, origin, revision);
+"#,
+    r#"
+    -- One token per desktop: its label says which, and its id is the origin of
+    -- the desktop's changes (the server's word, not the desktop's).
+    ALTER TABLE sync_tokens ADD COLUMN label TEXT NOT NULL DEFAULT '';
+    -- The highest audit head each desktop (token) has shown.
+    CREATE TABLE audit_heads (
+        token_id TEXT PRIMARY KEY REFERENCES sync_tokens(id),
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        recorded_at INTEGER NOT NULL
+    ) STRICT;
 "#,
 ];
 
@@ -685,7 +699,7 @@ fn apply(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> Result<C
             [],
             |row| row.get::<_, i64>(0),
         )?),
-        Outcome::AlreadyDeleted => None,
+        Outcome::AlreadyDeleted | Outcome::Refused => None,
     };
     if let Some(revision) = revision {
         store_notices(tx, account, revision, &applied.notices)?;
@@ -694,6 +708,7 @@ fn apply(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> Result<C
         idempotency_id: change.idempotency_id,
         outcome: applied.outcome,
         revision: revision.map(|revision| revision as u64),
+        reason: None,
         conflicts: applied.conflicts,
     })
 }
@@ -754,9 +769,14 @@ fn pull_notices(
 }
 
 /// What identifies a change's content, so a reused idempotency id with
-/// different content is caught rather than silently answered.
+/// different content is caught rather than silently answered. The origin is
+/// the token's, not the content's: left out.
 fn fingerprint(change: &Change) -> Result<Vec<u8>> {
-    let bytes = serde_json::to_vec(change).map_err(|err| StoreError::Storage(err.to_string()))?;
+    let content = Change {
+        origin: Uuid::nil(),
+        ..change.clone()
+    };
+    let bytes = serde_json::to_vec(&content).map_err(|err| StoreError::Storage(err.to_string()))?;
     Ok(Sha256::digest(bytes).to_vec())
 }
 
@@ -788,6 +808,52 @@ fn push_one(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> Resul
     Ok(result)
 }
 
+/// One change of a push in a savepoint of its own: a change a rule refuses
+/// changes nothing and is answered `refused` with the reason, and the rest of
+/// the push goes on without it. A refusal by the rules of the records is kept
+/// with the idempotency id like any result; one by what the request
+/// contradicts (an id reused, another account's record) is not.
+fn push_or_refuse(
+    tx: &Transaction<'_>,
+    account: &AccountId,
+    change: &Change,
+) -> Result<ChangeResult> {
+    tx.execute_batch("SAVEPOINT change")?;
+    match push_one(tx, account, change) {
+        Ok(result) => {
+            tx.execute_batch("RELEASE change")?;
+            Ok(result)
+        }
+        Err(err @ (StoreError::Invalid(_) | StoreError::Conflict(_))) => {
+            tx.execute_batch("ROLLBACK TO change; RELEASE change")?;
+            let result = ChangeResult {
+                idempotency_id: change.idempotency_id,
+                outcome: Outcome::Refused,
+                revision: None,
+                reason: Some(err.to_string()),
+                conflicts: Vec::new(),
+            };
+            if matches!(err, StoreError::Invalid(_)) {
+                let stored = serde_json::to_string(&result)
+                    .map_err(|err| StoreError::Storage(err.to_string()))?;
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO applied_changes (idempotency_id, account_id, fingerprint, result, applied_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![
+                    change.idempotency_id.to_string(),
+                    account.0,
+                    fingerprint(change)?,
+                    stored,
+                    to_millis(OffsetDateTime::now_utc())
+                ])?;
+            }
+            Ok(result)
+        }
+        Err(err) => Err(err),
+    }
+}
+
 fn pull_groups(
     conn: &Connection,
     account: &AccountId,
@@ -803,10 +869,10 @@ fn pull_groups(
     while let Some(row) = rows.next()? {
         let id: String = row.get(0)?;
         let deleted: bool = row.get(2)?;
-        let group = if deleted {
-            None
+        let record = if deleted {
+            PulledRecord::GroupDeleted
         } else {
-            Some(GroupRecord {
+            PulledRecord::Group(GroupRecord {
                 name: row.get(3)?,
                 description: row.get(4)?,
                 scopes: parse_scopes(&row.get::<_, String>(5)?)
@@ -817,15 +883,8 @@ fn pull_groups(
         };
         changes.push(PulledChange {
             revision: row.get::<_, i64>(1)? as u64,
-            entity: Entity::Group,
-            op: if group.is_some() {
-                Op::Upsert
-            } else {
-                Op::Delete
-            },
             id: parse_uuid(&id)?,
-            group,
-            key: None,
+            record,
         });
     }
     Ok(changes)
@@ -848,12 +907,12 @@ fn pull_keys(
     while let Some(row) = rows.next()? {
         let id: String = row.get(0)?;
         let deleted: bool = row.get(2)?;
-        let key = if deleted {
-            None
+        let record = if deleted {
+            PulledRecord::KeyDeleted
         } else {
             let verifier: Vec<u8> = row.get(9)?;
             let groups: Option<String> = row.get(15)?;
-            Some(KeyRecord {
+            PulledRecord::Key(Box::new(KeyRecord {
                 name: row.get(3)?,
                 description: row.get(4)?,
                 access: parse_access(&row.get::<_, String>(5)?)?,
@@ -877,19 +936,12 @@ fn pull_keys(
                     .split_whitespace()
                     .map(parse_uuid)
                     .collect::<Result<_>>()?,
-            })
+            }))
         };
         changes.push(PulledChange {
             revision: row.get::<_, i64>(1)? as u64,
-            entity: Entity::Key,
-            op: if key.is_some() {
-                Op::Upsert
-            } else {
-                Op::Delete
-            },
             id: parse_uuid(&id)?,
-            group: None,
-            key,
+            record,
         });
     }
     Ok(changes)
@@ -902,10 +954,11 @@ fn token_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
         hint: row.get(2)?,
         created_at: from_millis(row.get(3)?),
         revoked_at: row.get::<_, Option<i64>>(4)?.map(from_millis),
+        label: row.get(5)?,
     })
 }
 
-const TOKEN_COLUMNS: &str = "SELECT t.id, a.name, t.hint, t.created_at, t.revoked_at FROM sync_tokens t JOIN accounts a ON a.id = t.account_id";
+const TOKEN_COLUMNS: &str = "SELECT t.id, a.name, t.hint, t.created_at, t.revoked_at, t.label FROM sync_tokens t JOIN accounts a ON a.id = t.account_id";
 
 impl Store for SqliteStore {
     fn key_by_verifier(&self, verifier: &CoreVerifier) -> Result<Option<KeyGrant>> {
@@ -972,34 +1025,78 @@ impl Store for SqliteStore {
         })
     }
 
-    fn account_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<AccountId>> {
+    fn client_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<SyncClient>> {
         self.read(|conn| {
-            Ok(conn
+            let found: Option<(String, String)> = conn
                 .prepare_cached(
-                    "SELECT account_id FROM sync_tokens WHERE hash = ?1 AND revoked_at IS NULL",
+                    "SELECT account_id, id FROM sync_tokens WHERE hash = ?1 AND revoked_at IS NULL",
                 )?
-                .query_row([token_hash.as_slice()], |row| row.get(0))
-                .optional()?
-                .map(AccountId))
+                .query_row([token_hash.as_slice()], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()?;
+            found
+                .map(|(account, token)| {
+                    Ok(SyncClient {
+                        account: AccountId(account),
+                        origin: parse_uuid(&token)?,
+                    })
+                })
+                .transpose()
         })
     }
 
-    fn push(&self, account: &AccountId, changes: &[Change]) -> Result<Vec<ChangeResult>> {
+    fn audit_head(&self, client: &SyncClient) -> Result<Option<AuditHead>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT seq, hash FROM audit_heads WHERE token_id = ?1")?
+                .query_row([client.origin.to_string()], |row| {
+                    Ok(AuditHead {
+                        seq: row.get::<_, i64>(0)? as u64,
+                        hash: row.get(1)?,
+                    })
+                })
+                .optional()?)
+        })
+    }
+
+    fn record_audit_head(&self, client: &SyncClient, head: &AuditHead) -> Result<AuditHead> {
+        let now = to_millis(OffsetDateTime::now_utc());
+        self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO audit_heads (token_id, seq, hash, recorded_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (token_id) DO UPDATE SET seq = ?2, hash = ?3, recorded_at = ?4 WHERE ?2 > seq",
+            )?
+            .execute(params![client.origin.to_string(), head.seq as i64, head.hash, now])?;
+            Ok(tx
+                .prepare_cached("SELECT seq, hash FROM audit_heads WHERE token_id = ?1")?
+                .query_row([client.origin.to_string()], |row| {
+                    Ok(AuditHead {
+                        seq: row.get::<_, i64>(0)? as u64,
+                        hash: row.get(1)?,
+                    })
+                })?)
+        })
+    }
+
+    fn push(&self, client: &SyncClient, changes: &[Change]) -> Result<Vec<ChangeResult>> {
         self.write(|tx| {
             changes
                 .iter()
-                .map(|change| push_one(tx, account, change))
+                .map(|change| {
+                    // The desktop is the token's, whatever the change claims.
+                    let change = Change {
+                        origin: client.origin,
+                        ..change.clone()
+                    };
+                    push_or_refuse(tx, &client.account, &change)
+                })
                 .collect()
         })
     }
 
-    fn pull(
-        &self,
-        account: &AccountId,
-        since: u64,
-        limit: u32,
-        origin: Option<Uuid>,
-    ) -> Result<PullResponse> {
+    fn pull(&self, client: &SyncClient, since: u64, limit: u32) -> Result<PullResponse> {
+        let (account, origin) = (&client.account, client.origin);
         let since = i64::try_from(since).unwrap_or(i64::MAX);
         let limit = usize::try_from(limit).unwrap_or(usize::MAX).max(1);
         let fetch = limit as i64 + 1;
@@ -1015,11 +1112,10 @@ impl Store for SqliteStore {
             let cursor = changes
                 .last()
                 .map_or(since as u64, |change| change.revision);
-            let conflicts = match origin {
-                Some(origin) if cursor > since as u64 => {
-                    pull_notices(&snapshot, account, origin, since, cursor as i64)?
-                }
-                _ => Vec::new(),
+            let conflicts = if cursor > since as u64 {
+                pull_notices(&snapshot, account, origin, since, cursor as i64)?
+            } else {
+                Vec::new()
             };
             drop(snapshot);
             Ok(PullResponse {
@@ -1034,11 +1130,17 @@ impl Store for SqliteStore {
     fn create_token(
         &self,
         account_name: &str,
+        label: &str,
         token_hash: &[u8; 32],
         hint: &str,
     ) -> Result<TokenInfo> {
         let name = validate::name("account", account_name)
             .map_err(|err| StoreError::Invalid(err.to_string()))?;
+        let label = match label.trim() {
+            "" => String::new(),
+            text => validate::name("token label", text)
+                .map_err(|err| StoreError::Invalid(err.to_string()))?,
+        };
         let now = to_millis(OffsetDateTime::now_utc());
         self.write(|tx| {
             let fold = validate::fold(&name);
@@ -1058,8 +1160,8 @@ impl Store for SqliteStore {
             };
             let id = Uuid::now_v7().to_string();
             tx.execute(
-                "INSERT INTO sync_tokens (id, account_id, hash, hint, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, account_id, token_hash.as_slice(), hint, now],
+                "INSERT INTO sync_tokens (id, account_id, hash, hint, created_at, label) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, account_id, token_hash.as_slice(), hint, now, label],
             )?;
             Ok(tx.query_row(&format!("{TOKEN_COLUMNS} WHERE t.id = ?1"), [&id], token_info)?)
         })
@@ -1105,19 +1207,29 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keyward_core::key_format;
-    use keyward_sync::{Change, ChangeAction, KeyFields};
+    use keyward_model::key_format;
+    use keyward_model::wire::{Change, ChangeAction, KeyFields, KeyPermissions};
 
-    fn store_with_key() -> (tempfile::TempDir, SqliteStore, AccountId, String) {
+    fn read_only() -> KeyPermissions {
+        KeyPermissions {
+            access: AccessType::Read,
+            allow_unbind: false,
+            groups: BTreeSet::new(),
+        }
+    }
+
+    fn store_with_key() -> (tempfile::TempDir, SqliteStore, SyncClient, String) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("server.db")).unwrap();
-        store.create_token("Acme", &[9; 32], "kwsync_x…y").unwrap();
-        let account = store.account_by_token(&[9; 32]).unwrap().unwrap();
+        store
+            .create_token("Acme", "desk", &[9; 32], "kwsync_x…y")
+            .unwrap();
+        let account = store.client_by_token(&[9; 32]).unwrap().unwrap();
         let id = Uuid::now_v7();
         let key = key_format::generate("kw").unwrap();
         let fields = KeyFields {
             name: Some("kiosk".into()),
-            access: Some(AccessType::Read),
+            permissions: Some(read_only()),
             verifier: Some(Verifier(key.verifier)),
             hint: Some(key.hint),
             ..KeyFields::default()
@@ -1139,7 +1251,7 @@ mod tests {
     #[test]
     fn last_used_only_moves_forward_and_takes_a_revision_only_when_it_moves() {
         let (_dir, store, account, id) = store_with_key();
-        let head = |store: &SqliteStore| store.pull(&account, 0, 100, None).unwrap().cursor;
+        let head = |store: &SqliteStore| store.pull(&account, 0, 100).unwrap().cursor;
         let at = OffsetDateTime::now_utc();
         let before = head(&store);
         store
@@ -1161,9 +1273,12 @@ mod tests {
             after_use,
             "an older or equal time changes nothing"
         );
-        let pulled = store.pull(&account, 0, 100, None).unwrap();
+        let pulled = store.pull(&account, 0, 100).unwrap();
         assert_eq!(
-            pulled.changes[0].key.as_ref().unwrap().last_used_at,
+            match &pulled.changes[0].record {
+                PulledRecord::Key(key) => key.last_used_at,
+                other => panic!("{other:?}"),
+            },
             Some(from_millis(to_millis(at)))
         );
         store
@@ -1228,9 +1343,11 @@ mod tests {
             .unwrap();
         assert_eq!((fold.as_str(), meta.as_str()), ("kiosk ä", "{}"));
 
-        store.create_token("Acme", &[9; 32], "kwsync_x…y").unwrap();
-        let account = store.account_by_token(&[9; 32]).unwrap().unwrap();
-        assert_eq!(account.0, "acme");
+        store
+            .create_token("Acme", "desk", &[9; 32], "kwsync_x…y")
+            .unwrap();
+        let account = store.client_by_token(&[9; 32]).unwrap().unwrap();
+        assert_eq!(account.account.0, "acme");
         let key = key_format::generate("kw").unwrap();
         let change = |action| Change {
             idempotency_id: Uuid::now_v7(),
@@ -1247,7 +1364,7 @@ mod tests {
                         id: Uuid::now_v7(),
                         fields: Box::new(KeyFields {
                             name: Some("KIOSK ä".into()),
-                            access: Some(AccessType::Read),
+                            permissions: Some(read_only()),
                             verifier: Some(Verifier(key.verifier)),
                             hint: Some(key.hint),
                             ..KeyFields::default()

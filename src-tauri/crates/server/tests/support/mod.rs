@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,11 @@ pub struct Server {
     pub dir: TempDir,
     /// Every response body this test received, to search for secrets.
     pub seen: std::sync::Mutex<Vec<u8>>,
+    /// The account of each token `token` made, and one token per desktop a
+    /// test names by the origin its changes claim: the server tells desktops
+    /// apart by their tokens, not by what a change says.
+    tokens: std::sync::Mutex<HashMap<String, String>>,
+    desks: std::sync::Mutex<HashMap<(String, Uuid), String>>,
 }
 
 pub fn db_path(dir: &Path) -> PathBuf {
@@ -113,6 +119,8 @@ impl Server {
             url,
             dir,
             seen: Default::default(),
+            tokens: Default::default(),
+            desks: Default::default(),
         }
     }
 
@@ -122,13 +130,45 @@ impl Server {
 
     /// `token create --account NAME`: the token printed once.
     pub fn token(&self, account: &str) -> String {
-        let output = run(self.dir.path(), &["token", "create", "--account", account]);
+        self.token_labelled(account, "")
+    }
+
+    /// `token create --account NAME --label LABEL`.
+    pub fn token_labelled(&self, account: &str, label: &str) -> String {
+        let output = run(
+            self.dir.path(),
+            &["token", "create", "--account", account, "--label", label],
+        );
         assert!(
             output.status.success(),
             "{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        String::from_utf8(output.stdout).unwrap().trim().to_string()
+        let token = String::from_utf8(output.stdout).unwrap().trim().to_string();
+        self.tokens
+            .lock()
+            .unwrap()
+            .insert(token.clone(), account.to_string());
+        token
+    }
+
+    /// The token of desktop `origin` of `token`'s account (made the first time).
+    pub fn desk_token(&self, token: &str, origin: Uuid) -> String {
+        if origin.is_nil() {
+            return token.to_string();
+        }
+        let Some(account) = self.tokens.lock().unwrap().get(token).cloned() else {
+            return token.to_string();
+        };
+        if let Some(known) = self.desks.lock().unwrap().get(&(account.clone(), origin)) {
+            return known.clone();
+        }
+        let desk = self.token_labelled(&account, &format!("desk {origin}"));
+        self.desks
+            .lock()
+            .unwrap()
+            .insert((account, origin), desk.clone());
+        desk
     }
 
     /// Stops the server with SIGTERM (a graceful stop) and waits for it.
@@ -197,9 +237,23 @@ impl Server {
         reply.json()
     }
 
+    /// A push with the token of the desktop its changes name as their origin
+    /// (`token` itself for a nil origin or changes of several).
     pub async fn push(&self, token: &str, changes: &[Value]) -> Reply {
-        self.post_json("/v1/sync/push", Some(token), &json!({ "changes": changes }))
-            .await
+        let origins: std::collections::BTreeSet<Uuid> = changes
+            .iter()
+            .filter_map(|change| change["origin"].as_str()?.parse().ok())
+            .collect();
+        let token = match origins.len() {
+            1 => self.desk_token(token, *origins.first().unwrap()),
+            _ => token.to_string(),
+        };
+        self.post_json(
+            "/v1/sync/push",
+            Some(&token),
+            &json!({ "changes": changes }),
+        )
+        .await
     }
 
     /// A push that must succeed; its results.
@@ -218,8 +272,14 @@ impl Server {
         self.pull_with(token, &format!("since={since}")).await
     }
 
-    /// `GET /v1/sync/pull?QUERY`, insisting on 200.
+    /// `GET /v1/sync/pull?QUERY`, insisting on 200; with `origin=` in the
+    /// query, as that desktop (with its token).
     pub async fn pull_with(&self, token: &str, query: &str) -> Value {
+        let origin = query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("origin="))
+            .and_then(|origin| origin.parse().ok());
+        let token = origin.map_or(token.to_string(), |origin| self.desk_token(token, origin));
         let bearer = format!("Bearer {token}");
         let reply = self
             .send(
@@ -312,6 +372,8 @@ pub fn create_key(id: Uuid, name: &str, key: &GeneratedKey, fields: Value) -> Va
     let record = json!({
         "name": name,
         "access": "READ_WRITE",
+        "allow_unbind": false,
+        "groups": [],
         "verifier": hex::encode(key.verifier),
         "hint": key.hint,
         "created_by": "test",

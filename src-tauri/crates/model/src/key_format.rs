@@ -7,8 +7,8 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::secret::SecretString;
 use crate::Result;
+use crate::SecretString;
 
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 pub const BODY_BYTES: usize = 32;
@@ -130,6 +130,57 @@ pub fn check(presented: &str) -> Result<(), FormatProblem> {
     Ok(())
 }
 
+/// Where `text` holds something shaped like a key of any prefix — 2 to 12
+/// of `[a-z0-9]`, `_`, then at least `min_body` base62 characters — as byte
+/// ranges. Shape only: a key with a typo still gives most of it away.
+fn key_shaped_spans(text: &str, min_body: usize) -> Vec<std::ops::Range<usize>> {
+    let bytes = text.as_bytes();
+    let is_prefix_byte = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let mut spans = Vec::new();
+    let mut index = 0;
+    while let Some(offset) = bytes[index..].iter().position(|&b| b == b'_') {
+        let underscore = index + offset;
+        let prefix = bytes[..underscore]
+            .iter()
+            .rev()
+            .take_while(|&&b| is_prefix_byte(b))
+            .count();
+        let body = bytes[underscore + 1..]
+            .iter()
+            .take_while(|&&b| is_base62(b))
+            .count();
+        if prefix >= 2 && body >= min_body {
+            spans.push(underscore - prefix.min(12)..underscore + 1 + body);
+            index = underscore + 1 + body;
+        } else {
+            index = underscore + 1;
+        }
+    }
+    spans
+}
+
+/// Whether `text` holds something shaped like a full key or sync token: the
+/// rule by which the vault and the server refuse a name or a description, so
+/// a key pasted into one by mistake is never stored, shown or synced.
+pub fn holds_full_key(text: &str) -> bool {
+    !key_shaped_spans(text, BODY_LEN + CHECKSUM_LEN).is_empty()
+}
+
+/// `text` with everything shaped like a key — even a partial one of 16
+/// characters or more after its prefix — replaced by `<redacted>`: for
+/// messages that repeat what somebody typed.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for span in key_shaped_spans(text, 16) {
+        out.push_str(&text[last..span.start]);
+        out.push_str("<redacted>");
+        last = span.end;
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +225,40 @@ mod tests {
         let key = generate("kw").unwrap();
         let long = format!("{}x", key.secret.expose());
         assert_eq!(check(&long), Err(FormatProblem::Shape));
+    }
+
+    #[test]
+    fn full_keys_of_any_prefix_are_found_in_text() {
+        let key = generate("kw").unwrap();
+        let token = generate("kwsync").unwrap();
+        for text in [
+            key.secret.expose().to_string(),
+            format!("copy of {}", key.secret.expose()),
+            format!("gate({})", token.secret.expose()),
+            format!("x{}y", key.secret.expose()),
+            // A typo does not make it safe to keep.
+            format!("{}Z", &key.secret.expose()[..key.secret.expose().len() - 1]),
+        ] {
+            assert!(holds_full_key(&text), "{text}");
+            assert!(
+                !redact(&text).contains(&key.secret.expose()[3..20]),
+                "{text}"
+            );
+        }
+        for text in [
+            "gate north",
+            "kw_short",
+            "KW_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefghijklm",
+            "kw_AbCd…wXyZ",
+            "",
+        ] {
+            assert!(!holds_full_key(text), "{text}");
+        }
+        assert_eq!(
+            redact("key kw_abcdefghijklmnopq not found"),
+            "key <redacted> not found"
+        );
+        assert_eq!(redact("plain text, kw_ok"), "plain text, kw_ok");
     }
 
     proptest! {

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use keyward_core::{Method, Request, SecretString, VerifyResult};
+use crate::{Method, Request, SecretString, VerifyResult};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// What a device sends. Unknown fields are refused, so a typo such as
@@ -15,7 +15,7 @@ pub struct VerifyRequest {
     /// The full key, e.g. `kw_…` (only ever in a request body).
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub key: PresentedKey,
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::method))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::wire::schema::method))]
     pub method: Method,
     /// The resource the request is for, such as `devices`, `sessions` or `passings`.
     pub resource: String,
@@ -25,9 +25,9 @@ pub struct VerifyRequest {
 }
 
 impl VerifyRequest {
-    /// The request in keyward-core's terms; refuses an unknown resource shape
+    /// The request in the model's terms; refuses an unknown resource shape
     /// or an unbind that is not a DELETE on devices.
-    pub fn request(&self) -> keyward_core::Result<Request> {
+    pub fn request(&self) -> crate::Result<Request> {
         Request::new(self.method, &self.resource, self.unbind)
     }
 }
@@ -53,13 +53,13 @@ impl<'de> Deserialize<'de> for PresentedKey {
     }
 }
 
-/// The answer: the result in keyward-core's terms and, once the key was found,
+/// The answer: the result in the model's terms and, once the key was found,
 /// its id.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyResponse {
     #[serde(with = "result_text")]
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::verify_result))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::wire::schema::verify_result))]
     pub result: VerifyResult,
     pub key_id: Option<String>,
 }
@@ -67,7 +67,7 @@ pub struct VerifyResponse {
 /// Every verification result, for parsing and for the OpenAPI enum.
 pub(crate) fn all_results() -> [VerifyResult; 6] {
     use VerifyResult::*;
-    // The match makes the compiler point here when keyward-core adds a result.
+    // The match makes the compiler point here when the model adds a result.
     match Valid {
         Valid | Malformed | NotFound | Disabled | Expired | Forbidden => {}
     }
@@ -75,7 +75,7 @@ pub(crate) fn all_results() -> [VerifyResult; 6] {
 }
 
 mod result_text {
-    use keyward_core::VerifyResult;
+    use crate::VerifyResult;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     pub fn serialize<S: Serializer>(

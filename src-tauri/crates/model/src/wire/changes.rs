@@ -9,7 +9,9 @@
 //! returns the current state of every record changed since a cursor — deletes
 //! as tombstones, last-used times included — in cursor order.
 
-use keyward_core::{AccessType, KeyStatus, Scope};
+use crate::{AccessType, KeyStatus, Scope};
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -71,56 +73,179 @@ pub struct GroupFields {
     pub description: Option<String>,
     /// Replaces the group's scopes (`resource:read|write|delete`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::scopes))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::wire::schema::scopes))]
     pub scopes: Option<Vec<Scope>>,
 }
 
+/// What a key may do, judged as one: its access type, unbind flag and groups.
+/// They travel together on the wire (all three fields or none), because the
+/// server judges them together and a patch of one of them would be read
+/// against another desktop's values of the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPermissions {
+    pub access: AccessType,
+    pub allow_unbind: bool,
+    /// By group id (ids survive a rename); none = the access type alone
+    /// limits the key. On the wire, a sorted array.
+    pub groups: BTreeSet<Uuid>,
+}
+
+/// The message of a patch that names some of `access`, `allow_unbind` and
+/// `groups` but not all (the server answers it with 400).
+pub const PARTIAL_PERMISSIONS: &str =
+    "a key's access, allow_unbind and groups travel together: send all three or none";
+
 /// The fields of a key record an upsert sets; absent ones stay as they are.
-/// A key the server does not hold yet needs `name`, `access`, `verifier` and
-/// `hint`; the rest default to the least (no unbind, no groups, active, no
-/// expiry). `description` and `expires_at` are cleared with `null`.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+/// A key the server does not hold yet needs `name`, `access` (with
+/// `allow_unbind` and `groups`), `verifier` and `hint`; the rest default to
+/// the least (active, no expiry). `description` and `expires_at` are cleared
+/// with `null`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "KeyFieldsOnWire", into = "KeyFieldsOnWire")]
 pub struct KeyFields {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// `Some(None)` clears it.
+    pub description: Option<Option<String>>,
+    pub permissions: Option<KeyPermissions>,
+    pub status: Option<KeyStatus>,
+    /// `Some(None)` clears it.
+    pub expires_at: Option<Option<OffsetDateTime>>,
+    /// Set when the key is created; a key's verifier never changes.
+    pub verifier: Option<Verifier>,
+    pub hint: Option<String>,
+    pub created_at: Option<OffsetDateTime>,
+    pub created_by: Option<String>,
+}
+
+/// [`KeyFields`] as written in JSON: the permissions flat.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = KeyFields))]
+#[derive(Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KeyFieldsOnWire {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "nullable")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
-    pub description: Option<Option<String>>,
+    description: Option<Option<String>>,
+    /// With `allow_unbind` and `groups`: the three travel together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::access_type))]
-    pub access: Option<AccessType>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::wire::schema::access_type))]
+    access: Option<AccessType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allow_unbind: Option<bool>,
+    allow_unbind: Option<bool>,
     /// Replaces the key's groups, by group id (ids survive a rename).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub groups: Option<Vec<Uuid>>,
+    groups: Option<BTreeSet<Uuid>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::key_status))]
-    pub status: Option<KeyStatus>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::wire::schema::key_status))]
+    status: Option<KeyStatus>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "nullable_time"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
-    pub expires_at: Option<Option<OffsetDateTime>>,
-    /// Set when the key is created; a key's verifier never changes.
+    expires_at: Option<Option<OffsetDateTime>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::verifier))]
-    pub verifier: Option<Verifier>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::wire::schema::verifier))]
+    verifier: Option<Verifier>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
+    hint: Option<String>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "time::serde::rfc3339::option"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
-    pub created_at: Option<OffsetDateTime>,
+    created_at: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_by: Option<String>,
+    created_by: Option<String>,
+}
+
+impl TryFrom<KeyFieldsOnWire> for KeyFields {
+    type Error = String;
+    fn try_from(wire: KeyFieldsOnWire) -> Result<KeyFields, String> {
+        let permissions = match (wire.access, wire.allow_unbind, wire.groups) {
+            (Some(access), Some(allow_unbind), Some(groups)) => Some(KeyPermissions {
+                access,
+                allow_unbind,
+                groups,
+            }),
+            (None, None, None) => None,
+            _ => return Err(PARTIAL_PERMISSIONS.into()),
+        };
+        Ok(KeyFields {
+            name: wire.name,
+            description: wire.description,
+            permissions,
+            status: wire.status,
+            expires_at: wire.expires_at,
+            verifier: wire.verifier,
+            hint: wire.hint,
+            created_at: wire.created_at,
+            created_by: wire.created_by,
+        })
+    }
+}
+
+impl From<KeyFields> for KeyFieldsOnWire {
+    fn from(fields: KeyFields) -> KeyFieldsOnWire {
+        let (access, allow_unbind, groups) = match fields.permissions {
+            Some(p) => (Some(p.access), Some(p.allow_unbind), Some(p.groups)),
+            None => (None, None, None),
+        };
+        KeyFieldsOnWire {
+            name: fields.name,
+            description: fields.description,
+            access,
+            allow_unbind,
+            groups,
+            status: fields.status,
+            expires_at: fields.expires_at,
+            verifier: fields.verifier,
+            hint: fields.hint,
+            created_at: fields.created_at,
+            created_by: fields.created_by,
+        }
+    }
+}
+
+impl KeyFields {
+    /// This patch with `later`'s fields laid over it: what applying both in
+    /// order sets, as one patch.
+    pub fn then(mut self, later: KeyFields) -> KeyFields {
+        macro_rules! over {
+            ($($field:ident),*) => { $( if later.$field.is_some() { self.$field = later.$field; } )* };
+        }
+        over!(
+            name,
+            description,
+            permissions,
+            status,
+            expires_at,
+            verifier,
+            hint,
+            created_at,
+            created_by
+        );
+        self
+    }
+}
+
+impl GroupFields {
+    /// This patch with `later`'s fields laid over it.
+    pub fn then(mut self, later: GroupFields) -> GroupFields {
+        if later.name.is_some() {
+            self.name = later.name;
+        }
+        if later.description.is_some() {
+            self.description = later.description;
+        }
+        if later.scopes.is_some() {
+            self.scopes = later.scopes;
+        }
+        self
+    }
 }
 
 /// One change from a desktop's outbox.
@@ -131,8 +256,10 @@ pub struct Change {
     pub idempotency_id: Uuid,
     /// When the administrator made the change (the desktop's clock).
     pub at: OffsetDateTime,
-    /// The desktop that made the change (its own random id, one per vault
-    /// and remote): a change never conflicts with its own desktop's earlier ones.
+    /// The desktop that made the change: a change never conflicts with its
+    /// own desktop's earlier ones. The server does not take a desktop's word
+    /// for it: it sets this from the sync token the push came with (one token
+    /// per desktop), whatever the change says.
     pub origin: Uuid,
     /// The revision of the record as the desktop last pulled it when the
     /// change was made (0: never pulled). A field the server changed after
@@ -177,6 +304,8 @@ pub(crate) struct ChangeOnWire {
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     at: OffsetDateTime,
+    /// Ignored by the server, which takes the origin from the sync token.
+    #[serde(default)]
     origin: Uuid,
     #[serde(default)]
     base_revision: u64,
@@ -189,6 +318,7 @@ pub(crate) struct ChangeOnWire {
     group: Option<GroupFields>,
     /// With `entity: key, op: upsert` only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<KeyFieldsOnWire>))]
     key: Option<KeyFields>,
 }
 
@@ -268,6 +398,9 @@ pub enum Outcome {
     Applied,
     /// The record was deleted before (deleted beats edited): nothing changed.
     AlreadyDeleted,
+    /// A rule refused the change (see `reason`): nothing changed, and the
+    /// other changes of the push were applied without it.
+    Refused,
 }
 
 /// What became of one change. A replayed idempotency id gets this same answer.
@@ -278,6 +411,9 @@ pub struct ChangeResult {
     pub outcome: Outcome,
     /// The record's revision after this change, when it changed anything.
     pub revision: Option<u64>,
+    /// Why a rule refused the change (`outcome: refused`), for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Fields of this change that another desktop had changed too, and how
     /// each merged: where `kept` is not `yours`, this change was overridden.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -334,7 +470,7 @@ pub struct PullQuery {
 pub struct GroupRecord {
     pub name: String,
     pub description: String,
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::scopes))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::wire::schema::scopes))]
     pub scopes: Vec<Scope>,
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
@@ -347,14 +483,14 @@ pub struct GroupRecord {
 pub struct KeyRecord {
     pub name: String,
     pub description: Option<String>,
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::access_type))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::wire::schema::access_type))]
     pub access: AccessType,
     pub allow_unbind: bool,
     pub groups: Vec<Uuid>,
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::key_status))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::wire::schema::key_status))]
     pub status: KeyStatus,
     pub hint: String,
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::verifier))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::wire::schema::verifier))]
     pub verifier: Verifier,
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
@@ -373,25 +509,99 @@ pub struct KeyRecord {
     pub expires_at: Option<OffsetDateTime>,
 }
 
-/// A record changed since the cursor: its current state, or a tombstone
-/// (`op: delete`, no fields) once deleted.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+/// A record changed since the cursor: its current state, or a tombstone once
+/// deleted. On the wire: `revision`, `entity`, `op`, `id` and the record under
+/// `group` or `key`; a change of any other shape fails the pull as a whole.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "PulledChangeOnWire", into = "PulledChangeOnWire")]
 pub struct PulledChange {
     /// Strictly increasing along a pull and across pulls.
     pub revision: u64,
-    pub entity: Entity,
-    pub op: Op,
     pub id: Uuid,
+    pub record: PulledRecord,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PulledRecord {
+    Group(GroupRecord),
+    Key(Box<KeyRecord>),
+    GroupDeleted,
+    KeyDeleted,
+}
+
+impl PulledRecord {
+    pub fn entity(&self) -> Entity {
+        match self {
+            PulledRecord::Group(_) | PulledRecord::GroupDeleted => Entity::Group,
+            PulledRecord::Key(_) | PulledRecord::KeyDeleted => Entity::Key,
+        }
+    }
+
+    pub fn is_delete(&self) -> bool {
+        matches!(self, PulledRecord::GroupDeleted | PulledRecord::KeyDeleted)
+    }
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = PulledChange))]
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PulledChangeOnWire {
+    revision: u64,
+    entity: Entity,
+    op: Op,
+    id: Uuid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<GroupRecord>,
+    group: Option<GroupRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<KeyRecord>,
+    key: Option<KeyRecord>,
+}
+
+impl TryFrom<PulledChangeOnWire> for PulledChange {
+    type Error = String;
+    fn try_from(wire: PulledChangeOnWire) -> Result<PulledChange, String> {
+        let record = match (wire.entity, wire.op, wire.group, wire.key) {
+            (Entity::Group, Op::Upsert, Some(group), None) => PulledRecord::Group(group),
+            (Entity::Key, Op::Upsert, None, Some(key)) => PulledRecord::Key(Box::new(key)),
+            (Entity::Group, Op::Delete, None, None) => PulledRecord::GroupDeleted,
+            (Entity::Key, Op::Delete, None, None) => PulledRecord::KeyDeleted,
+            (entity, op, _, _) => {
+                return Err(format!(
+                    "pulled record {} at revision {}: a {op:?} of a {entity:?} of the wrong shape",
+                    wire.id, wire.revision
+                ))
+            }
+        };
+        Ok(PulledChange {
+            revision: wire.revision,
+            id: wire.id,
+            record,
+        })
+    }
+}
+
+impl From<PulledChange> for PulledChangeOnWire {
+    fn from(change: PulledChange) -> PulledChangeOnWire {
+        let entity = change.record.entity();
+        let (op, group, key) = match change.record {
+            PulledRecord::Group(group) => (Op::Upsert, Some(group), None),
+            PulledRecord::Key(key) => (Op::Upsert, None, Some(*key)),
+            PulledRecord::GroupDeleted | PulledRecord::KeyDeleted => (Op::Delete, None, None),
+        };
+        PulledChangeOnWire {
+            revision: change.revision,
+            entity,
+            op,
+            id: change.id,
+            group,
+            key,
+        }
+    }
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullResponse {
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<PulledChangeOnWire>))]
     pub changes: Vec<PulledChange>,
     /// Pass as `since` next time: the revision of the last change returned
     /// (or `since` itself when there was none).
@@ -470,7 +680,11 @@ mod tests {
                     name: Some("gate 1".into()),
                     description: Some(None),
                     expires_at: Some(None),
-                    access: Some(AccessType::Write),
+                    permissions: Some(KeyPermissions {
+                        access: AccessType::Write,
+                        allow_unbind: false,
+                        groups: BTreeSet::from([Uuid::now_v7()]),
+                    }),
                     verifier: Some(Verifier([7; 32])),
                     ..KeyFields::default()
                 }),
@@ -480,6 +694,11 @@ mod tests {
         assert_eq!(value["entity"], "key");
         assert_eq!(value["op"], "upsert");
         assert_eq!(value["key"]["description"], serde_json::Value::Null);
+        assert_eq!(
+            value["key"]["access"], "WRITE",
+            "the permissions travel flat"
+        );
+        assert_eq!(value["key"]["allow_unbind"], false);
         assert!(
             value["key"].get("status").is_none(),
             "absent fields stay absent"
@@ -514,6 +733,17 @@ mod tests {
             serde_json::from_value::<Change>(value)
         };
         assert!(with(json!({"entity": "group", "op": "delete"})).is_ok());
+        for partial in [
+            json!({"access": "READ"}),
+            json!({"access": "READ", "allow_unbind": false}),
+            json!({"groups": []}),
+            json!({"allow_unbind": true, "groups": []}),
+        ] {
+            let err = with(json!({"entity": "key", "op": "upsert", "key": partial}))
+                .expect_err("a partial permission patch is refused");
+            assert!(err.to_string().contains(PARTIAL_PERMISSIONS), "{err}");
+        }
+        assert!(with(json!({"entity": "key", "op": "upsert", "key": {"access": "READ", "allow_unbind": false, "groups": []}})).is_ok());
         assert!(with(json!({"entity": "group", "op": "delete", "group": {}})).is_err());
         assert!(with(json!({"entity": "key", "op": "upsert", "group": {}})).is_err());
         assert!(with(json!({"entity": "key", "op": "upsert"})).is_err());
@@ -527,5 +757,44 @@ mod tests {
             json!({"entity": "group", "op": "upsert", "group": {"scopes": ["devices:admin"]}})
         )
         .is_err());
+    }
+}
+
+#[cfg(test)]
+mod pulled_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pulled(value: serde_json::Value) -> Result<PulledChange, serde_json::Error> {
+        serde_json::from_value(value)
+    }
+
+    #[test]
+    fn a_pulled_change_is_typed_by_its_entity_and_op() {
+        let id = Uuid::now_v7();
+        let deleted =
+            pulled(json!({"revision": 3, "entity": "key", "op": "delete", "id": id})).unwrap();
+        assert_eq!(deleted.record, PulledRecord::KeyDeleted);
+        let group = pulled(json!({"revision": 4, "entity": "group", "op": "upsert", "id": id,
+            "group": {"name": "ops", "description": "", "scopes": ["devices:read"], "updated_at": "2027-01-15T08:00:00Z"}}))
+        .unwrap();
+        assert!(matches!(group.record, PulledRecord::Group(ref g) if g.name == "ops"));
+        let back = serde_json::to_value(&group).unwrap();
+        assert_eq!(back["entity"], "group");
+        assert_eq!(back["op"], "upsert");
+        assert_eq!(pulled(back).unwrap(), group);
+    }
+
+    #[test]
+    fn a_pulled_change_of_the_wrong_shape_fails_instead_of_being_skipped() {
+        let id = Uuid::now_v7();
+        for bad in [
+            json!({"revision": 1, "entity": "key", "op": "upsert", "id": id}),
+            json!({"revision": 1, "entity": "group", "op": "delete", "id": id, "group": {"name": "x", "description": "", "scopes": [], "updated_at": "2027-01-15T08:00:00Z"}}),
+            json!({"revision": 1, "entity": "key", "op": "upsert", "id": id, "key": {"name": "x"}}),
+            json!({"revision": 1, "entity": "key", "op": "delete", "id": id, "colour": "red"}),
+        ] {
+            assert!(pulled(bad.clone()).is_err(), "{bad} was accepted");
+        }
     }
 }

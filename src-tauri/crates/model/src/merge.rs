@@ -12,8 +12,9 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
-use keyward_core::access::{self, Grant, Request, DEVICES};
-use keyward_core::{AccessType, KeyStatus, Method, Scope};
+use crate::access::{self, Grant, Request, DEVICES};
+use crate::wire::KeyPermissions;
+use crate::{KeyStatus, Method, Scope};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -86,15 +87,6 @@ pub fn scopes(a: &BTreeSet<Scope>, b: &BTreeSet<Scope>) -> BTreeSet<Scope> {
     a.intersection(b).cloned().collect()
 }
 
-/// The settings that decide what a key may do, judged as one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Permissions {
-    pub access: AccessType,
-    pub allow_unbind: bool,
-    /// By group id; an empty set is a key limited by its access type alone.
-    pub groups: BTreeSet<Uuid>,
-}
-
 /// The live groups' scopes, by id. A group missing here (deleted or unknown)
 /// grants nothing.
 pub type GroupScopes = BTreeMap<Uuid, BTreeSet<Scope>>;
@@ -102,7 +94,7 @@ pub type GroupScopes = BTreeMap<Uuid, BTreeSet<Scope>>;
 /// The outcome of [`permissions`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MergedPermissions {
-    pub value: Permissions,
+    pub value: KeyPermissions,
     /// Neither side's permissions include the other's: the key must become inactive.
     pub deactivate: bool,
     pub rule: &'static str,
@@ -113,8 +105,8 @@ pub struct MergedPermissions {
 /// whole; equal permissions: the later change wins; incomparable: the later
 /// change's values are kept and the key is made inactive.
 pub fn permissions(
-    a: &Side<Permissions>,
-    b: &Side<Permissions>,
+    a: &Side<KeyPermissions>,
+    b: &Side<KeyPermissions>,
     groups: &GroupScopes,
 ) -> MergedPermissions {
     let (value, deactivate, rule) = match compare_permissions(&a.value, &b.value, groups) {
@@ -130,13 +122,13 @@ pub fn permissions(
     }
 }
 
-/// Compares what two settings allow, by keyward-core's own decision over
+/// Compares what two settings allow, by the model's own decision over
 /// every method, on every resource either side's scopes name, on `devices`
 /// (where unbinding happens) and on one resource neither names, with and
 /// without unbind. `None`: each allows something the other does not.
 pub fn compare_permissions(
-    a: &Permissions,
-    b: &Permissions,
+    a: &KeyPermissions,
+    b: &KeyPermissions,
     groups: &GroupScopes,
 ) -> Option<Ordering> {
     let (a_scopes, b_scopes) = (effective_scopes(a, groups), effective_scopes(b, groups));
@@ -162,7 +154,7 @@ pub fn compare_permissions(
 }
 
 /// The union of the key's groups' scopes; `None` for a key without groups.
-fn effective_scopes(permissions: &Permissions, groups: &GroupScopes) -> Option<BTreeSet<Scope>> {
+fn effective_scopes(permissions: &KeyPermissions, groups: &GroupScopes) -> Option<BTreeSet<Scope>> {
     if permissions.groups.is_empty() {
         return None;
     }
@@ -187,7 +179,7 @@ fn unnamed_resource(named: &BTreeSet<String>) -> String {
 
 /// Every request over `resources` the settings allow, by `access::decide`.
 fn allowed(
-    permissions: &Permissions,
+    permissions: &KeyPermissions,
     scopes: Option<&BTreeSet<Scope>>,
     resources: &BTreeSet<String>,
 ) -> BTreeSet<(usize, String, bool)> {
@@ -215,7 +207,7 @@ fn allowed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keyward_core::Action;
+    use crate::{AccessType, Action};
     use proptest::prelude::*;
     use time::macros::datetime;
 
@@ -227,8 +219,8 @@ mod tests {
         }
     }
 
-    fn perms(access: AccessType, allow_unbind: bool, groups: &[u128]) -> Permissions {
-        Permissions {
+    fn perms(access: AccessType, allow_unbind: bool, groups: &[u128]) -> KeyPermissions {
+        KeyPermissions {
             access,
             allow_unbind,
             groups: groups.iter().map(|id| Uuid::from_u128(*id)).collect(),
@@ -253,7 +245,7 @@ mod tests {
         ])
     }
 
-    fn merge(a: Permissions, b: Permissions) -> MergedPermissions {
+    fn merge(a: KeyPermissions, b: KeyPermissions) -> MergedPermissions {
         permissions(
             &Side::new(a, stamp(0, 1, 1)),
             &Side::new(b, stamp(5, 2, 2)),
@@ -430,14 +422,14 @@ mod tests {
             .prop_filter("two changes", |(a, b)| a.idempotency_id != b.idempotency_id)
     }
 
-    fn any_permissions() -> impl Strategy<Value = Permissions> {
+    fn any_permissions() -> impl Strategy<Value = KeyPermissions> {
         (
             prop::sample::select(AccessType::ALL.to_vec()),
             any::<bool>(),
             // Ids 1 to 6 may exist; 7 never does.
             prop::collection::btree_set(1u128..8, 0..3),
         )
-            .prop_map(|(access, allow_unbind, groups)| Permissions {
+            .prop_map(|(access, allow_unbind, groups)| KeyPermissions {
                 access,
                 // A READ key never carries the flag (the vault refuses it).
                 allow_unbind: allow_unbind && access != AccessType::Read,
@@ -456,7 +448,7 @@ mod tests {
 
     /// Every request the core allows on the test's resources (the ones the
     /// scopes may name and one they never do), computed here independently.
-    fn grants(permissions: &Permissions, groups: &GroupScopes) -> BTreeSet<String> {
+    fn grants(permissions: &KeyPermissions, groups: &GroupScopes) -> BTreeSet<String> {
         let scopes: Option<BTreeSet<Scope>> = (!permissions.groups.is_empty()).then(|| {
             permissions
                 .groups

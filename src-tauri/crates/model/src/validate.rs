@@ -3,8 +3,7 @@
 
 use time::{Date, Duration, OffsetDateTime, Time};
 
-use crate::secret::SecretString;
-use crate::{Error, Result};
+use crate::{key_format, Error, Result, SecretString};
 
 pub const NAME_MAX_CHARS: usize = 64;
 pub const DESCRIPTION_MAX_CHARS: usize = 500;
@@ -12,6 +11,8 @@ pub const PASSPHRASE_MIN_CHARS: usize = 8;
 pub const PASSPHRASE_MAX_CHARS: usize = 1024;
 pub const KEY_LIMIT_MAX: u32 = 1_000_000;
 pub const DEFAULT_KEY_LIMIT: u32 = 10;
+/// The furthest a relative expiry may reach: 100 years.
+pub const EXPIRY_MAX_DAYS: i64 = 100 * 366;
 
 /// Trims a name and checks it: 1–64 characters, no control characters.
 /// `what` names the thing ("key", "group", "account") in the message.
@@ -33,7 +34,43 @@ pub fn name(what: &str, raw: &str) -> Result<String> {
             "the {what} name contains a control character (such as a tab or a newline): remove it"
         )));
     }
+    refuse_keys(&format!("the {what} name"), trimmed)?;
     Ok(trimmed.to_string())
+}
+
+/// Refuses text that holds something shaped like a full key or sync token
+/// ([`key_format::holds_full_key`]): a key is shown once and kept nowhere,
+/// least of all in a name that every table, log and desktop repeats.
+pub fn refuse_keys(what: &str, text: &str) -> Result<()> {
+    if key_format::holds_full_key(text) {
+        return Err(Error::invalid(format!(
+            "{what} holds something shaped like a full key: a key is never kept in a name or a description — remove it"
+        )));
+    }
+    Ok(())
+}
+
+/// A name that breaks no rule, made from `raw` by dropping what the rules
+/// refuse: control characters, key-shaped text (as `[key removed]`), and
+/// characters beyond the limit. For names that arrive from elsewhere (a pull)
+/// and must be stored rather than refused; `None` when nothing is left.
+pub fn repaired_name(raw: &str) -> Option<String> {
+    let mut text: String = raw.chars().filter(|c| !c.is_control()).collect();
+    if key_format::holds_full_key(&text) {
+        text = key_format::redact(&text).replace("<redacted>", "[key removed]");
+    }
+    let text: String = text.trim().chars().take(NAME_MAX_CHARS).collect();
+    let text = text.trim_end().to_string();
+    (!text.is_empty()).then_some(text)
+}
+
+/// "NAME (n)": the name a record gets when another holds `name`, cut so it
+/// stays within [`NAME_MAX_CHARS`] (the server and a pull derive names alike).
+pub fn numbered_name(name: &str, n: u64) -> String {
+    let suffix = format!(" ({n})");
+    let room = NAME_MAX_CHARS.saturating_sub(suffix.chars().count());
+    let base: String = name.chars().take(room).collect();
+    format!("{}{suffix}", base.trim_end())
 }
 
 /// The form names are compared in: case-insensitive, Unicode-aware.
@@ -56,6 +93,7 @@ pub fn description(raw: Option<&str>) -> Result<Option<String>> {
             "the description contains a control character: remove it",
         ));
     }
+    refuse_keys("the description", text)?;
     Ok(Some(text.to_string()))
 }
 
@@ -100,15 +138,21 @@ pub fn expires_in(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime> {
     let (number, unit) = text.split_at(split);
     let amount: i64 = number.parse().map_err(|_| bad())?;
     let duration = match unit {
-        "h" => Duration::hours(amount),
-        "d" => Duration::days(amount),
-        "w" => Duration::weeks(amount),
+        "h" => Duration::checked_seconds_f64(amount as f64 * 3600.0),
+        "d" => Duration::checked_seconds_f64(amount as f64 * 86_400.0),
+        "w" => Duration::checked_seconds_f64(amount as f64 * 604_800.0),
         _ => return Err(bad()),
-    };
-    if amount == 0 || amount > 100 * 366 * 24 {
+    }
+    .ok_or_else(bad)?;
+    if amount == 0 {
         return Err(bad());
     }
-    Ok(now + duration)
+    if duration > Duration::days(EXPIRY_MAX_DAYS) {
+        return Err(Error::invalid(format!(
+            "the expiry {text:?} is too far away: a key expires within 100 years"
+        )));
+    }
+    now.checked_add(duration).ok_or_else(bad)
 }
 
 /// Parses an absolute expiry: a date (the key works through that day, UTC) or an RFC 3339 time.
@@ -152,7 +196,36 @@ mod tests {
         );
         assert!(name("key", "Zeitnahme 東京 🏁").is_ok());
         assert!(name("key", "tab\there").is_err());
+        let key = key_format::generate("kw").unwrap();
+        let pasted = format!("copy of {}", key.secret.expose());
+        let refused = name("key", &pasted).unwrap_err().to_string();
+        assert!(refused.contains("shaped like a full key"), "{refused}");
+        assert!(
+            !refused.contains(&key.secret.expose()[3..]),
+            "the message never repeats it"
+        );
+        assert!(description(Some(&pasted)).is_err());
+        let repaired = repaired_name(&pasted).unwrap();
+        assert_eq!(repaired, "copy of [key removed]");
+        assert!(name("key", &repaired).is_ok());
+        assert_eq!(
+            repaired_name(&"n".repeat(70)).unwrap().chars().count(),
+            NAME_MAX_CHARS
+        );
+        assert_eq!(repaired_name("a\tb").unwrap(), "ab");
+        assert_eq!(repaired_name(" \u{7} "), None);
         assert!(name("key", "bell\u{7}").is_err());
+    }
+
+    #[test]
+    fn numbered_names_stay_within_the_rules() {
+        assert_eq!(numbered_name("gate", 2), "gate (2)");
+        let long = "g".repeat(NAME_MAX_CHARS);
+        for n in [2, 10, 12345] {
+            let numbered = numbered_name(&long, n);
+            assert!(name("key", &numbered).is_ok(), "{numbered}");
+            assert!(numbered.ends_with(&format!(" ({n})")));
+        }
     }
 
     #[test]
@@ -166,7 +239,18 @@ mod tests {
         let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
         assert_eq!(expires_in("90d", now).unwrap(), now + Duration::days(90));
         assert_eq!(expires_in("12h", now).unwrap(), now + Duration::hours(12));
-        for bad in ["", "d", "90", "90x", "-1d", "0d", "1.5d"] {
+        for bad in [
+            "",
+            "d",
+            "90",
+            "90x",
+            "-1d",
+            "0d",
+            "1.5d",
+            "500000w",
+            "99999999999999999999h",
+            "36700d",
+        ] {
             assert!(expires_in(bad, now).is_err(), "{bad}");
         }
         let end = expires_at("2030-01-31", now).unwrap();

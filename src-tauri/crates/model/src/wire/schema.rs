@@ -1,8 +1,8 @@
-//! OpenAPI schemas for keyward-core's types on the wire, built from those
+//! OpenAPI schemas for the model's types on the wire, built from those
 //! types themselves (their constants and their serde names), so the document
 //! lists exactly what the server accepts.
 
-use keyward_core::{AccessType, KeyStatus, Method};
+use crate::{AccessType, KeyStatus, Method};
 use serde::Serialize;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
 use utoipa::openapi::{RefOr, Schema};
@@ -46,7 +46,7 @@ pub fn method() -> RefOr<Schema> {
 
 pub fn key_status() -> RefOr<Schema> {
     let all = [KeyStatus::Active, KeyStatus::Inactive];
-    // The match makes the compiler point here when keyward-core adds a status.
+    // The match makes the compiler point here when the model adds a status.
     match all[0] {
         KeyStatus::Active | KeyStatus::Inactive => {}
     }
@@ -55,7 +55,7 @@ pub fn key_status() -> RefOr<Schema> {
 
 pub fn verify_result() -> RefOr<Schema> {
     string_enum(
-        &crate::verify::all_results(),
+        &crate::wire::verify::all_results(),
         "in the order checked: MALFORMED, NOT_FOUND, DISABLED, EXPIRED, FORBIDDEN; else VALID",
     )
     .into()

@@ -11,9 +11,10 @@
 //!   that desktop right after its sync (every probe VALID on the server is
 //!   VALID in the desktop's own vault);
 //! - no change is refused;
-//! and after a quiet round (faults off, every desktop syncing) that all the
-//!   desktops hold the same keys and groups, that every key created and not
-//!   deleted is there, and that nothing waits in an outbox.
+//!
+//! After a quiet round (faults off, every desktop syncing) all the desktops
+//! hold the same keys and groups, every key created and not deleted is there,
+//! and nothing waits in an outbox.
 //!
 //! Cases are shrunk by proptest when one fails. `KEYWARD_MODEL_CASES` sets
 //! how many run (default 2,000), `KEYWARD_MODEL_OPS` the longest sequence
@@ -241,7 +242,8 @@ struct World {
     /// quickly (what `keyward-server token create` does, without a process).
     tokens: keyward_server::SqliteStore,
     proxy: FaultProxy,
-    runtime: tokio::runtime::Runtime,
+    /// Runs the proxy.
+    _runtime: tokio::runtime::Runtime,
     vaults: Vec<Vault>,
     cases: AtomicUsize,
 }
@@ -299,7 +301,7 @@ impl World {
             server,
             tokens,
             proxy,
-            runtime,
+            _runtime: runtime,
             vaults,
             cases: AtomicUsize::new(0),
         }
@@ -416,7 +418,7 @@ impl World {
                     if let Some(first) = groups.first().filter(|_| key.groups.is_empty()) {
                         // From the access type alone to one group's scopes.
                         self.vaults[d]
-                            .set_key_groups(account, &key.id, &[first.name.clone()])
+                            .set_key_groups(account, &key.id, std::slice::from_ref(&first.name))
                             .unwrap();
                         model.restricted[d].insert(key.id.clone());
                     } else if key.groups.len() > 1 {

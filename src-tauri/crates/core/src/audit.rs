@@ -195,7 +195,7 @@ impl Vault {
             .optional()?;
         if stored.map(hex::encode).as_deref() != Some(recorded.hash.as_str()) {
             return Ok(Some(format!(
-                "the audit log differs from what the remote recorded at entry {}: it was rewritten",
+                "the audit log differs from what the remote recorded at entry {}: it was rewritten, or an older copy of the vault was restored",
                 recorded.seq
             )));
         }

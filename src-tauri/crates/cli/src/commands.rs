@@ -531,9 +531,7 @@ fn resolve_account_name(vault: &Vault, context: &Context) -> Result<String, Fail
         [] => Err(Failure::input(
             "the vault has no account yet: create one with `keyward account create NAME`",
         )),
-        _ => Err(Failure::input(
-            "the vault holds several accounts: say which with --account NAME",
-        )),
+        _ => Err(keyward_core::Error::AccountNeeded.into()),
     }
 }
 

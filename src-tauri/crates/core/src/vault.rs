@@ -470,7 +470,7 @@ pub fn default_vault_path() -> Result<PathBuf> {
     dirs::data_dir()
         .map(|dir| dir.join("keyward").join("vault.db"))
         .ok_or_else(|| {
-            Error::VaultMissing("(no data directory: set KEYWARD_VAULT or pass --vault)".into())
+            Error::VaultMissing("(this system has no data directory to keep it in)".into())
         })
 }
 

@@ -896,17 +896,21 @@ fn a_vault_restored_from_an_older_copy_is_caught_by_its_next_sync() {
         std::fs::copy(backup.join(name), _dir.path().join(name)).unwrap();
     }
     let vault = Vault::open(&path, &SecretString::from("correct horse battery")).unwrap();
-    assert!(vault.verify_audit().unwrap().ok, "alone, the copy looks whole");
+    assert!(
+        vault.verify_audit().unwrap().ok,
+        "alone, the copy looks whole"
+    );
     let mut a = Desktop { _dir, path, vault };
     let report = a.synced();
     // Its log lacks what the remote saw (and the pull has since added other entries).
     let problem = report.audit_problem.expect("the sync reports it");
-    assert!(problem.contains("older copy of the vault was restored"), "{problem}");
+    assert!(
+        problem.contains("older copy of the vault was restored"),
+        "{problem}"
+    );
     let verified = a.vault.verify_audit().unwrap();
     assert!(!verified.ok, "and so does audit verify from now on");
-    assert!(
-        verified.problem.unwrap().contains("the remote recorded"),
-    );
+    assert!(verified.problem.unwrap().contains("the remote recorded"),);
     // The server keeps the higher head: syncing again does not wash it out.
     assert!(a.synced().audit_problem.is_some());
 }
@@ -942,10 +946,19 @@ fn a_remote_whose_pull_never_ends_makes_the_sync_fail_not_loop() {
     let dir = tempfile::tempdir().unwrap();
     let mut vault = support::desktop_vault(dir.path(), ACCOUNT, 10);
     vault
-        .set_remote(Some(ACCOUNT), &url, &SecretString::from("kwsync_whatever"), false)
+        .set_remote(
+            Some(ACCOUNT),
+            &url,
+            &SecretString::from("kwsync_whatever"),
+            false,
+        )
         .unwrap();
-    let err = sync(&RefCell::new(&mut vault), Some(ACCOUNT), &SyncOptions::default())
-        .expect_err("the sync fails");
+    let err = sync(
+        &RefCell::new(&mut vault),
+        Some(ACCOUNT),
+        &SyncOptions::default(),
+    )
+    .expect_err("the sync fails");
     assert!(matches!(err, SyncError::Misbehaving { .. }), "{err:?}");
     assert!(err.to_string().contains("does not move on"), "{err}");
     // Unblock the stand-in's accept loop, then count what it answered.

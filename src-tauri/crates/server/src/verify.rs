@@ -15,7 +15,7 @@ pub struct Decision {
     pub key_id: Option<String>,
 }
 
-pub fn verify_key(
+pub async fn verify_key(
     store: &dyn Store,
     presented: &str,
     request: &Request,
@@ -25,7 +25,10 @@ pub fn verify_key(
     if key_format::check(presented).is_err() {
         return decision(VerifyResult::Malformed, None);
     }
-    let Some(key) = store.key_by_verifier(&key_format::verifier(presented))? else {
+    let Some(key) = store
+        .key_by_verifier(&key_format::verifier(presented))
+        .await?
+    else {
         return decision(VerifyResult::NotFound, None);
     };
     if !key.active {

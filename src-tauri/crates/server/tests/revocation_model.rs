@@ -242,8 +242,8 @@ struct World {
     /// quickly (what `keyward-server token create` does, without a process).
     tokens: keyward_server::SqliteStore,
     proxy: FaultProxy,
-    /// Runs the proxy.
-    _runtime: tokio::runtime::Runtime,
+    /// Runs the proxy (and the in-process store's calls).
+    runtime: tokio::runtime::Runtime,
     vaults: Vec<Vault>,
     cases: AtomicUsize,
 }
@@ -301,7 +301,7 @@ impl World {
             server,
             tokens,
             proxy,
-            _runtime: runtime,
+            runtime,
             vaults,
             cases: AtomicUsize::new(0),
         }
@@ -320,9 +320,14 @@ impl World {
                 ..NewAccount::default()
             };
             self.vaults[d].create_account(&account, new).unwrap();
-            let token =
-                keyward_server::tokens::create(&self.tokens, &account, &format!("desktop {d}"))
-                    .unwrap();
+            let token = self
+                .runtime
+                .block_on(keyward_server::tokens::create(
+                    &self.tokens,
+                    &account,
+                    &format!("desktop {d}"),
+                ))
+                .unwrap();
             model.tokens.push(token.token.expose().to_string());
             self.sync_on(&mut model, d);
         }

@@ -279,7 +279,19 @@ fn two_instances_on_one_database_answer_as_one_and_survive_a_kill_mid_push() {
         a.sync().unwrap();
         b.sync().unwrap();
     }
-    assert_eq!(a.state(), b.state(), "the desktops converge");
+    let (state_a, state_b) = (a.state(), b.state());
+    let differ: Vec<_> = state_a
+        .iter()
+        .zip(&state_b)
+        .filter(|(x, y)| x != y)
+        .take(5)
+        .collect();
+    assert!(
+        state_a.len() == state_b.len() && differ.is_empty(),
+        "the desktops converge: {} and {} keys, first differences {differ:?}",
+        state_a.len(),
+        state_b.len()
+    );
     assert_eq!(a.vault.sync_state(Some(ACCOUNT)).unwrap().pending_changes, 0);
     let applied: usize = cluster
         .sql("keyward", "SELECT count(*) FROM applied_changes")

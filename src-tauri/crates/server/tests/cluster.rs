@@ -140,7 +140,11 @@ impl Desktop {
     }
 
     fn sync(&mut self) -> Result<SyncReport, keyward_sync::SyncError> {
-        sync(&RefCell::new(&mut self.vault), Some(ACCOUNT), &SyncOptions::default())
+        sync(
+            &RefCell::new(&mut self.vault),
+            Some(ACCOUNT),
+            &SyncOptions::default(),
+        )
     }
 
     fn state(&self) -> Vec<String> {
@@ -163,11 +167,24 @@ impl Desktop {
 
 fn token(url: &str, label: &str) -> String {
     let output = Command::new(support::BIN)
-        .args(["--database-url", url, "token", "create", "--account", ACCOUNT, "--label", label])
+        .args([
+            "--database-url",
+            url,
+            "token",
+            "create",
+            "--account",
+            ACCOUNT,
+            "--label",
+            label,
+        ])
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).unwrap().trim().to_string()
 }
 
@@ -225,14 +242,25 @@ fn two_instances_on_one_database_answer_as_one_and_survive_a_kill_mid_push() {
         for (desktop, name) in [(&mut a, "a"), (&mut b, "b")] {
             let created = desktop
                 .vault
-                .create_key(Some(ACCOUNT), &format!("{name} {round}"), &NewKey::default())
+                .create_key(
+                    Some(ACCOUNT),
+                    &format!("{name} {round}"),
+                    &NewKey::default(),
+                )
                 .unwrap();
-            secrets.insert(created.key.name.clone(), created.secret.expose().to_string());
+            secrets.insert(
+                created.key.name.clone(),
+                created.secret.expose().to_string(),
+            );
         }
         a.sync().unwrap();
         b.sync().unwrap();
     }
-    let gate = b.vault.list_keys(Some(ACCOUNT), &Default::default()).unwrap()[0].clone();
+    let gate = b
+        .vault
+        .list_keys(Some(ACCOUNT), &Default::default())
+        .unwrap()[0]
+        .clone();
     a.vault
         .set_key_status(Some(ACCOUNT), &gate.id, KeyStatus::Inactive)
         .unwrap();
@@ -244,7 +272,10 @@ fn two_instances_on_one_database_answer_as_one_and_survive_a_kill_mid_push() {
         .vault
         .create_keys(Some(ACCOUNT), &names, &NewKey::default())
         .unwrap();
-    secrets.extend(bulk.iter().map(|k| (k.key.name.clone(), k.secret.expose().to_string())));
+    secrets.extend(
+        bulk.iter()
+            .map(|k| (k.key.name.clone(), k.secret.expose().to_string())),
+    );
     a.queued_ids(&mut queued);
     b.queued_ids(&mut queued);
     balancer.pin(Some(0));
@@ -263,9 +294,15 @@ fn two_instances_on_one_database_answer_as_one_and_survive_a_kill_mid_push() {
         instances[0].kill();
         syncing.join().unwrap()
     });
-    assert!(outcome.is_err(), "the kill landed while the push was being applied");
+    assert!(
+        outcome.is_err(),
+        "the kill landed while the push was being applied"
+    );
     assert_eq!(
-        cluster.sql("keyward", "SELECT count(*) FROM keys WHERE name LIKE 'bulk %'"),
+        cluster.sql(
+            "keyward",
+            "SELECT count(*) FROM keys WHERE name LIKE 'bulk %'"
+        ),
         "0",
         "nothing of the cut push was kept half-written"
     );
@@ -292,20 +329,32 @@ fn two_instances_on_one_database_answer_as_one_and_survive_a_kill_mid_push() {
         state_a.len(),
         state_b.len()
     );
-    assert_eq!(a.vault.sync_state(Some(ACCOUNT)).unwrap().pending_changes, 0);
+    assert_eq!(
+        a.vault.sync_state(Some(ACCOUNT)).unwrap().pending_changes,
+        0
+    );
     let applied: usize = cluster
         .sql("keyward", "SELECT count(*) FROM applied_changes")
         .parse()
         .unwrap();
     let revision: usize = cluster
-        .sql("keyward", "SELECT revision FROM accounts WHERE name = 'Acme'")
+        .sql(
+            "keyward",
+            "SELECT revision FROM accounts WHERE name = 'Acme'",
+        )
         .parse()
         .unwrap();
     let published_uses: usize = cluster
-        .sql("keyward", "SELECT count(*) FROM keys WHERE last_used_published IS NOT NULL")
+        .sql(
+            "keyward",
+            "SELECT count(*) FROM keys WHERE last_used_published IS NOT NULL",
+        )
         .parse()
         .unwrap();
-    assert!(applied >= queued.len(), "every queued change reached the server");
+    assert!(
+        applied >= queued.len(),
+        "every queued change reached the server"
+    );
     assert_eq!(
         revision,
         applied + published_uses,
@@ -318,7 +367,11 @@ fn two_instances_on_one_database_answer_as_one_and_survive_a_kill_mid_push() {
             .iter()
             .map(|instance| verify(&runtime, instance.addr, secret))
             .collect();
-        let expected = if *name == gate.name { "DISABLED" } else { "VALID" };
+        let expected = if *name == gate.name {
+            "DISABLED"
+        } else {
+            "VALID"
+        };
         assert_eq!(answers, [expected, expected], "{name}");
     }
     let deactivated = &secrets[&gate.name];
@@ -341,7 +394,11 @@ fn a_bad_database_is_refused_clearly_and_changes_nothing() {
     assert!(String::from_utf8_lossy(&not_a_url.stderr).contains("postgres://"));
 
     // Nobody listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let unreachable = run(&[
         "--database-url",
         &format!("postgres://kw:s3cret-password@127.0.0.1:{port}/keyward"),
@@ -350,7 +407,10 @@ fn a_bad_database_is_refused_clearly_and_changes_nothing() {
     assert_eq!(unreachable.status.code(), Some(3));
     let message = String::from_utf8_lossy(&unreachable.stderr);
     assert!(message.contains("cannot be reached"), "{message}");
-    assert!(!message.contains("s3cret-password"), "the password never shows: {message}");
+    assert!(
+        !message.contains("s3cret-password"),
+        "the password never shows: {message}"
+    );
     assert_eq!(message.lines().count(), 1, "{message}");
 
     let cluster = Cluster::start();
@@ -365,14 +425,24 @@ fn a_bad_database_is_refused_clearly_and_changes_nothing() {
         let message = String::from_utf8_lossy(&newer.stderr);
         assert!(message.contains("newer keyward-server"), "{message}");
     }
-    assert_eq!(cluster.sql("keyward", "SELECT version FROM keyward_schema"), "99", "left as it was");
+    assert_eq!(
+        cluster.sql("keyward", "SELECT version FROM keyward_schema"),
+        "99",
+        "left as it was"
+    );
 
     let other = cluster.database("other");
     cluster.sql("other", "CREATE TABLE invoices (id INTEGER)");
     let foreign = run(&["--database-url", &other, "migrate"]);
     assert_eq!(foreign.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&foreign.stderr).contains("not a keyward-server database"));
-    assert_eq!(cluster.sql("other", "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"), "1");
+    assert_eq!(
+        cluster.sql(
+            "other",
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        ),
+        "1"
+    );
 }
 
 #[test]
@@ -405,7 +475,10 @@ fn a_connection_dropped_mid_push_answers_503_and_writes_nothing_half() {
         syncing.join().unwrap()
     });
     let err = outcome.expect_err("the push was cut");
-    assert!(err.to_string().contains("503"), "the server answered 503: {err}");
+    assert!(
+        err.to_string().contains("503"),
+        "the server answered 503: {err}"
+    );
     assert_eq!(
         cluster.sql("keyward", "SELECT count(*) FROM keys"),
         "0",

@@ -480,7 +480,10 @@ impl PgTx {
 #[async_trait]
 impl WriteTx for PgTx {
     async fn prepare(&mut self, changes: &[keyward_model::wire::Change]) -> Result<()> {
-        let ids: Vec<String> = changes.iter().map(|c| c.idempotency_id.to_string()).collect();
+        let ids: Vec<String> = changes
+            .iter()
+            .map(|c| c.idempotency_id.to_string())
+            .collect();
         for row in self
             .conn()
             .query(

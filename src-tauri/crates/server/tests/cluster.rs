@@ -12,60 +12,19 @@ mod support;
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use keyward_core::{KeyStatus, NewKey, SecretString, Vault};
 use keyward_sync::{sync, SyncOptions, SyncReport};
 use support::postgres::Cluster;
+use support::Server;
 
 const ACCOUNT: &str = "Acme";
 
 /// A `keyward-server` process on the cluster's database.
-struct Instance {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Instance {
-    fn start(url: &str) -> Instance {
-        let mut child = Command::new(support::BIN)
-            .args(["--database-url", url, "--listen", "127.0.0.1:0"])
-            .args(["--verify-failure-burst", "1000000"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start keyward-server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("keyward-server listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        Instance {
-            child,
-            addr: url.trim_start_matches("http://").parse().unwrap(),
-        }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// A TCP balancer on loopback: each connection goes to the next instance in
 /// turn, or to the one pinned.
 struct Balancer {
@@ -231,7 +190,10 @@ fn two_instances_on_one_database_answer_as_one_and_survive_a_kill_mid_push() {
         .enable_all()
         .build()
         .unwrap();
-    let mut instances = [Instance::start(&url), Instance::start(&url)];
+    let mut instances = [
+        Server::start_postgres(&url, &[]),
+        Server::start_postgres(&url, &[]),
+    ];
     let balancer = Balancer::start(&runtime, instances.iter().map(|i| i.addr).collect());
     let mut a = Desktop::new(&balancer.url(), &token(&url, "desk A"));
     let mut b = Desktop::new(&balancer.url(), &token(&url, "desk B"));
@@ -307,7 +269,7 @@ fn two_instances_on_one_database_answer_as_one_and_survive_a_kill_mid_push() {
         "nothing of the cut push was kept half-written"
     );
     // Instance 0 comes back; the balancer sends to both again.
-    instances[0] = Instance::start(&url);
+    instances[0] = Server::start_postgres(&url, &[]);
     balancer.replace(0, instances[0].addr);
     balancer.pin(None);
 
@@ -449,7 +411,7 @@ fn a_bad_database_is_refused_clearly_and_changes_nothing() {
 fn a_connection_dropped_mid_push_answers_503_and_writes_nothing_half() {
     let cluster = Cluster::start();
     let url = cluster.database("keyward");
-    let instance = Instance::start(&url);
+    let instance = Server::start_postgres(&url, &[]);
     let remote = format!("http://{}", instance.addr);
     let mut desktop = Desktop::new(&remote, &token(&url, "desk"));
     let names: Vec<String> = (0..3000).map(|i| format!("bulk {i}")).collect();

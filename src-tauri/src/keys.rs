@@ -4,31 +4,11 @@
 use std::sync::Arc;
 
 use keyward_core::{validate, AccessType, ApiKey, KeyFilter, KeyStatus, NewKey, Preset};
-use serde::Serialize;
 use tauri::State;
 
-use crate::clipboard::CopyReceipt;
 use crate::error::CommandError;
 use crate::session::{off_ui_thread, on_vault, Session};
-
-/// Answer to `create_key`: the record, and the full key, shown once. The shell keeps the
-/// key until `forget_created_key` or lock, for `copy_created_key`; nothing shows it again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-pub struct CreatedKeyView {
-    pub key: ApiKey,
-    pub secret: String,
-}
-
-/// A preset of the creation dialog, with what it fills in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-pub struct KeyPresetView {
-    pub id: Preset,
-    pub label: String,
-    pub access: AccessType,
-    pub allow_unbind: bool,
-}
+use crate::views::{CopyReceipt, CreatedKeyView, KeyPresetView};
 
 const PRESETS: [Preset; 4] = [
     Preset::Device,

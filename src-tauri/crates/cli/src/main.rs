@@ -82,23 +82,10 @@ fn usage_error(err: &clap::Error) -> String {
         .collect();
     let joined = message.join(" ");
     let first = joined.strip_prefix("error: ").unwrap_or(&joined);
-    let redacted: Vec<String> = first
-        .split('\'')
-        .map(|part| {
-            if looks_like_key(part) {
-                "<redacted>".to_string()
-            } else {
-                part.to_string()
-            }
-        })
-        .collect();
-    format!("{} — see `keyward --help`", redacted.join("'"))
-}
-
-fn looks_like_key(text: &str) -> bool {
-    text.split_once('_').is_some_and(|(prefix, body)| {
-        prefix.len() <= 12 && body.len() >= 16 && body.bytes().all(|b| b.is_ascii_alphanumeric())
-    })
+    format!(
+        "{} — see `keyward --help`",
+        keyward_core::redact::redact_keys(first)
+    )
 }
 
 fn main() -> ExitCode {

@@ -17,6 +17,7 @@ mod keys;
 mod last_used;
 mod model;
 mod random;
+pub mod redact;
 mod remote;
 mod schema;
 mod secret;

@@ -117,6 +117,16 @@ impl App {
             ),
             // X11 even on a Wayland desktop, so the native window can be inspected.
             ("GDK_BACKEND".to_string(), OsString::from("x11")),
+            // The launch's own log and window state (a test that wants them kept across
+            // launches passes its own): one test's window size never reaches the next.
+            (
+                "XDG_CONFIG_HOME".to_string(),
+                workdir.path().join("config").into_os_string(),
+            ),
+            (
+                "XDG_DATA_HOME".to_string(),
+                workdir.path().join("data").into_os_string(),
+            ),
         ];
         envs.extend(extra_envs);
         let driver = TauriDriver::start(&envs, &workdir.path().join("tauri-driver.log"));

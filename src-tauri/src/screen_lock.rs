@@ -46,7 +46,9 @@ pub fn listen(lock: impl Fn(LockReason) + Clone + Send + 'static) {
         .name("screen-lock".into())
         .spawn(move || connect(lock));
     if let Err(error) = spawned {
-        applog::warn(&format!("cannot start listening for the screen lock: {error}"));
+        applog::warn(&format!(
+            "cannot start listening for the screen lock: {error}"
+        ));
     }
 }
 

@@ -29,7 +29,8 @@ fn main() -> std::io::Result<()> {
     let completions = out.join("completions");
     std::fs::create_dir_all(&completions)?;
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
-        let path = clap_complete::generate_to(shell, &mut command.clone(), "keyward", &completions)?;
+        let path =
+            clap_complete::generate_to(shell, &mut command.clone(), "keyward", &completions)?;
         println!("{}", path.display());
     }
     Ok(())

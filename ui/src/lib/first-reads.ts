@@ -1,7 +1,10 @@
 // The first reads of a vault just unlocked, started at once rather than one screen after the
 // other: the accounts and counts the workspace needs, then the first account's keys, groups and
-// presets the keys page needs, asked for while the workspace is still being drawn. Each is
-// handed out once; a later read (a refresh, another account) goes to the backend as usual.
+// presets the keys page needs. The app waits for them (`firstReadsDone`) before it draws the
+// workspace, so the workspace, the keys page and the table are drawn in one frame rather than
+// three: each frame of the whole window costs WebKit tens of milliseconds, and the answers of
+// the commands wait behind it. Each read is handed out once; a later read (a refresh, another
+// account) goes to the backend as usual.
 import {
   keyPresets,
   listAccounts,
@@ -43,6 +46,19 @@ export function startFirstReads(): void {
       return { account: first, keys: quiet(listKeys(first)), groups: quiet(listGroups(first)) };
     }),
   );
+}
+
+/**
+ * Resolves once the started reads have answered (or failed: their takers see the failure), or
+ * after `patience` ms, so a slow vault still shows the workspace and its own progress.
+ */
+export async function firstReadsDone(patience = 3000): Promise<void> {
+  const started = [workspace, presets, keys?.then((reads) => reads && Promise.all([reads.keys, reads.groups]))];
+  const answered = Promise.allSettled(started.filter((read) => read !== null && read !== undefined));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, patience)));
+  await Promise.race([answered, waited]);
+  clearTimeout(timer);
 }
 
 /** The accounts and counts, if they were started and not taken yet. */

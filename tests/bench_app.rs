@@ -468,7 +468,7 @@ async fn launch_app(fixture: &Fixture) -> (App, AppRun) {
         })
         .collect();
     println!(
-        "  app marks ({} keys): {}",
+        "  app marks (\"{}…\"): {}",
         fixture.counts,
         marks.join(", ")
     );

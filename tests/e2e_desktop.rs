@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use fantoccini::key::Key;
 use fantoccini::Locator;
-use support::{app_binary, clipboard_text, new_workdir, vault_path_in, App, Cli, Launch};
+use support::{
+    app_binary, clipboard_text, new_workdir, processes_running, vault_path_in, App, Cli, Launch,
+};
 
 const PASSPHRASE: &str = "correct horse battery staple";
 const WRONG_PASSPHRASE: &str = "incorrect horse battery staple";
@@ -71,11 +73,7 @@ fn app_windows(app: &App) -> usize {
 }
 
 fn app_processes() -> usize {
-    let output = Command::new("pgrep")
-        .args(["-x", "keyward-desktop"])
-        .output()
-        .expect("run pgrep");
-    String::from_utf8_lossy(&output.stdout).lines().count()
+    processes_running(&app_binary())
 }
 
 #[tokio::test]

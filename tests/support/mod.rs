@@ -68,26 +68,34 @@ impl Launch {
     }
 }
 
-/// Waits (at most 20 s) until no process runs `application`'s file name.
+/// How many processes run the program at `application` (by its path: an installed Keyward
+/// of the developer's is not counted).
+pub fn processes_running(application: &Path) -> usize {
+    let wanted = application
+        .canonicalize()
+        .unwrap_or_else(|_| application.to_path_buf());
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .is_some_and(|name| name.parse::<u32>().is_ok())
+                && std::fs::read_link(entry.path().join("exe")).is_ok_and(|exe| exe == wanted)
+        })
+        .count()
+}
+
+/// Waits (at most 20 s) until no process runs `application`.
 fn wait_until_no_process_named(application: &Path) {
-    let Some(name) = application.file_name().and_then(|name| name.to_str()) else {
-        return;
-    };
-    // pgrep matches at most 15 characters of the process name.
-    let short: String = name.chars().take(15).collect();
     let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let running = Command::new("pgrep")
-            .args(["-x", &short])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if !running {
-            return;
-        }
+    while processes_running(application) > 0 {
         assert!(
             Instant::now() < deadline,
-            "{name} from an earlier launch is still running after 20 s"
+            "{} from an earlier launch is still running after 20 s",
+            application.display()
         );
         thread::sleep(Duration::from_millis(100));
     }

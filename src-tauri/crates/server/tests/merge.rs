@@ -1247,14 +1247,7 @@ mod property {
         fn new() -> World {
             // Every probe of an inactive or narrowed key is a failure: no limit.
             let server = Server::start(&["--verify-failure-burst", "1000000000"]);
-            let store = keyward_server::SqliteStore::open(&db_path(server.dir.path())).unwrap();
-            let token = |account: &str, desktop: &str| {
-                keyward_server::tokens::create(&store, account, desktop)
-                    .unwrap()
-                    .token
-                    .expose()
-                    .to_string()
-            };
+            let token = |account: &str, desktop: &str| server.token_labelled(account, desktop);
             let account = |name: &str| Account {
                 setup: token(name, "setup"),
                 a: token(name, "desktop A"),

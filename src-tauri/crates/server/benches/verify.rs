@@ -419,6 +419,8 @@ fn key_fixture() -> (Vec<Bytes>, Vec<serde_json::Value>) {
             "key": {
                 "name": format!("device-{index:05}"),
                 "access": "READ_WRITE",
+                "allow_unbind": false,
+                "groups": [],
                 "verifier": hex::encode(key.verifier),
                 "hint": key.hint,
                 "created_by": "bench",

@@ -143,14 +143,15 @@ async fn ctrl_l_locks_the_vault() {
 }
 
 /// Creates a key in the unlocked app, copies it to the clipboard and returns it (the
-/// one-time display stays open).
-async fn copy_a_new_key(app: &App, name: &str) -> String {
+/// one-time display stays open), with the moment before the copy was asked for.
+async fn copy_a_new_key(app: &App, name: &str) -> (String, Instant) {
     app.click("Add API key").await;
     app.dialog("Add API key").await;
     app.fill("Name", name).await;
     app.click("Create API key").await;
     app.dialog("API key created").await;
     let key = app.value_of(&app.field("API key").await).await;
+    let copy_clicked = Instant::now();
     app.click("Copy to clipboard").await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while clipboard_text().as_deref() != Some(key.as_str()) {
@@ -160,18 +161,24 @@ async fn copy_a_new_key(app: &App, name: &str) -> String {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    key
+    (key, copy_clicked)
 }
 
-async fn wait_clipboard_cleared(key: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
+/// Waits until the lock clears `key` from the clipboard: before the copy's own delay
+/// (the vault's 30 s) could have, however slow the machine — an order, not a duration.
+async fn wait_clipboard_cleared(key: &str, copy_clicked: Instant) {
+    let delay_ends = copy_clicked + Duration::from_secs(30);
     while clipboard_text().as_deref() == Some(key) {
         assert!(
-            Instant::now() < deadline,
+            Instant::now() < delay_ends,
             "the key stayed on the clipboard after the lock"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert!(
+        Instant::now() < delay_ends,
+        "cleared by the copy's delay, not by the lock"
+    );
 }
 
 #[tokio::test]
@@ -202,14 +209,14 @@ async fn the_screen_lock_and_suspend_signals_lock_the_vault_and_clear_the_clipbo
     );
 
     // The freedesktop screensaver turns on: locked, the copied key gone from the clipboard.
-    let key = copy_a_new_key(&app, "kiosk-1").await;
+    let (key, copy_clicked) = copy_a_new_key(&app, "kiosk-1").await;
     send_signal(
         "/org/freedesktop/ScreenSaver",
         "org.freedesktop.ScreenSaver.ActiveChanged",
         true,
     );
     wait_locked(&app, Some("The vault locked when the screen locked.")).await;
-    wait_clipboard_cleared(&key).await;
+    wait_clipboard_cleared(&key, copy_clicked).await;
 
     // GNOME's screensaver.
     unlock(&app).await;
@@ -222,7 +229,7 @@ async fn the_screen_lock_and_suspend_signals_lock_the_vault_and_clear_the_clipbo
 
     // logind: the machine is about to sleep.
     unlock(&app).await;
-    let key = copy_a_new_key(&app, "kiosk-2").await;
+    let (key, copy_clicked) = copy_a_new_key(&app, "kiosk-2").await;
     send_signal(
         "/org/freedesktop/login1",
         "org.freedesktop.login1.Manager.PrepareForSleep",
@@ -233,7 +240,7 @@ async fn the_screen_lock_and_suspend_signals_lock_the_vault_and_clear_the_clipbo
         Some("The vault locked when the computer went to sleep."),
     )
     .await;
-    wait_clipboard_cleared(&key).await;
+    wait_clipboard_cleared(&key, copy_clicked).await;
     app.close().await;
 }
 
@@ -330,7 +337,7 @@ async fn the_log_file_holds_no_key_and_no_passphrase_after_a_session_that_create
     })
     .await;
     unlock(&app).await;
-    let key = copy_a_new_key(&app, "kiosk-log").await;
+    let (key, _) = copy_a_new_key(&app, "kiosk-log").await;
     app.client
         .find(Locator::Css("body"))
         .await

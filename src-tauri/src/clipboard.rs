@@ -497,16 +497,27 @@ mod tests {
         wait_for(|| fake.text().is_none());
     }
 
+    /// What another program reads from the clipboard: `None` when it holds no such target.
+    /// xclip exits 1 for that ("Error: target … not available") and when it cannot work at
+    /// all (no display): the second fails the test instead of passing for a cleared clipboard.
     fn xclip(args: &[&str]) -> Option<String> {
         let output = std::process::Command::new("xclip")
             .args(["-selection", "clipboard"])
             .args(args)
             .output()
-            .unwrap();
-        output
-            .status
-            .success()
-            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+            .expect("run xclip");
+        if output.status.success() {
+            return Some(String::from_utf8_lossy(&output.stdout).into_owned());
+        }
+        let errors = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            errors
+                .lines()
+                .any(|line| line.starts_with("Error: target ") && line.ends_with(" not available")),
+            "xclip failed, so the clipboard could not be read: {}",
+            errors.trim()
+        );
+        None
     }
 
     /// The real clipboard, read by another program while this one owns it. Needs an X

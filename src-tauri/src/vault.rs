@@ -255,21 +255,59 @@ mod tests {
 
     #[test]
     fn the_vault_locks_itself_after_the_idle_delay_and_touch_postpones_it() {
-        let app = TestApp::unlocked();
-        app.session
-            .set_auto_lock_delay(std::time::Duration::from_millis(1000));
-        for _ in 0..6 {
-            std::thread::sleep(std::time::Duration::from_millis(250));
+        use std::time::{Duration, Instant};
+        let mut app = TestApp::unlocked();
+        // Touches every tenth of the delay for twice the delay. What is asserted is an
+        // order: no lock while no gap between two touches reached the delay. A machine
+        // that stalls one gap past it proves nothing either way: that attempt is redone.
+        let delay = Duration::from_secs(2);
+        let mut attempts = 0;
+        let last_touch = loop {
+            attempts += 1;
+            assert!(
+                attempts <= 3,
+                "the machine stalled past the {delay:?} delay in every attempt"
+            );
+            let mut touched = Instant::now();
             app.call("touch", json!({})).unwrap();
-        }
-        assert_eq!(
-            app.call("vault_status", json!({})).unwrap()["unlocked"],
-            true,
-            "kept open by touch"
-        );
-        assert!(app.events().is_empty());
+            app.session.set_auto_lock_delay(delay);
+            let started = Instant::now();
+            let mut longest_gap = Duration::ZERO;
+            while started.elapsed() < delay * 2 {
+                std::thread::sleep(delay / 10);
+                let before = Instant::now();
+                app.call("touch", json!({})).unwrap();
+                // The delay between two touches' updates is at most this.
+                longest_gap = longest_gap.max(Instant::now() - touched);
+                touched = before;
+            }
+            let unlocked = app.call("vault_status", json!({})).unwrap()["unlocked"] == true;
+            let events = app.events();
+            // Up to these looks, too.
+            longest_gap = longest_gap.max(Instant::now() - touched);
+            if longest_gap < delay {
+                assert!(
+                    unlocked,
+                    "locked although touched every {longest_gap:?} at most"
+                );
+                assert!(events.is_empty(), "{events:?}");
+                break touched;
+            }
+            // Inconclusive: start again with a new app.
+            app = TestApp::unlocked();
+        };
 
-        app.wait_for(|| !app.events().is_empty());
+        // Left alone, it locks, and not before the delay since the last touch.
+        let until = Instant::now() + delay * 10;
+        while app.events().is_empty() {
+            assert!(Instant::now() < until, "never locked itself");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            last_touch.elapsed() >= delay,
+            "locked {:?} after the last touch, before the {delay:?} delay",
+            last_touch.elapsed()
+        );
         assert_eq!(
             app.events(),
             vec![json!({ "event": "vault-locked", "payload": { "reason": "idle" } })]

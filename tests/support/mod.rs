@@ -830,14 +830,29 @@ impl Cli {
 
 /// The text on the X clipboard (`xclip -selection clipboard -o`), or `None` when it holds
 /// none — nothing owns it, or its owner offers no text. Needs the owner to be running.
+/// An xclip that fails otherwise (no display, a broken install) fails the test: read as
+/// an empty clipboard, it would pass every "the clipboard was cleared" check.
 pub fn clipboard_text() -> Option<String> {
     let mut child = Command::new("xclip")
         .args(["-selection", "clipboard", "-o"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("run xclip (package xclip)");
+    // Both pipes are read while xclip runs, so neither can fill and stall it.
+    let mut stdout = child.stdout.take().expect("xclip's stdout");
+    let mut stderr = child.stderr.take().expect("xclip's stderr");
+    let errors = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let output = thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = stdout.read_to_end(&mut text);
+        text
+    });
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for xclip") {
@@ -850,12 +865,27 @@ pub fn clipboard_text() -> Option<String> {
         }
         thread::sleep(Duration::from_millis(20));
     };
-    let mut text = String::new();
-    child
-        .stdout
-        .take()
-        .expect("xclip's stdout")
-        .read_to_string(&mut text)
-        .expect("read xclip's output");
-    (status.success() && !text.is_empty()).then_some(text)
+    let text = String::from_utf8(output.join().expect("read xclip's output"))
+        .expect("the clipboard's text is UTF-8");
+    let errors = errors.join().expect("read xclip's errors");
+    xclip_answer(status.success(), text, &errors)
+}
+
+/// What an `xclip -o` run says about the clipboard. xclip exits 1 both when the
+/// clipboard holds no text ("Error: target STRING not available", also for UTF8_STRING)
+/// and when it cannot work at all ("Error: Can't open display"): only the first is an
+/// empty clipboard.
+pub fn xclip_answer(succeeded: bool, text: String, errors: &str) -> Option<String> {
+    if succeeded {
+        return (!text.is_empty()).then_some(text);
+    }
+    let empty = errors
+        .lines()
+        .any(|line| line.starts_with("Error: target ") && line.ends_with(" not available"));
+    assert!(
+        empty,
+        "xclip failed, so the clipboard could not be read: {}",
+        errors.trim()
+    );
+    None
 }

@@ -102,15 +102,29 @@ fn head(conn: &Connection) -> Result<(i64, Vec<u8>)> {
             |row| row.get(0),
         )
         .optional()?;
+    let damaged =
+        |what: &str| crate::Error::VaultDamaged(format!("its audit log's head record {what}"));
     let Some(text) = stored else {
+        // No head is a log that never had an entry; entries without one are
+        // damage, not a reason to start a second chain from the genesis hash.
+        let has_entries: bool =
+            conn.query_row("SELECT EXISTS (SELECT 1 FROM audit_log)", [], |row| {
+                row.get(0)
+            })?;
+        if has_entries {
+            return Err(damaged("is missing"));
+        }
         return Ok((0, GENESIS.to_vec()));
     };
-    let damaged = || crate::Error::VaultDamaged("the audit log's head record is unreadable".into());
-    let (seq, hash) = text.split_once(':').ok_or_else(damaged)?;
-    Ok((
-        seq.parse().map_err(|_| damaged())?,
-        hex::decode(hash).map_err(|_| damaged())?,
-    ))
+    // Only `append` writes a head: an entry's number (from 1) and its SHA-256.
+    let unreadable = || damaged("is unreadable");
+    let (seq, hash) = text.split_once(':').ok_or_else(unreadable)?;
+    let seq: u64 = seq.parse().map_err(|_| unreadable())?;
+    let hash = hex::decode(hash).map_err(|_| unreadable())?;
+    if seq == 0 || seq > i64::MAX as u64 || hash.len() != GENESIS.len() {
+        return Err(unreadable());
+    }
+    Ok((seq as i64, hash))
 }
 
 pub(crate) fn append(
@@ -220,7 +234,7 @@ impl Vault {
         let since = filter.since.map(to_millis);
         let until = filter.until.map(to_millis);
         let rows = statement.query_map(params![since, until], |row| {
-            Ok(AuditEntry {
+            let entry = AuditEntry {
                 seq: row.get::<_, i64>(0)? as u64,
                 at: from_millis(row.get(1)?),
                 actor: row.get(2)?,
@@ -228,12 +242,19 @@ impl Vault {
                 account: row.get(4)?,
                 target_id: row.get(5)?,
                 target_name: row.get(6)?,
-                details: serde_json::from_str(&row.get::<_, String>(7)?)
-                    .unwrap_or(serde_json::Value::Null),
-            })
+                details: serde_json::Value::Null,
+            };
+            Ok((entry, row.get::<_, String>(7)?))
         })?;
         for row in rows {
-            let entry = row?;
+            let (mut entry, details) = row?;
+            // `append` stores JSON; anything else is damage, not an entry without details.
+            entry.details = serde_json::from_str(&details).map_err(|err| {
+                crate::Error::VaultDamaged(format!(
+                    "its audit entry {} has unreadable details ({err})",
+                    entry.seq
+                ))
+            })?;
             if filter
                 .action
                 .as_deref()
@@ -462,6 +483,103 @@ mod tests {
         let later = newest + time::Duration::days(1);
         assert_eq!(between(Some(later), None), 0);
         assert_eq!(between(Some(later), Some(newest)), 0, "an empty range");
+    }
+
+    #[test]
+    fn a_head_record_that_does_not_parse_or_is_missing_is_damage() {
+        let valid = format!("5:{}", hex::encode([7u8; 32]));
+        for (stored, says) in [
+            (Some("not a head".to_string()), "is unreadable"),
+            (
+                Some(format!("five:{}", hex::encode([7u8; 32]))),
+                "is unreadable",
+            ),
+            (
+                Some(format!("-5:{}", hex::encode([7u8; 32]))),
+                "is unreadable",
+            ),
+            (Some(format!("0:{}", hex::encode(GENESIS))), "is unreadable"),
+            (Some("5:zz".to_string()), "is unreadable"),
+            (Some("5:".to_string()), "is unreadable"),
+            (
+                Some(format!("5:{}", hex::encode([7u8; 31]))),
+                "is unreadable",
+            ),
+            (None, "is missing"),
+        ] {
+            let (_dir, mut vault) = audited_vault();
+            match &stored {
+                Some(text) => vault
+                    .conn
+                    .execute(
+                        "UPDATE meta SET value = ?1 WHERE name = 'audit_head'",
+                        [text],
+                    )
+                    .unwrap(),
+                None => vault
+                    .conn
+                    .execute("DELETE FROM meta WHERE name = 'audit_head'", [])
+                    .unwrap(),
+            };
+            let case = stored.as_deref().unwrap_or("no head");
+            for err in [
+                vault.audit_head().expect_err(case),
+                vault.verify_audit().expect_err(case),
+                // Writing on would chain new entries onto a made-up head.
+                vault
+                    .create_key(None, "d", &NewKey::default())
+                    .expect_err(case),
+            ] {
+                assert!(
+                    matches!(err, crate::Error::VaultDamaged(_)),
+                    "{case}: {err:?}"
+                );
+                assert!(err.to_string().contains(says), "{case}: {err}");
+            }
+            assert_eq!(
+                vault.audit_entries(&AuditFilter::default()).unwrap().len(),
+                5,
+                "{case}: the refused change wrote no entry"
+            );
+        }
+        // A well-formed head that is not the chain's end is a broken log, reported as such.
+        let (_dir, vault) = audited_vault();
+        let report = tamper(
+            &vault,
+            &format!("UPDATE meta SET value = '{valid}' WHERE name = 'audit_head'"),
+        );
+        assert!(!report.ok);
+        // A vault whose log never had an entry has no head, and that is no damage.
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::create(
+            &dir.path().join("v.db"),
+            &SecretString::from("correct horse"),
+            KdfParams::WEAKEST,
+        )
+        .unwrap();
+        vault
+            .conn
+            .execute_batch("DELETE FROM audit_log; DELETE FROM meta WHERE name = 'audit_head'")
+            .unwrap();
+        assert_eq!(vault.audit_head().unwrap().seq, 0);
+        assert!(vault.verify_audit().unwrap().ok);
+    }
+
+    #[test]
+    fn an_entry_whose_details_do_not_parse_is_damage() {
+        let (_dir, vault) = audited_vault();
+        vault
+            .conn
+            .execute(
+                "UPDATE audit_log SET details = 'not json' WHERE seq = 2",
+                [],
+            )
+            .unwrap();
+        let err = vault
+            .audit_entries(&AuditFilter::default())
+            .expect_err("unreadable details");
+        assert!(matches!(err, crate::Error::VaultDamaged(_)), "{err:?}");
+        assert!(err.to_string().contains("audit entry 2"), "{err}");
     }
 
     #[test]

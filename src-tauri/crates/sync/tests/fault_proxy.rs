@@ -273,24 +273,38 @@ async fn drop_response_lets_the_upstream_apply_it_and_the_client_hear_nothing() 
     assert_eq!(next.body, answer(2, BODY));
 }
 
+/// How long the delay faults hold: far more than a loaded machine's stall between two
+/// looks, which are then checked to have come before the delay could have ended (an
+/// order), not after a sleep that merely should be shorter.
+const HOLD: Duration = Duration::from_secs(2);
+
 #[tokio::test]
 async fn delay_holds_the_request_before_forwarding() {
     let (upstream, proxy) = setup().await;
     let proxy = Arc::new(proxy);
-    proxy.push_fault(Fault::Delay(Duration::from_millis(600)));
+    proxy.push_fault(Fault::Delay(HOLD));
     let started = Instant::now();
     let client = tokio::spawn({
         let proxy = Arc::clone(&proxy);
         async move { send(&proxy, &post(BODY, "close")).await }
     });
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    // Looked at once the proxy holds the whole request: the delay started after `started`.
+    while proxy.requests_seen() == 0 {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the request never reached the proxy"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let held = proxy.forwarded() == 0 && upstream.received().is_empty();
     assert!(
-        upstream.received().is_empty(),
-        "forwarded before the delay ran out"
+        started.elapsed() < HOLD,
+        "looked only after the delay could have ended: the machine stalled, nothing is proven"
     );
+    assert!(held, "forwarded before the delay ran out");
     let reply = parse(&client.await.unwrap());
 
-    assert!(started.elapsed() >= Duration::from_millis(600));
+    assert!(started.elapsed() >= HOLD);
     assert_eq!(reply.body, answer(1, BODY));
 }
 
@@ -298,7 +312,7 @@ async fn delay_holds_the_request_before_forwarding() {
 async fn delay_response_holds_the_answer_after_the_upstream_gave_it() {
     let (upstream, proxy) = setup().await;
     let proxy = Arc::new(proxy);
-    proxy.push_fault(Fault::DelayResponse(Duration::from_millis(1000)));
+    proxy.push_fault(Fault::DelayResponse(HOLD));
     let started = Instant::now();
     let client = tokio::spawn({
         let proxy = Arc::clone(&proxy);
@@ -308,13 +322,18 @@ async fn delay_response_holds_the_answer_after_the_upstream_gave_it() {
         assert!(started.elapsed() < PATIENCE, "never forwarded");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let answered = client.is_finished();
     assert!(
-        !client.is_finished(),
+        started.elapsed() < HOLD,
+        "looked only after the delay could have ended: the machine stalled, nothing is proven"
+    );
+    assert!(
+        !answered,
         "answered before the delay ran out, or not forwarded at once"
     );
     let reply = parse(&client.await.unwrap());
 
-    assert!(started.elapsed() >= Duration::from_millis(1000));
+    assert!(started.elapsed() >= HOLD);
     assert_eq!(reply.body, answer(1, BODY));
 }
 

@@ -92,7 +92,12 @@ pub fn describe(entry: &AuditEntry, group_name: &dyn Fn(&str) -> Option<String>)
         "sync.conflict" => conflict_lines(details),
         action => {
             let groups_by_id = action.starts_with("sync.");
-            let mut fields: Vec<(&String, &Value)> = details.iter().collect();
+            // `header` of a passphrase change is the digest by which an open that
+            // finishes a cut change knows it was audited: nothing for a reader.
+            let mut fields: Vec<(&String, &Value)> = details
+                .iter()
+                .filter(|(field, _)| !(action == "passphrase.change" && *field == "header"))
+                .collect();
             fields.sort_by_key(|(field, _)| rank(field));
             let mut lines = Vec::new();
             for (field, value) in fields {

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 use time::OffsetDateTime;
 
 use crate::audit;
@@ -135,8 +135,8 @@ impl Vault {
             Err(Error::WrongPassphrase) => {
                 let key = next.unseal(passphrase)?;
                 match Vault::open_with(path, next, key) {
-                    Ok(vault) => {
-                        VaultHeader::promote_next(path)?;
+                    Ok(mut vault) => {
+                        vault.finish_passphrase_change()?;
                         Ok(vault)
                     }
                     // The change never reached the database: this passphrase never took effect.
@@ -307,15 +307,58 @@ impl Vault {
             let _ = VaultHeader::discard_next(&self.path);
             return Err(err);
         }
-        VaultHeader::promote_next(&self.path)?;
         self.key = key;
         self.header = header;
+        #[cfg(test)]
+        if tests::cut_at(1) {
+            return Err(Error::Storage("cut after the re-key".into()));
+        }
+        // Audited before the new header takes over: a change cut between the two is
+        // finished by the next open, which audits it then if this did not.
+        let audited = self.audit_passphrase_change();
+        #[cfg(test)]
+        if tests::cut_at(2) {
+            return Err(Error::Storage("cut after the audit entry".into()));
+        }
+        VaultHeader::promote_next(&self.path)?;
+        audited
+    }
+
+    /// The audit entry of a passphrase change, tagged with the digest of the new
+    /// header (`header`), by which an open that finishes a cut change knows
+    /// whether it was written.
+    fn audit_passphrase_change(&mut self) -> Result<()> {
+        let (params, header) = (self.header.params(), next_header_digest(&self.path)?);
         self.write(|change| {
             change.audit(audit::NewEntry::vault("passphrase.change", serde_json::json!({
                 "kdf": { "memory_kib": params.memory_kib, "passes": params.passes, "lanes": params.lanes },
-                "rekeyed": true
+                "rekeyed": true,
+                "header": header,
             })))
         })
+    }
+
+    /// Finishes a passphrase change cut after the re-key: audits it unless that
+    /// was done, then the new header becomes the header.
+    fn finish_passphrase_change(&mut self) -> Result<()> {
+        let digest = next_header_digest(&self.path)?;
+        let last: Option<(String, String)> = self
+            .conn
+            .query_row(
+                "SELECT action, details FROM audit_log ORDER BY seq DESC LIMIT 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        let audited = last.is_some_and(|(action, details)| {
+            action == "passphrase.change"
+                && serde_json::from_str::<serde_json::Value>(&details)
+                    .is_ok_and(|details| details["header"] == digest.as_str())
+        });
+        if !audited {
+            self.audit_passphrase_change()?;
+        }
+        VaultHeader::promote_next(&self.path)
     }
 
     /// Re-encrypts every page with `key` in one transaction. SQLCipher 4
@@ -452,6 +495,16 @@ fn remove_vault_files(path: &Path) {
 }
 
 /// Opens the SQLCipher database with the raw key and sets the durability pragmas.
+/// SHA-256 of the header a passphrase change is putting in place, in hex: not a
+/// secret (the header sits beside the vault), and different for every change.
+fn next_header_digest(vault: &Path) -> Result<String> {
+    use sha2::Digest;
+    let path = crate::header::next_header_path(vault);
+    let bytes = std::fs::read(&path)
+        .map_err(|err| Error::Storage(format!("cannot read {}: {err}", path.display())))?;
+    Ok(hex::encode(sha2::Sha256::digest(bytes)))
+}
+
 fn connect(path: &Path, key: &VaultKey) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
@@ -512,6 +565,59 @@ pub fn default_vault_path() -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// Where `change_passphrase` stops as if killed: 1 after the re-key, 2
+        /// after the audit entry (0: nowhere).
+        static CUT: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+    }
+
+    pub(super) fn cut_at(step: u8) -> bool {
+        CUT.with(|cut| cut.get() == step)
+    }
+
+    #[test]
+    fn a_passphrase_change_cut_after_its_re_key_is_audited_once_by_the_open_that_finishes_it() {
+        for step in [1, 2] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("v.db");
+            let (old, new) = (
+                SecretString::from("correct horse"),
+                SecretString::from("battery staple"),
+            );
+            let mut vault = Vault::create(&path, &old, KdfParams::WEAKEST).unwrap();
+            CUT.with(|cut| cut.set(step));
+            let cut = vault.change_passphrase(&old, &new, KdfParams::WEAKEST);
+            CUT.with(|cut| cut.set(0));
+            assert!(cut.is_err(), "step {step}: the change was cut");
+            drop(vault);
+            assert!(crate::header::next_header_path(&path).exists());
+            assert!(
+                Vault::open(&path, &old).is_err(),
+                "step {step}: the old passphrase no longer opens it"
+            );
+            let vault = Vault::open(&path, &new).unwrap();
+            assert!(
+                !crate::header::next_header_path(&path).exists(),
+                "step {step}: finished"
+            );
+            let audited: i64 = vault
+                .conn
+                .query_row(
+                    "SELECT count(*) FROM audit_log WHERE action = 'passphrase.change'",
+                    [],
+                    |row| row.get(0),
+                )
+                .unwrap();
+            assert_eq!(audited, 1, "step {step}: the change is audited once");
+            assert!(
+                vault.verify_audit().unwrap().ok,
+                "step {step}: the chain holds"
+            );
+            drop(vault);
+            Vault::open(&path, &new).unwrap();
+        }
+    }
 
     #[test]
     fn the_connection_is_wal_with_synchronous_full_and_foreign_keys() {

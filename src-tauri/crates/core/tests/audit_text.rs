@@ -387,8 +387,11 @@ fn every_entry_the_core_writes_reads_as_text() {
             assert!(!contains_uuid(line), "{action}: an id in {line:?}");
             assert!(line.contains(": "), "{action}: {line:?} names its field");
         }
-        // Every recorded field is read, except what the target column already says.
-        let fields = entry.details.as_object().map_or(0, |d| d.len());
+        // Every recorded field is read, except what the target column already says
+        // and a passphrase change's header digest (a marker for the vault itself).
+        let fields = entry.details.as_object().map_or(0, |d| {
+            d.len() - usize::from(action == "passphrase.change" && d.contains_key("header"))
+        });
         if !matches!(
             action.as_str(),
             "sync.conflict" | "settings.update" | "sync.key.update"
@@ -621,6 +624,10 @@ fn sample(vault: &Vault, entries: &[AuditEntry]) -> Value {
     for (index, (entry, lines)) in entries.iter().zip(lines).enumerate() {
         let mut view = serde_json::to_value(entry).unwrap();
         view["at"] = json!(format!("2026-12-01T09:{index:02}:00Z"));
+        if let Some(header) = view["details"].get_mut("header") {
+            // A passphrase change's header digest differs in every run.
+            *header = json!("0".repeat(64));
+        }
         view["lines"] = serde_json::to_value(lines).unwrap();
         out.push(stable.value(&view));
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use keyward_server::api::Timeouts;
+use keyward_server::authorize::ResourceRule;
 use keyward_server::client_addr::{Cidr, TrustedProxies};
 use keyward_server::rate_limit::RateLimit;
 use keyward_server::store::TokenInfo;
@@ -50,6 +51,16 @@ struct ServeArgs {
     /// headers are ignored.
     #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_cidr)]
     trusted_proxies: Vec<Cidr>,
+    /// `/v1/authorize`: the path prefix of the API behind the gateway, e.g.
+    /// /api; the first segment after it names the resource. Paths outside it
+    /// name none (every key is refused for them).
+    #[arg(long, value_name = "PATH")]
+    authorize_prefix: Option<String>,
+    /// `/v1/authorize`: a path (after the prefix) whose requests are for a
+    /// resource other than its first segment, e.g. /v2/readers=devices;
+    /// repeat for several (the longest match wins).
+    #[arg(long = "authorize-route", value_name = "PATH=RESOURCE")]
+    authorize_routes: Vec<String>,
     /// How often buffered last-used times are written, in milliseconds.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     flush_interval_ms: u64,
@@ -265,6 +276,9 @@ fn serve(db: Option<PathBuf>, args: ServeArgs) -> Result<(), Failure> {
         .map(|(cert, key)| TlsFiles { cert, key });
     options.insecure_listen = args.insecure_listen;
     options.trusted_proxies = TrustedProxies(args.trusted_proxies);
+    options.authorize =
+        ResourceRule::new(args.authorize_prefix.as_deref(), &args.authorize_routes)
+            .map_err(Failure::input)?;
     options.flush_every = Duration::from_millis(args.flush_interval_ms.max(10));
     options.rate_limit = RateLimit {
         burst: args.verify_failure_burst,

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::api::{routes, AppState, Timeouts};
+use crate::authorize::ResourceRule;
 use crate::client_addr::TrustedProxies;
 use crate::idle::IdleListener;
 use crate::last_used::LastUsed;
@@ -44,6 +45,8 @@ pub struct ServerOptions {
     pub timeouts: Timeouts,
     /// Proxies whose `Forwarded`/`X-Forwarded-For` name the client.
     pub trusted_proxies: TrustedProxies,
+    /// How `/v1/authorize` maps a forwarded path to a resource.
+    pub authorize: ResourceRule,
     /// For benchmarks only: also mounts `POST /bench/noop` (see
     /// [`crate::api::BENCH_NOOP`]). The binary never sets it.
     pub bench_noop_route: bool,
@@ -59,6 +62,7 @@ impl ServerOptions {
             rate_limit: RateLimit::default(),
             timeouts: Timeouts::default(),
             trusted_proxies: TrustedProxies::default(),
+            authorize: ResourceRule::default(),
             bench_noop_route: false,
         }
     }
@@ -148,6 +152,7 @@ pub async fn start(
     );
     state.timeouts = options.timeouts;
     state.trusted_proxies = Arc::new(options.trusted_proxies.clone());
+    state.authorize = Arc::new(options.authorize.clone());
     let app =
         routes(state, options.bench_noop_route).into_make_service_with_connect_info::<SocketAddr>();
     let (stop, stopped) = oneshot::channel::<()>();

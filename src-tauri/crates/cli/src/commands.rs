@@ -3,8 +3,9 @@
 use std::io::{IsTerminal, Read};
 
 use keyward_core::{
-    validate, AccessType, AccountChanges, AuditFilter, KdfParams, KeyFilter, KeyStatus, Keychain,
-    Method, NewAccount, NewGroup, NewKey, Preset, Request, Scope, Vault, VerifyResult,
+    validate, AccessType, AccountChanges, AuditFilter, KdfParams, KeyFilter, KeySelection,
+    KeyStatus, Keychain, Method, NewAccount, NewGroup, NewKey, Preset, Request, Scope, Vault,
+    VerifyResult,
 };
 use serde_json::json;
 
@@ -278,6 +279,10 @@ fn key(context: &Context, command: KeyCommand) -> Outcome {
             new_key(settings)?;
             context.open()?
         }
+        KeyCommand::Roll { grace, .. } => {
+            validate::roll_grace(grace)?;
+            context.open()?
+        }
         _ => context.open()?,
     };
     let account = context.account();
@@ -302,14 +307,22 @@ fn key(context: &Context, command: KeyCommand) -> Outcome {
             status,
             group,
             filter,
+            expiring,
+            unused_for,
         } => {
             let status = status.as_deref().map(str::parse::<KeyStatus>).transpose()?;
+            let window = |flag, text: Option<String>| {
+                text.map(|text| validate::review_window(flag, &text))
+                    .transpose()
+            };
             let keys = vault.list_keys(
                 account,
                 &KeyFilter {
                     status,
                     group,
                     text: filter,
+                    expiring_within: window("--expiring", expiring)?,
+                    unused_for: window("--unused-for", unused_for)?,
                 },
             )?;
             if context.json {
@@ -376,9 +389,80 @@ fn key(context: &Context, command: KeyCommand) -> Outcome {
                 json!(deleted),
             );
         }
+        KeyCommand::Roll {
+            key,
+            group,
+            filter,
+            grace,
+        } => {
+            let grace = validate::roll_grace(&grace)?;
+            let (selection, batch) = match (key, group, filter) {
+                (Some(key), None, None) => (KeySelection::Keys(vec![key]), false),
+                (None, Some(group), None) => (KeySelection::Group(group), true),
+                (None, None, Some(text)) => (KeySelection::Filter(text), true),
+                _ => return Err(Failure::input("give a KEY, --group G or --filter TEXT")),
+            };
+            let outcome = vault.roll_keys(account, &selection, grace)?;
+            print_rolled(context, &outcome, batch);
+        }
         KeyCommand::Verify { .. } => unreachable!("handled above"),
     }
     Ok(())
+}
+
+/// The successors of a roll, as `print_created` prints new keys (each line or
+/// record also names the key it replaces), and on stderr when the old keys end
+/// and which keys were skipped.
+fn print_rolled(context: &Context, outcome: &keyward_core::RollOutcome, batch: bool) {
+    for rolled in &outcome.rolled {
+        let (new, old) = (&rolled.successor, &rolled.replaced);
+        if context.json {
+            let mut value = json!(new.key);
+            value["secret"] = json!(new.secret.expose());
+            value["replaces"] = json!({ "id": old.id, "name": old.name, "expires_at": old.expires_at.map(|at| at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()) });
+            if batch {
+                output::json_line(&value);
+            } else {
+                output::json(&value);
+            }
+        } else if batch {
+            println!("{}\t{}", new.key.name, new.secret.expose());
+        } else {
+            println!(
+                "Rolled key {:?} in account {}: its successor is",
+                new.key.name, new.key.account
+            );
+            println!("{}", new.secret.expose());
+        }
+    }
+    for rolled in &outcome.rolled {
+        let old = &rolled.replaced;
+        let ends = old
+            .expires_at
+            .as_ref()
+            .map(output::seconds)
+            .unwrap_or_default();
+        eprintln!(
+            "keyward: the old key, now {:?}, works until {ends} UTC, then answers EXPIRED",
+            old.name
+        );
+    }
+    if !outcome.skipped.is_empty() {
+        eprintln!("keyward: skipped {} key(s):", outcome.skipped.len());
+        for skipped in &outcome.skipped {
+            eprintln!("  {}", skipped.reason);
+        }
+    }
+    if !context.json {
+        eprintln!(
+            "{}",
+            if batch {
+                "These keys are shown only now and cannot be shown again: copy them to where they are used."
+            } else {
+                "This key is shown only now and cannot be shown again: copy it to where it is used."
+            }
+        );
+    }
 }
 
 fn print_created(context: &Context, created: &[keyward_core::CreatedKey], batch: bool) {

@@ -11,10 +11,11 @@ use crate::access::{validate_unbind, AccessType};
 use crate::accounts::{resolve, AccountRow};
 use crate::audit::NewEntry;
 use crate::key_format;
-use crate::model::{from_millis, to_millis, ApiKey, CreatedKey, KeyStatus};
+use crate::model::{from_millis, now, to_millis, ApiKey, CreatedKey, KeyStatus};
+use crate::review::Review;
 use crate::vault::{Change, Vault};
 use crate::wire::{Entity, KeyFields};
-use crate::{groups, outbox, validate, Error, Result};
+use crate::{groups, outbox, roll, validate, Error, Result};
 
 /// Settings for a new key. The default is the least: READ, no unbind, no groups, no expiry.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +34,12 @@ pub struct KeyFilter {
     pub group: Option<String>,
     /// Case-insensitive text matched against name, description, hint, id and creator.
     pub text: Option<String>,
+    /// Only keys that expire within this long from now (and have not yet); never
+    /// one a roll replaced (its expiry is the roll's doing).
+    pub expiring_within: Option<time::Duration>,
+    /// Only keys unused for at least this long (a key never used counts from its
+    /// creation); never one a roll replaced.
+    pub unused_for: Option<time::Duration>,
 }
 
 const KEY_COLUMNS: &str = "k.id, k.name, k.description, k.access, k.allow_unbind, k.status, k.hint,
@@ -55,6 +62,7 @@ fn key_from_row(row: &Row<'_>, account: &str) -> rusqlite::Result<ApiKey> {
         updated_at: from_millis(row.get(9)?),
         last_used_at: row.get::<_, Option<i64>>(10)?.map(from_millis),
         expires_at: row.get::<_, Option<i64>>(11)?.map(from_millis),
+        replaced_by: None,
     })
 }
 
@@ -108,7 +116,7 @@ fn missing(conn: &Connection, account: &AccountRow, wanted: &str) -> Error {
     }
 }
 
-fn group_ids(
+pub(crate) fn group_ids(
     conn: &Connection,
     account: &AccountRow,
     names: &[String],
@@ -142,19 +150,23 @@ fn ensure_name_free(
     Ok(())
 }
 
+/// The account's keys that count toward its limit: all but those a roll replaced.
 fn key_count(conn: &Connection, account: &AccountRow) -> Result<u32> {
     let count: i64 = conn
-        .prepare_cached("SELECT key_count FROM accounts WHERE id = ?1")?
+        .prepare_cached(
+            "SELECT key_count - (SELECT count(*) FROM key_rolls WHERE account_id = ?1)
+             FROM accounts WHERE id = ?1",
+        )?
         .query_row([&account.id], |r| r.get(0))?;
     Ok(count as u32)
 }
 
 /// A validated template shared by every key of one creation.
-struct KeyTemplate {
-    description: Option<String>,
-    access: AccessType,
-    allow_unbind: bool,
-    expires_at: Option<OffsetDateTime>,
+pub(crate) struct KeyTemplate {
+    pub description: Option<String>,
+    pub access: AccessType,
+    pub allow_unbind: bool,
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 impl KeyTemplate {
@@ -177,7 +189,7 @@ impl KeyTemplate {
     }
 }
 
-fn insert_key(
+pub(crate) fn insert_key(
     change: &Change<'_>,
     account: &AccountRow,
     name: &str,
@@ -236,6 +248,7 @@ fn insert_key(
         updated_at: change.now,
         last_used_at: None,
         expires_at: template.expires_at,
+        replaced_by: None,
     };
     Ok(CreatedKey {
         key,
@@ -317,6 +330,7 @@ impl Vault {
             )?
             .query_map([&key.id], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
+        key.replaced_by = roll::successor(&self.conn, &key.id)?;
         self.last_used.overlay(&mut key);
         Ok(key)
     }
@@ -380,6 +394,8 @@ impl Vault {
             .filter(|t| !t.is_empty())
             .map(validate::fold);
         let status = filter.status.map(|s| s.as_str());
+        let successors = roll::successors(&self.conn, &account.id)?;
+        let review = Review::new(filter, now());
         let mut keys = Vec::new();
         let mut rows = statement.query(params![account.id, status, group_id])?;
         while let Some(row) = rows.next()? {
@@ -402,7 +418,10 @@ impl Vault {
             }
             let mut key = key_from_row(row, &account.name)?;
             self.last_used.overlay(&mut key);
-            keys.push(key);
+            key.replaced_by = successors.get(&key.id).cloned();
+            if review.admits(&key) {
+                keys.push(key);
+            }
         }
         self.attach_groups(&account, &mut keys)?;
         Ok(keys)

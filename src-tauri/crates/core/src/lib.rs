@@ -17,6 +17,8 @@ mod model;
 mod outbox;
 mod pull;
 mod remote;
+mod review;
+mod roll;
 mod schema;
 mod secret;
 mod settings;
@@ -42,6 +44,8 @@ pub use model::{
 };
 pub use outbox::{OutboxEntry, RefusedChange};
 pub use remote::{check_remote_url, RemoteInfo, RemoteSession, SyncState};
+pub use review::{ReviewCounts, UNUSED_DAYS};
+pub use roll::{KeySelection, RollOutcome, RolledKey, SkippedKey};
 pub use secret::SecretString;
 pub use settings::Settings;
 pub use vault::{default_vault_path, Vault};

@@ -51,18 +51,18 @@ impl ResourceRule {
     /// (paths after the prefix).
     pub fn new(prefix: Option<&str>, routes: &[String]) -> Result<ResourceRule, String> {
         let prefix = match prefix {
-            Some(prefix) => path_segments(prefix).ok_or_else(|| {
-                format!("the prefix {prefix:?} is not a plain path such as /api")
-            })?,
+            Some(prefix) => path_segments(prefix)
+                .ok_or_else(|| format!("the prefix {prefix:?} is not a plain path such as /api"))?,
             None => Vec::new(),
         };
         let mut parsed = Vec::with_capacity(routes.len());
         for route in routes {
-            let bad = || {
-                format!("the route {route:?} is not PATH=RESOURCE, e.g. /v2/readers=devices")
-            };
+            let bad =
+                || format!("the route {route:?} is not PATH=RESOURCE, e.g. /v2/readers=devices");
             let (path, resource) = route.split_once('=').ok_or_else(bad)?;
-            let segments = path_segments(path).filter(|s| !s.is_empty()).ok_or_else(bad)?;
+            let segments = path_segments(path)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(bad)?;
             validate_resource(resource.trim()).map_err(|err| format!("route {route:?}: {err}"))?;
             parsed.push((segments, resource.trim().to_string()));
         }
@@ -193,7 +193,8 @@ fn answer(decision: Decision) -> Response {
             } else {
                 StatusCode::UNAUTHORIZED
             };
-            let mut response = (status, Json(VerifyResponse::from(decision.clone()))).into_response();
+            let mut response =
+                (status, Json(VerifyResponse::from(decision.clone()))).into_response();
             if status == StatusCode::UNAUTHORIZED {
                 response
                     .headers_mut()
@@ -205,7 +206,10 @@ fn answer(decision: Decision) -> Response {
     let headers = response.headers_mut();
     headers.insert(HeaderName::from_static(RESULT_HEADER), result);
     if decision.result == VerifyResult::Valid {
-        if let Some(id) = decision.key_id.and_then(|id| HeaderValue::try_from(id).ok()) {
+        if let Some(id) = decision
+            .key_id
+            .and_then(|id| HeaderValue::try_from(id).ok())
+        {
             headers.insert(HeaderName::from_static(KEY_ID_HEADER), id);
         }
     }
@@ -298,17 +302,36 @@ mod tests {
         let api = rule(Some("/api/"), &[]);
         assert_eq!(api.resource("/api/sessions/1").as_deref(), Some("sessions"));
         assert_eq!(api.resource("/sessions/1"), None, "outside the prefix");
-        assert_eq!(api.resource("/apis/sessions"), None, "a prefix is whole segments");
+        assert_eq!(
+            api.resource("/apis/sessions"),
+            None,
+            "a prefix is whole segments"
+        );
     }
 
     #[test]
     fn routes_map_paths_to_resources_longest_first() {
         let mapped = rule(Some("/api"), &["/v2=sessions", "/v2/readers=devices"]);
-        assert_eq!(mapped.resource("/api/v2/readers/9").as_deref(), Some("devices"));
+        assert_eq!(
+            mapped.resource("/api/v2/readers/9").as_deref(),
+            Some("devices")
+        );
         assert_eq!(mapped.resource("/api/v2/laps").as_deref(), Some("sessions"));
-        assert_eq!(mapped.resource("/api/passings").as_deref(), Some("passings"));
-        for bad in ["/v2", "v2=devices", "/v2=Devices", "/=devices", "/../x=devices"] {
-            assert!(ResourceRule::new(None, &[bad.to_string()]).is_err(), "{bad}");
+        assert_eq!(
+            mapped.resource("/api/passings").as_deref(),
+            Some("passings")
+        );
+        for bad in [
+            "/v2",
+            "v2=devices",
+            "/v2=Devices",
+            "/=devices",
+            "/../x=devices",
+        ] {
+            assert!(
+                ResourceRule::new(None, &[bad.to_string()]).is_err(),
+                "{bad}"
+            );
         }
         assert!(ResourceRule::new(Some("api"), &[]).is_err());
     }
@@ -327,7 +350,10 @@ mod tests {
         ] {
             assert_eq!(plain.resource(tricky), None, "{tricky}");
         }
-        assert_eq!(plain.resource("/sessions/a%20b").as_deref(), Some("sessions"));
+        assert_eq!(
+            plain.resource("/sessions/a%20b").as_deref(),
+            Some("sessions")
+        );
     }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -349,7 +375,10 @@ mod tests {
         assert_eq!(forwarded(&traefik, METHOD_HEADERS).unwrap(), "GET");
         let injected = headers(&[("x-original-method", "POST"), ("x-forwarded-method", "GET")]);
         assert!(forwarded(&injected, METHOD_HEADERS).is_err());
-        let twice = headers(&[("x-forwarded-method", "POST"), ("x-forwarded-method", "GET")]);
+        let twice = headers(&[
+            ("x-forwarded-method", "POST"),
+            ("x-forwarded-method", "GET"),
+        ]);
         assert!(forwarded(&twice, METHOD_HEADERS).is_err());
         assert!(forwarded(&headers(&[]), URI_HEADERS).is_err());
     }

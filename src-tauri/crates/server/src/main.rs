@@ -276,9 +276,8 @@ fn serve(db: Option<PathBuf>, args: ServeArgs) -> Result<(), Failure> {
         .map(|(cert, key)| TlsFiles { cert, key });
     options.insecure_listen = args.insecure_listen;
     options.trusted_proxies = TrustedProxies(args.trusted_proxies);
-    options.authorize =
-        ResourceRule::new(args.authorize_prefix.as_deref(), &args.authorize_routes)
-            .map_err(Failure::input)?;
+    options.authorize = ResourceRule::new(args.authorize_prefix.as_deref(), &args.authorize_routes)
+        .map_err(Failure::input)?;
     options.flush_every = Duration::from_millis(args.flush_interval_ms.max(10));
     options.rate_limit = RateLimit {
         burst: args.verify_failure_burst,

@@ -88,18 +88,67 @@ async fn authorize_answers_the_verification_of_the_forwarded_request() {
     assert_eq!(by_bearer.status, 204);
 
     let refused: [(Option<&str>, &str, &str, u16, &str, Option<Uuid>); 9] = [
-        (key(0), "POST", "/api/devices", 403, "FORBIDDEN", Some(ids[0])),
+        (
+            key(0),
+            "POST",
+            "/api/devices",
+            403,
+            "FORBIDDEN",
+            Some(ids[0]),
+        ),
         (key(1), "GET", "/api/devices", 401, "DISABLED", Some(ids[1])),
-        (key(2), "GET", "/api/sessions", 403, "FORBIDDEN", Some(ids[2])),
+        (
+            key(2),
+            "GET",
+            "/api/sessions",
+            403,
+            "FORBIDDEN",
+            Some(ids[2]),
+        ),
         // The route maps /v2/readers to devices, which the group allows.
-        (key(2), "GET", "/api/v2/readers/1", 204, "VALID", Some(ids[2])),
+        (
+            key(2),
+            "GET",
+            "/api/v2/readers/1",
+            204,
+            "VALID",
+            Some(ids[2]),
+        ),
         // Outside the prefix, or an unknown method: no key may.
         (key(2), "GET", "/devices", 403, "FORBIDDEN", Some(ids[2])),
-        (key(0), "OPTIONS", "/api/devices", 403, "FORBIDDEN", Some(ids[0])),
+        (
+            key(0),
+            "OPTIONS",
+            "/api/devices",
+            403,
+            "FORBIDDEN",
+            Some(ids[0]),
+        ),
         // A DELETE on devices is an unbind.
-        (key(3), "DELETE", "/api/devices/9", 204, "VALID", Some(ids[3])),
-        (Some("kw_nonsense"), "GET", "/api/devices", 401, "MALFORMED", None),
-        (Some(unknown.secret.expose()), "GET", "/api/devices", 401, "NOT_FOUND", None),
+        (
+            key(3),
+            "DELETE",
+            "/api/devices/9",
+            204,
+            "VALID",
+            Some(ids[3]),
+        ),
+        (
+            Some("kw_nonsense"),
+            "GET",
+            "/api/devices",
+            401,
+            "MALFORMED",
+            None,
+        ),
+        (
+            Some(unknown.secret.expose()),
+            "GET",
+            "/api/devices",
+            401,
+            "NOT_FOUND",
+            None,
+        ),
     ];
     for (presented, method, path, status, result, id) in refused {
         let reply = authorize(&server, presented, method, path).await;
@@ -112,17 +161,31 @@ async fn authorize_answers_the_verification_of_the_forwarded_request() {
             );
         }
         if status == 401 {
-            assert_eq!(header(&reply, "www-authenticate").as_deref(), Some("Bearer"));
+            assert_eq!(
+                header(&reply, "www-authenticate").as_deref(),
+                Some("Bearer")
+            );
         }
     }
 
     let missing = authorize(&server, None, "GET", "/api/devices").await;
-    assert_eq!((missing.status, missing.kind().as_str()), (401, "unauthorized"));
+    assert_eq!(
+        (missing.status, missing.kind().as_str()),
+        (401, "unauthorized")
+    );
     // A gateway that forwards nothing, or two families that disagree, is misconfigured.
     let bare = server
-        .send("GET", "/v1/authorize", &[("x-api-key", keys[0].secret.expose())], None)
+        .send(
+            "GET",
+            "/v1/authorize",
+            &[("x-api-key", keys[0].secret.expose())],
+            None,
+        )
         .await;
-    assert_eq!((bare.status, bare.kind().as_str()), (400, "invalid_request"));
+    assert_eq!(
+        (bare.status, bare.kind().as_str()),
+        (400, "invalid_request")
+    );
     let disagreeing = server
         .send(
             "GET",
@@ -160,18 +223,27 @@ async fn authorize_failures_are_rate_limited_and_valid_keys_never_are() {
     let token = server.token("Acme");
     let (id, key) = (Uuid::now_v7(), new_key());
     server
-        .push_ok(&token, &[create_key(id, "kiosk", &key, json!({"access": "READ"}))])
+        .push_ok(
+            &token,
+            &[create_key(id, "kiosk", &key, json!({"access": "READ"}))],
+        )
         .await;
     // Asking without a key guesses nothing: never charged.
     for _ in 0..5 {
-        assert_eq!(authorize(&server, None, "GET", "/devices").await.status, 401);
+        assert_eq!(
+            authorize(&server, None, "GET", "/devices").await.status,
+            401
+        );
     }
     for _ in 0..3 {
         let forbidden = authorize(&server, Some(key.secret.expose()), "POST", "/devices").await;
         assert_eq!(forbidden.status, 403);
     }
     let limited = authorize(&server, Some(new_key().secret.expose()), "GET", "/devices").await;
-    assert_eq!((limited.status, limited.kind().as_str()), (429, "rate_limited"));
+    assert_eq!(
+        (limited.status, limited.kind().as_str()),
+        (429, "rate_limited")
+    );
     assert!(limited.headers.get("retry-after").is_some());
     assert!(
         limited.headers.get("x-keyward-result").is_none(),
@@ -240,7 +312,10 @@ fn a_bad_resource_rule_is_refused_at_start() {
         let output = run(dir.path(), &all);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains("route") || stderr.contains("prefix"), "{stderr}");
+        assert!(
+            stderr.contains("route") || stderr.contains("prefix"),
+            "{stderr}"
+        );
         assert!(!db_path(dir.path()).exists(), "nothing was created");
     }
 }

@@ -283,14 +283,22 @@ async fn nginx_auth_request_lets_valid_keys_through_and_refuses_the_rest() {
 
     // A valid key gets through, and the API learns which key it was.
     let through = nginx
-        .request("GET", "/devices/7?page=2", &[("authorization", &bearer(&reader))])
+        .request(
+            "GET",
+            "/devices/7?page=2",
+            &[("authorization", &bearer(&reader))],
+        )
         .await;
     assert_eq!(through.status, 200, "{}", nginx.error_log());
     let answer: Value = through.json();
     assert_eq!(answer["path"], "/devices/7?page=2");
     assert_eq!(answer["key_id"], json!(ids[0].to_string()));
     let written = nginx
-        .request("POST", "/sessions", &[("x-api-key", writer.secret.expose())])
+        .request(
+            "POST",
+            "/sessions",
+            &[("x-api-key", writer.secret.expose())],
+        )
         .await;
     assert_eq!(written.status, 200);
     assert_eq!(written.json()["method"], "POST");
@@ -319,7 +327,11 @@ async fn nginx_auth_request_lets_valid_keys_through_and_refuses_the_rest() {
         assert_eq!(reply.status, 401);
     }
     let scoped_read = nginx
-        .request("GET", "/passings/4", &[("authorization", &bearer(&passings))])
+        .request(
+            "GET",
+            "/passings/4",
+            &[("authorization", &bearer(&passings))],
+        )
         .await;
     assert_eq!(scoped_read.status, 200);
 
@@ -367,7 +379,10 @@ async fn nginx_auth_request_lets_valid_keys_through_and_refuses_the_rest() {
         server_log.contains("GET /v1/authorize 204"),
         "the server logs its answers: {server_log}"
     );
-    assert!(logs.contains("GET /devices/7?page=2"), "nginx logged: {logs}");
+    assert!(
+        logs.contains("GET /devices/7?page=2"),
+        "nginx logged: {logs}"
+    );
     for key in [&reader, &writer, &passings, &retired, &unknown] {
         let body = &key.secret.expose()[3..];
         assert!(!logs.contains(body), "a key in nginx's logs");

@@ -342,6 +342,34 @@ fn the_remote_learns_of_the_rename_before_the_successor_takes_the_name() {
     assert_eq!(new_id, &outcome.rolled[0].successor.key.id);
     assert_eq!(created.name.as_deref(), Some("kiosk"));
     assert!(created.verifier.is_some(), "a whole record");
+
+    // A key that expires before the grace would end: the rename narrows nothing,
+    // and is still queued before the successor.
+    let soon = NewKey {
+        expires_at: Some(now() + Duration::hours(1)),
+        ..NewKey::default()
+    };
+    vault.create_key(None, "scanner", &soon).unwrap();
+    let seqs: Vec<i64> = vault.outbox(None).unwrap().iter().map(|e| e.seq).collect();
+    vault.mark_in_flight(&seqs).unwrap();
+    let sent = vault.outbox(None).unwrap().len();
+    vault
+        .roll_keys(None, &named(&["scanner"]), Duration::days(1))
+        .unwrap();
+    let queued: Vec<(bool, Option<String>)> = vault.outbox(None).unwrap()[sent..]
+        .iter()
+        .map(|entry| match &entry.action {
+            ChangeAction::UpsertKey { fields, .. } => (entry.restrictive, fields.name.clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        queued,
+        [
+            (false, Some("scanner (replaced)".to_string())),
+            (false, Some("scanner".to_string()))
+        ]
+    );
 }
 
 #[test]
@@ -457,4 +485,25 @@ fn an_expired_key_is_not_rolled() {
     assert_eq!(err.kind(), ErrorKind::Refused);
     assert!(err.to_string().contains("has expired"), "{err}");
     assert_eq!(snapshot(&vault), before);
+}
+
+#[test]
+fn replaced_keys_leave_room_under_the_key_limit() {
+    let (_temp, mut vault) = vault_with_account(2);
+    vault.create_key(None, "a", &NewKey::default()).unwrap();
+    vault.create_key(None, "b", &NewKey::default()).unwrap();
+    let full = vault.create_key(None, "c", &NewKey::default());
+    assert_eq!(full.unwrap_err().kind(), ErrorKind::LimitReached);
+    vault
+        .roll_keys(None, &named(&["a", "b"]), Duration::hours(1))
+        .unwrap();
+    assert_eq!(vault.account("Acme").unwrap().key_count, 2);
+    vault.delete_key(None, "a").unwrap();
+    vault.create_key(None, "c", &NewKey::default()).unwrap();
+    assert_eq!(
+        vault.list_keys(None, &KeyFilter::default()).unwrap().len(),
+        4
+    );
+    let full = vault.create_key(None, "d", &NewKey::default());
+    assert_eq!(full.unwrap_err().kind(), ErrorKind::LimitReached);
 }

@@ -342,17 +342,26 @@ impl Vault {
             }
             Ok((account.name, rolled, skipped))
         })?;
-        let mut outcome = RollOutcome {
-            rolled: Vec::with_capacity(rolled.len()),
-            skipped,
-        };
-        for (old_id, successor) in rolled {
-            outcome.rolled.push(RolledKey {
-                replaced: self.key(Some(&account_name), &old_id)?,
-                successor,
-            });
-        }
-        Ok(outcome)
+        // The replaced keys as they are now, in one pass over the account's keys.
+        let mut replaced: HashMap<String, ApiKey> = self
+            .list_keys(Some(&account_name), &KeyFilter::default())?
+            .into_iter()
+            .filter(|key| key.replaced_by.is_some())
+            .map(|key| (key.id.clone(), key))
+            .collect();
+        let rolled = rolled
+            .into_iter()
+            .map(|(old_id, successor)| {
+                let replaced = replaced
+                    .remove(&old_id)
+                    .ok_or_else(|| Error::not_found("key", &old_id))?;
+                Ok(RolledKey {
+                    replaced,
+                    successor,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(RollOutcome { rolled, skipped })
     }
 
     fn selection_ids(

@@ -141,6 +141,15 @@ pub struct KeySettings {
     pub preset: Option<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write each new key to its own file in DIR (a new folder, readable by you
+    /// only): JSON with name, key and the remote's verify URL, for the device.
+    /// The keys are then not printed.
+    #[arg(long, value_name = "DIR")]
+    pub export_dir: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Create a key and print it, once.
@@ -153,6 +162,8 @@ pub enum KeyCommand {
         names_from: Option<PathBuf>,
         #[command(flatten)]
         settings: KeySettings,
+        #[command(flatten)]
+        export: ExportArgs,
     },
     /// List keys.
     List {
@@ -189,6 +200,8 @@ pub enum KeyCommand {
             allow_hyphen_values = true
         )]
         grace: String,
+        #[command(flatten)]
+        export: ExportArgs,
     },
     /// Show one key (by id or name).
     Show { key: String },

@@ -275,12 +275,16 @@ fn key(context: &Context, command: KeyCommand) -> Outcome {
     }
     // Parse everything before asking for the passphrase.
     let mut vault = match &command {
-        KeyCommand::Create { settings, .. } => {
+        KeyCommand::Create {
+            settings, export, ..
+        } => {
             new_key(settings)?;
+            check_export(export)?;
             context.open()?
         }
-        KeyCommand::Roll { grace, .. } => {
+        KeyCommand::Roll { grace, export, .. } => {
             validate::roll_grace(grace)?;
+            check_export(export)?;
             context.open()?
         }
         _ => context.open()?,
@@ -291,6 +295,7 @@ fn key(context: &Context, command: KeyCommand) -> Outcome {
             name,
             names_from,
             settings,
+            export,
         } => {
             let new = new_key(&settings)?;
             // A --names-from run prints one line per key, even for a single name.
@@ -300,8 +305,18 @@ fn key(context: &Context, command: KeyCommand) -> Outcome {
                 (None, Some(path)) => read_names(&path)?,
                 _ => return Err(Failure::input("give a key NAME or --names-from FILE")),
             };
-            let created = vault.create_keys(account, &names, &new)?;
-            print_created(context, &created, batch);
+            match &export.export_dir {
+                Some(dir) => {
+                    let (created, files) =
+                        vault.create_keys_exported(account, &names, &new, dir)?;
+                    let keys: Vec<&keyward_core::ApiKey> = created.iter().map(|c| &c.key).collect();
+                    print_exported(context, &keys, &files, dir);
+                }
+                None => {
+                    let created = vault.create_keys(account, &names, &new)?;
+                    print_created(context, &created, batch);
+                }
+            }
         }
         KeyCommand::List {
             status,
@@ -394,6 +409,7 @@ fn key(context: &Context, command: KeyCommand) -> Outcome {
             group,
             filter,
             grace,
+            export,
         } => {
             let grace = validate::roll_grace(&grace)?;
             let (selection, batch) = match (key, group, filter) {
@@ -402,8 +418,20 @@ fn key(context: &Context, command: KeyCommand) -> Outcome {
                 (None, None, Some(text)) => (KeySelection::Filter(text), true),
                 _ => return Err(Failure::input("give a KEY, --group G or --filter TEXT")),
             };
-            let outcome = vault.roll_keys(account, &selection, grace)?;
-            print_rolled(context, &outcome, batch);
+            match &export.export_dir {
+                Some(dir) => {
+                    let (outcome, files) =
+                        vault.roll_keys_exported(account, &selection, grace, dir)?;
+                    let keys: Vec<&keyward_core::ApiKey> =
+                        outcome.rolled.iter().map(|r| &r.successor.key).collect();
+                    print_exported(context, &keys, &files, dir);
+                    print_roll_notes(&outcome);
+                }
+                None => {
+                    let outcome = vault.roll_keys(account, &selection, grace)?;
+                    print_rolled(context, &outcome, batch);
+                }
+            }
         }
         KeyCommand::Verify { .. } => unreachable!("handled above"),
     }
@@ -435,6 +463,21 @@ fn print_rolled(context: &Context, outcome: &keyward_core::RollOutcome, batch: b
             println!("{}", new.secret.expose());
         }
     }
+    print_roll_notes(outcome);
+    if !context.json {
+        eprintln!(
+            "{}",
+            if batch {
+                "These keys are shown only now and cannot be shown again: copy them to where they are used."
+            } else {
+                "This key is shown only now and cannot be shown again: copy it to where it is used."
+            }
+        );
+    }
+}
+
+/// When each replaced key ends, and which keys were skipped (on stderr).
+fn print_roll_notes(outcome: &keyward_core::RollOutcome) {
     for rolled in &outcome.rolled {
         let old = &rolled.replaced;
         let ends = old
@@ -453,16 +496,37 @@ fn print_rolled(context: &Context, outcome: &keyward_core::RollOutcome, batch: b
             eprintln!("  {}", skipped.reason);
         }
     }
-    if !context.json {
-        eprintln!(
-            "{}",
-            if batch {
-                "These keys are shown only now and cannot be shown again: copy them to where they are used."
-            } else {
-                "This key is shown only now and cannot be shown again: copy it to where it is used."
-            }
-        );
+}
+
+fn check_export(export: &ExportArgs) -> Outcome {
+    match &export.export_dir {
+        Some(dir) => Ok(keyward_core::check_export_dir(dir)?),
+        None => Ok(()),
     }
+}
+
+/// Keys handed over in files: each key's record and its file (one JSON line
+/// each), or NAME<tab>FILE; never the key itself.
+fn print_exported(
+    context: &Context,
+    keys: &[&keyward_core::ApiKey],
+    files: &[keyward_core::KeyFile],
+    dir: &std::path::Path,
+) {
+    for (key, file) in keys.iter().zip(files) {
+        if context.json {
+            let mut value = json!(key);
+            value["file"] = json!(file.path);
+            output::json_line(&value);
+        } else {
+            println!("{}\t{}", key.name, file.path.display());
+        }
+    }
+    eprintln!(
+        "keyward: {} key file(s) in {}, readable by you only: give each to its device, then delete it — the keys are not shown again",
+        files.len(),
+        dir.display()
+    );
 }
 
 fn print_created(context: &Context, created: &[keyward_core::CreatedKey], batch: bool) {

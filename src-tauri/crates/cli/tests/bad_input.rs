@@ -1258,6 +1258,42 @@ fn bad_rolls_and_review_windows_are_refused() {
                 2,
                 &["at most"],
             ),
+            case(
+                "an export folder that exists",
+                &["key", "create", "new", "--export-dir", "{dir}"],
+                2,
+                &["already exists"],
+            ),
+            case(
+                "an export folder inside a file",
+                &[
+                    "key",
+                    "create",
+                    "new",
+                    "--export-dir",
+                    "{dir}/vault.db/keys",
+                ],
+                2,
+                &["not a folder"],
+            ),
+            case(
+                "an export folder that cannot be written",
+                &[
+                    "key",
+                    "create",
+                    "new",
+                    "--export-dir",
+                    "/sys/keyward-export",
+                ],
+                2,
+                &["cannot write", "/sys/keyward-export"],
+            ),
+            case(
+                "a roll into an export folder that exists",
+                &["key", "roll", "kiosk", "--export-dir", "{dir}"],
+                2,
+                &["already exists"],
+            ),
         ],
     );
 }

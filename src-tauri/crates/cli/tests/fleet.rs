@@ -171,3 +171,102 @@ fn list_finds_expiring_and_stale_keys() {
     );
     assert_eq!(list(&["--unused-for", "1s", "--expiring", "14d"]), ["soon"]);
 }
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn export_dir_hands_each_new_key_over_in_its_own_owner_only_file() {
+    let kw = Kw::with_account("acme", &[]);
+    kw.cmd(&["remote", "set", "http://127.0.0.1:9"])
+        .env("KEYWARD_REMOTE_TOKEN", "token-1234")
+        .run()
+        .expect_code(0);
+    let names = kw.path("gates.txt");
+    std::fs::write(&names, "gate 1\ngate/2\n").unwrap();
+    let dir = kw.path("handover");
+    let out = kw.ok(&[
+        "key",
+        "create",
+        "--names-from",
+        names.to_str().unwrap(),
+        "--preset",
+        "device",
+        "--export-dir",
+        dir.to_str().unwrap(),
+        "--json",
+    ]);
+    let lines = out.json_lines();
+    assert_eq!(lines.len(), 2);
+    #[cfg(unix)]
+    assert_eq!(mode(&dir), 0o700);
+    let mut keys = Vec::new();
+    for line in &lines {
+        assert!(
+            line.get("secret").is_none(),
+            "the key is in the file only: {line}"
+        );
+        let path = std::path::PathBuf::from(s(line, "file"));
+        assert_eq!(path.parent(), Some(dir.as_path()));
+        #[cfg(unix)]
+        assert_eq!(mode(&path), 0o600);
+        let file: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(file["name"], line["name"]);
+        assert_eq!(file["key_id"], line["id"]);
+        assert_eq!(file["account"], "acme");
+        assert_eq!(file["verify_url"], "http://127.0.0.1:9/v1/verify");
+        kw.verify(s(&file, "key"), &["--method", "POST"])
+            .expect_code(0);
+        keys.push(s(&file, "key").to_string());
+    }
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    for key in &keys {
+        assert!(!out.all().contains(&key[3..]), "no key printed");
+    }
+
+    // A roll hands over its successors the same way.
+    let rolled = kw.path("rolled");
+    let out = kw.ok(&[
+        "key",
+        "roll",
+        "--filter",
+        "gate",
+        "--export-dir",
+        rolled.to_str().unwrap(),
+    ]);
+    assert_eq!(out.stdout.lines().count(), 2, "{}", out.stdout);
+    assert_eq!(std::fs::read_dir(&rolled).unwrap().count(), 2);
+}
+
+#[test]
+fn export_dir_with_a_bad_name_creates_no_key_and_no_folder() {
+    let kw = Kw::with_account("acme", &["--key-limit", "3"]);
+    let before = kw.snapshot("acme");
+    let names = kw.path("gates.txt");
+    let dir = kw.path("handover");
+    let too_long = format!("ok-1\n{}\n", "x".repeat(65));
+    for content in [too_long.as_str(), "a\nb\nc\nd\n"] {
+        std::fs::write(&names, content).unwrap();
+        kw.run(&[
+            "key",
+            "create",
+            "--names-from",
+            names.to_str().unwrap(),
+            "--export-dir",
+            dir.to_str().unwrap(),
+        ])
+        .expect_error(2, &[]);
+        assert!(
+            !dir.exists(),
+            "no folder for keys not created ({content:?})"
+        );
+        assert_eq!(kw.snapshot("acme"), before);
+    }
+}

@@ -275,6 +275,18 @@ impl Vault {
         names: &[String],
         new: &NewKey,
     ) -> Result<Vec<CreatedKey>> {
+        self.create_keys_then(account, names, new, |_, _, _| Ok(()))
+    }
+
+    /// [`Vault::create_keys`], with `hand_over` given the new keys inside the
+    /// transaction, before it commits: when it fails, no key is created.
+    pub(crate) fn create_keys_then(
+        &mut self,
+        account: Option<&str>,
+        names: &[String],
+        new: &NewKey,
+        hand_over: impl FnOnce(&Change<'_>, &AccountRow, &[&CreatedKey]) -> Result<()>,
+    ) -> Result<Vec<CreatedKey>> {
         if names.is_empty() {
             return Err(Error::invalid("no key names given"));
         }
@@ -304,13 +316,15 @@ impl Vault {
                 });
             }
             let groups = group_ids(change.tx, &account, &new.groups)?;
-            clean
+            let created = clean
                 .iter()
                 .map(|name| {
                     ensure_name_free(change.tx, &account, name, None)?;
                     insert_key(change, &account, name, &template, &groups)
                 })
-                .collect()
+                .collect::<Result<Vec<_>>>()?;
+            hand_over(change, &account, &created.iter().collect::<Vec<_>>())?;
+            Ok(created)
         })
     }
 

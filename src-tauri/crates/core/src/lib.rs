@@ -15,6 +15,7 @@ mod keys;
 mod last_used;
 mod model;
 mod outbox;
+mod provision;
 mod pull;
 mod remote;
 mod review;
@@ -43,6 +44,7 @@ pub use model::{
     VaultSummary, Verification, VerifyResult,
 };
 pub use outbox::{OutboxEntry, RefusedChange};
+pub use provision::{check_export_dir, KeyFile};
 pub use remote::{check_remote_url, RemoteInfo, RemoteSession, SyncState};
 pub use review::{ReviewCounts, UNUSED_DAYS};
 pub use roll::{KeySelection, RollOutcome, RolledKey, SkippedKey};

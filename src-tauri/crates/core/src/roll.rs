@@ -270,6 +270,18 @@ impl Vault {
         selection: &KeySelection,
         grace: Duration,
     ) -> Result<RollOutcome> {
+        self.roll_keys_then(account, selection, grace, |_, _, _| Ok(()))
+    }
+
+    /// [`Vault::roll_keys`], with `hand_over` given the successors inside the
+    /// transaction, before it commits: when it fails, nothing is rolled.
+    pub(crate) fn roll_keys_then(
+        &mut self,
+        account: Option<&str>,
+        selection: &KeySelection,
+        grace: Duration,
+        hand_over: impl FnOnce(&Change<'_>, &AccountRow, &[&CreatedKey]) -> Result<()>,
+    ) -> Result<RollOutcome> {
         let max = Duration::days(validate::ROLL_GRACE_MAX_DAYS);
         if grace.is_negative() || grace > max {
             let given = match grace.is_negative() {
@@ -340,6 +352,8 @@ impl Vault {
             for key in &chosen {
                 rolled.push((key.id.clone(), roll_one(change, &account, key, grace)?));
             }
+            let successors: Vec<&CreatedKey> = rolled.iter().map(|(_, new)| new).collect();
+            hand_over(change, &account, &successors)?;
             Ok((account.name, rolled, skipped))
         })?;
         // The replaced keys as they are now, in one pass over the account's keys.

@@ -132,7 +132,7 @@ pub(crate) fn group_ids(
     Ok(ids)
 }
 
-fn ensure_name_free(
+pub(crate) fn ensure_name_free(
     conn: &Connection,
     account: &AccountRow,
     name: &str,
@@ -151,7 +151,7 @@ fn ensure_name_free(
 }
 
 /// The account's keys that count toward its limit: all but those a roll replaced.
-fn key_count(conn: &Connection, account: &AccountRow) -> Result<u32> {
+pub(crate) fn key_count(conn: &Connection, account: &AccountRow) -> Result<u32> {
     let count: i64 = conn
         .prepare_cached(
             "SELECT key_count - (SELECT count(*) FROM key_rolls WHERE account_id = ?1)
@@ -162,6 +162,7 @@ fn key_count(conn: &Connection, account: &AccountRow) -> Result<u32> {
 }
 
 /// A validated template shared by every key of one creation.
+#[derive(Clone)]
 pub(crate) struct KeyTemplate {
     pub description: Option<String>,
     pub access: AccessType,
@@ -170,7 +171,7 @@ pub(crate) struct KeyTemplate {
 }
 
 impl KeyTemplate {
-    fn from(new: &NewKey) -> Result<KeyTemplate> {
+    pub(crate) fn from(new: &NewKey) -> Result<KeyTemplate> {
         let access = new.access.unwrap_or(AccessType::Read);
         validate_unbind(access, new.allow_unbind)?;
         if let Some(at) = new.expires_at {
@@ -495,36 +496,7 @@ impl Vault {
         let (account_name, id) = self.write(|change| {
             let account = resolve(change.tx, account)?;
             let key = find(change.tx, &account, id_or_name)?;
-            let current: String = change.tx.query_row(
-                "SELECT status FROM api_keys WHERE id = ?1",
-                [&key.id],
-                |r| r.get(0),
-            )?;
-            if current != status.as_str() {
-                change.tx.execute(
-                    "UPDATE api_keys SET status = ?1, updated_at = ?2 WHERE id = ?3",
-                    params![status.as_str(), to_millis(change.now), key.id],
-                )?;
-                let fields = KeyFields {
-                    status: Some(status),
-                    ..KeyFields::default()
-                };
-                let narrows = status == KeyStatus::Inactive;
-                outbox::queue_key(change, &account.id, &key.id, fields, narrows)?;
-                let action = match status {
-                    KeyStatus::Active => "key.activate",
-                    KeyStatus::Inactive => "key.deactivate",
-                };
-                change.audit(NewEntry::target(
-                    action,
-                    &account.name,
-                    &key.id,
-                    &key.name,
-                    json!({
-                        "status": { "from": current, "to": status.as_str() }
-                    }),
-                ))?;
-            }
+            set_status_in(change, &account, &key, status)?;
             Ok((account.name, key.id))
         })?;
         self.key(Some(&account_name), &id)
@@ -541,24 +513,7 @@ impl Vault {
             let account = resolve(change.tx, account)?;
             let key = find(change.tx, &account, id_or_name)?;
             let groups = group_ids(change.tx, &account, group_names)?;
-            let permissions_before = outbox::key_permissions(change.tx, &key.id)?;
-            let before: Vec<String> = change.tx
-                .prepare("SELECT g.name FROM key_groups kg JOIN groups g ON g.id = kg.group_id WHERE kg.key_id = ?1 ORDER BY g.name_fold")?
-                .query_map([&key.id], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            change.tx.execute("DELETE FROM key_groups WHERE key_id = ?1", [&key.id])?;
-            for (group_id, _) in &groups {
-                change.tx.execute("INSERT INTO key_groups (key_id, group_id) VALUES (?1, ?2)", params![key.id, group_id])?;
-            }
-            change.tx.execute("UPDATE api_keys SET updated_at = ?1 WHERE id = ?2", params![to_millis(change.now), key.id])?;
-            let permissions = outbox::key_permissions(change.tx, &key.id)?;
-            let narrows = outbox::narrows(change.tx, &permissions_before, &permissions)?;
-            let fields = KeyFields { permissions: Some(permissions), ..KeyFields::default() };
-            outbox::queue_key(change, &account.id, &key.id, fields, narrows)?;
-            let after: Vec<&String> = groups.iter().map(|(_, name)| name).collect();
-            change.audit(NewEntry::target("key.set_groups", &account.name, &key.id, &key.name, json!({
-                "groups": { "from": before, "to": after }
-            })))?;
+            set_groups_in(change, &account, &key, &groups)?;
             Ok((account.name, key.id))
         })?;
         self.key(Some(&account_name), &id)
@@ -570,15 +525,119 @@ impl Vault {
         self.write(|change| {
             let account = resolve(change.tx, account)?;
             let row = find(change.tx, &account, &key.id)?;
-            change.tx.execute("DELETE FROM api_keys WHERE id = ?1", [&row.id])?;
-            outbox::delete(change, &account.id, Entity::Key, &row.id, &row.name)?;
-            change.audit(NewEntry::target("key.delete", &account.name, &row.id, &row.name, json!({
-                "hint": key.hint, "groups": key.groups, "last_used_at": key.last_used_at.map(to_millis)
-            })))
+            delete_in(change, &account, &row, &key)
         })?;
         self.last_used.forget(&key.id);
         Ok(key)
     }
+}
+
+/// Sets a key's status inside a change (with its outbox entry and audit
+/// entry); the status it already has changes nothing.
+pub(crate) fn set_status_in(
+    change: &Change<'_>,
+    account: &AccountRow,
+    key: &KeyRow,
+    status: KeyStatus,
+) -> Result<()> {
+    let current: String = change.tx.query_row(
+        "SELECT status FROM api_keys WHERE id = ?1",
+        [&key.id],
+        |r| r.get(0),
+    )?;
+    if current == status.as_str() {
+        return Ok(());
+    }
+    change.tx.execute(
+        "UPDATE api_keys SET status = ?1, updated_at = ?2 WHERE id = ?3",
+        params![status.as_str(), to_millis(change.now), key.id],
+    )?;
+    let fields = KeyFields {
+        status: Some(status),
+        ..KeyFields::default()
+    };
+    let narrows = status == KeyStatus::Inactive;
+    outbox::queue_key(change, &account.id, &key.id, fields, narrows)?;
+    let action = match status {
+        KeyStatus::Active => "key.activate",
+        KeyStatus::Inactive => "key.deactivate",
+    };
+    change.audit(NewEntry::target(
+        action,
+        &account.name,
+        &key.id,
+        &key.name,
+        json!({
+            "status": { "from": current, "to": status.as_str() }
+        }),
+    ))
+}
+
+/// Replaces a key's groups inside a change (with its outbox and audit entries).
+pub(crate) fn set_groups_in(
+    change: &Change<'_>,
+    account: &AccountRow,
+    key: &KeyRow,
+    groups: &[(String, String)],
+) -> Result<()> {
+    let permissions_before = outbox::key_permissions(change.tx, &key.id)?;
+    let before: Vec<String> = change.tx
+        .prepare_cached("SELECT g.name FROM key_groups kg JOIN groups g ON g.id = kg.group_id WHERE kg.key_id = ?1 ORDER BY g.name_fold")?
+        .query_map([&key.id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    change
+        .tx
+        .execute("DELETE FROM key_groups WHERE key_id = ?1", [&key.id])?;
+    for (group_id, _) in groups {
+        change.tx.execute(
+            "INSERT INTO key_groups (key_id, group_id) VALUES (?1, ?2)",
+            params![key.id, group_id],
+        )?;
+    }
+    change.tx.execute(
+        "UPDATE api_keys SET updated_at = ?1 WHERE id = ?2",
+        params![to_millis(change.now), key.id],
+    )?;
+    let permissions = outbox::key_permissions(change.tx, &key.id)?;
+    let narrows = outbox::narrows(change.tx, &permissions_before, &permissions)?;
+    let fields = KeyFields {
+        permissions: Some(permissions),
+        ..KeyFields::default()
+    };
+    outbox::queue_key(change, &account.id, &key.id, fields, narrows)?;
+    let after: Vec<&String> = groups.iter().map(|(_, name)| name).collect();
+    change.audit(NewEntry::target(
+        "key.set_groups",
+        &account.name,
+        &key.id,
+        &key.name,
+        json!({
+            "groups": { "from": before, "to": after }
+        }),
+    ))
+}
+
+/// Deletes a key inside a change: its tombstone, outbox and audit entries;
+/// `was` is the key as it was, for the audit log.
+pub(crate) fn delete_in(
+    change: &Change<'_>,
+    account: &AccountRow,
+    row: &KeyRow,
+    was: &ApiKey,
+) -> Result<()> {
+    change
+        .tx
+        .execute("DELETE FROM api_keys WHERE id = ?1", [&row.id])?;
+    outbox::delete(change, &account.id, Entity::Key, &row.id, &row.name)?;
+    change.audit(NewEntry::target(
+        "key.delete",
+        &account.name,
+        &row.id,
+        &row.name,
+        json!({
+            "hint": was.hint, "groups": was.groups, "last_used_at": was.last_used_at.map(to_millis)
+        }),
+    ))
 }
 
 /// Whether `field` contains `folded` (already case-folded), ignoring case. ASCII

@@ -9,9 +9,12 @@ mod bindings;
 mod clipboard;
 mod error;
 mod events;
+mod fleet;
 mod groups;
 mod idle;
 mod keys;
+mod notify;
+mod qr;
 mod session;
 mod settings;
 mod sync;
@@ -57,6 +60,12 @@ fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
         keys::set_key_status,
         keys::set_key_groups,
         keys::delete_key,
+        fleet::roll_keys,
+        fleet::change_keys,
+        fleet::add_many_keys,
+        fleet::review_counts,
+        fleet::daily_review,
+        fleet::created_key_qr,
         audit::list_audit,
         audit::verify_audit,
         settings::get_settings,
@@ -115,7 +124,7 @@ mod tests {
     #[test]
     fn build_rs_capabilities_and_the_handler_list_the_same_commands() {
         let commands = build_rs_commands();
-        assert_eq!(commands.len(), 34, "{commands:?}");
+        assert_eq!(commands.len(), 40, "{commands:?}");
 
         let capability: Value =
             serde_json::from_str(include_str!("../capabilities/default.json")).unwrap();

@@ -6,10 +6,10 @@
 
 use std::collections::HashMap;
 
-use crate::accounts::resolve;
+use crate::accounts::{resolve, AccountRow};
 use crate::keys::{ensure_name_free, group_ids, insert_key, key_count, KeyTemplate};
 use crate::model::CreatedKey;
-use crate::vault::Vault;
+use crate::vault::{Change, Vault};
 use crate::{validate, Error, NewKey, Result};
 
 /// One key of a batch: its own name, description and groups; the rest comes
@@ -138,6 +138,18 @@ impl Vault {
         rows: &[NewKeyRow],
         settings: &NewKey,
     ) -> Result<Vec<CreatedKey>> {
+        self.create_key_rows_then(account, rows, settings, |_, _, _| Ok(()))
+    }
+
+    /// [`Vault::create_key_rows`], with `hand_over` given the new keys inside the
+    /// transaction, before it commits: when it fails, no key is created.
+    pub(crate) fn create_key_rows_then(
+        &mut self,
+        account: Option<&str>,
+        rows: &[NewKeyRow],
+        settings: &NewKey,
+        hand_over: impl FnOnce(&Change<'_>, &AccountRow, &[&CreatedKey]) -> Result<()>,
+    ) -> Result<Vec<CreatedKey>> {
         if rows.is_empty() {
             return Err(Error::invalid("no keys to add"));
         }
@@ -184,6 +196,7 @@ impl Vault {
                     .map_err(|err| Error::Conflict(format!("line {}: {err}", row.line)))?;
                 created.push(insert_key(change, &account, name, template, &groups)?);
             }
+            hand_over(change, &account, &created.iter().collect::<Vec<_>>())?;
             Ok(created)
         })
     }

@@ -23,7 +23,7 @@ use crate::accounts::AccountRow;
 use crate::model::CreatedKey;
 use crate::roll::{KeySelection, RollOutcome};
 use crate::vault::Vault;
-use crate::{fsutil, wire, Error, NewKey, Result};
+use crate::{fsutil, wire, Error, NewKey, NewKeyRow, Result};
 
 /// A file written for one new key.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -168,6 +168,25 @@ impl Vault {
             files = write_files(change.tx, account, dir, keys)?;
             Ok(())
         });
+        settle(dir, created, files)
+    }
+
+    /// [`Vault::create_key_rows`], each new key also written to its own file in
+    /// the new folder `dir`: every key with its file, or none.
+    pub fn create_key_rows_exported(
+        &mut self,
+        account: Option<&str>,
+        rows: &[NewKeyRow],
+        settings: &NewKey,
+        dir: &Path,
+    ) -> Result<(Vec<CreatedKey>, Vec<KeyFile>)> {
+        check_export_dir(dir)?;
+        let mut files = Vec::new();
+        let created =
+            self.create_key_rows_then(account, rows, settings, |change, account, keys| {
+                files = write_files(change.tx, account, dir, keys)?;
+                Ok(())
+            });
         settle(dir, created, files)
     }
 

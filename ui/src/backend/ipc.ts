@@ -20,13 +20,22 @@ import {
   type Conflict,
   type CopyReceipt,
   type CreatedKeyView,
+  type DailyReview,
   type Group,
   type GroupDeletion,
+  type KeyFile,
   type KeyPresetView,
+  type KeysChangeRequest,
   type KeyStatus,
+  type ManyCreatedView,
+  type ManyKeysFormat,
   type RefusedChange,
   type RemoteInfo,
+  type ReviewCounts,
+  type RolledKeyView,
+  type RollView,
   type Settings,
+  type SkippedKey,
   type SyncReport,
   type SyncStatus,
   type UnlockOutcome,
@@ -49,13 +58,22 @@ export type {
   Conflict,
   CopyReceipt,
   CreatedKeyView,
+  DailyReview,
   Group,
   GroupDeletion,
+  KeyFile,
   KeyPresetView,
+  KeysChangeRequest,
   KeyStatus,
+  ManyCreatedView,
+  ManyKeysFormat,
   RefusedChange,
   RemoteInfo,
+  ReviewCounts,
+  RolledKeyView,
+  RollView,
   Settings,
+  SkippedKey,
   SyncReport,
   SyncStatus,
   UnlockOutcome,
@@ -262,6 +280,54 @@ export function setKeyGroups(account: string, key: string, groups: string[]): Pr
 /** Deletes a key; the answer is the record as it was. */
 export function deleteKey(account: string, key: string): Promise<ApiKey> {
   return call('delete_key', { account, key });
+}
+
+// ---- Fleet: many keys at once --------------------------------------------------------
+
+/**
+ * Rolls the keys (by id): each gets a successor with its name and settings (the answer is
+ * the only time their full keys exist in the UI), the old ones keep working for `grace`
+ * ("24h", "0", …). With `exportDir`, each successor is also written to a file there.
+ */
+export function rollKeys(account: string, keys: string[], grace: string, exportDir?: string): Promise<RollView> {
+  return call('roll_keys', { account, keys, grace, exportDir });
+}
+
+/** One action on the selected keys (by id), in one transaction: all of them or none. */
+export function changeKeys(account: string, keys: string[], change: KeysChangeRequest): Promise<ApiKey[]> {
+  return call('change_keys', { account, keys, change });
+}
+
+export interface ManyKeys {
+  /** One name a line, or CSV rows of name,description,groups (groups separated by ;). */
+  text: string;
+  format: ManyKeysFormat;
+  access: AccessType;
+  allowUnbind: boolean;
+  /** Groups every key gets (besides a CSV row's own). */
+  groups: string[];
+  expiresAt?: string;
+  /** A new folder to write one file per key into. */
+  exportDir?: string;
+}
+
+/** Adds one key per line, all or none; the answer is the only time their full keys exist in the UI. */
+export function addManyKeys(account: string, keys: ManyKeys): Promise<ManyCreatedView> {
+  return call('add_many_keys', { account, ...keys });
+}
+
+export function reviewCounts(account: string): Promise<ReviewCounts> {
+  return call('review_counts', { account });
+}
+
+/** The once-a-day warning: the first call of `today` (YYYY-MM-DD) answers what needs a look. */
+export function dailyReview(today: string): Promise<DailyReview> {
+  return call('daily_review', { today });
+}
+
+/** The QR code (SVG text) of a key just created, while the backend still holds it. */
+export function createdKeyQr(keyId: string): Promise<string> {
+  return call('created_key_qr', { keyId });
 }
 
 // ---- Audit log ---------------------------------------------------------------------

@@ -5,10 +5,15 @@
 //! and a QR code each, and the table shows the old keys rolling out; a bad grace is refused;
 //! two keys are deactivated in one action after its preview; a selection deleted by another
 //! program while the preview is open is said and nothing changes; many keys are added from
-//! CSV rows, a bad row refused by its line, and handed over in an export folder.
+//! CSV rows, a bad row refused by its line, and handed over in an export folder. On the
+//! first unlock of the day the app warns about the expiring key with a desktop notification,
+//! received here by a stand-in org.freedesktop.Notifications service on the test's D-Bus
+//! session bus.
 
 mod support;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fantoccini::key::Key;
@@ -17,6 +22,48 @@ use serde_json::Value;
 use support::{clipboard_text, new_workdir, vault_path_in, App, Cli, Launch};
 
 const PASSPHRASE: &str = "correct horse battery staple";
+
+/// A notification server on the session bus that keeps what it is sent (summary, body).
+struct Notifications {
+    seen: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+#[zbus::interface(name = "org.freedesktop.Notifications")]
+impl Notifications {
+    #[allow(clippy::too_many_arguments)] // the D-Bus method's signature
+    fn notify(
+        &self,
+        _app_name: &str,
+        _replaces_id: u32,
+        _app_icon: &str,
+        summary: &str,
+        body: &str,
+        _actions: Vec<&str>,
+        _hints: HashMap<&str, zbus::zvariant::Value<'_>>,
+        _expire_timeout: i32,
+    ) -> u32 {
+        let mut seen = self.seen.lock().unwrap();
+        seen.push((summary.to_string(), body.to_string()));
+        seen.len() as u32
+    }
+}
+
+fn notification_server() -> (zbus::blocking::Connection, Arc<Mutex<Vec<(String, String)>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let connection = zbus::blocking::connection::Builder::session()
+        .and_then(|builder| builder.name("org.freedesktop.Notifications"))
+        .and_then(|builder| {
+            builder.serve_at(
+                "/org/freedesktop/Notifications",
+                Notifications {
+                    seen: Arc::clone(&seen),
+                },
+            )
+        })
+        .and_then(|builder| builder.build())
+        .expect("own org.freedesktop.Notifications on the test's session bus");
+    (connection, seen)
+}
 
 fn key_of(listed: &Value, name: &str) -> Value {
     listed
@@ -103,10 +150,29 @@ async fn fleet_work_in_the_real_app() {
     let export_parent = workdir.path().join("handover");
     std::fs::create_dir(&export_parent).unwrap();
 
+    let (_bus, notifications) = notification_server();
     let app = App::launch_with(Launch::app().in_workdir(workdir)).await;
     app.fill("Passphrase", PASSPHRASE).await;
     app.click("Unlock").await;
     app.key_row("gate-1").await;
+
+    // The first start of the day warns: in the window and with a desktop notification.
+    app.wait_for_text("[data-testid='daily-review']", "the daily review", |text| {
+        text.contains("Fleet: 1 key expires within 14 days.")
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while notifications.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no desktop notification");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        notifications.lock().unwrap()[0],
+        (
+            "Keyward: keys to review".to_string(),
+            "Fleet: 1 key expires within 14 days.".to_string()
+        )
+    );
 
     // The review badge: one key expires within the warning period; a click filters to it.
     app.click("1 key expires within 14 days").await;
@@ -295,5 +361,13 @@ async fn fleet_work_in_the_real_app() {
     assert_eq!(reader["description"], "North");
     assert_eq!(reader["groups"], serde_json::json!(["gates"]));
 
+    // Locked and unlocked again the same day: no second warning.
+    app.click("Lock").await;
+    app.fill("Passphrase", PASSPHRASE).await;
+    app.click("Unlock").await;
+    app.key_row("reader-1").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!app.is_shown("[data-testid='daily-review']").await);
     app.close().await;
+    assert_eq!(notifications.lock().unwrap().len(), 1, "once a day");
 }

@@ -25,7 +25,7 @@ const PASSPHRASE: &str = "correct horse battery staple";
 
 /// A notification server on the session bus that keeps what it is sent (summary, body).
 struct Notifications {
-    seen: Arc<Mutex<Vec<(String, String)>>>,
+    seen: Received,
 }
 
 #[zbus::interface(name = "org.freedesktop.Notifications")]
@@ -48,7 +48,10 @@ impl Notifications {
     }
 }
 
-fn notification_server() -> (zbus::blocking::Connection, Arc<Mutex<Vec<(String, String)>>>) {
+/// The notifications received: (summary, body) each.
+type Received = Arc<Mutex<Vec<(String, String)>>>;
+
+fn notification_server() -> (zbus::blocking::Connection, Received) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let connection = zbus::blocking::connection::Builder::session()
         .and_then(|builder| builder.name("org.freedesktop.Notifications"))

@@ -87,7 +87,16 @@ async fn authorize_answers_the_verification_of_the_forwarded_request() {
         .await;
     assert_eq!(by_bearer.status, 204);
 
-    let refused: [(Option<&str>, &str, &str, u16, &str, Option<Uuid>); 9] = [
+    // (key, method, path, status, result, key id)
+    type Case<'a> = (
+        Option<&'a str>,
+        &'a str,
+        &'a str,
+        u16,
+        &'a str,
+        Option<Uuid>,
+    );
+    let refused: [Case; 9] = [
         (
             key(0),
             "POST",

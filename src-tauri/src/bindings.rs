@@ -57,7 +57,7 @@ fn generate() -> String {
         declaration::<crate::fleet::RolledKeyView>(&config),
         declaration::<crate::fleet::RollView>(&config),
         declaration::<crate::fleet::ManyCreatedView>(&config),
-        declaration::<crate::fleet::KeysChangeRequest>(&config),
+        declaration::<keyward_core::KeysChange>(&config),
         declaration::<crate::fleet::ManyKeysFormat>(&config),
         declaration::<crate::fleet::DailyReview>(&config),
         declaration::<keyward_core::ReviewCounts>(&config),

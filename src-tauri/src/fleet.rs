@@ -43,31 +43,6 @@ pub struct ManyCreatedView {
     pub files: Vec<KeyFile>,
 }
 
-/// What `change_keys` does to each selected key.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum KeysChangeRequest {
-    Activate,
-    Deactivate,
-    Groups {
-        add: Vec<String>,
-        remove: Vec<String>,
-    },
-    Delete,
-}
-
-impl From<KeysChangeRequest> for KeysChange {
-    fn from(request: KeysChangeRequest) -> KeysChange {
-        match request {
-            KeysChangeRequest::Activate => KeysChange::Activate,
-            KeysChangeRequest::Deactivate => KeysChange::Deactivate,
-            KeysChangeRequest::Groups { add, remove } => KeysChange::Groups { add, remove },
-            KeysChangeRequest::Delete => KeysChange::Delete,
-        }
-    }
-}
-
 /// How `add_many_keys` reads its text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
@@ -147,9 +122,8 @@ pub async fn change_keys(
     session: State<'_, Arc<Session>>,
     account: String,
     keys: Vec<String>,
-    change: KeysChangeRequest,
+    change: KeysChange,
 ) -> Result<Vec<ApiKey>, CommandError> {
-    let change = KeysChange::from(change);
     on_vault(&session, move |vault| {
         vault.change_keys(Some(&account), &keys, &change)
     })

@@ -25,7 +25,7 @@ import {
   type GroupDeletion,
   type KeyFile,
   type KeyPresetView,
-  type KeysChangeRequest,
+  type KeysChange,
   type KeyStatus,
   type ManyCreatedView,
   type ManyKeysFormat,
@@ -63,7 +63,7 @@ export type {
   GroupDeletion,
   KeyFile,
   KeyPresetView,
-  KeysChangeRequest,
+  KeysChange,
   KeyStatus,
   ManyCreatedView,
   ManyKeysFormat,
@@ -294,7 +294,7 @@ export function rollKeys(account: string, keys: string[], grace: string, exportD
 }
 
 /** One action on the selected keys (by id), in one transaction: all of them or none. */
-export function changeKeys(account: string, keys: string[], change: KeysChangeRequest): Promise<ApiKey[]> {
+export function changeKeys(account: string, keys: string[], change: KeysChange): Promise<ApiKey[]> {
   return call('change_keys', { account, keys, change });
 }
 

@@ -173,9 +173,10 @@ files: Array<KeyFile>, };
 export type ManyCreatedView = { created: Array<CreatedKeyView>, files: Array<KeyFile>, };
 
 /**
- * What `change_keys` does to each selected key.
+ * What to do to every key of a selection (as the desktop sends it:
+ * `{"kind": "groups", "add": [...], "remove": [...]}`).
  */
-export type KeysChangeRequest = { "kind": "activate" } | { "kind": "deactivate" } | { "kind": "groups", add: Array<string>, remove: Array<string>, } | { "kind": "delete" };
+export type KeysChange = { "kind": "activate" } | { "kind": "deactivate" } | { "kind": "groups", add: Array<string>, remove: Array<string>, } | { "kind": "delete" };
 
 /**
  * How `add_many_keys` reads its text.

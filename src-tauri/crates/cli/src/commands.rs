@@ -446,13 +446,8 @@ fn print_rolled(context: &Context, outcome: &keyward_core::RollOutcome, batch: b
         let (new, old) = (&rolled.successor, &rolled.replaced);
         if context.json {
             let mut value = json!(new.key);
-            value["secret"] = json!(new.secret.expose());
             value["replaces"] = json!({ "id": old.id, "name": old.name, "expires_at": old.expires_at.map(|at| at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()) });
-            if batch {
-                output::json_line(&value);
-            } else {
-                output::json(&value);
-            }
+            print_key_record(value, &new.secret, batch);
         } else if batch {
             println!("{}\t{}", new.key.name, new.secret.expose());
         } else {
@@ -464,16 +459,7 @@ fn print_rolled(context: &Context, outcome: &keyward_core::RollOutcome, batch: b
         }
     }
     print_roll_notes(outcome);
-    if !context.json {
-        eprintln!(
-            "{}",
-            if batch {
-                "These keys are shown only now and cannot be shown again: copy them to where they are used."
-            } else {
-                "This key is shown only now and cannot be shown again: copy it to where it is used."
-            }
-        );
-    }
+    say_shown_once(context, batch);
 }
 
 /// When each replaced key ends, and which keys were skipped (on stderr).
@@ -529,16 +515,39 @@ fn print_exported(
     );
 }
 
+/// A new key's record with its key: one JSON line in a batch, else pretty.
+fn print_key_record(
+    mut value: serde_json::Value,
+    secret: &keyward_core::SecretString,
+    batch: bool,
+) {
+    value["secret"] = json!(secret.expose());
+    if batch {
+        output::json_line(&value);
+    } else {
+        output::json(&value);
+    }
+}
+
+/// After printing new keys for people (on stderr): they are not shown again.
+fn say_shown_once(context: &Context, batch: bool) {
+    if context.json {
+        return;
+    }
+    eprintln!(
+        "{}",
+        if batch {
+            "These keys are shown only now and cannot be shown again: copy them to where they are used."
+        } else {
+            "This key is shown only now and cannot be shown again: copy it to where it is used."
+        }
+    );
+}
+
 fn print_created(context: &Context, created: &[keyward_core::CreatedKey], batch: bool) {
     for item in created {
         if context.json {
-            let mut value = json!(item.key);
-            value["secret"] = json!(item.secret.expose());
-            if batch {
-                output::json_line(&value);
-            } else {
-                output::json(&value);
-            }
+            print_key_record(json!(item.key), &item.secret, batch);
         } else if batch {
             println!("{}\t{}", item.key.name, item.secret.expose());
         } else {
@@ -554,16 +563,7 @@ fn print_created(context: &Context, created: &[keyward_core::CreatedKey], batch:
             println!("{}", item.secret.expose());
         }
     }
-    if !context.json {
-        eprintln!(
-            "{}",
-            if batch {
-                "These keys are shown only now and cannot be shown again: copy them to where they are used."
-            } else {
-                "This key is shown only now and cannot be shown again: copy it to where it is used."
-            }
-        );
-    }
+    say_shown_once(context, batch);
 }
 
 fn confirm_delete(key: &keyward_core::ApiKey) -> Outcome {

@@ -12,8 +12,11 @@ use crate::model::{ApiKey, KeyStatus};
 use crate::vault::Vault;
 use crate::{Error, Result};
 
-/// What to do to every key of a selection.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What to do to every key of a selection (as the desktop sends it:
+/// `{"kind": "groups", "add": [...], "remove": [...]}`).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum KeysChange {
     Activate,
     Deactivate,

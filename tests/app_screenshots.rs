@@ -116,7 +116,7 @@ fn screenshots_dir() -> PathBuf {
 /// A vault an administrator could have after a few weeks: groups, keys of every preset,
 /// one inactive, some used, some expiring.
 fn realistic_vault(cli: &Cli) {
-    cli.ok(&["init", "--kdf-memory-mib", "8", "--kdf-passes", "1"]);
+    cli.ok(&["init", "--kdf-memory-mib", "19", "--kdf-passes", "2"]);
     cli.ok(&[
         "account",
         "create",

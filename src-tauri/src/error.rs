@@ -104,9 +104,16 @@ impl CommandError {
 
 impl From<keyward_core::Error> for CommandError {
     fn from(error: keyward_core::Error) -> Self {
+        // The core's messages are worded for every front end; the window's own advice here.
+        let advice = match &error {
+            keyward_core::Error::PlainHttpRefused { .. } => {
+                " (tick “Allow insecure HTTP” only behind a proxy that terminates TLS)"
+            }
+            _ => "",
+        };
         CommandError::Core {
             kind: error.kind(),
-            message: error.to_string(),
+            message: keyward_core::key_format::redact(&format!("{error}{advice}")),
         }
     }
 }

@@ -13,12 +13,12 @@ use serde::{Deserialize, Serialize};
 use tauri::State;
 
 use crate::error::CommandError;
-use crate::keys::CreatedKeyView;
+use crate::keys::{CreatedKeyView, ShownOnce};
 use crate::session::{off_ui_thread, on_vault, Session};
 
 /// One key rolled: the key it replaced (rolling out now) and its successor, whose full
 /// key this answer carries once, like `create_key`'s.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct RolledKeyView {
     pub replaced: ApiKey,
@@ -26,7 +26,7 @@ pub struct RolledKeyView {
 }
 
 /// Answer to `roll_keys`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct RollView {
     pub rolled: Vec<RolledKeyView>,
@@ -36,7 +36,7 @@ pub struct RollView {
 }
 
 /// Answer to `add_many_keys`: every new key once, and their files when a folder was given.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ManyCreatedView {
     pub created: Vec<CreatedKeyView>,
@@ -66,7 +66,7 @@ pub struct DailyReview {
 fn view(created: &CreatedKey) -> CreatedKeyView {
     CreatedKeyView {
         key: created.key.clone(),
-        secret: created.secret.expose().to_string(),
+        secret: ShownOnce(created.secret.clone()),
     }
 }
 

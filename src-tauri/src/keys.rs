@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use keyward_core::{validate, AccessType, ApiKey, KeyFilter, KeyStatus, NewKey, Preset};
+use keyward_core::{
+    validate, AccessType, ApiKey, KeyFilter, KeyStatus, NewKey, Preset, SecretString,
+};
 use serde::Serialize;
 use tauri::State;
 
@@ -13,11 +15,29 @@ use crate::session::{off_ui_thread, on_vault, Session};
 
 /// Answer to `create_key`: the record, and the full key, shown once. The shell keeps the
 /// key until `forget_created_key` or lock, for `copy_created_key`; nothing shows it again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct CreatedKeyView {
     pub key: ApiKey,
-    pub secret: String,
+    #[cfg_attr(test, ts(type = "string"))]
+    pub secret: ShownOnce,
+}
+
+/// The full key in the one answer that carries it: serialized for the window,
+/// `<redacted>` in `Debug` (a log or a panic never shows it), zeroed on drop.
+#[derive(Clone)]
+pub struct ShownOnce(pub SecretString);
+
+impl Serialize for ShownOnce {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.expose())
+    }
+}
+
+impl std::fmt::Debug for ShownOnce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// A preset of the creation dialog, with what it fills in.
@@ -170,6 +190,22 @@ pub async fn delete_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_created_key_is_serialized_once_but_never_printed() {
+        let app = TestApp::with_account();
+        let mut vault = app.open_vault_directly();
+        let created = vault.create_key(None, "kiosk", &NewKey::default()).unwrap();
+        let view = CreatedKeyView {
+            key: created.key,
+            secret: ShownOnce(SecretString::from("kw_thesecretitself")),
+        };
+        assert!(!format!("{view:?}").contains("thesecretitself"));
+        assert_eq!(
+            serde_json::to_value(&view).unwrap()["secret"],
+            "kw_thesecretitself"
+        );
+    }
     use crate::testing::TestApp;
     use keyward_core::{Method, Request, VerifyResult};
     use serde_json::{json, Value};

@@ -16,7 +16,7 @@ use crate::clipboard::{Clipboard, CopyReceipt};
 use crate::error::CommandError;
 use crate::events::{ClipboardClearReason, Events, LockReason};
 use crate::idle::IdleClock;
-use crate::keys::CreatedKeyView;
+use crate::keys::{CreatedKeyView, ShownOnce};
 use crate::vault::{UnlockOutcome, VaultStatus};
 use crate::watch::VaultWatch;
 
@@ -306,7 +306,7 @@ impl Session {
             self.created_keys().insert(key.id.clone(), secret.clone());
             Ok(CreatedKeyView {
                 key,
-                secret: secret.expose().to_string(),
+                secret: ShownOnce(secret),
             })
         })
     }

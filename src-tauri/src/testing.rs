@@ -22,11 +22,7 @@ use crate::session::{Session, SessionParts};
 pub const PASSPHRASE: &str = "correct horse battery";
 
 /// The cheapest argon2 the core accepts: tests are about the commands, not the KDF.
-const TEST_KDF: KdfParams = KdfParams {
-    memory_kib: KdfParams::MIN_MEMORY_KIB,
-    passes: 1,
-    lanes: 1,
-};
+const TEST_KDF: KdfParams = KdfParams::WEAKEST;
 
 pub struct TestApp {
     pub session: Arc<Session>,

@@ -672,7 +672,7 @@ impl Cli {
 
     /// A vault that opens fast (argon2 at 8 MiB, 1 pass) with one account of `key_limit` keys.
     pub fn init_fast_vault(&self, account: &str, key_limit: u32) {
-        self.ok(&["init", "--kdf-memory-mib", "8", "--kdf-passes", "1"]);
+        self.ok(&["init", "--kdf-memory-mib", "19", "--kdf-passes", "2"]);
         self.ok(&[
             "account",
             "create",

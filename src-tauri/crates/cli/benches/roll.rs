@@ -3,7 +3,7 @@
 //! binary, process start and unlock included alike.
 //!
 //! Run with `cargo bench -p keyward-cli --bench roll` (from the workspace root).
-//! Each round makes a fresh vault (argon2id at 8 MiB and 1 pass, so unlocking is
+//! Each round makes a fresh vault (argon2id at its floor, 19 MiB and 2 passes, so unlocking is
 //! a small part of both commands), times `key create --names-from FILE --json`
 //! of 1,000 names, then `key roll --filter reader --json` of those 1,000 keys. The
 //! vault lives in a temporary directory, so both commits include a real fsync.
@@ -85,7 +85,7 @@ fn main() {
         let vault = dir.path().join("vault.db");
         keyward(
             &vault,
-            &["init", "--kdf-memory-mib", "8", "--kdf-passes", "1"],
+            &["init", "--kdf-memory-mib", "19", "--kdf-passes", "2"],
         );
         keyward(
             &vault,

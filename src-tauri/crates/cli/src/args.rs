@@ -61,10 +61,10 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// argon2id memory in MiB (default 64).
+    /// argon2id memory in MiB (default 64, at least 19).
     #[arg(long, value_name = "MIB")]
     pub kdf_memory_mib: Option<u32>,
-    /// argon2id passes (default 3).
+    /// argon2id passes (default 3, at least 2).
     #[arg(long, value_name = "N")]
     pub kdf_passes: Option<u32>,
 }
@@ -273,8 +273,9 @@ pub enum AuditCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum PassphraseCommand {
-    /// Change the passphrase (new one from $KEYWARD_NEW_PASSPHRASE or a prompt).
-    Change,
+    /// Change the passphrase (new one from $KEYWARD_NEW_PASSPHRASE or a prompt)
+    /// and re-encrypt the vault with a new key; the KDF parameters may be raised too.
+    Change(InitArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -56,7 +56,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Key(command) => key(&context, command),
         Command::Secret(command) => secret(&context, command),
         Command::Audit(command) => audit(&context, command),
-        Command::Passphrase(PassphraseCommand::Change) => change_passphrase(&context),
+        Command::Passphrase(PassphraseCommand::Change(args)) => change_passphrase(&context, args),
         Command::Keychain(command) => keychain(&context, command),
         Command::Remote(command) => remote(&context, command),
         Command::Sync => sync(&context),
@@ -71,15 +71,20 @@ fn done(context: &Context, message: &str, value: serde_json::Value) {
     }
 }
 
-fn init(context: &Context, args: InitArgs) -> Outcome {
+/// The KDF parameters asked for, the defaults for the rest.
+fn kdf_params(args: &InitArgs) -> KdfParams {
     let defaults = KdfParams::default();
-    let params = KdfParams {
+    KdfParams {
         memory_kib: args
             .kdf_memory_mib
             .map_or(defaults.memory_kib, |mib| mib.saturating_mul(1024)),
         passes: args.kdf_passes.unwrap_or(defaults.passes),
         lanes: defaults.lanes,
-    };
+    }
+}
+
+fn init(context: &Context, args: InitArgs) -> Outcome {
+    let params = kdf_params(&args);
     let path = &context.vault_path;
     if path.exists() {
         return Err(keyward_core::Error::VaultExists(path.display().to_string()).into());
@@ -674,9 +679,7 @@ fn resolve_account_name(vault: &Vault, context: &Context) -> Result<String, Fail
         [] => Err(Failure::input(
             "the vault has no account yet: create one with `keyward account create NAME`",
         )),
-        _ => Err(Failure::input(
-            "the vault holds several accounts: say which with --account NAME",
-        )),
+        _ => Err(keyward_core::Error::AccountNeeded.into()),
     }
 }
 
@@ -754,12 +757,18 @@ fn audit(context: &Context, command: AuditCommand) -> Outcome {
     }
 }
 
-fn change_passphrase(context: &Context) -> Outcome {
+fn change_passphrase(context: &Context, args: InitArgs) -> Outcome {
+    let params = kdf_params(&args);
+    params.validate()?;
     let old = unlock::passphrase("Current vault passphrase: ")?;
     let mut vault = Vault::open(&context.vault_path, &old)?;
     context.apply_actor(&mut vault)?;
     let new = unlock::new_passphrase("KEYWARD_NEW_PASSPHRASE", "New vault passphrase")?;
-    vault.change_passphrase(&old, &new, KdfParams::default())?;
+    vault.change_passphrase(&old, &new, params)?;
+    // A key remembered in the keychain is the old one now: remember the new one.
+    if let Ok(keychain) = Keychain::system() {
+        vault.renew_in(&keychain)?;
+    }
     done(
         context,
         "Changed the vault passphrase.",

@@ -68,6 +68,11 @@ impl From<keyward_core::Error> for Failure {
                 what: "remote of account",
                 ..
             } => message.push_str(" — set one with `keyward remote set URL`"),
+            keyward_core::Error::VaultMissing(_) => {
+                message.push_str(" — create one with `keyward init`, or pass --vault PATH")
+            }
+            keyward_core::Error::AccountNeeded => message.push_str(" with --account NAME"),
+            keyward_core::Error::PlainHttpRefused { .. } => message.push_str(" (--insecure)"),
             _ => {}
         }
         Failure { code, message }

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 use support::*;
 
-const FAST_KDF: [&str; 4] = ["--kdf-memory-mib", "8", "--kdf-passes", "1"];
+const FAST_KDF: [&str; 4] = ["--kdf-memory-mib", "19", "--kdf-passes", "2"];
 
 fn names(list: &Value) -> BTreeSet<String> {
     list.as_array()
@@ -130,9 +130,9 @@ fn the_vault_flag_wins_over_the_environment() {
         elsewhere.to_str().unwrap(),
         "init",
         "--kdf-memory-mib",
-        "8",
+        "19",
         "--kdf-passes",
-        "1",
+        "2",
     ])
     .run()
     .expect_code(0);
@@ -1324,7 +1324,7 @@ fn every_command_prints_json_with_the_json_flag() {
     let kw = Kw::empty();
     let new = "the new passphrase, long enough";
     let steps: Vec<Vec<&str>> = vec![
-        vec!["init", "--kdf-memory-mib", "8", "--kdf-passes", "1"],
+        vec!["init", "--kdf-memory-mib", "19", "--kdf-passes", "2"],
         vec!["account", "create", "acme"],
         vec!["account", "list"],
         vec!["account", "set", "acme", "--key-limit", "12"],

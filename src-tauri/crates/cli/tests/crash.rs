@@ -23,25 +23,33 @@ const ROUNDS: usize = 30;
 const LOOP: &str =
     r#"i=0; while :; do "$KW_BIN" key create "k${ROUND}_$i" --json || exit 1; i=$((i+1)); done"#;
 
-/// Starts the loop in its own process group, kills the group after `delay`,
-/// and returns everything the loop printed.
-fn run_and_kill(kw: &Kw, round: usize, delay: Duration) -> String {
+/// What a killed command left: its stdout, its stderr, and whether it had
+/// already ended by itself when the kill came.
+struct Killed {
+    stdout: String,
+    stderr: String,
+    ended_before: bool,
+}
+
+/// Runs `script` with the vault's environment (and `env`) in its own process
+/// group, kills the group with SIGKILL after `delay`, and returns what it left.
+fn kill_after(kw: &Kw, script: &str, env: &[(&str, &str)], delay: Duration) -> Killed {
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg(LOOP)
+        .arg(script)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("KW_BIN", BIN)
-        .env("ROUND", round.to_string())
         .env("KEYWARD_VAULT", &kw.vault)
         .env("KEYWARD_PASSPHRASE", &kw.passphrase)
         .env("KEYWARD_ACTOR", &kw.actor)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()
-        .expect("start the key-creating loop");
+        .expect("start the command");
     let pgid = child.id() as libc::pid_t;
     let mut stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();
@@ -56,27 +64,39 @@ fn run_and_kill(kw: &Kw, round: usize, delay: Duration) -> String {
         text
     });
     std::thread::sleep(delay);
-    let exited_early = child.try_wait().unwrap();
+    let ended_before = child.try_wait().unwrap().is_some();
     // SAFETY: plain syscall; a negative pid names the process group we created.
     let killed = unsafe { libc::kill(-pgid, libc::SIGKILL) };
     assert!(
-        killed == 0 || exited_early.is_some(),
+        killed == 0 || ended_before,
         "kill -KILL -{pgid} failed: {}",
         std::io::Error::last_os_error()
     );
-    let status = child.wait().unwrap();
+    child.wait().unwrap();
     // The pipes close when every process of the group is gone.
-    let printed = reader.join().unwrap();
-    let errors = errors.join().unwrap();
+    let killed = Killed {
+        stdout: reader.join().unwrap(),
+        stderr: errors.join().unwrap(),
+        ended_before,
+    };
     assert!(
-        exited_early.is_none(),
-        "round {round}: the loop stopped by itself before the kill ({status:?}): a key creation failed:\n{errors}"
+        !killed.stderr.contains("panicked"),
+        "keyward panicked:\n{}",
+        killed.stderr
     );
+    killed
+}
+
+/// Runs the key-creating loop and kills it after `delay`; what it printed.
+fn run_and_kill(kw: &Kw, round: usize, delay: Duration) -> String {
+    let round_text = round.to_string();
+    let killed = kill_after(kw, LOOP, &[("ROUND", &round_text)], delay);
     assert!(
-        !errors.contains("panicked"),
-        "round {round}: keyward panicked:\n{errors}"
+        !killed.ended_before,
+        "round {round}: the loop stopped by itself before the kill: a key creation failed:\n{}",
+        killed.stderr
     );
-    printed
+    killed.stdout
 }
 
 /// The keys whose complete JSON was printed, by id; a record cut short by the kill is not a report.
@@ -167,5 +187,83 @@ fn keys_reported_before_a_sigkill_survive_it() {
         "{ROUNDS} rounds, {} keys reported, in {:?}",
         reported.len(),
         started.elapsed()
+    );
+}
+
+/// Whether `keyward key list` opens the vault with `passphrase`.
+fn opens_with(kw: &Kw, passphrase: &str) -> bool {
+    kw.cmd(&["key", "list", "--json"])
+        .env("KEYWARD_PASSPHRASE", passphrase)
+        .run()
+        .code
+        == 0
+}
+
+#[test]
+fn a_passphrase_change_killed_at_any_moment_leaves_a_vault_one_passphrase_opens() {
+    let kw = Kw::with_account("fleet", &[]);
+    for name in ["gate 1", "gate 2", "kiosk"] {
+        kw.create_key(name, &[]);
+    }
+    let keys_before = kw.json(&["key", "list"]);
+    let mut rng = Rng::from_env_or_time("KEYWARD_CRASH_SEED");
+    let mut current = kw.passphrase.clone();
+    let (mut changed, mut kept, mut cut_mid_change) = (0, 0, 0);
+    let header_next = {
+        let mut name = kw.header().into_os_string();
+        name.push(".next");
+        std::path::PathBuf::from(name)
+    };
+    for round in 0..ROUNDS {
+        let next = format!("passphrase of round {round}");
+        // From before the old passphrase is even checked to after the change.
+        let delay = Duration::from_millis(rng.range(0, 250));
+        let killed = kill_after(
+            &kw,
+            r#""$KW_BIN" passphrase change --kdf-memory-mib 19 --kdf-passes 2"#,
+            &[
+                ("KEYWARD_PASSPHRASE", &current),
+                ("KEYWARD_NEW_PASSPHRASE", &next),
+            ],
+            delay,
+        );
+        cut_mid_change += usize::from(header_next.exists());
+        // Exactly one passphrase opens it (opening also finishes or undoes a cut change).
+        let (old_opens, new_opens) = (opens_with(&kw, &current), opens_with(&kw, &next));
+        assert!(
+            old_opens != new_opens,
+            "round {round} (killed after {delay:?}, ended before: {}): old opens {old_opens}, new opens {new_opens}\n{}",
+            killed.ended_before,
+            killed.stderr
+        );
+        if new_opens {
+            changed += 1;
+            current = next;
+        } else {
+            kept += 1;
+        }
+        assert!(
+            !header_next.exists(),
+            "round {round}: the cut change was settled at open"
+        );
+        let keys = kw
+            .cmd(&["key", "list", "--json"])
+            .env("KEYWARD_PASSPHRASE", &current)
+            .run()
+            .expect_code(0)
+            .json();
+        assert_eq!(keys, keys_before, "round {round}: the keys are all there");
+        let audit = kw
+            .cmd(&["audit", "verify", "--json"])
+            .env("KEYWARD_PASSPHRASE", &current)
+            .run()
+            .expect_code(0)
+            .json();
+        assert_eq!(audit["ok"], true, "round {round}: {audit}");
+    }
+    eprintln!("{ROUNDS} rounds: {changed} changes went through, {kept} were undone, {cut_mid_change} kills left a change half done");
+    assert!(
+        changed > 0 && kept > 0,
+        "the kills must land both before and after the change: {changed} / {kept}"
     );
 }

@@ -274,7 +274,7 @@ fn no_key_or_secret_appears_where_it_was_not_meant_to() {
         fleet2.to_str().unwrap().to_string(),
     );
 
-    session.run(&["init", "--kdf-memory-mib", "8", "--kdf-passes", "1"], 0);
+    session.run(&["init", "--kdf-memory-mib", "19", "--kdf-passes", "2"], 0);
     session.run(&["account", "create", "acme", "--key-limit", "500"], 0);
     session.run(
         &[

@@ -91,9 +91,7 @@ pub(crate) fn resolve(conn: &Connection, name: Option<&str>) -> Result<AccountRo
             "(any)",
             "create an account first",
         )),
-        _ => Err(Error::invalid(
-            "the vault holds several accounts: say which with --account NAME",
-        )),
+        _ => Err(Error::AccountNeeded),
     }
 }
 

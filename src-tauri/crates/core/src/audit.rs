@@ -195,7 +195,7 @@ impl Vault {
             .optional()?;
         if stored.map(hex::encode).as_deref() != Some(recorded.hash.as_str()) {
             return Ok(Some(format!(
-                "the audit log differs from what the remote recorded at entry {}: it was rewritten",
+                "the audit log differs from what the remote recorded at entry {}: it was rewritten, or an older copy of the vault was restored",
                 recorded.seq
             )));
         }
@@ -366,11 +366,7 @@ mod tests {
     /// A vault with a few audited changes, and its path kept alive.
     fn audited_vault() -> (tempfile::TempDir, Vault) {
         let dir = tempfile::tempdir().unwrap();
-        let params = KdfParams {
-            memory_kib: KdfParams::MIN_MEMORY_KIB,
-            passes: 1,
-            lanes: 1,
-        };
+        let params = KdfParams::WEAKEST;
         let mut vault = Vault::create(
             &dir.path().join("v.db"),
             &SecretString::from("correct horse"),

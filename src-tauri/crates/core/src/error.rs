@@ -73,11 +73,17 @@ pub enum Error {
     KeyLimitReached { account: String, limit: u32 },
     #[error("{0}")]
     Refused(String),
+    /// An account must be named: the vault holds several.
+    #[error("the vault holds several accounts: say which one")]
+    AccountNeeded,
+    /// A plain `http://` remote on another machine, not allowed explicitly.
+    #[error("refusing plain http:// to {host}: the sync token would cross the network in clear — use https://, or allow plain HTTP explicitly")]
+    PlainHttpRefused { host: String },
     #[error("group {group} is used by {keys} key(s): reassign them first, or delete it anyway")]
     GroupInUse { group: String, keys: u64 },
     #[error("wrong passphrase")]
     WrongPassphrase,
-    #[error("no vault at {0} — create one with `keyward init`")]
+    #[error("no vault at {0}")]
     VaultMissing(String),
     #[error("a file already exists at {0}; Keyward will not overwrite it")]
     VaultExists(String),
@@ -92,7 +98,9 @@ pub enum Error {
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::InvalidInput(_) => ErrorKind::InvalidInput,
+            Error::InvalidInput(_) | Error::AccountNeeded | Error::PlainHttpRefused { .. } => {
+                ErrorKind::InvalidInput
+            }
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::KeyLimitReached { .. } => ErrorKind::LimitReached,

@@ -3,10 +3,13 @@
 //! from the passphrase.
 //!
 //! The database is encrypted with a random 256-bit vault key, not with the
-//! passphrase-derived key itself. Changing the passphrase or upgrading the
-//! KDF parameters then rewrites only this small file, atomically, and never
-//! re-encrypts the database — there is no moment at which a crash could
-//! leave the vault unreadable.
+//! passphrase-derived key itself. A passphrase change draws a new vault key
+//! too (an old header and the old passphrase must not open the database
+//! after it), so it writes the new header beside the current one first
+//! (`<vault>.header.next`), re-keys the database in one transaction, then
+//! renames the new header over the old: at every moment one of the two
+//! headers opens the database, and opening finishes or undoes a change that
+//! was cut short (`vault.rs`).
 
 use std::fs;
 use std::io::Write;
@@ -44,18 +47,35 @@ impl Default for KdfParams {
 }
 
 impl KdfParams {
-    /// The weakest parameters accepted: below this a stolen header is too cheap to attack.
-    pub const MIN_MEMORY_KIB: u32 = 8 * 1024;
+    /// The least memory accepted (OWASP's argon2id minimum, 19 MiB): below
+    /// this a stolen header is too cheap to attack.
+    pub const MIN_MEMORY_KIB: u32 = 19 * 1024;
+    /// The fewest passes accepted (OWASP's argon2id minimum with 19 MiB).
+    pub const MIN_PASSES: u32 = 2;
+    /// The most memory accepted: more is no protection, only a way to make
+    /// opening a vault (or a header someone crafted) take minutes or fail.
+    pub const MAX_MEMORY_KIB: u32 = 1024 * 1024;
+    pub const MAX_PASSES: u32 = 16;
+    pub const MAX_LANES: u32 = 16;
+
+    /// The cheapest parameters accepted (for tests and quick trials).
+    pub const WEAKEST: KdfParams = KdfParams {
+        memory_kib: Self::MIN_MEMORY_KIB,
+        passes: Self::MIN_PASSES,
+        lanes: 1,
+    };
 
     pub fn validate(&self) -> Result<()> {
-        if self.memory_kib < Self::MIN_MEMORY_KIB || self.memory_kib > 4 * 1024 * 1024 {
+        if !(Self::MIN_MEMORY_KIB..=Self::MAX_MEMORY_KIB).contains(&self.memory_kib) {
             return Err(Error::invalid(
-                "argon2 memory must be between 8 MiB and 4 GiB",
+                "argon2 memory must be between 19 MiB and 1 GiB",
             ));
         }
-        if !(1..=64).contains(&self.passes) || !(1..=64).contains(&self.lanes) {
+        if !(Self::MIN_PASSES..=Self::MAX_PASSES).contains(&self.passes)
+            || !(1..=Self::MAX_LANES).contains(&self.lanes)
+        {
             return Err(Error::invalid(
-                "argon2 passes and lanes must be between 1 and 64",
+                "argon2 passes must be between 2 and 16, and lanes between 1 and 16",
             ));
         }
         Ok(())
@@ -102,6 +122,13 @@ pub struct VaultHeader {
 pub fn header_path(vault: &Path) -> PathBuf {
     let mut name = vault.as_os_str().to_owned();
     name.push(".header");
+    PathBuf::from(name)
+}
+
+/// Where a passphrase change keeps the new header until the database is re-keyed.
+pub(crate) fn next_header_path(vault: &Path) -> PathBuf {
+    let mut name = header_path(vault).into_os_string();
+    name.push(".next");
     PathBuf::from(name)
 }
 
@@ -159,6 +186,11 @@ impl VaultHeader {
         if nonce.len() != 24 || salt.len() < 16 {
             return Err(damaged("nonce or salt length"));
         }
+        // Checked before deriving: a header asking for absurd work is refused, not run.
+        self.kdf
+            .params
+            .validate()
+            .map_err(|_| damaged("argon2 parameters outside the accepted range"))?;
         let wrapping_key = self.kdf.params.derive(passphrase, &salt)?;
         let cipher = XChaCha20Poly1305::new(Key::from_slice(wrapping_key.as_ref()));
         let aad = associated_data(&self.vault_id, &self.kdf);
@@ -185,7 +217,20 @@ impl VaultHeader {
     }
 
     pub fn read(vault: &Path) -> Result<VaultHeader> {
-        let path = header_path(vault);
+        Self::read_file(&header_path(vault))
+    }
+
+    /// The header of a passphrase change that was cut short, if there is one.
+    pub(crate) fn read_next(vault: &Path) -> Result<Option<VaultHeader>> {
+        let path = next_header_path(vault);
+        if !path.exists() {
+            return Ok(None);
+        }
+        Self::read_file(&path).map(Some)
+    }
+
+    fn read_file(path: &Path) -> Result<VaultHeader> {
+        let path = path.to_path_buf();
         let text = match fs::read_to_string(&path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
@@ -217,7 +262,39 @@ impl VaultHeader {
     /// Replaces the header file atomically: write a temporary file, fsync,
     /// rename over the old one, fsync the directory.
     pub fn write(&self, vault: &Path) -> Result<()> {
-        let path = header_path(vault);
+        self.write_file(&header_path(vault))
+    }
+
+    /// Writes the header of a passphrase change beside the current one.
+    pub(crate) fn write_next(&self, vault: &Path) -> Result<()> {
+        self.write_file(&next_header_path(vault))
+    }
+
+    /// The next header becomes the header (one rename, then the directory synced).
+    pub(crate) fn promote_next(vault: &Path) -> Result<()> {
+        let (next, path) = (next_header_path(vault), header_path(vault));
+        let io =
+            |err: std::io::Error| Error::Storage(format!("cannot write {}: {err}", path.display()));
+        fs::rename(&next, &path).map_err(io)?;
+        crate::fsutil::sync_parent(&path).map_err(io)
+    }
+
+    /// Drops the header of a passphrase change that did not happen.
+    pub(crate) fn discard_next(vault: &Path) -> Result<()> {
+        let next = next_header_path(vault);
+        match fs::remove_file(&next) {
+            Ok(()) => crate::fsutil::sync_parent(&next)
+                .map_err(|err| Error::Storage(format!("cannot remove {}: {err}", next.display()))),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(Error::Storage(format!(
+                "cannot remove {}: {err}",
+                next.display()
+            ))),
+        }
+    }
+
+    fn write_file(&self, path: &Path) -> Result<()> {
+        let path = path.to_path_buf();
         let mut temp_name = path.as_os_str().to_owned();
         temp_name.push(".tmp");
         let temp = PathBuf::from(temp_name);
@@ -247,11 +324,7 @@ mod tests {
     use super::*;
 
     fn fast() -> KdfParams {
-        KdfParams {
-            memory_kib: KdfParams::MIN_MEMORY_KIB,
-            passes: 1,
-            lanes: 1,
-        }
+        KdfParams::WEAKEST
     }
 
     #[test]
@@ -274,18 +347,68 @@ mod tests {
     }
 
     #[test]
-    fn weak_parameters_are_refused() {
-        let weak = KdfParams {
-            memory_kib: 1024,
-            passes: 1,
-            lanes: 1,
-        };
-        assert!(VaultHeader::seal(
+    fn parameters_outside_the_range_are_refused() {
+        for params in [
+            KdfParams {
+                memory_kib: 8 * 1024,
+                passes: 3,
+                lanes: 1,
+            },
+            KdfParams {
+                memory_kib: 19 * 1024,
+                passes: 1,
+                lanes: 1,
+            },
+            KdfParams {
+                memory_kib: 4 * 1024 * 1024,
+                passes: 3,
+                lanes: 4,
+            },
+            KdfParams {
+                memory_kib: 64 * 1024,
+                passes: 64,
+                lanes: 4,
+            },
+            KdfParams {
+                memory_kib: 64 * 1024,
+                passes: 3,
+                lanes: 0,
+            },
+        ] {
+            let sealed = VaultHeader::seal(
+                "v",
+                &VaultKey::random().unwrap(),
+                &"correct horse".into(),
+                params,
+            );
+            assert!(sealed.is_err(), "{params:?}");
+        }
+        assert!(KdfParams::WEAKEST.validate().is_ok());
+        assert!(KdfParams::default().validate().is_ok());
+    }
+
+    #[test]
+    fn a_header_asking_for_absurd_work_is_refused_before_deriving() {
+        let mut header = VaultHeader::seal(
             "v",
             &VaultKey::random().unwrap(),
             &"correct horse".into(),
-            weak
+            fast(),
         )
-        .is_err());
+        .unwrap();
+        // 4 GiB and 64 passes would take minutes, if the allocation did not fail first.
+        header.kdf.params = KdfParams {
+            memory_kib: 4 * 1024 * 1024,
+            passes: 64,
+            lanes: 1,
+        };
+        // Run, it would answer "wrong passphrase" (the parameters are in the
+        // authenticated data) after minutes; refused, it says why at once.
+        let refused = header.unseal(&"correct horse".into()).unwrap_err();
+        assert!(matches!(refused, Error::VaultDamaged(_)), "{refused}");
+        assert!(
+            refused.to_string().contains("argon2 parameters"),
+            "{refused}"
+        );
     }
 }

@@ -107,9 +107,9 @@ pub fn check_remote_url(url: &str, insecure: bool) -> Result<String> {
         }
     }
     if scheme == "http" && !insecure && !is_loopback(host) {
-        return Err(Error::invalid(format!(
-            "refusing plain http:// to {host}: the sync token would cross the network in clear — use https://, or allow it explicitly (--insecure)"
-        )));
+        return Err(Error::PlainHttpRefused {
+            host: host.to_string(),
+        });
     }
     Ok(format!("{scheme}://{rest}"))
 }
@@ -418,7 +418,14 @@ mod tests {
         assert!(check_remote_url("http://localhost:8420", false).is_ok());
         assert!(check_remote_url("http://[::1]:8420", false).is_ok());
         let refused = check_remote_url("http://keys.example.com", false).unwrap_err();
-        assert!(refused.to_string().contains("--insecure"), "{refused}");
+        assert!(
+            matches!(refused, Error::PlainHttpRefused { .. }),
+            "{refused}"
+        );
+        assert!(
+            !refused.to_string().contains("--"),
+            "no front end's flag: {refused}"
+        );
         assert!(check_remote_url("http://keys.example.com", true).is_ok());
         assert!(check_remote_url("http://127.0.0.2.example.com", false).is_err());
         for bad in [

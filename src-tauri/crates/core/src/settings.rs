@@ -105,11 +105,7 @@ mod tests {
     fn settings_default_persist_and_reject_bad_values() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v.db");
-        let params = KdfParams {
-            memory_kib: KdfParams::MIN_MEMORY_KIB,
-            passes: 1,
-            lanes: 1,
-        };
+        let params = KdfParams::WEAKEST;
         let mut vault = Vault::create(&path, &SecretString::from("correct horse"), params).unwrap();
         assert_eq!(vault.settings().unwrap(), Settings::default());
         let bad = Settings {
@@ -136,11 +132,7 @@ mod tests {
     #[test]
     fn settings_stored_before_the_expiry_warning_keep_their_values() {
         let dir = tempfile::tempdir().unwrap();
-        let params = KdfParams {
-            memory_kib: KdfParams::MIN_MEMORY_KIB,
-            passes: 1,
-            lanes: 1,
-        };
+        let params = KdfParams::WEAKEST;
         let mut vault = Vault::create(
             &dir.path().join("v.db"),
             &SecretString::from("correct horse"),

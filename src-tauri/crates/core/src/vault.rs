@@ -109,11 +109,46 @@ impl Vault {
         Ok(vault)
     }
 
-    /// Opens the vault with the administrator's passphrase.
+    /// Opens the vault with the administrator's passphrase. A passphrase
+    /// change that was cut short is finished (the database was re-keyed: the
+    /// new header becomes the header) or undone (it was not: the new header
+    /// is dropped), whichever the database says.
     pub fn open(path: &Path, passphrase: &SecretString) -> Result<Vault> {
         let header = read_header(path)?;
-        let key = header.unseal(passphrase)?;
-        Vault::open_with(path, header, key)
+        let Some(next) = VaultHeader::read_next(path)? else {
+            let key = header.unseal(passphrase)?;
+            return Vault::open_with(path, header, key);
+        };
+        match header.unseal(passphrase) {
+            Ok(key) => match Vault::open_with(path, header, key) {
+                Ok(vault) => {
+                    VaultHeader::discard_next(path)?;
+                    Ok(vault)
+                }
+                Err(Error::VaultDamaged(_)) if next.unseal(passphrase).is_err() => {
+                    Err(Error::VaultDamaged(
+                        "its passphrase was being changed when Keyward stopped, and the change went through: open it with the new passphrase".into(),
+                    ))
+                }
+                Err(err) => Err(err),
+            },
+            Err(Error::WrongPassphrase) => {
+                let key = next.unseal(passphrase)?;
+                match Vault::open_with(path, next, key) {
+                    Ok(vault) => {
+                        VaultHeader::promote_next(path)?;
+                        Ok(vault)
+                    }
+                    // The change never reached the database: this passphrase never took effect.
+                    Err(Error::VaultDamaged(_)) => {
+                        VaultHeader::discard_next(path)?;
+                        Err(Error::WrongPassphrase)
+                    }
+                    Err(err) => Err(err),
+                }
+            }
+            Err(err) => Err(err),
+        }
     }
 
     /// Opens the vault with the key remembered in the OS keychain, if one is.
@@ -212,8 +247,14 @@ impl Vault {
         Ok(())
     }
 
-    /// Re-wraps the vault key under a new passphrase with the current default
-    /// KDF parameters (which upgrades old ones). The database is not rewritten.
+    /// Changes the passphrase (with `params`, which upgrades old KDF
+    /// parameters) and re-keys the database with a new vault key, so an old
+    /// header and the old passphrase no longer open it. Crash-safe at every
+    /// step: the new header is written beside the current one, the database
+    /// re-keyed in one transaction, then the new header renamed over the old;
+    /// [`Vault::open`] finishes or undoes a change cut short. Refused while
+    /// another connection (the desktop app, another command) has the vault
+    /// open: it would go on with the old key.
     pub fn change_passphrase(
         &mut self,
         old: &SecretString,
@@ -222,19 +263,64 @@ impl Vault {
     ) -> Result<()> {
         self.check_passphrase(old)?;
         validate::passphrase(new)?;
-        let header = VaultHeader::seal(&self.header.vault_id, &self.key, new, params)?;
-        let path = self.path.clone();
+        let key = VaultKey::random()?;
+        let header = VaultHeader::seal(&self.header.vault_id, &key, new, params)?;
+        self.flush_last_used()?;
+        header.write_next(&self.path)?;
+        if let Err(err) = self.rekey(&key) {
+            // The database keeps its key: the new header must not stay beside it.
+            let _ = VaultHeader::discard_next(&self.path);
+            return Err(err);
+        }
+        VaultHeader::promote_next(&self.path)?;
+        self.key = key;
+        self.header = header;
         self.write(|change| {
             change.audit(audit::NewEntry::vault("passphrase.change", serde_json::json!({
-                "kdf": { "memory_kib": params.memory_kib, "passes": params.passes, "lanes": params.lanes }
-            })))?;
-            // Written before the commit: if the commit then failed, the new
-            // passphrase would work with an audit log that lacks the entry,
-            // never the reverse (a vault that no passphrase opens).
-            header.write(&path)
-        })?;
-        self.header = header;
-        Ok(())
+                "kdf": { "memory_kib": params.memory_kib, "passes": params.passes, "lanes": params.lanes },
+                "rekeyed": true
+            })))
+        })
+    }
+
+    /// Re-encrypts every page with `key` in one transaction. SQLCipher 4
+    /// re-keys only outside WAL, and switching out of WAL needs the database
+    /// to itself: the rollback journal of that transaction makes the re-key
+    /// all or nothing; WAL comes back after it.
+    fn rekey(&mut self, key: &VaultKey) -> Result<()> {
+        let busy = || {
+            Error::Refused(
+                "the vault is open in another Keyward window or command: close it, then change the passphrase".into(),
+            )
+        };
+        self.conn.busy_timeout(Duration::from_millis(500))?;
+        let mode: rusqlite::Result<String> =
+            self.conn
+                .query_row("PRAGMA journal_mode = DELETE", [], |row| row.get(0));
+        let result = match mode {
+            Ok(mode) if mode.eq_ignore_ascii_case("delete") => {
+                let statement = zeroize::Zeroizing::new(format!(
+                    "PRAGMA rekey = \"{}\";",
+                    key.pragma_literal().as_str()
+                ));
+                self.conn.execute_batch(&statement).map_err(Error::from)
+            }
+            Ok(_) => Err(busy()),
+            Err(err) if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
+                Err(busy())
+            }
+            Err(err) => Err(err.into()),
+        };
+        let wal: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        self.conn.busy_timeout(Duration::from_secs(10))?;
+        if !wal.eq_ignore_ascii_case("wal") {
+            return Err(Error::Storage(format!(
+                "could not switch the vault back to WAL (got {wal})"
+            )));
+        }
+        result
     }
 
     /// Remembers the vault key in `keychain` so the vault opens without the passphrase.
@@ -246,6 +332,16 @@ impl Vault {
                 serde_json::json!({}),
             ))
         })
+    }
+
+    /// After a passphrase change: if `keychain` remembers this vault (its old
+    /// key), remember the current key instead. True when it did.
+    pub fn renew_in(&mut self, keychain: &Keychain) -> Result<bool> {
+        if keychain.load(&self.path)?.is_none() {
+            return Ok(false);
+        }
+        self.remember_in(keychain)?;
+        Ok(true)
     }
 
     /// Forgets the vault key in `keychain`; true when one was remembered.
@@ -326,7 +422,8 @@ fn connect(path: &Path, key: &VaultKey) -> Result<Connection> {
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
+    // No HMAC noise on stderr, and SQLCipher wipes the memory it frees.
+    conn.execute_batch("PRAGMA cipher_log_level = NONE; PRAGMA cipher_memory_security = ON;")?;
     let statement = zeroize::Zeroizing::new(format!(
         "PRAGMA key = \"{}\";",
         key.pragma_literal().as_str()
@@ -373,7 +470,7 @@ pub fn default_vault_path() -> Result<PathBuf> {
     dirs::data_dir()
         .map(|dir| dir.join("keyward").join("vault.db"))
         .ok_or_else(|| {
-            Error::VaultMissing("(no data directory: set KEYWARD_VAULT or pass --vault)".into())
+            Error::VaultMissing("(this system has no data directory to keep it in)".into())
         })
 }
 
@@ -384,11 +481,7 @@ mod tests {
     #[test]
     fn the_connection_is_wal_with_synchronous_full_and_foreign_keys() {
         let dir = tempfile::tempdir().unwrap();
-        let params = KdfParams {
-            memory_kib: KdfParams::MIN_MEMORY_KIB,
-            passes: 1,
-            lanes: 1,
-        };
+        let params = KdfParams::WEAKEST;
         let vault =
             Vault::create(&dir.path().join("v.db"), &"correct horse".into(), params).unwrap();
         let pragma = |name: &str| -> i64 {

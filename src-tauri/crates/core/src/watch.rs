@@ -22,11 +22,7 @@ impl Vault {
 mod tests {
     use crate::{KdfParams, NewAccount, NewKey, SecretString, Vault};
 
-    const FAST: KdfParams = KdfParams {
-        memory_kib: KdfParams::MIN_MEMORY_KIB,
-        passes: 1,
-        lanes: 1,
-    };
+    const FAST: KdfParams = KdfParams::WEAKEST;
 
     #[test]
     fn the_version_moves_for_other_processes_commits_only() {

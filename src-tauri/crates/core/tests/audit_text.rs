@@ -423,7 +423,7 @@ fn every_entry_the_core_writes_reads_as_text() {
     let lines = |action, target| lines_of(&printed, &entries, action, target).to_vec();
     assert_eq!(
         lines("vault.create", None),
-        ["key derivation: argon2id, 8 MiB, 1 pass, 1 lane"]
+        ["key derivation: argon2id, 19 MiB, 2 passes, 1 lane"]
     );
     assert_eq!(
         lines("account.create", None),

@@ -173,6 +173,132 @@ fn passphrase_change_rewraps_the_key_and_keeps_the_data() {
         .any(|e| e.action == "passphrase.change"));
 }
 
+/// The vault's two files, copied aside.
+fn copy_files(temp: &TempVault, suffix: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let db = temp.dir.path().join(format!("db.{suffix}"));
+    let header = temp.dir.path().join(format!("header.{suffix}"));
+    fs::copy(&temp.path, &db).unwrap();
+    fs::copy(keyward_core::header_path(&temp.path), &header).unwrap();
+    (db, header)
+}
+
+fn next_header(temp: &TempVault) -> std::path::PathBuf {
+    let mut name = keyward_core::header_path(&temp.path).into_os_string();
+    name.push(".next");
+    name.into()
+}
+
+/// A vault with one account, its files before and after a passphrase change.
+fn changed_vault() -> (
+    TempVault,
+    (std::path::PathBuf, std::path::PathBuf),
+    (std::path::PathBuf, std::path::PathBuf),
+) {
+    let temp = TempVault::new();
+    let mut vault = temp.create();
+    vault.create_account("Acme", NewAccount::default()).unwrap();
+    drop(vault);
+    let before = copy_files(&temp, "before");
+    let mut vault = temp.open();
+    vault
+        .change_passphrase(
+            &PASSPHRASE.into(),
+            &"a brand new passphrase".into(),
+            fast_kdf(),
+        )
+        .unwrap();
+    drop(vault);
+    let after = copy_files(&temp, "after");
+    (temp, before, after)
+}
+
+#[test]
+fn after_a_passphrase_change_an_old_header_and_the_old_passphrase_open_nothing() {
+    let (temp, (_, old_header), _) = changed_vault();
+    fs::copy(&old_header, keyward_core::header_path(&temp.path)).unwrap();
+    let refused = Vault::open(&temp.path, &PASSPHRASE.into()).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::VaultDamaged, "{refused}");
+    assert!(
+        refused.to_string().contains("cannot be read with its key"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn a_passphrase_change_cut_before_the_rekey_is_undone_at_open() {
+    let (temp, (old_db, old_header), (_, new_header)) = changed_vault();
+    // Crash state: the new header beside the old one, the database not yet re-keyed.
+    fs::copy(&old_db, &temp.path).unwrap();
+    fs::copy(&old_header, keyward_core::header_path(&temp.path)).unwrap();
+    fs::copy(&new_header, next_header(&temp)).unwrap();
+    let new = SecretString::from("a brand new passphrase");
+    assert_eq!(
+        kind_of(Vault::open(&temp.path, &new)),
+        ErrorKind::WrongPassphrase,
+        "the change never took effect"
+    );
+    assert!(!next_header(&temp).exists(), "its header is dropped");
+    let vault = Vault::open(&temp.path, &PASSPHRASE.into()).unwrap();
+    assert_eq!(vault.list_accounts().unwrap()[0].name, "Acme");
+    drop(vault);
+    // The same state, opened with the old passphrase first.
+    fs::copy(&new_header, next_header(&temp)).unwrap();
+    Vault::open(&temp.path, &PASSPHRASE.into()).unwrap();
+    assert!(!next_header(&temp).exists());
+}
+
+#[test]
+fn a_passphrase_change_cut_after_the_rekey_is_finished_at_open() {
+    let (temp, (_, old_header), (_, new_header)) = changed_vault();
+    // Crash state: the database re-keyed, the new header not yet renamed over the old.
+    fs::copy(&old_header, keyward_core::header_path(&temp.path)).unwrap();
+    fs::copy(&new_header, next_header(&temp)).unwrap();
+    let refused = Vault::open(&temp.path, &PASSPHRASE.into()).unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("open it with the new passphrase"),
+        "{refused}"
+    );
+    let vault = Vault::open(&temp.path, &"a brand new passphrase".into()).unwrap();
+    assert_eq!(vault.list_accounts().unwrap()[0].name, "Acme");
+    assert!(vault.verify_audit().unwrap().ok);
+    drop(vault);
+    assert!(
+        !next_header(&temp).exists(),
+        "the new header is the header now"
+    );
+    assert_eq!(
+        fs::read(keyward_core::header_path(&temp.path)).unwrap(),
+        fs::read(&new_header).unwrap()
+    );
+}
+
+#[test]
+fn a_passphrase_change_is_refused_while_another_connection_has_the_vault_open() {
+    let temp = TempVault::new();
+    let mut vault = temp.create();
+    vault.create_account("Acme", NewAccount::default()).unwrap();
+    let other = temp.open();
+    let refused = vault
+        .change_passphrase(
+            &PASSPHRASE.into(),
+            &"a brand new passphrase".into(),
+            fast_kdf(),
+        )
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Refused, "{refused}");
+    assert!(refused.to_string().contains("open in another"), "{refused}");
+    assert!(!next_header(&temp).exists());
+    // Nothing changed: both connections go on, the old passphrase opens.
+    vault
+        .create_account("Globex", NewAccount::default())
+        .unwrap();
+    assert_eq!(other.list_accounts().unwrap().len(), 2);
+    drop((vault, other));
+    temp.open();
+}
+
 #[test]
 fn a_remembered_key_opens_the_vault_and_forgetting_it_stops_that() {
     let keychain = Keychain::in_memory();

@@ -234,7 +234,7 @@ impl Request {
         validate_resource(resource)?;
         if unbind && (method != Method::Delete || resource != DEVICES) {
             return Err(Error::invalid(
-                "an unbind is a DELETE on devices: use --method DELETE --resource devices (the defaults with --unbind)",
+                "an unbind is a DELETE on devices: ask for the method DELETE on the resource devices",
             ));
         }
         Ok(Request {

@@ -526,7 +526,9 @@ fn main() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("server.db")).expect("open the database"));
-    let token = tokens::create(store.as_ref(), "bench", "bench desktop").expect("a sync token");
+    let token = server_rt
+        .block_on(tokens::create(store.as_ref(), "bench", "bench desktop"))
+        .expect("a sync token");
 
     check_noop_route_is_off_by_default(&server_rt, &load, Arc::clone(&store));
     let server = start_server(&server_rt, Arc::clone(&store), true, settings.flush_every);

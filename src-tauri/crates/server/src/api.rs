@@ -2,6 +2,7 @@
 //! document generated from the same handler annotations and wire types.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,7 +29,8 @@ use crate::authorize::{authorize, ResourceRule};
 use crate::client_addr::TrustedProxies;
 use crate::error::ApiError;
 use crate::last_used::LastUsed;
-use crate::rate_limit::FailureLimiter;
+use crate::metrics::Metrics;
+use crate::rate_limit::FailureBudget;
 use crate::store::{Store, SyncClient};
 use crate::verify::{verify_key, Decision};
 
@@ -59,11 +61,14 @@ impl Default for Timeouts {
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub last_used: Arc<LastUsed>,
-    pub limiter: Arc<FailureLimiter>,
+    pub limiter: Arc<dyn FailureBudget>,
     pub timeouts: Timeouts,
     pub trusted_proxies: Arc<TrustedProxies>,
     /// How `/v1/authorize` maps a forwarded path to a resource.
     pub authorize: Arc<ResourceRule>,
+    pub metrics: Arc<Metrics>,
+    /// Set when the instance starts stopping: `/readyz` answers 503.
+    pub draining: Arc<AtomicBool>,
     openapi: Arc<String>,
 }
 
@@ -71,7 +76,7 @@ impl AppState {
     pub fn new(
         store: Arc<dyn Store>,
         last_used: Arc<LastUsed>,
-        limiter: Arc<FailureLimiter>,
+        limiter: Arc<dyn FailureBudget>,
     ) -> AppState {
         let openapi = ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".into());
         AppState {
@@ -81,8 +86,21 @@ impl AppState {
             timeouts: Timeouts::default(),
             trusted_proxies: Arc::default(),
             authorize: Arc::default(),
+            metrics: Arc::default(),
+            draining: Arc::default(),
             openapi: Arc::new(openapi),
         }
+    }
+
+    /// Why this instance should not take requests now, if it should not.
+    async fn ready(&self) -> Result<(), &'static str> {
+        if self.draining.load(Ordering::Relaxed) {
+            return Err("this instance is stopping: send requests to another");
+        }
+        self.store
+            .check()
+            .await
+            .map_err(|_| "the database does not answer")
     }
 }
 
@@ -122,6 +140,8 @@ pub(crate) fn routes(state: AppState, bench_noop: bool) -> Router {
                 .layer(DefaultBodyLimit::max(VERIFY_MAX_BYTES)),
         )
         .route(paths::HEALTH, get(healthz))
+        .route(paths::READY, get(readyz))
+        .route(paths::METRICS, get(metrics))
         .route(paths::OPENAPI, get(openapi))
         .fallback(|| async {
             ApiError::new(
@@ -179,22 +199,26 @@ pub(crate) fn client_ip(peer: SocketAddr, client: Option<axum::Extension<ClientA
 /// and never refused (other clients' failures do not lock a valid key out); a
 /// failure is charged to the client's address, and answered 429 instead of its
 /// result once that address has failed too often.
-pub(crate) fn settle(
+pub(crate) async fn settle(
     state: &AppState,
     client: IpAddr,
     decision: &Decision,
     now: time::OffsetDateTime,
 ) -> Result<(), ApiError> {
+    state.metrics.verification(decision.result);
     if decision.result == VerifyResult::Valid {
         if let Some(id) = &decision.key_id {
             state.last_used.record(id, now);
         }
         return Ok(());
     }
-    state
-        .limiter
-        .charge(client)
-        .map_err(|wait| ApiError::rate_limited(wait.as_secs_f64().ceil().max(1.0) as u64))
+    if let Err(wait) = state.limiter.charge(client).await {
+        state.metrics.rate_limited();
+        return Err(ApiError::rate_limited(
+            wait.as_secs_f64().ceil().max(1.0) as u64
+        ));
+    }
+    Ok(())
 }
 
 /// One line per request: method, route, status, error kind, client address
@@ -210,6 +234,8 @@ async fn log_request(State(state): State<AppState>, mut request: Request, next: 
         paths::AUDIT,
         paths::AUTHORIZE,
         paths::HEALTH,
+        paths::READY,
+        paths::METRICS,
         paths::OPENAPI,
     ]
     .into_iter()
@@ -227,6 +253,9 @@ async fn log_request(State(state): State<AppState>, mut request: Request, next: 
         request.extensions_mut().insert(ClientAddr(client));
     }
     let response = next.run(request).await;
+    state
+        .metrics
+        .request(route, method.as_str(), response.status().as_u16());
     let kind = response
         .extensions()
         .get::<ErrorKind>()
@@ -298,8 +327,7 @@ impl FromRequestParts<AppState> for SyncToken {
             return Err(missing());
         }
         let hash = key_format::verifier(token);
-        let store = Arc::clone(&state.store);
-        let client = tokio::task::spawn_blocking(move || store.client_by_token(&hash)).await??;
+        let client = state.store.client_by_token(&hash).await?;
         client.map(SyncToken).ok_or_else(|| {
             ApiError::unauthorized(
                 "unknown or revoked sync token: ask the server's administrator for a new one",
@@ -344,8 +372,8 @@ async fn verify(
     // One lookup by primary key on a pooled reader connection (tens of µs):
     // run here rather than hopping to the blocking pool, which would cost
     // more than the lookup itself.
-    let decision = verify_key(state.store.as_ref(), body.key.expose(), &request, now)?;
-    settle(&state, client_ip(peer, client), &decision, now)?;
+    let decision = verify_key(state.store.as_ref(), body.key.expose(), &request, now).await?;
+    settle(&state, client_ip(peer, client), &decision, now).await?;
     Ok(Json(VerifyResponse {
         result: decision.result,
         key_id: decision.key_id,
@@ -382,8 +410,9 @@ async fn push(
             ),
         ));
     }
-    let store = Arc::clone(&state.store);
-    let results = tokio::task::spawn_blocking(move || store.push(&client, &body.changes)).await??;
+    let started = Instant::now();
+    let results = state.store.push(&client, &body.changes).await?;
+    state.metrics.pushed(results.len(), started.elapsed());
     Ok(Json(PushResponse { results }))
 }
 
@@ -413,10 +442,12 @@ async fn pull(
     }
     // Uses answered before this pull began are written before it reads.
     state.last_used.flush(&state.store).await?;
-    let store = Arc::clone(&state.store);
     // `query.origin` is the desktop's claim: the token says which desktop it is.
-    let changes =
-        tokio::task::spawn_blocking(move || store.pull(&client, query.since, limit)).await??;
+    let started = Instant::now();
+    let changes = state.store.pull(&client, query.since, limit).await?;
+    state
+        .metrics
+        .pulled(changes.changes.len(), started.elapsed());
     Ok(Json(changes))
 }
 
@@ -432,8 +463,7 @@ async fn audit_head(
     State(state): State<AppState>,
     SyncToken(client): SyncToken,
 ) -> Result<Json<Option<AuditHead>>, ApiError> {
-    let store = Arc::clone(&state.store);
-    let head = tokio::task::spawn_blocking(move || store.audit_head(&client)).await??;
+    let head = state.store.audit_head(&client).await?;
     Ok(Json(head))
 }
 
@@ -453,30 +483,51 @@ async fn record_audit_head(
     WireJson(head): WireJson<AuditHead>,
 ) -> Result<Json<AuditHead>, ApiError> {
     head.check().map_err(ApiError::invalid)?;
-    let store = Arc::clone(&state.store);
-    let kept =
-        tokio::task::spawn_blocking(move || store.record_audit_head(&client, &head)).await??;
+    let kept = state.store.record_audit_head(&client, &head).await?;
     Ok(Json(kept))
 }
 
 #[utoipa::path(
     get, path = "/healthz", tag = "operations",
     responses(
-        (status = 200, description = "the server and its database answer"),
-        (status = 503, description = "the database does not answer", body = ErrorBody),
+        (status = 200, description = "the process is alive (liveness: it says nothing of the database)"),
     )
 )]
-async fn healthz(State(state): State<AppState>) -> Response {
-    let store = Arc::clone(&state.store);
-    match tokio::task::spawn_blocking(move || store.check()).await {
-        Ok(Ok(())) => (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))).into_response(),
-        _ => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorKind::Storage,
-            "the database does not answer",
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "this instance takes requests: not draining, and its database answers"),
+        (status = 503, description = "draining (stopping), or the database does not answer", body = ErrorBody),
+    )
+)]
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.ready().await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "ready" })),
         )
-        .into_response(),
+            .into_response(),
+        Err(why) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorKind::Storage, why).into_response()
+        }
     }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let ready = state.ready().await.is_ok();
+    let mut response = state
+        .metrics
+        .render(state.store.pool_status(), ready)
+        .into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
 }
 
 async fn openapi(State(state): State<AppState>) -> Response {
@@ -503,14 +554,14 @@ impl utoipa::Modify for SyncTokenScheme {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Keyward remote API", description = "Device key verification and desktop sync for Keyward."),
-    paths(verify, crate::authorize::authorize, push, pull, audit_head, record_audit_head, healthz),
+    paths(verify, crate::authorize::authorize, push, pull, audit_head, record_audit_head, healthz, readyz),
     components(schemas(ErrorBody)),
     modifiers(&SyncTokenScheme)
 )]
 pub struct ApiDoc;
 
 /// The methods the router answers, for a test that compares it with the document.
-pub const ROUTES: [(Method, &str); 7] = [
+pub const ROUTES: [(Method, &str); 8] = [
     (Method::POST, paths::VERIFY),
     (Method::GET, paths::AUTHORIZE),
     (Method::POST, paths::PUSH),
@@ -518,4 +569,5 @@ pub const ROUTES: [(Method, &str); 7] = [
     (Method::GET, paths::AUDIT),
     (Method::POST, paths::AUDIT),
     (Method::GET, paths::HEALTH),
+    (Method::GET, paths::READY),
 ];

@@ -269,8 +269,8 @@ pub(crate) async fn authorize(
     let now = time::OffsetDateTime::now_utc();
     let store = state.store.as_ref();
     let decision = match &request {
-        Some(request) => verify_key(store, key.expose(), request, now)?,
-        None => match identify(store, key.expose(), now)? {
+        Some(request) => verify_key(store, key.expose(), request, now).await?,
+        None => match identify(store, key.expose(), now).await? {
             Ok(found) => Decision {
                 result: VerifyResult::Forbidden,
                 key_id: Some(found.id),
@@ -278,7 +278,7 @@ pub(crate) async fn authorize(
             Err(refused) => refused,
         },
     };
-    settle(&state, client_ip(peer, client), &decision, now)?;
+    settle(&state, client_ip(peer, client), &decision, now).await?;
     Ok(answer(decision))
 }
 

@@ -84,6 +84,17 @@ impl From<StoreError> for ApiError {
                 tracing::error!("{err}");
                 ApiError::storage("the server could not use its database: try again later")
             }
+            StoreError::Unavailable(_) => {
+                tracing::warn!("{err}");
+                ApiError {
+                    retry_after: Some(1),
+                    ..ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        ErrorKind::Storage,
+                        "the server's database cannot be reached right now: nothing was changed — try again",
+                    )
+                }
+            }
         }
     }
 }

@@ -37,20 +37,7 @@ impl LastUsed {
         if uses.is_empty() {
             return Ok(());
         }
-        let store = Arc::clone(store);
-        let outcome = tokio::task::spawn_blocking(move || {
-            let result = store.record_last_used(&uses);
-            (result, uses)
-        })
-        .await;
-        let (result, uses) = match outcome {
-            Ok(done) => done,
-            Err(err) => {
-                return Err(StoreError::Storage(format!(
-                    "the last-used flush stopped: {err}"
-                )))
-            }
-        };
+        let result = store.record_last_used(&uses).await;
         if result.is_err() {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
             for (key_id, at) in uses {

@@ -14,6 +14,7 @@ pub mod client_addr;
 pub mod error;
 pub mod idle;
 pub mod last_used;
+pub mod metrics;
 pub mod rate_limit;
 pub mod serve;
 pub mod store;

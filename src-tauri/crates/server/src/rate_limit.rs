@@ -10,6 +10,8 @@
 //! /64, the block a single host usually holds.
 
 use std::collections::HashMap;
+
+use async_trait::async_trait;
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -115,6 +117,64 @@ impl FailureLimiter {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .len()
+    }
+}
+
+/// Where failed verifications are counted: in this process (one instance),
+/// or in the database every instance shares.
+#[async_trait]
+pub trait FailureBudget: Send + Sync + 'static {
+    /// Charges one failed verification to `client`: `Ok` when its budget had
+    /// one left, else how long until it will.
+    async fn charge(&self, client: IpAddr) -> Result<(), Duration>;
+    /// Forgets the clients whose budgets refilled (off the request path).
+    async fn sweep(&self);
+}
+
+#[async_trait]
+impl FailureBudget for FailureLimiter {
+    async fn charge(&self, client: IpAddr) -> Result<(), Duration> {
+        FailureLimiter::charge(self, client)
+    }
+
+    async fn sweep(&self) {
+        FailureLimiter::sweep(self)
+    }
+}
+
+/// The budget in PostgreSQL, shared by every instance on the database, so
+/// N instances do not allow N times the failures.
+pub struct SharedFailureBudget {
+    pub backend: std::sync::Arc<crate::store::postgres::PgBackend>,
+    pub limit: RateLimit,
+}
+
+#[async_trait]
+impl FailureBudget for SharedFailureBudget {
+    async fn charge(&self, client: IpAddr) -> Result<(), Duration> {
+        let client = client_key(client);
+        match self
+            .backend
+            .charge_failure(client, self.limit.burst, self.limit.per_second)
+            .await
+        {
+            Ok(answer) => answer,
+            // Not knowing the budget, a failure is refused rather than allowed.
+            Err(err) => {
+                tracing::warn!("the shared failure budget could not be read: {err}");
+                Err(Duration::from_secs(1))
+            }
+        }
+    }
+
+    async fn sweep(&self) {
+        if let Err(err) = self
+            .backend
+            .sweep_failures(self.limit.burst, self.limit.per_second)
+            .await
+        {
+            tracing::warn!("the shared failure budget was not swept: {err}");
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use crate::authorize::ResourceRule;
 use crate::client_addr::TrustedProxies;
 use crate::idle::IdleListener;
 use crate::last_used::LastUsed;
-use crate::rate_limit::{FailureLimiter, RateLimit};
+use crate::rate_limit::{FailureBudget, FailureLimiter, RateLimit};
 use crate::store::{Store, StoreError};
 use crate::tls;
 
@@ -34,7 +34,7 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerOptions {
     pub listen: SocketAddr,
     pub tls: Option<TlsFiles>,
@@ -47,6 +47,9 @@ pub struct ServerOptions {
     pub trusted_proxies: TrustedProxies,
     /// How `/v1/authorize` maps a forwarded path to a resource.
     pub authorize: ResourceRule,
+    /// Where failed verifications are counted: this process unless set
+    /// (several instances share one in their database).
+    pub failure_budget: Option<Arc<dyn FailureBudget>>,
     /// For benchmarks only: also mounts `POST /bench/noop` (see
     /// [`crate::api::BENCH_NOOP`]). The binary never sets it.
     pub bench_noop_route: bool,
@@ -63,6 +66,7 @@ impl ServerOptions {
             timeouts: Timeouts::default(),
             trusted_proxies: TrustedProxies::default(),
             authorize: ResourceRule::default(),
+            failure_budget: None,
             bench_noop_route: false,
         }
     }
@@ -84,11 +88,13 @@ pub enum StartError {
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub tls: bool,
+    tls_files: Option<(TlsFiles, Arc<tls::TlsConfigCell>)>,
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<std::io::Result<()>>,
     flusher: JoinHandle<()>,
     store: Arc<dyn Store>,
     last_used: Arc<LastUsed>,
+    draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl RunningServer {
@@ -100,9 +106,29 @@ impl RunningServer {
         )
     }
 
+    /// Marks the instance as draining: `/readyz` answers 503 from now on,
+    /// while requests are still served (a balancer's grace before `stop`).
+    pub fn drain(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Reads the TLS certificate and key again (on SIGHUP): new connections
+    /// get them; on an error the ones in use stay. False without TLS.
+    pub fn reload_tls(&self) -> Result<bool, String> {
+        let Some((files, cell)) = &self.tls_files else {
+            return Ok(false);
+        };
+        cell.reload(&files.cert, &files.key)?;
+        Ok(true)
+    }
+
     /// Stops accepting, lets requests in flight finish (for a while), then
-    /// writes the buffered last-used times.
+    /// writes the buffered last-used times. `/readyz` answers 503 from the
+    /// first moment, so a balancer stops sending requests here.
     pub async fn stop(mut self) -> Result<(), StoreError> {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -133,7 +159,9 @@ pub async fn start(
 ) -> Result<RunningServer, StartError> {
     options.check_listen()?;
     let tls_config = match &options.tls {
-        Some(files) => Some(tls::load_config(&files.cert, &files.key).map_err(StartError::Tls)?),
+        Some(files) => Some(Arc::new(tls::TlsConfigCell::new(
+            tls::load_config(&files.cert, &files.key).map_err(StartError::Tls)?,
+        ))),
         None => None,
     };
     let tcp = TcpListener::bind(options.listen)
@@ -144,7 +172,10 @@ pub async fn start(
         .map_err(|err| StartError::Bind(options.listen, err))?;
 
     let last_used = Arc::new(LastUsed::default());
-    let limiter = Arc::new(FailureLimiter::new(options.rate_limit));
+    let limiter: Arc<dyn FailureBudget> = match &options.failure_budget {
+        Some(shared) => Arc::clone(shared),
+        None => Arc::new(FailureLimiter::new(options.rate_limit)),
+    };
     let mut state = AppState::new(
         Arc::clone(&store),
         Arc::clone(&last_used),
@@ -153,15 +184,16 @@ pub async fn start(
     state.timeouts = options.timeouts;
     state.trusted_proxies = Arc::new(options.trusted_proxies.clone());
     state.authorize = Arc::new(options.authorize.clone());
+    let draining = Arc::clone(&state.draining);
     let app =
         routes(state, options.bench_noop_route).into_make_service_with_connect_info::<SocketAddr>();
     let (stop, stopped) = oneshot::channel::<()>();
     let stopped = async move {
         let _ = stopped.await;
     };
-    let server = match tls_config {
+    let server = match &tls_config {
         Some(config) => {
-            let listener = tls::TlsListener::new(tcp, config)
+            let listener = tls::TlsListener::new(tcp, Arc::clone(config))
                 .map_err(|err| StartError::Bind(options.listen, err))?;
             // `tap_io` gives the listener axum's client-address support.
             let listener = IdleListener::new(listener, options.timeouts.idle).tap_io(|_| {});
@@ -199,7 +231,7 @@ pub async fn start(
                 }
                 // Clients that stopped failing are forgotten here, off the request path.
                 if last_sweep.elapsed() >= SWEEP_EVERY {
-                    limiter.sweep();
+                    limiter.sweep().await;
                     last_sweep = tokio::time::Instant::now();
                 }
             }
@@ -209,10 +241,12 @@ pub async fn start(
     Ok(RunningServer {
         addr,
         tls: options.tls.is_some(),
+        tls_files: options.tls.clone().zip(tls_config),
         stop: Some(stop),
         server,
         flusher,
         store,
         last_used,
+        draining,
     })
 }

@@ -42,6 +42,35 @@ pub fn load_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String>
     Ok(Arc::new(config))
 }
 
+/// The TLS configuration new connections get: replaced whole when the
+/// certificate is reloaded (SIGHUP); connections already made keep theirs.
+pub struct TlsConfigCell(std::sync::RwLock<Arc<ServerConfig>>);
+
+impl TlsConfigCell {
+    pub fn new(config: Arc<ServerConfig>) -> TlsConfigCell {
+        TlsConfigCell(std::sync::RwLock::new(config))
+    }
+
+    fn get(&self) -> Arc<ServerConfig> {
+        Arc::clone(
+            &self
+                .0
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Reads the files again; on any error the configuration in use stays.
+    pub fn reload(&self, cert: &Path, key: &Path) -> Result<(), String> {
+        let config = load_config(cert, key)?;
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = config;
+        Ok(())
+    }
+}
+
 /// Connections whose handshake is complete, for `axum::serve`.
 pub struct TlsListener {
     ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
@@ -49,10 +78,9 @@ pub struct TlsListener {
 }
 
 impl TlsListener {
-    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> io::Result<TlsListener> {
+    pub fn new(tcp: TcpListener, config: Arc<TlsConfigCell>) -> io::Result<TlsListener> {
         let local = tcp.local_addr()?;
         let (sender, ready) = mpsc::channel(64);
-        let acceptor = TlsAcceptor::from(config);
         tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {
@@ -70,7 +98,7 @@ impl TlsListener {
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let acceptor = acceptor.clone();
+                let acceptor = TlsAcceptor::from(config.get());
                 let sender = sender.clone();
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {

@@ -14,10 +14,12 @@ pub struct NewToken {
 }
 
 /// A token for one desktop of `account_name` (`label` says which).
-pub fn create(store: &dyn Store, account_name: &str, label: &str) -> Result<NewToken> {
+pub async fn create(store: &dyn Store, account_name: &str, label: &str) -> Result<NewToken> {
     let generated =
         key_format::generate(TOKEN_PREFIX).map_err(|err| StoreError::Storage(err.to_string()))?;
-    let info = store.create_token(account_name, label, &generated.verifier, &generated.hint)?;
+    let info = store
+        .create_token(account_name, label, &generated.verifier, &generated.hint)
+        .await?;
     Ok(NewToken {
         info,
         token: generated.secret,

@@ -15,13 +15,13 @@ pub struct Decision {
     pub key_id: Option<String>,
 }
 
-pub fn verify_key(
+pub async fn verify_key(
     store: &dyn Store,
     presented: &str,
     request: &Request,
     now: OffsetDateTime,
 ) -> Result<Decision> {
-    let key = match identify(store, presented, now)? {
+    let key = match identify(store, presented, now).await? {
         Ok(key) => key,
         Err(refused) => return Ok(refused),
     };
@@ -43,7 +43,7 @@ pub fn verify_key(
 /// The first half of verification, which does not depend on the request:
 /// the key record of a well-formed, known, active, unexpired key, or the
 /// decision that refuses it.
-pub fn identify(
+pub async fn identify(
     store: &dyn Store,
     presented: &str,
     now: OffsetDateTime,
@@ -52,7 +52,10 @@ pub fn identify(
     if key_format::check(presented).is_err() {
         return refused(VerifyResult::Malformed, None);
     }
-    let Some(key) = store.key_by_verifier(&key_format::verifier(presented))? else {
+    let Some(key) = store
+        .key_by_verifier(&key_format::verifier(presented))
+        .await?
+    else {
         return refused(VerifyResult::NotFound, None);
     };
     if !key.active {

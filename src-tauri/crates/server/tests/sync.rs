@@ -9,7 +9,7 @@ mod support;
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
@@ -861,4 +861,116 @@ fn sync_runs_over_https_trusting_a_private_certificate_authority() {
     let report = sync(&RefCell::new(&mut vault), Some(ACCOUNT), &trusted).unwrap();
     assert_eq!(report.pushed, 1);
     assert_eq!(vault.sync_state(Some(ACCOUNT)).unwrap().pending_changes, 0);
+}
+
+#[test]
+fn a_vault_restored_from_an_older_copy_is_caught_by_its_next_sync() {
+    let server = Server::start(&[]);
+    let token = server.token(ACCOUNT);
+    let mut a = Desktop::new(&server, &token);
+    a.vault
+        .create_key(Some(ACCOUNT), "gate", &NewKey::default())
+        .unwrap();
+    a.synced();
+    // An older copy of the vault: the log as it was before the last changes.
+    let backup = a._dir.path().join("backup");
+    std::fs::create_dir(&backup).unwrap();
+    // A copy taken while the vault is open: its WAL holds what the file does not yet.
+    for name in ["vault.db", "vault.db-wal", "vault.db.header"] {
+        std::fs::copy(a._dir.path().join(name), backup.join(name)).unwrap();
+    }
+    for name in ["kiosk 1", "kiosk 2"] {
+        a.vault
+            .create_key(Some(ACCOUNT), name, &NewKey::default())
+            .unwrap();
+    }
+    let report = a.synced();
+    assert_eq!(report.audit_problem, None, "an honest log is not reported");
+    assert!(a.vault.verify_audit().unwrap().ok);
+
+    // The older copy comes back (a restore, or someone hiding the last changes).
+    let Desktop { _dir, path, vault } = a;
+    drop(vault);
+    std::fs::remove_file(path.with_file_name("vault.db-shm")).ok();
+    for name in ["vault.db", "vault.db-wal", "vault.db.header"] {
+        std::fs::copy(backup.join(name), _dir.path().join(name)).unwrap();
+    }
+    let vault = Vault::open(&path, &SecretString::from("correct horse battery")).unwrap();
+    assert!(
+        vault.verify_audit().unwrap().ok,
+        "alone, the copy looks whole"
+    );
+    let mut a = Desktop { _dir, path, vault };
+    let report = a.synced();
+    // Its log lacks what the remote saw (and the pull has since added other entries).
+    let problem = report.audit_problem.expect("the sync reports it");
+    assert!(
+        problem.contains("older copy of the vault was restored"),
+        "{problem}"
+    );
+    let verified = a.vault.verify_audit().unwrap();
+    assert!(!verified.ok, "and so does audit verify from now on");
+    assert!(verified.problem.unwrap().contains("the remote recorded"),);
+    // The server keeps the higher head: syncing again does not wash it out.
+    assert!(a.synced().audit_problem.is_some());
+}
+
+#[test]
+fn a_remote_whose_pull_never_ends_makes_the_sync_fail_not_loop() {
+    // A remote that answers every pull with "more" and never moves on: no
+    // real keyward-server does, so a few lines of HTTP stand in for it.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let served = std::thread::spawn(move || {
+        let mut answered = 0;
+        // Enough pulls to see the client stop; a looping client would ask for ever.
+        for stream in listener.incoming().take(4) {
+            let Ok(mut stream) = stream else { break };
+            let mut request = [0u8; 4096];
+            let read = std::io::Read::read(&mut stream, &mut request).unwrap_or(0);
+            let head = String::from_utf8_lossy(&request[..read]).to_string();
+            let body = if head.starts_with("GET /v1/sync/pull") {
+                r#"{"changes":[],"cursor":7,"more":true}"#
+            } else {
+                r#"{"results":[]}"#
+            };
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = std::io::Write::write_all(&mut stream, answer.as_bytes());
+            answered += 1;
+        }
+        answered
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut vault = support::desktop_vault(dir.path(), ACCOUNT, 10);
+    vault
+        .set_remote(
+            Some(ACCOUNT),
+            &url,
+            &SecretString::from("kwsync_whatever"),
+            false,
+        )
+        .unwrap();
+    let err = sync(
+        &RefCell::new(&mut vault),
+        Some(ACCOUNT),
+        &SyncOptions::default(),
+    )
+    .expect_err("the sync fails");
+    assert!(matches!(err, SyncError::Misbehaving { .. }), "{err:?}");
+    assert!(err.to_string().contains("does not move on"), "{err}");
+    // Unblock the stand-in's accept loop, then count what it answered.
+    for _ in 0..4 {
+        let _ = TcpStream::connect(url.trim_start_matches("http://"));
+    }
+    // (A client that looped would have met a closed port after four requests:
+    // unreachable, not this.)
+    served.join().unwrap();
+    assert_eq!(
+        vault.sync_state(Some(ACCOUNT)).unwrap().remote.unwrap().url,
+        url,
+        "nothing else changed"
+    );
 }

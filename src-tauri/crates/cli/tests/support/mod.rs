@@ -94,7 +94,7 @@ impl Kw {
     /// A fresh vault with cheap argon2id parameters (8 MiB, 1 pass) so tests stay fast.
     pub fn init() -> Kw {
         let kw = Kw::empty();
-        kw.ok(&["init", "--kdf-memory-mib", "8", "--kdf-passes", "1"]);
+        kw.ok(&["init", "--kdf-memory-mib", "19", "--kdf-passes", "2"]);
         kw
     }
 

@@ -9,11 +9,7 @@ pub const PASSPHRASE: &str = "correct horse battery";
 
 /// The cheapest parameters the vault accepts, so tests stay quick.
 pub fn fast_kdf() -> KdfParams {
-    KdfParams {
-        memory_kib: KdfParams::MIN_MEMORY_KIB,
-        passes: 1,
-        lanes: 1,
-    }
+    KdfParams::WEAKEST
 }
 
 pub struct TempVault {

@@ -41,6 +41,11 @@ pub mod paths {
     /// The audit head the server last recorded for the token's desktop (GET),
     /// and a newer one to record (POST).
     pub const AUDIT: &str = "/v1/sync/audit";
+    /// Liveness: the process answers.
     pub const HEALTH: &str = "/healthz";
+    /// Readiness: not draining, and the database answers.
+    pub const READY: &str = "/readyz";
+    /// Counters and latencies, in the Prometheus text format.
+    pub const METRICS: &str = "/metrics";
     pub const OPENAPI: &str = "/openapi.json";
 }

@@ -3,15 +3,21 @@
 //! SQLite one (ARCHITECTURE.md lists what such a backend must guarantee).
 //!
 //! A store holds accounts, sync tokens (as SHA-256 only), groups and key
-//! records (verifiers and metadata, never a key). Its methods block; the HTTP
-//! handlers call them on tokio's blocking threads — except `key_by_verifier`,
-//! which verification calls on the request's worker: it must be one quick read.
+//! records (verifiers and metadata, never a key). The logic every backend
+//! needs — idempotency, replay, merging patches, notices, paging pulls — is
+//! [`Engine`]'s, written once over [`Backend`], a small trait of row-level
+//! operations that SQLite (`sqlite.rs`, the embedded default) and PostgreSQL
+//! (`postgres.rs`, several instances on one database) each implement.
 
+mod backend;
+mod engine;
 mod patch;
+pub mod postgres;
 mod sqlite;
 
 use std::collections::{BTreeSet, HashMap};
 
+use async_trait::async_trait;
 use keyward_model::key_format::Verifier;
 use keyward_model::wire::{AuditHead, Change, ChangeResult, PullResponse};
 use keyward_model::{AccessType, Scope};
@@ -19,7 +25,10 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub use sqlite::SqliteStore;
+pub use backend::{Applied, Backend, PullRows, WriteTx};
+pub use engine::Engine;
+pub use postgres::PgStore;
+pub use sqlite::{SqliteStore, SCHEMA_VERSION as SQLITE_SCHEMA_VERSION};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -37,6 +46,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("server database: {0}")]
     Storage(String),
+    /// The database cannot be reached now (a dropped connection, a pool
+    /// exhausted, a server restarting): nothing was changed; try again (503).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -87,43 +100,47 @@ pub struct TokenInfo {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
+/// What the HTTP API asks of storage: the server's operations, whatever the
+/// backend. [`Engine`] implements it once, above a [`Backend`].
+#[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// The key record with this verifier, unless deleted. The lookup is by
     /// hash: no secret is ever compared.
-    fn key_by_verifier(&self, verifier: &Verifier) -> Result<Option<KeyGrant>>;
+    async fn key_by_verifier(&self, verifier: &Verifier) -> Result<Option<KeyGrant>>;
 
-    /// Writes coalesced uses (key id → latest use) in one transaction. A time
-    /// only ever moves forward; each key whose time moved gets a new revision,
-    /// so the next pull brings it.
-    fn record_last_used(&self, uses: &HashMap<String, OffsetDateTime>) -> Result<()>;
+    /// Writes coalesced uses (key id → latest use). A time only ever moves
+    /// forward; a key takes a new revision (so the next pull brings it) only
+    /// when its time moved by more than [`LAST_USED_PUBLISH_MS`] since the
+    /// time its last revision carried, so a busy key does not make every
+    /// desktop download it again at every flush.
+    async fn record_last_used(&self, uses: &HashMap<String, OffsetDateTime>) -> Result<()>;
 
     /// The account and desktop of a live (unrevoked) token, by the token's SHA-256.
-    fn client_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<SyncClient>>;
+    async fn client_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<SyncClient>>;
 
-    /// Applies a batch in one transaction, each idempotency id once; a
-    /// replayed id answers its first result. Each change's origin is the
-    /// client's. A change a rule refuses is answered `refused` and changes
-    /// nothing; the others apply. A storage error leaves nothing changed.
-    /// A merge that overrode another desktop's pushed value is kept, in the
-    /// same transaction, for that desktop's [`Store::pull`].
-    fn push(&self, client: &SyncClient, changes: &[Change]) -> Result<Vec<ChangeResult>>;
+    /// Applies a batch in one transaction that holds the account's write
+    /// lock, each idempotency id once; a replayed id answers its first
+    /// result. Each change's origin is the client's. A change a rule refuses
+    /// is answered `refused` and changes nothing; the others apply. A storage
+    /// error leaves nothing changed. A merge that overrode another desktop's
+    /// pushed value is kept, in the same transaction, for that desktop's pull.
+    async fn push(&self, client: &SyncClient, changes: &[Change]) -> Result<Vec<ChangeResult>>;
 
     /// Records changed after revision `since`, in revision order, at most
     /// `limit`; and the merges that overrode a value the client's desktop had
-    /// pushed, kept by `push` with the revision the merged record got, whose
-    /// revision is in `(since, cursor]`: read in the same snapshot as the
-    /// records, so paging from cursor to cursor hands each out once.
-    fn pull(&self, client: &SyncClient, since: u64, limit: u32) -> Result<PullResponse>;
+    /// pushed whose revision is in `(since, cursor]`: read in one snapshot,
+    /// so paging from cursor to cursor hands each out once.
+    async fn pull(&self, client: &SyncClient, since: u64, limit: u32) -> Result<PullResponse>;
 
     /// The highest audit head the client's desktop has shown, if any.
-    fn audit_head(&self, client: &SyncClient) -> Result<Option<AuditHead>>;
+    async fn audit_head(&self, client: &SyncClient) -> Result<Option<AuditHead>>;
 
     /// Keeps `head` if it is higher than the one recorded; returns the one kept.
-    fn record_audit_head(&self, client: &SyncClient, head: &AuditHead) -> Result<AuditHead>;
+    async fn record_audit_head(&self, client: &SyncClient, head: &AuditHead) -> Result<AuditHead>;
 
     /// Stores a new token's hash, hint and label for `account_name`, creating
     /// the account if needed.
-    fn create_token(
+    async fn create_token(
         &self,
         account_name: &str,
         label: &str,
@@ -131,13 +148,45 @@ pub trait Store: Send + Sync + 'static {
         hint: &str,
     ) -> Result<TokenInfo>;
 
-    fn list_tokens(&self) -> Result<Vec<TokenInfo>>;
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>>;
 
     /// Revokes a token by id; revoking a revoked token changes nothing.
-    fn revoke_token(&self, id: &str) -> Result<TokenInfo>;
+    async fn revoke_token(&self, id: &str) -> Result<TokenInfo>;
 
-    /// Whether the database answers (for `/healthz`).
-    fn check(&self) -> Result<()>;
+    /// Whether the database answers (for `/readyz`).
+    async fn check(&self) -> Result<()>;
+
+    /// The connection pool's use, for `/metrics`.
+    fn pool_status(&self) -> PoolStatus;
+}
+
+/// How many database connections exist and how many are in use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub size: usize,
+    pub in_use: usize,
+}
+
+/// A last-used time that moved less than this since the time a key's last
+/// revision carried is written without a new revision (5 minutes).
+pub const LAST_USED_PUBLISH_MS: i64 = 5 * 60 * 1000;
+
+/// A token's account name and label, checked.
+pub(crate) fn token_names(account_name: &str, label: &str) -> Result<(String, String)> {
+    let name = keyward_model::validate::name("account", account_name)
+        .map_err(|err| StoreError::Invalid(err.to_string()))?;
+    let label = match label.trim() {
+        "" => String::new(),
+        text => keyward_model::validate::name("token label", text)
+            .map_err(|err| StoreError::Invalid(err.to_string()))?,
+    };
+    Ok((name, label))
+}
+
+pub(crate) fn unknown_token(id: &str) -> StoreError {
+    StoreError::NotFound(format!(
+        "no sync token with id {id:?} — see `keyward-server token list`"
+    ))
 }
 
 pub(crate) fn to_millis(at: OffsetDateTime) -> i64 {

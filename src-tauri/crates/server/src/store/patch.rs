@@ -11,6 +11,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use async_trait::async_trait;
+
 use keyward_model::merge::{self, rule, GroupScopes, Side, Stamp};
 use keyward_model::wire::{Change, Conflict, Entity, GroupFields, KeyFields, KeyPermissions};
 use keyward_model::{access, validate, AccessType, KeyStatus, Scope};
@@ -109,12 +111,13 @@ pub struct GroupInfo {
 }
 
 /// What applying a patch needs to know beyond the record itself.
-pub trait Lookup {
+#[async_trait]
+pub trait Lookup: Send {
     /// Whether another live record of the same entity and account has this
     /// name, ignoring case.
-    fn name_taken(&mut self, name: &str) -> Result<bool>;
+    async fn name_taken(&mut self, name: &str) -> Result<bool>;
     /// The live groups of the account among `ids`.
-    fn groups(&mut self, ids: &BTreeSet<Uuid>) -> Result<BTreeMap<Uuid, GroupInfo>>;
+    async fn groups(&mut self, ids: &BTreeSet<Uuid>) -> Result<BTreeMap<Uuid, GroupInfo>>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -316,20 +319,20 @@ impl<'a> Merger<'a> {
     }
 
     /// A name another live record holds becomes "NAME (2)", "NAME (3)", …
-    fn unique_name(
+    async fn unique_name(
         &mut self,
         asked: &str,
         name: String,
         unchanged: bool,
         lookup: &mut dyn Lookup,
     ) -> Result<String> {
-        if unchanged || !lookup.name_taken(&name)? {
+        if unchanged || !lookup.name_taken(&name).await? {
             return Ok(name);
         }
         let mut free = name.clone();
         for n in 2u64.. {
             free = validate::numbered_name(&name, n);
-            if !lookup.name_taken(&free)? {
+            if !lookup.name_taken(&free).await? {
                 break;
             }
         }
@@ -432,7 +435,7 @@ pub fn permissions_text(
 
 /// A key upsert applied to the current record (`None` for a new key), as
 /// revision `revision`.
-pub fn patch_key(
+pub async fn patch_key(
     change: &Change,
     fields: &KeyFields,
     current: Option<(KeyRow, RecordMeta)>,
@@ -519,7 +522,7 @@ pub fn patch_key(
         access::validate_unbind(asked.access, asked.allow_unbind)
             .map_err(|err| invalid(change, err))?;
         let asked = asked.clone();
-        let merged = merge_permissions(&mut merger, &current, asked, &row.status, lookup)?;
+        let merged = merge_permissions(&mut merger, &current, asked, &row.status, lookup).await?;
         row.access = merged.access;
         row.allow_unbind = merged.allow_unbind;
         row.groups = merged.groups;
@@ -552,7 +555,9 @@ pub fn patch_key(
         }
     }
     let unchanged = !is_new && row.name == current.name;
-    row.name = merger.unique_name(&asked_name, row.name, unchanged, lookup)?;
+    row.name = merger
+        .unique_name(&asked_name, row.name, unchanged, lookup)
+        .await?;
     let name = row.name.clone();
     Ok(merger.finish(Entity::Key, change.action.id(), &name, row))
 }
@@ -565,7 +570,7 @@ struct MergedAccess {
     status: Option<KeyStatus>,
 }
 
-fn merge_permissions(
+async fn merge_permissions(
     merger: &mut Merger<'_>,
     current: &KeyRow,
     asked: KeyPermissions,
@@ -595,7 +600,7 @@ fn merge_permissions(
         }
     };
     let ids: BTreeSet<Uuid> = ours.groups.union(&asked.groups).copied().collect();
-    let groups = lookup.groups(&ids)?;
+    let groups = lookup.groups(&ids).await?;
     let scopes: GroupScopes = groups
         .iter()
         .map(|(id, group)| (*id, group.scopes.clone()))
@@ -655,7 +660,7 @@ fn merge_permissions(
 }
 
 /// A group upsert applied to the current record (`None` for a new group).
-pub fn patch_group(
+pub async fn patch_group(
     change: &Change,
     fields: &GroupFields,
     current: Option<(GroupRow, RecordMeta)>,
@@ -713,7 +718,9 @@ pub fn patch_group(
         }
     }
     let unchanged = !is_new && row.name == current.name;
-    row.name = merger.unique_name(&asked_name, row.name, unchanged, lookup)?;
+    row.name = merger
+        .unique_name(&asked_name, row.name, unchanged, lookup)
+        .await?;
     let name = row.name.clone();
     Ok(merger.finish(Entity::Group, change.action.id(), &name, row))
 }

@@ -1,30 +1,28 @@
-//! The embedded store: one plain SQLite file (WAL, `synchronous=FULL`), one
+//! The embedded backend: one plain SQLite file (WAL, `synchronous=FULL`), one
 //! writer connection and a few readers, so verifications and pulls read while
-//! a push writes.
-//!
-//! Revisions come from one counter in `meta`, bumped inside the write
-//! transaction; SQLite has a single writer, so revisions commit in order and a
-//! pull never sees revision n+1 before n.
+//! a push writes. SQLite has a single writer: a push's IMMEDIATE transaction
+//! is the account's write lock, and revisions commit in order.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use keyward_model::key_format::Verifier as CoreVerifier;
+use async_trait::async_trait;
 use keyward_model::wire::{
-    AuditHead, Change, ChangeAction, ChangeResult, Conflict, Entity, GroupFields, GroupRecord,
-    KeyFields, KeyRecord, Outcome, PullResponse, PulledChange, PulledRecord, Verifier,
+    AuditHead, Conflict, Entity, GroupRecord, KeyRecord, PulledChange, PulledRecord, Verifier,
 };
 use keyward_model::{validate, AccessType, KeyStatus, Scope};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
+use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
-use super::patch::{self, GroupInfo, GroupRow, KeyRow, Lookup, Notice, RecordMeta};
+use super::backend::{Applied, Backend, PullRows, WriteTx};
+use super::patch::{GroupInfo, GroupRow, KeyRow, Notice, RecordMeta};
 use super::{
-    from_millis, to_millis, AccountId, KeyGrant, Result, Store, StoreError, SyncClient, TokenInfo,
+    from_millis, to_millis, AccountId, Engine, KeyGrant, PoolStatus, Result, StoreError,
+    SyncClient, TokenInfo,
 };
 
 const MIGRATIONS: &[&str] = &[
@@ -134,6 +132,17 @@ const MIGRATIONS: &[&str] = &[
         recorded_at INTEGER NOT NULL
     ) STRICT;
 "#,
+    r#"
+    -- Revisions per account, as the PostgreSQL backend hands them out: the
+    -- account's row is its write lock. Each starts at the global counter, so
+    -- every cursor a desktop holds stays valid.
+    ALTER TABLE accounts ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+    UPDATE accounts SET revision = (SELECT value FROM meta WHERE name = 'revision');
+    -- The last-used time a key's revision last carried: a busy key takes a new
+    -- revision only when its time moved on by more than a few minutes.
+    ALTER TABLE keys ADD COLUMN last_used_published INTEGER;
+    UPDATE keys SET last_used_published = last_used_at;
+"#,
 ];
 
 /// Migration 2's folded names, written by the same rule as new records get
@@ -152,12 +161,6 @@ fn fold_names(tx: &Transaction<'_>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-pub struct SqliteStore {
-    writer: Mutex<Connection>,
-    readers: Vec<Mutex<Connection>>,
-    next_reader: AtomicUsize,
 }
 
 fn connect(path: &Path) -> Result<Connection> {
@@ -240,7 +243,40 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-impl SqliteStore {
+/// The schema version this build knows (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// keyward-server on SQLite: the [`Engine`] over [`SqliteBackend`].
+pub type SqliteStore = Engine<SqliteBackend>;
+
+pub struct SqliteBackend {
+    writer: Arc<tokio::sync::Mutex<Connection>>,
+    readers: Arc<Readers>,
+}
+
+/// A few read-only connections, taken in turn.
+struct Readers {
+    conns: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+impl Readers {
+    fn read<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        // Take a free reader if there is one, else wait for the next in turn.
+        for offset in 0..self.conns.len() {
+            if let Ok(conn) = self.conns[(start + offset) % self.conns.len()].try_lock() {
+                return work(&conn);
+            }
+        }
+        let conn = self.conns[start % self.conns.len()]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        work(&conn)
+    }
+}
+
+impl Engine<SqliteBackend> {
     /// Opens (creating owner-only if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<SqliteStore> {
         create_owner_only(path)?;
@@ -256,43 +292,706 @@ impl SqliteStore {
                 Ok(Mutex::new(conn))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(SqliteStore {
-            writer: Mutex::new(writer),
-            readers,
-            next_reader: AtomicUsize::new(0),
-        })
-    }
-
-    fn read<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
-        // Take a free reader if there is one, else wait for the next in turn.
-        for offset in 0..self.readers.len() {
-            if let Ok(conn) = self.readers[(start + offset) % self.readers.len()].try_lock() {
-                return work(&conn);
-            }
-        }
-        let conn = self.readers[start % self.readers.len()]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        work(&conn)
-    }
-
-    /// Runs `work` in one IMMEDIATE transaction, committed only if it succeeds.
-    fn write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = work(&tx)?;
-        tx.commit()?;
-        Ok(value)
+        Ok(Engine::new(SqliteBackend {
+            writer: Arc::new(tokio::sync::Mutex::new(writer)),
+            readers: Arc::new(Readers {
+                conns: readers,
+                next: AtomicUsize::new(0),
+            }),
+        }))
     }
 }
 
-fn next_revision(tx: &Transaction<'_>) -> Result<i64> {
-    Ok(tx
-        .prepare_cached(
-            "UPDATE meta SET value = value + 1 WHERE name = 'revision' RETURNING value",
-        )?
-        .query_row([], |row| row.get(0))?)
+impl SqliteBackend {
+    fn read<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.readers.read(work)
+    }
+
+    /// Runs `work` in one IMMEDIATE transaction on the blocking pool,
+    /// committed only if it succeeds.
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let writer = Arc::clone(&self.writer);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer.blocking_lock();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = work(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+        .await
+        .map_err(|err| StoreError::Storage(format!("a write stopped: {err}")))?
+    }
+
+    /// Runs a read on the blocking pool.
+    async fn read_blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let readers = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || readers.read(work))
+            .await
+            .map_err(|err| StoreError::Storage(format!("a read stopped: {err}")))?
+    }
+}
+
+fn table(entity: Entity) -> &'static str {
+    match entity {
+        Entity::Group => "groups",
+        Entity::Key => "keys",
+    }
+}
+
+/// One push: the writer connection, in an IMMEDIATE transaction until `commit`.
+pub struct SqliteTx {
+    conn: OwnedMutexGuard<Connection>,
+    account: AccountId,
+    open: bool,
+}
+
+impl Drop for SqliteTx {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+impl SqliteTx {
+    fn key_groups(&self, id: &str) -> Result<BTreeSet<Uuid>> {
+        self.conn
+            .prepare_cached("SELECT group_id FROM key_groups WHERE key_id = ?1")?
+            .query_map([id], |row| row.get::<_, String>(0))?
+            .map(|group| parse_uuid(&group?))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl WriteTx for SqliteTx {
+    async fn applied(&mut self, idempotency_id: &Uuid) -> Result<Option<Applied>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT account_id, fingerprint, result FROM applied_changes WHERE idempotency_id = ?1",
+            )?
+            .query_row([idempotency_id.to_string()], |row| {
+                Ok(Applied {
+                    account: row.get(0)?,
+                    fingerprint: row.get(1)?,
+                    result: row.get(2)?,
+                })
+            })
+            .optional()?)
+    }
+
+    async fn record_applied(&mut self, idempotency_id: &Uuid, applied: &Applied) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO applied_changes (idempotency_id, account_id, fingerprint, result, applied_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                idempotency_id.to_string(),
+                applied.account,
+                applied.fingerprint,
+                applied.result,
+                to_millis(OffsetDateTime::now_utc())
+            ])?;
+        Ok(())
+    }
+
+    async fn next_revision(&mut self) -> Result<u64> {
+        let revision: i64 = self
+            .conn
+            .prepare_cached(
+                "UPDATE accounts SET revision = revision + 1 WHERE id = ?1 RETURNING revision",
+            )?
+            .query_row([&self.account.0], |row| row.get(0))?;
+        Ok(revision as u64)
+    }
+
+    async fn owner(&mut self, entity: Entity, id: &Uuid) -> Result<Option<(String, bool)>> {
+        let sql = format!(
+            "SELECT account_id, deleted FROM {} WHERE id = ?1",
+            table(entity)
+        );
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([id.to_string()], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?)
+    }
+
+    async fn load_key(&mut self, id: &Uuid) -> Result<(KeyRow, RecordMeta)> {
+        let id = id.to_string();
+        let (row, meta) = self.conn.query_row(
+            "SELECT name, description, access, allow_unbind, status, hint, verifier, created_at, created_by,
+                    expires_at, field_meta
+             FROM keys WHERE id = ?1",
+            [&id],
+            |row| {
+                Ok((
+                    (
+                        row.get::<_, String>(0)?,
+                        row.get::<_, Option<String>>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, bool>(3)?,
+                        row.get::<_, String>(4)?,
+                        row.get::<_, String>(5)?,
+                    ),
+                    (
+                        row.get::<_, Vec<u8>>(6)?,
+                        row.get::<_, i64>(7)?,
+                        row.get::<_, String>(8)?,
+                        row.get::<_, Option<i64>>(9)?,
+                        row.get::<_, String>(10)?,
+                    ),
+                ))
+            },
+        )?;
+        let (
+            (name, description, access, allow_unbind, status, hint),
+            (verifier, created_at, created_by, expires_at, meta),
+        ) = (row, meta);
+        let row = KeyRow {
+            name,
+            description,
+            access: parse_access(&access)?,
+            allow_unbind,
+            groups: self.key_groups(&id)?,
+            status: parse_status(&status),
+            hint,
+            verifier,
+            created_at,
+            created_by,
+            expires_at,
+        };
+        Ok((row, RecordMeta::parse(&meta)?))
+    }
+
+    async fn load_group(&mut self, id: &Uuid) -> Result<(GroupRow, RecordMeta)> {
+        let (row, meta) = self.conn.query_row(
+            "SELECT name, description, scopes, field_meta FROM groups WHERE id = ?1",
+            [id.to_string()],
+            |row| {
+                Ok((
+                    GroupRow {
+                        name: row.get(0)?,
+                        description: row.get(1)?,
+                        scopes: parse_scopes(&row.get::<_, String>(2)?),
+                    },
+                    row.get::<_, String>(3)?,
+                ))
+            },
+        )?;
+        Ok((row, RecordMeta::parse(&meta)?))
+    }
+
+    async fn load_meta(&mut self, entity: Entity, id: &Uuid) -> Result<RecordMeta> {
+        let sql = format!("SELECT field_meta FROM {} WHERE id = ?1", table(entity));
+        let text: String = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([id.to_string()], |row| row.get(0))?;
+        RecordMeta::parse(&text)
+    }
+
+    async fn name_of(&mut self, entity: Entity, id: &Uuid) -> Result<String> {
+        let sql = format!("SELECT name FROM {} WHERE id = ?1", table(entity));
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([id.to_string()], |row| row.get(0))?)
+    }
+
+    async fn write_key(
+        &mut self,
+        id: &Uuid,
+        revision: u64,
+        row: &KeyRow,
+        meta: &RecordMeta,
+        at: i64,
+        groups_changed: bool,
+    ) -> Result<()> {
+        let id = id.to_string();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO keys (id, account_id, revision, name, description, access, allow_unbind, status, hint, verifier,
+                                   created_at, created_by, updated_at, expires_at, name_fold, field_meta)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                 ON CONFLICT (id) DO UPDATE SET revision = ?3, name = ?4, description = ?5, access = ?6, allow_unbind = ?7,
+                     status = ?8, hint = ?9, created_at = ?11, created_by = ?12, updated_at = max(updated_at, ?13),
+                     expires_at = ?14, name_fold = ?15, field_meta = ?16",
+            )?
+            .execute(params![
+                id,
+                self.account.0,
+                revision as i64,
+                row.name,
+                row.description,
+                row.access.as_str(),
+                row.allow_unbind,
+                row.status.as_str(),
+                row.hint,
+                row.verifier,
+                row.created_at,
+                row.created_by,
+                at,
+                row.expires_at,
+                validate::fold(&row.name),
+                meta.to_text()?
+            ])?;
+        if groups_changed {
+            self.conn
+                .prepare_cached("DELETE FROM key_groups WHERE key_id = ?1")?
+                .execute([&id])?;
+            let mut link = self
+                .conn
+                .prepare_cached("INSERT INTO key_groups (key_id, group_id) VALUES (?1, ?2)")?;
+            for group in &row.groups {
+                link.execute(params![id, group.to_string()])?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_group(
+        &mut self,
+        id: &Uuid,
+        revision: u64,
+        row: &GroupRow,
+        meta: &RecordMeta,
+        at: i64,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO groups (id, account_id, revision, name, description, scopes, updated_at, name_fold, field_meta)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (id) DO UPDATE SET revision = ?3, name = ?4, description = ?5, scopes = ?6,
+                     updated_at = max(updated_at, ?7), name_fold = ?8, field_meta = ?9",
+            )?
+            .execute(params![
+                id.to_string(),
+                self.account.0,
+                revision as i64,
+                row.name,
+                row.description,
+                scopes_column(&row.scopes),
+                at,
+                validate::fold(&row.name),
+                meta.to_text()?
+            ])?;
+        Ok(())
+    }
+
+    async fn write_tombstone(
+        &mut self,
+        entity: Entity,
+        id: &Uuid,
+        revision: u64,
+        at: i64,
+        meta: &RecordMeta,
+    ) -> Result<()> {
+        let (table, id) = (table(entity), id.to_string());
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT OR IGNORE INTO {table} (id, account_id, revision, deleted, updated_at) VALUES (?1, ?2, ?3, 1, ?4)"
+            ))?
+            .execute(params![id, self.account.0, revision as i64, at])?;
+        let clear = match entity {
+            Entity::Group => "name = NULL, description = NULL, scopes = NULL",
+            Entity::Key => {
+                self.conn
+                    .prepare_cached("DELETE FROM key_groups WHERE key_id = ?1")?
+                    .execute([&id])?;
+                "name = NULL, description = NULL, access = NULL, allow_unbind = NULL, status = NULL, hint = NULL,
+                 verifier = NULL, created_at = NULL, created_by = NULL, last_used_at = NULL, expires_at = NULL"
+            }
+        };
+        self.conn
+            .prepare_cached(&format!(
+                "UPDATE {table} SET deleted = 1, revision = ?2, updated_at = max(updated_at, ?3), name_fold = NULL,
+                     field_meta = ?4, {clear} WHERE id = ?1"
+            ))?
+            .execute(params![id, revision as i64, at, meta.to_text()?])?;
+        Ok(())
+    }
+
+    async fn verifier_taken(&mut self, verifier: &[u8], except: &Uuid) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM keys WHERE verifier = ?1 AND id <> ?2")?
+            .exists(params![verifier, except.to_string()])?)
+    }
+
+    async fn name_taken(&mut self, entity: Entity, name_fold: &str, except: &Uuid) -> Result<bool> {
+        let sql = format!(
+            "SELECT 1 FROM {} WHERE account_id = ?1 AND deleted = 0 AND name_fold = ?2 AND id <> ?3 LIMIT 1",
+            table(entity)
+        );
+        Ok(self.conn.prepare_cached(&sql)?.exists(params![
+            self.account.0,
+            name_fold,
+            except.to_string()
+        ])?)
+    }
+
+    async fn live_groups(&mut self, ids: &BTreeSet<Uuid>) -> Result<BTreeMap<Uuid, GroupInfo>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT name, scopes FROM groups WHERE id = ?1 AND account_id = ?2 AND deleted = 0",
+        )?;
+        let mut groups = BTreeMap::new();
+        for id in ids {
+            let found = statement
+                .query_row(params![id.to_string(), self.account.0], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                })
+                .optional()?;
+            if let Some((name, scopes)) = found {
+                groups.insert(
+                    *id,
+                    GroupInfo {
+                        name,
+                        scopes: parse_scopes(&scopes),
+                    },
+                );
+            }
+        }
+        Ok(groups)
+    }
+
+    async fn write_notices(&mut self, revision: u64, notices: &[Notice]) -> Result<()> {
+        let mut insert = self.conn.prepare_cached(
+            "INSERT INTO conflict_notices (account_id, origin, revision, conflict) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for notice in notices {
+            let conflict = serde_json::to_string(&notice.conflict)
+                .map_err(|err| StoreError::Storage(err.to_string()))?;
+            insert.execute(params![
+                self.account.0,
+                notice.origin.to_string(),
+                revision as i64,
+                conflict
+            ])?;
+        }
+        Ok(())
+    }
+
+    async fn savepoint(&mut self) -> Result<()> {
+        Ok(self.conn.execute_batch("SAVEPOINT change")?)
+    }
+
+    async fn release_savepoint(&mut self) -> Result<()> {
+        Ok(self.conn.execute_batch("RELEASE change")?)
+    }
+
+    async fn rollback_to_savepoint(&mut self) -> Result<()> {
+        Ok(self
+            .conn
+            .execute_batch("ROLLBACK TO change; RELEASE change")?)
+    }
+
+    async fn commit(mut self) -> Result<()> {
+        self.conn.execute_batch("COMMIT")?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+/// The notices for `origin` with `since < revision <= upto`, in revision order.
+fn pull_notices(
+    conn: &Connection,
+    account: &AccountId,
+    origin: Uuid,
+    since: i64,
+    upto: i64,
+) -> Result<Vec<(u64, Conflict)>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT revision, conflict FROM conflict_notices
+         WHERE account_id = ?1 AND origin = ?2 AND revision > ?3 AND revision <= ?4
+         ORDER BY revision, seq",
+    )?;
+    let rows = statement
+        .query_map(params![account.0, origin.to_string(), since, upto], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(revision, text)| {
+            let conflict = serde_json::from_str(&text)
+                .map_err(|err| StoreError::Storage(format!("unreadable conflict notice: {err}")))?;
+            Ok((revision as u64, conflict))
+        })
+        .collect()
+}
+
+fn audit_head_of(conn: &Connection, token_id: &str) -> Result<Option<AuditHead>> {
+    Ok(conn
+        .prepare_cached("SELECT seq, hash FROM audit_heads WHERE token_id = ?1")?
+        .query_row([token_id], |row| {
+            Ok(AuditHead {
+                seq: row.get::<_, i64>(0)? as u64,
+                hash: row.get(1)?,
+            })
+        })
+        .optional()?)
+}
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    type Tx = SqliteTx;
+    const BLOCKING: bool = true;
+
+    async fn begin(&self, account: &AccountId) -> Result<SqliteTx> {
+        let conn = Arc::clone(&self.writer).lock_owned().await;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(SqliteTx {
+            conn,
+            account: account.clone(),
+            open: true,
+        })
+    }
+
+    async fn key_by_verifier(&self, verifier: &[u8; 32]) -> Result<Option<KeyGrant>> {
+        // One lookup by a unique index on a pooled reader (tens of µs): done
+        // here rather than hopping to the blocking pool, which would cost more.
+        self.read(|conn| {
+            let found = conn
+                .prepare_cached(
+                    "SELECT id, account_id, status, expires_at, access, allow_unbind FROM keys
+                     WHERE verifier = ?1 AND deleted = 0",
+                )?
+                .query_row([verifier.as_slice()], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, Option<i64>>(3)?,
+                        row.get::<_, String>(4)?,
+                        row.get::<_, bool>(5)?,
+                    ))
+                })
+                .optional()?;
+            let Some((id, account_id, status, expires_at, access, allow_unbind)) = found else {
+                return Ok(None);
+            };
+            let mut statement = conn.prepare_cached(
+                "SELECT g.scopes FROM key_groups kg
+                 LEFT JOIN groups g ON g.id = kg.group_id AND g.account_id = ?2 AND g.deleted = 0
+                 WHERE kg.key_id = ?1",
+            )?;
+            let mut rows = statement.query(params![id, account_id])?;
+            let mut scopes: Option<BTreeSet<Scope>> = None;
+            while let Some(row) = rows.next()? {
+                let set = scopes.get_or_insert_with(BTreeSet::new);
+                if let Some(text) = row.get::<_, Option<String>>(0)? {
+                    set.extend(parse_scopes(&text));
+                }
+            }
+            Ok(Some(KeyGrant {
+                id,
+                active: status == "active",
+                expires_at: expires_at.map(from_millis),
+                access: parse_access(&access)?,
+                allow_unbind,
+                scopes,
+            }))
+        })
+    }
+
+    async fn client_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<SyncClient>> {
+        let hash = *token_hash;
+        self.read_blocking(move |conn| {
+            let found: Option<(String, String)> = conn
+                .prepare_cached(
+                    "SELECT account_id, id FROM sync_tokens WHERE hash = ?1 AND revoked_at IS NULL",
+                )?
+                .query_row([hash.as_slice()], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?;
+            found
+                .map(|(account, token)| {
+                    Ok(SyncClient {
+                        account: AccountId(account),
+                        origin: parse_uuid(&token)?,
+                    })
+                })
+                .transpose()
+        })
+        .await
+    }
+
+    async fn pull_rows(&self, client: &SyncClient, since: u64, limit: u32) -> Result<PullRows> {
+        let client = client.clone();
+        let since = i64::try_from(since).unwrap_or(i64::MAX);
+        let fetch = i64::from(limit) + 1;
+        self.read_blocking(move |conn| {
+            // One snapshot for all three tables (read-only: dropping it just ends it).
+            let snapshot = conn.unchecked_transaction()?;
+            let mut changes = pull_groups(&snapshot, &client.account, since, fetch)?;
+            changes.extend(pull_keys(&snapshot, &client.account, since, fetch)?);
+            let upto = changes
+                .iter()
+                .map(|c| c.revision as i64)
+                .max()
+                .unwrap_or(since);
+            let notices = pull_notices(&snapshot, &client.account, client.origin, since, upto)?;
+            drop(snapshot);
+            Ok(PullRows { changes, notices })
+        })
+        .await
+    }
+
+    async fn record_last_used(
+        &self,
+        uses: &HashMap<String, OffsetDateTime>,
+        publish_after_ms: i64,
+    ) -> Result<()> {
+        let uses = uses.clone();
+        self.write(move |tx| {
+            let mut current = tx.prepare_cached(
+                "SELECT account_id, last_used_at, last_used_published FROM keys WHERE id = ?1 AND deleted = 0",
+            )?;
+            let mut bump = tx.prepare_cached(
+                "UPDATE accounts SET revision = revision + 1 WHERE id = ?1 RETURNING revision",
+            )?;
+            let mut publish = tx.prepare_cached(
+                "UPDATE keys SET last_used_at = ?2, last_used_published = ?2, revision = ?3 WHERE id = ?1",
+            )?;
+            let mut quietly = tx.prepare_cached("UPDATE keys SET last_used_at = ?2 WHERE id = ?1")?;
+            for (id, at) in &uses {
+                let at = to_millis(*at);
+                let Some((account, last, published)) = current
+                    .query_row([id], |row| {
+                        Ok((row.get::<_, String>(0)?, row.get::<_, Option<i64>>(1)?, row.get::<_, Option<i64>>(2)?))
+                    })
+                    .optional()?
+                else {
+                    continue;
+                };
+                if last.is_some_and(|last| last >= at) {
+                    continue;
+                }
+                if published.is_none_or(|published| at - published > publish_after_ms) {
+                    let revision: i64 = bump.query_row([&account], |row| row.get(0))?;
+                    publish.execute(params![id, at, revision])?;
+                } else {
+                    quietly.execute(params![id, at])?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audit_head(&self, client: &SyncClient) -> Result<Option<AuditHead>> {
+        let token = client.origin.to_string();
+        self.read_blocking(move |conn| audit_head_of(conn, &token))
+            .await
+    }
+
+    async fn record_audit_head(&self, client: &SyncClient, head: &AuditHead) -> Result<AuditHead> {
+        let (token, head) = (client.origin.to_string(), head.clone());
+        let now = to_millis(OffsetDateTime::now_utc());
+        self.write(move |tx| {
+            tx.prepare_cached(
+                "INSERT INTO audit_heads (token_id, seq, hash, recorded_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (token_id) DO UPDATE SET seq = ?2, hash = ?3, recorded_at = ?4 WHERE ?2 > seq",
+            )?
+            .execute(params![token, head.seq as i64, head.hash, now])?;
+            audit_head_of(tx, &token)?
+                .ok_or_else(|| StoreError::Storage("the audit head was not kept".into()))
+        })
+        .await
+    }
+
+    async fn create_token(
+        &self,
+        account_name: &str,
+        label: &str,
+        token_hash: &[u8; 32],
+        hint: &str,
+    ) -> Result<TokenInfo> {
+        let (name, label) = super::token_names(account_name, label)?;
+        let (hash, hint) = (*token_hash, hint.to_string());
+        let now = to_millis(OffsetDateTime::now_utc());
+        self.write(move |tx| {
+            let fold = validate::fold(&name);
+            let account_id: Option<String> = tx
+                .query_row("SELECT id FROM accounts WHERE name_fold = ?1", [&fold], |row| row.get(0))
+                .optional()?;
+            let account_id = match account_id {
+                Some(id) => id,
+                None => {
+                    let id = Uuid::now_v7().to_string();
+                    tx.execute(
+                        "INSERT INTO accounts (id, name, name_fold, created_at) VALUES (?1, ?2, ?3, ?4)",
+                        params![id, name, fold, now],
+                    )?;
+                    id
+                }
+            };
+            let id = Uuid::now_v7().to_string();
+            tx.execute(
+                "INSERT INTO sync_tokens (id, account_id, hash, hint, created_at, label) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, account_id, hash.as_slice(), hint, now, label],
+            )?;
+            Ok(tx.query_row(&format!("{TOKEN_COLUMNS} WHERE t.id = ?1"), [&id], token_info)?)
+        })
+        .await
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>> {
+        self.read_blocking(|conn| {
+            let mut statement =
+                conn.prepare(&format!("{TOKEN_COLUMNS} ORDER BY t.created_at, t.id"))?;
+            let tokens = statement
+                .query_map([], token_info)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(tokens)
+        })
+        .await
+    }
+
+    async fn revoke_token(&self, id: &str) -> Result<TokenInfo> {
+        let id = id.trim().to_string();
+        let now = to_millis(OffsetDateTime::now_utc());
+        self.write(move |tx| {
+            let changed = tx.execute(
+                "UPDATE sync_tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
+                params![id, now],
+            )?;
+            if changed == 0 {
+                return Err(super::unknown_token(&id));
+            }
+            Ok(tx.query_row(
+                &format!("{TOKEN_COLUMNS} WHERE t.id = ?1"),
+                [&id],
+                token_info,
+            )?)
+        })
+        .await
+    }
+
+    async fn check(&self) -> Result<()> {
+        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+    }
+
+    fn pool_status(&self) -> PoolStatus {
+        let busy = self
+            .readers
+            .conns
+            .iter()
+            .filter(|reader| reader.try_lock().is_err())
+            .count();
+        let writing = usize::from(self.writer.try_lock().is_err());
+        PoolStatus {
+            size: self.readers.conns.len() + 1,
+            in_use: busy + writing,
+        }
+    }
 }
 
 fn parse_scopes(text: &str) -> BTreeSet<Scope> {
@@ -331,529 +1030,6 @@ fn parse_status(text: &str) -> KeyStatus {
 }
 
 /// Which account holds a record, and whether it is a tombstone.
-fn owner(tx: &Transaction<'_>, table: &str, id: &str) -> Result<Option<(String, bool)>> {
-    let sql = format!("SELECT account_id, deleted FROM {table} WHERE id = ?1");
-    Ok(tx
-        .prepare_cached(&sql)?
-        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?)
-}
-
-/// `Some(true)` when live, `Some(false)` when a tombstone, `None` when new;
-/// an id of another account is a conflict.
-fn existing(
-    tx: &Transaction<'_>,
-    change: &Change,
-    table: &str,
-    what: &str,
-    account: &AccountId,
-) -> Result<Option<bool>> {
-    let id = change.action.id().to_string();
-    match owner(tx, table, &id)? {
-        None => Ok(None),
-        Some((holder, _)) if holder != account.0 => Err(StoreError::Conflict(format!(
-            "change {}: {what} {id} belongs to another account",
-            change.idempotency_id
-        ))),
-        Some((_, deleted)) => Ok(Some(!deleted)),
-    }
-}
-
-fn load_meta(tx: &Transaction<'_>, table: &str, id: &str) -> Result<RecordMeta> {
-    let text: String = tx
-        .prepare_cached(&format!("SELECT field_meta FROM {table} WHERE id = ?1"))?
-        .query_row([id], |row| row.get(0))?;
-    RecordMeta::parse(&text)
-}
-
-/// What a patch looks up in the write transaction: names in use, live groups.
-struct TxLookup<'a, 't> {
-    tx: &'a Transaction<'t>,
-    account: &'a AccountId,
-    table: &'static str,
-    id: &'a str,
-}
-
-impl Lookup for TxLookup<'_, '_> {
-    fn name_taken(&mut self, name: &str) -> Result<bool> {
-        let sql = format!(
-            "SELECT 1 FROM {} WHERE account_id = ?1 AND deleted = 0 AND name_fold = ?2 AND id <> ?3 LIMIT 1",
-            self.table
-        );
-        Ok(self
-            .tx
-            .prepare_cached(&sql)?
-            .query_row(
-                params![self.account.0, validate::fold(name), self.id],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
-    }
-
-    fn groups(&mut self, ids: &BTreeSet<Uuid>) -> Result<BTreeMap<Uuid, GroupInfo>> {
-        let mut statement = self.tx.prepare_cached(
-            "SELECT name, scopes FROM groups WHERE id = ?1 AND account_id = ?2 AND deleted = 0",
-        )?;
-        let mut groups = BTreeMap::new();
-        for id in ids {
-            let found = statement
-                .query_row(params![id.to_string(), self.account.0], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-                })
-                .optional()?;
-            if let Some((name, scopes)) = found {
-                groups.insert(
-                    *id,
-                    GroupInfo {
-                        name,
-                        scopes: parse_scopes(&scopes),
-                    },
-                );
-            }
-        }
-        Ok(groups)
-    }
-}
-
-/// The result of one change: its outcome, the fields that merged, and the
-/// values the merges overrode for other desktops.
-struct Applied {
-    outcome: Outcome,
-    conflicts: Vec<Conflict>,
-    notices: Vec<Notice>,
-}
-
-impl Applied {
-    /// The change is now part of the record.
-    fn changed(conflicts: Vec<Conflict>, notices: Vec<Notice>) -> Applied {
-        Applied {
-            outcome: Outcome::Applied,
-            conflicts,
-            notices,
-        }
-    }
-
-    /// Nothing changed in the record, so nothing was overridden.
-    fn already_deleted(conflict: Option<Conflict>) -> Applied {
-        Applied {
-            outcome: Outcome::AlreadyDeleted,
-            conflicts: conflict.into_iter().collect(),
-            notices: Vec::new(),
-        }
-    }
-}
-
-/// An edit of a record deleted before: nothing changes, and the edit is
-/// reported as a conflict when another desktop's delete dropped it.
-fn edit_of_deleted(
-    tx: &Transaction<'_>,
-    change: &Change,
-    table: &str,
-    named: &[&'static str],
-) -> Result<Applied> {
-    let tombstone = load_meta(tx, table, &change.action.id().to_string())?;
-    let conflict = patch::edit_of_deleted(change, &tombstone, named);
-    Ok(Applied::already_deleted(conflict))
-}
-
-fn apply_group_upsert(
-    tx: &Transaction<'_>,
-    account: &AccountId,
-    change: &Change,
-    fields: &GroupFields,
-) -> Result<Applied> {
-    let id = change.action.id().to_string();
-    let current = match existing(tx, change, "groups", "group", account)? {
-        Some(false) => {
-            return edit_of_deleted(tx, change, "groups", &patch::group_fields_named(fields));
-        }
-        Some(true) => Some(tx.query_row(
-            "SELECT name, description, scopes, field_meta FROM groups WHERE id = ?1",
-            [&id],
-            |row| {
-                Ok((
-                    GroupRow {
-                        name: row.get(0)?,
-                        description: row.get(1)?,
-                        scopes: parse_scopes(&row.get::<_, String>(2)?),
-                    },
-                    row.get::<_, String>(3)?,
-                ))
-            },
-        )?),
-        None => None,
-    };
-    let current = match current {
-        Some((row, meta)) => Some((row, RecordMeta::parse(&meta)?)),
-        None => None,
-    };
-    let revision = next_revision(tx)?;
-    let mut lookup = TxLookup {
-        tx,
-        account,
-        table: "groups",
-        id: &id,
-    };
-    let patched = patch::patch_group(change, fields, current, revision as u64, &mut lookup)?;
-    let row = &patched.row;
-    tx.prepare_cached(
-        "INSERT INTO groups (id, account_id, revision, name, description, scopes, updated_at, name_fold, field_meta)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-         ON CONFLICT (id) DO UPDATE SET revision = ?3, name = ?4, description = ?5, scopes = ?6,
-             updated_at = max(updated_at, ?7), name_fold = ?8, field_meta = ?9",
-    )?
-    .execute(params![
-        id,
-        account.0,
-        revision,
-        row.name,
-        row.description,
-        scopes_column(&row.scopes),
-        to_millis(change.at),
-        validate::fold(&row.name),
-        patched.meta.to_text()?
-    ])?;
-    Ok(Applied::changed(patched.conflicts, patched.notices))
-}
-
-fn apply_delete(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> Result<Applied> {
-    let (table, what) = match change.action.entity() {
-        Entity::Group => ("groups", "group"),
-        Entity::Key => ("keys", "key"),
-    };
-    let id = change.action.id().to_string();
-    let (meta, name) = match existing(tx, change, table, what, account)? {
-        Some(false) => return Ok(Applied::already_deleted(None)),
-        Some(true) => {
-            let name: String = tx
-                .prepare_cached(&format!("SELECT name FROM {table} WHERE id = ?1"))?
-                .query_row([&id], |row| row.get(0))?;
-            (load_meta(tx, table, &id)?, Some(name))
-        }
-        None => (RecordMeta::default(), None),
-    };
-    let revision = next_revision(tx)?;
-    let deletion = patch::delete(change, &meta, name, revision as u64);
-    let at = to_millis(change.at);
-    // A delete of a record never seen still leaves a tombstone: deleted beats
-    // an edit that arrives later.
-    tx.prepare_cached(&format!("INSERT OR IGNORE INTO {table} (id, account_id, revision, deleted, updated_at) VALUES (?1, ?2, ?3, 1, ?4)"))?
-        .execute(params![id, account.0, revision, at])?;
-    let clear = match change.action.entity() {
-        Entity::Group => "name = NULL, description = NULL, scopes = NULL",
-        Entity::Key => {
-            tx.prepare_cached("DELETE FROM key_groups WHERE key_id = ?1")?
-                .execute([&id])?;
-            "name = NULL, description = NULL, access = NULL, allow_unbind = NULL, status = NULL, hint = NULL,
-             verifier = NULL, created_at = NULL, created_by = NULL, last_used_at = NULL, expires_at = NULL"
-        }
-    };
-    tx.prepare_cached(&format!(
-        "UPDATE {table} SET deleted = 1, revision = ?2, updated_at = max(updated_at, ?3), name_fold = NULL,
-             field_meta = ?4, {clear} WHERE id = ?1"
-    ))?
-    .execute(params![id, revision, at, deletion.tombstone.to_text()?])?;
-    Ok(Applied::changed(
-        deletion.conflict.into_iter().collect(),
-        deletion.notices,
-    ))
-}
-
-fn load_key(tx: &Transaction<'_>, id: &str) -> Result<(KeyRow, RecordMeta)> {
-    let row = tx.query_row(
-        "SELECT name, description, access, allow_unbind, status, hint, verifier, created_at, created_by, expires_at,
-                field_meta
-         FROM keys WHERE id = ?1",
-        [id],
-        |row| {
-            Ok((
-                (
-                    row.get::<_, String>(0)?,
-                    row.get::<_, Option<String>>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, bool>(3)?,
-                    row.get::<_, String>(4)?,
-                ),
-                (
-                    row.get::<_, String>(5)?,
-                    row.get::<_, Vec<u8>>(6)?,
-                    row.get::<_, i64>(7)?,
-                    row.get::<_, String>(8)?,
-                    row.get::<_, Option<i64>>(9)?,
-                    row.get::<_, String>(10)?,
-                ),
-            ))
-        },
-    )?;
-    let (
-        (name, description, access, allow_unbind, status),
-        (hint, verifier, created_at, created_by, expires_at, meta),
-    ) = row;
-    let groups = tx
-        .prepare_cached("SELECT group_id FROM key_groups WHERE key_id = ?1")?
-        .query_map([id], |row| row.get::<_, String>(0))?
-        .map(|group| parse_uuid(&group?))
-        .collect::<Result<BTreeSet<Uuid>>>()?;
-    let row = KeyRow {
-        name,
-        description,
-        access: parse_access(&access)?,
-        allow_unbind,
-        groups,
-        status: parse_status(&status),
-        hint,
-        verifier,
-        created_at,
-        created_by,
-        expires_at,
-    };
-    Ok((row, RecordMeta::parse(&meta)?))
-}
-
-fn apply_key_upsert(
-    tx: &Transaction<'_>,
-    account: &AccountId,
-    change: &Change,
-    fields: &KeyFields,
-) -> Result<Applied> {
-    let id = change.action.id().to_string();
-    let current = match existing(tx, change, "keys", "key", account)? {
-        Some(false) => {
-            return edit_of_deleted(tx, change, "keys", &patch::key_fields_named(fields));
-        }
-        Some(true) => Some(load_key(tx, &id)?),
-        None => None,
-    };
-    let old_groups = current.as_ref().map(|(row, _)| row.groups.clone());
-    let revision = next_revision(tx)?;
-    let mut lookup = TxLookup {
-        tx,
-        account,
-        table: "keys",
-        id: &id,
-    };
-    let patched = patch::patch_key(change, fields, current, revision as u64, &mut lookup)?;
-    let row = &patched.row;
-    let taken: Option<String> = tx
-        .prepare_cached("SELECT id FROM keys WHERE verifier = ?1 AND id <> ?2")?
-        .query_row(params![row.verifier, id], |r| r.get(0))
-        .optional()?;
-    if taken.is_some() {
-        return Err(StoreError::Conflict(format!(
-            "change {}: another key record already has this verifier",
-            change.idempotency_id
-        )));
-    }
-    tx.prepare_cached(
-        "INSERT INTO keys (id, account_id, revision, name, description, access, allow_unbind, status, hint, verifier,
-                           created_at, created_by, updated_at, expires_at, name_fold, field_meta)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
-         ON CONFLICT (id) DO UPDATE SET revision = ?3, name = ?4, description = ?5, access = ?6, allow_unbind = ?7,
-             status = ?8, hint = ?9, created_at = ?11, created_by = ?12, updated_at = max(updated_at, ?13),
-             expires_at = ?14, name_fold = ?15, field_meta = ?16",
-    )?
-    .execute(params![
-        id,
-        account.0,
-        revision,
-        row.name,
-        row.description,
-        row.access.as_str(),
-        row.allow_unbind,
-        row.status.as_str(),
-        row.hint,
-        row.verifier,
-        row.created_at,
-        row.created_by,
-        to_millis(change.at),
-        row.expires_at,
-        validate::fold(&row.name),
-        patched.meta.to_text()?
-    ])?;
-    if old_groups.as_ref() != Some(&row.groups) {
-        tx.prepare_cached("DELETE FROM key_groups WHERE key_id = ?1")?
-            .execute([&id])?;
-        let mut link =
-            tx.prepare_cached("INSERT INTO key_groups (key_id, group_id) VALUES (?1, ?2)")?;
-        for group in &row.groups {
-            link.execute(params![id, group.to_string()])?;
-        }
-    }
-    Ok(Applied::changed(patched.conflicts, patched.notices))
-}
-
-fn apply(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> Result<ChangeResult> {
-    let applied = match &change.action {
-        ChangeAction::UpsertGroup { fields, .. } => {
-            apply_group_upsert(tx, account, change, fields)?
-        }
-        ChangeAction::UpsertKey { fields, .. } => apply_key_upsert(tx, account, change, fields)?,
-        ChangeAction::DeleteGroup { .. } | ChangeAction::DeleteKey { .. } => {
-            apply_delete(tx, account, change)?
-        }
-    };
-    let revision = match applied.outcome {
-        Outcome::Applied => Some(tx.query_row(
-            "SELECT value FROM meta WHERE name = 'revision'",
-            [],
-            |row| row.get::<_, i64>(0),
-        )?),
-        Outcome::AlreadyDeleted | Outcome::Refused => None,
-    };
-    if let Some(revision) = revision {
-        store_notices(tx, account, revision, &applied.notices)?;
-    }
-    Ok(ChangeResult {
-        idempotency_id: change.idempotency_id,
-        outcome: applied.outcome,
-        revision: revision.map(|revision| revision as u64),
-        reason: None,
-        conflicts: applied.conflicts,
-    })
-}
-
-/// Keeps the notices of a change applied as `revision` (the record's new
-/// revision) for their desktops' pulls.
-fn store_notices(
-    tx: &Transaction<'_>,
-    account: &AccountId,
-    revision: i64,
-    notices: &[Notice],
-) -> Result<()> {
-    if notices.is_empty() {
-        return Ok(());
-    }
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO conflict_notices (account_id, origin, revision, conflict) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    for notice in notices {
-        let conflict = serde_json::to_string(&notice.conflict)
-            .map_err(|err| StoreError::Storage(err.to_string()))?;
-        insert.execute(params![
-            account.0,
-            notice.origin.to_string(),
-            revision,
-            conflict
-        ])?;
-    }
-    Ok(())
-}
-
-/// The notices for `origin` with `since < revision <= cursor`, in revision order.
-fn pull_notices(
-    conn: &Connection,
-    account: &AccountId,
-    origin: Uuid,
-    since: i64,
-    cursor: i64,
-) -> Result<Vec<Conflict>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT conflict FROM conflict_notices
-         WHERE account_id = ?1 AND origin = ?2 AND revision > ?3 AND revision <= ?4
-         ORDER BY revision, seq",
-    )?;
-    let texts = statement
-        .query_map(
-            params![account.0, origin.to_string(), since, cursor],
-            |row| row.get::<_, String>(0),
-        )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    texts
-        .iter()
-        .map(|text| {
-            serde_json::from_str(text)
-                .map_err(|err| StoreError::Storage(format!("unreadable conflict notice: {err}")))
-        })
-        .collect()
-}
-
-/// What identifies a change's content, so a reused idempotency id with
-/// different content is caught rather than silently answered. The origin is
-/// the token's, not the content's: left out.
-fn fingerprint(change: &Change) -> Result<Vec<u8>> {
-    let content = Change {
-        origin: Uuid::nil(),
-        ..change.clone()
-    };
-    let bytes = serde_json::to_vec(&content).map_err(|err| StoreError::Storage(err.to_string()))?;
-    Ok(Sha256::digest(bytes).to_vec())
-}
-
-fn push_one(tx: &Transaction<'_>, account: &AccountId, change: &Change) -> Result<ChangeResult> {
-    let id = change.idempotency_id.to_string();
-    let print = fingerprint(change)?;
-    let earlier: Option<(String, Vec<u8>, String)> = tx
-        .prepare_cached(
-            "SELECT account_id, fingerprint, result FROM applied_changes WHERE idempotency_id = ?1",
-        )?
-        .query_row([&id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-        .optional()?;
-    if let Some((holder, earlier_print, result)) = earlier {
-        if holder != account.0 || earlier_print != print {
-            return Err(StoreError::Conflict(format!(
-                "idempotency id {id} was already used for a different change: give every change its own id"
-            )));
-        }
-        return serde_json::from_str(&result)
-            .map_err(|err| StoreError::Storage(format!("stored result of {id}: {err}")));
-    }
-    let result = apply(tx, account, change)?;
-    let stored =
-        serde_json::to_string(&result).map_err(|err| StoreError::Storage(err.to_string()))?;
-    tx.prepare_cached(
-        "INSERT INTO applied_changes (idempotency_id, account_id, fingerprint, result, applied_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![id, account.0, print, stored, to_millis(OffsetDateTime::now_utc())])?;
-    Ok(result)
-}
-
-/// One change of a push in a savepoint of its own: a change a rule refuses
-/// changes nothing and is answered `refused` with the reason, and the rest of
-/// the push goes on without it. A refusal by the rules of the records is kept
-/// with the idempotency id like any result; one by what the request
-/// contradicts (an id reused, another account's record) is not.
-fn push_or_refuse(
-    tx: &Transaction<'_>,
-    account: &AccountId,
-    change: &Change,
-) -> Result<ChangeResult> {
-    tx.execute_batch("SAVEPOINT change")?;
-    match push_one(tx, account, change) {
-        Ok(result) => {
-            tx.execute_batch("RELEASE change")?;
-            Ok(result)
-        }
-        Err(err @ (StoreError::Invalid(_) | StoreError::Conflict(_))) => {
-            tx.execute_batch("ROLLBACK TO change; RELEASE change")?;
-            let result = ChangeResult {
-                idempotency_id: change.idempotency_id,
-                outcome: Outcome::Refused,
-                revision: None,
-                reason: Some(err.to_string()),
-                conflicts: Vec::new(),
-            };
-            if matches!(err, StoreError::Invalid(_)) {
-                let stored = serde_json::to_string(&result)
-                    .map_err(|err| StoreError::Storage(err.to_string()))?;
-                tx.prepare_cached(
-                    "INSERT OR IGNORE INTO applied_changes (idempotency_id, account_id, fingerprint, result, applied_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(params![
-                    change.idempotency_id.to_string(),
-                    account.0,
-                    fingerprint(change)?,
-                    stored,
-                    to_millis(OffsetDateTime::now_utc())
-                ])?;
-            }
-            Ok(result)
-        }
-        Err(err) => Err(err),
-    }
-}
-
 fn pull_groups(
     conn: &Connection,
     account: &AccountId,
@@ -960,253 +1136,10 @@ fn token_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
 
 const TOKEN_COLUMNS: &str = "SELECT t.id, a.name, t.hint, t.created_at, t.revoked_at, t.label FROM sync_tokens t JOIN accounts a ON a.id = t.account_id";
 
-impl Store for SqliteStore {
-    fn key_by_verifier(&self, verifier: &CoreVerifier) -> Result<Option<KeyGrant>> {
-        self.read(|conn| {
-            let found = conn
-                .prepare_cached(
-                    "SELECT id, account_id, status, expires_at, access, allow_unbind FROM keys
-                     WHERE verifier = ?1 AND deleted = 0",
-                )?
-                .query_row([verifier.as_slice()], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, Option<i64>>(3)?,
-                        row.get::<_, String>(4)?,
-                        row.get::<_, bool>(5)?,
-                    ))
-                })
-                .optional()?;
-            let Some((id, account_id, status, expires_at, access, allow_unbind)) = found else {
-                return Ok(None);
-            };
-            let mut statement = conn.prepare_cached(
-                "SELECT g.scopes FROM key_groups kg
-                 LEFT JOIN groups g ON g.id = kg.group_id AND g.account_id = ?2 AND g.deleted = 0
-                 WHERE kg.key_id = ?1",
-            )?;
-            let mut rows = statement.query(params![id, account_id])?;
-            let mut scopes: Option<BTreeSet<Scope>> = None;
-            while let Some(row) = rows.next()? {
-                let set = scopes.get_or_insert_with(BTreeSet::new);
-                if let Some(text) = row.get::<_, Option<String>>(0)? {
-                    set.extend(parse_scopes(&text));
-                }
-            }
-            Ok(Some(KeyGrant {
-                id,
-                active: status == "active",
-                expires_at: expires_at.map(from_millis),
-                access: parse_access(&access)?,
-                allow_unbind,
-                scopes,
-            }))
-        })
-    }
-
-    fn record_last_used(&self, uses: &HashMap<String, OffsetDateTime>) -> Result<()> {
-        if uses.is_empty() {
-            return Ok(());
-        }
-        self.write(|tx| {
-            let mut update = tx.prepare_cached(
-                "UPDATE keys SET last_used_at = ?2, revision = (SELECT value + 1 FROM meta WHERE name = 'revision')
-                 WHERE id = ?1 AND deleted = 0 AND (last_used_at IS NULL OR last_used_at < ?2)",
-            )?;
-            let mut bump = tx.prepare_cached("UPDATE meta SET value = value + 1 WHERE name = 'revision'")?;
-            for (id, at) in uses {
-                if update.execute(params![id, to_millis(*at)])? == 1 {
-                    bump.execute([])?;
-                }
-            }
-            Ok(())
-        })
-    }
-
-    fn client_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<SyncClient>> {
-        self.read(|conn| {
-            let found: Option<(String, String)> = conn
-                .prepare_cached(
-                    "SELECT account_id, id FROM sync_tokens WHERE hash = ?1 AND revoked_at IS NULL",
-                )?
-                .query_row([token_hash.as_slice()], |row| {
-                    Ok((row.get(0)?, row.get(1)?))
-                })
-                .optional()?;
-            found
-                .map(|(account, token)| {
-                    Ok(SyncClient {
-                        account: AccountId(account),
-                        origin: parse_uuid(&token)?,
-                    })
-                })
-                .transpose()
-        })
-    }
-
-    fn audit_head(&self, client: &SyncClient) -> Result<Option<AuditHead>> {
-        self.read(|conn| {
-            Ok(conn
-                .prepare_cached("SELECT seq, hash FROM audit_heads WHERE token_id = ?1")?
-                .query_row([client.origin.to_string()], |row| {
-                    Ok(AuditHead {
-                        seq: row.get::<_, i64>(0)? as u64,
-                        hash: row.get(1)?,
-                    })
-                })
-                .optional()?)
-        })
-    }
-
-    fn record_audit_head(&self, client: &SyncClient, head: &AuditHead) -> Result<AuditHead> {
-        let now = to_millis(OffsetDateTime::now_utc());
-        self.write(|tx| {
-            tx.prepare_cached(
-                "INSERT INTO audit_heads (token_id, seq, hash, recorded_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (token_id) DO UPDATE SET seq = ?2, hash = ?3, recorded_at = ?4 WHERE ?2 > seq",
-            )?
-            .execute(params![client.origin.to_string(), head.seq as i64, head.hash, now])?;
-            Ok(tx
-                .prepare_cached("SELECT seq, hash FROM audit_heads WHERE token_id = ?1")?
-                .query_row([client.origin.to_string()], |row| {
-                    Ok(AuditHead {
-                        seq: row.get::<_, i64>(0)? as u64,
-                        hash: row.get(1)?,
-                    })
-                })?)
-        })
-    }
-
-    fn push(&self, client: &SyncClient, changes: &[Change]) -> Result<Vec<ChangeResult>> {
-        self.write(|tx| {
-            changes
-                .iter()
-                .map(|change| {
-                    // The desktop is the token's, whatever the change claims.
-                    let change = Change {
-                        origin: client.origin,
-                        ..change.clone()
-                    };
-                    push_or_refuse(tx, &client.account, &change)
-                })
-                .collect()
-        })
-    }
-
-    fn pull(&self, client: &SyncClient, since: u64, limit: u32) -> Result<PullResponse> {
-        let (account, origin) = (&client.account, client.origin);
-        let since = i64::try_from(since).unwrap_or(i64::MAX);
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX).max(1);
-        let fetch = limit as i64 + 1;
-        self.read(|conn| {
-            // One snapshot for all three tables (read-only: dropping it just ends it).
-            let snapshot = conn.unchecked_transaction()?;
-            let groups = pull_groups(&snapshot, account, since, fetch)?;
-            let keys = pull_keys(&snapshot, account, since, fetch)?;
-            let mut changes: Vec<PulledChange> = groups.into_iter().chain(keys).collect();
-            changes.sort_by_key(|change| change.revision);
-            let more = changes.len() > limit;
-            changes.truncate(limit);
-            let cursor = changes
-                .last()
-                .map_or(since as u64, |change| change.revision);
-            let conflicts = if cursor > since as u64 {
-                pull_notices(&snapshot, account, origin, since, cursor as i64)?
-            } else {
-                Vec::new()
-            };
-            drop(snapshot);
-            Ok(PullResponse {
-                changes,
-                cursor,
-                more,
-                conflicts,
-            })
-        })
-    }
-
-    fn create_token(
-        &self,
-        account_name: &str,
-        label: &str,
-        token_hash: &[u8; 32],
-        hint: &str,
-    ) -> Result<TokenInfo> {
-        let name = validate::name("account", account_name)
-            .map_err(|err| StoreError::Invalid(err.to_string()))?;
-        let label = match label.trim() {
-            "" => String::new(),
-            text => validate::name("token label", text)
-                .map_err(|err| StoreError::Invalid(err.to_string()))?,
-        };
-        let now = to_millis(OffsetDateTime::now_utc());
-        self.write(|tx| {
-            let fold = validate::fold(&name);
-            let account_id: Option<String> = tx
-                .query_row("SELECT id FROM accounts WHERE name_fold = ?1", [&fold], |row| row.get(0))
-                .optional()?;
-            let account_id = match account_id {
-                Some(id) => id,
-                None => {
-                    let id = Uuid::now_v7().to_string();
-                    tx.execute(
-                        "INSERT INTO accounts (id, name, name_fold, created_at) VALUES (?1, ?2, ?3, ?4)",
-                        params![id, name, fold, now],
-                    )?;
-                    id
-                }
-            };
-            let id = Uuid::now_v7().to_string();
-            tx.execute(
-                "INSERT INTO sync_tokens (id, account_id, hash, hint, created_at, label) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![id, account_id, token_hash.as_slice(), hint, now, label],
-            )?;
-            Ok(tx.query_row(&format!("{TOKEN_COLUMNS} WHERE t.id = ?1"), [&id], token_info)?)
-        })
-    }
-
-    fn list_tokens(&self) -> Result<Vec<TokenInfo>> {
-        self.read(|conn| {
-            let mut statement =
-                conn.prepare(&format!("{TOKEN_COLUMNS} ORDER BY t.created_at, t.id"))?;
-            let tokens = statement
-                .query_map([], token_info)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(tokens)
-        })
-    }
-
-    fn revoke_token(&self, id: &str) -> Result<TokenInfo> {
-        let now = to_millis(OffsetDateTime::now_utc());
-        self.write(|tx| {
-            let changed = tx.execute(
-                "UPDATE sync_tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
-                params![id.trim(), now],
-            )?;
-            if changed == 0 {
-                return Err(StoreError::NotFound(format!(
-                    "no sync token with id {:?} — see `keyward-server token list`",
-                    id.trim()
-                )));
-            }
-            Ok(tx.query_row(
-                &format!("{TOKEN_COLUMNS} WHERE t.id = ?1"),
-                [id.trim()],
-                token_info,
-            )?)
-        })
-    }
-
-    fn check(&self) -> Result<()> {
-        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
     use keyward_model::key_format;
     use keyward_model::wire::{Change, ChangeAction, KeyFields, KeyPermissions};
 
@@ -1218,13 +1151,14 @@ mod tests {
         }
     }
 
-    fn store_with_key() -> (tempfile::TempDir, SqliteStore, SyncClient, String) {
+    async fn store_with_key() -> (tempfile::TempDir, SqliteStore, SyncClient, String) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("server.db")).unwrap();
         store
             .create_token("Acme", "desk", &[9; 32], "kwsync_x…y")
+            .await
             .unwrap();
-        let account = store.client_by_token(&[9; 32]).unwrap().unwrap();
+        let account = store.client_by_token(&[9; 32]).await.unwrap().unwrap();
         let id = Uuid::now_v7();
         let key = key_format::generate("kw").unwrap();
         let fields = KeyFields {
@@ -1244,52 +1178,71 @@ mod tests {
                 fields: Box::new(fields),
             },
         };
-        store.push(&account, &[change]).unwrap();
+        store.push(&account, &[change]).await.unwrap();
         (dir, store, account, id.to_string())
     }
 
-    #[test]
-    fn last_used_only_moves_forward_and_takes_a_revision_only_when_it_moves() {
-        let (_dir, store, account, id) = store_with_key();
-        let head = |store: &SqliteStore| store.pull(&account, 0, 100).unwrap().cursor;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn last_used_only_moves_forward_and_takes_a_revision_only_when_it_moved_far() {
+        let (_dir, store, account, id) = store_with_key().await;
+        let head = async |store: &SqliteStore| store.pull(&account, 0, 100).await.unwrap().cursor;
         let at = OffsetDateTime::now_utc();
-        let before = head(&store);
-        store
-            .record_last_used(&HashMap::from([(id.clone(), at)]))
-            .unwrap();
-        let after_use = head(&store);
-        assert_eq!(after_use, before + 1);
-        store
-            .record_last_used(&HashMap::from([(
-                id.clone(),
-                at - time::Duration::hours(1),
-            )]))
-            .unwrap();
-        store
-            .record_last_used(&HashMap::from([(id.clone(), at)]))
-            .unwrap();
+        let before = head(&store).await;
+        let used = async |at: OffsetDateTime| {
+            store
+                .record_last_used(&HashMap::from([(id.clone(), at)]))
+                .await
+                .unwrap()
+        };
+        used(at).await;
+        let after_use = head(&store).await;
+        assert_eq!(after_use, before + 1, "a first use is published");
+        used(at - time::Duration::hours(1)).await;
+        used(at).await;
         assert_eq!(
-            head(&store),
+            head(&store).await,
             after_use,
             "an older or equal time changes nothing"
         );
-        let pulled = store.pull(&account, 0, 100).unwrap();
+        used(at + time::Duration::minutes(1)).await;
+        assert_eq!(
+            head(&store).await,
+            after_use,
+            "a busy key is not handed out again for every use"
+        );
+        let pulled = store.pull(&account, 0, 100).await.unwrap();
         assert_eq!(
             match &pulled.changes[0].record {
                 PulledRecord::Key(key) => key.last_used_at,
                 other => panic!("{other:?}"),
             },
-            Some(from_millis(to_millis(at)))
+            Some(from_millis(to_millis(at + time::Duration::minutes(1)))),
+            "but its record holds the latest time"
+        );
+        used(at + time::Duration::minutes(10)).await;
+        assert_eq!(
+            head(&store).await,
+            after_use + 1,
+            "a time that moved far is published"
+        );
+        let pulled = store.pull(&account, 0, 100).await.unwrap();
+        assert_eq!(
+            match &pulled.changes[0].record {
+                PulledRecord::Key(key) => key.last_used_at,
+                other => panic!("{other:?}"),
+            },
+            Some(from_millis(to_millis(at + time::Duration::minutes(10))))
         );
         store
             .record_last_used(&HashMap::from([("no-such-key".to_string(), at)]))
+            .await
             .unwrap();
-        assert_eq!(head(&store), after_use);
+        assert_eq!(head(&store).await, after_use + 1);
     }
 
-    #[test]
-    fn a_deleted_key_keeps_no_verifier() {
-        let (_dir, store, account, id) = store_with_key();
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_deleted_key_keeps_no_verifier() {
+        let (_dir, store, account, id) = store_with_key().await;
         let delete = Change {
             idempotency_id: Uuid::now_v7(),
             origin: Uuid::nil(),
@@ -1299,8 +1252,9 @@ mod tests {
                 id: Uuid::parse_str(&id).unwrap(),
             },
         };
-        store.push(&account, &[delete]).unwrap();
+        store.push(&account, &[delete]).await.unwrap();
         let kept: i64 = store
+            .backend()
             .read(|conn| {
                 Ok(conn.query_row(
                     "SELECT count(*) FROM keys WHERE verifier IS NOT NULL",
@@ -1312,8 +1266,8 @@ mod tests {
         assert_eq!(kept, 0);
     }
 
-    #[test]
-    fn a_schema_1_database_gets_field_metadata_and_folded_names() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_schema_1_database_gets_field_metadata_and_folded_names() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("server.db");
         let old = Uuid::now_v7();
@@ -1333,6 +1287,7 @@ mod tests {
         }
         let store = SqliteStore::open(&path).unwrap();
         let (fold, meta): (String, String) = store
+            .backend()
             .read(|conn| {
                 Ok(conn.query_row(
                     "SELECT name_fold, field_meta FROM keys WHERE id = ?1",
@@ -1345,8 +1300,9 @@ mod tests {
 
         store
             .create_token("Acme", "desk", &[9; 32], "kwsync_x…y")
+            .await
             .unwrap();
-        let account = store.client_by_token(&[9; 32]).unwrap().unwrap();
+        let account = store.client_by_token(&[9; 32]).await.unwrap().unwrap();
         assert_eq!(account.account.0, "acme");
         let key = key_format::generate("kw").unwrap();
         let change = |action| Change {
@@ -1380,6 +1336,7 @@ mod tests {
                     }),
                 ],
             )
+            .await
             .unwrap();
         assert_eq!(results[0].conflicts[0].kept, "KIOSK ä (2)");
         assert!(results[1].conflicts.is_empty());

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -416,11 +418,7 @@ pub fn tls_connector(cert_pem: &str) -> tokio_rustls::TlsConnector {
 /// A desktop's vault in `dir` (argon2 at its cheapest) with one account of
 /// `key_limit` keys: what the sync tests and benchmarks sync from.
 pub fn desktop_vault(dir: &Path, account: &str, key_limit: u32) -> keyward_core::Vault {
-    let params = keyward_core::KdfParams {
-        memory_kib: keyward_core::KdfParams::MIN_MEMORY_KIB,
-        passes: 1,
-        lanes: 1,
-    };
+    let params = keyward_core::KdfParams::WEAKEST;
     let passphrase = keyward_core::SecretString::from("correct horse battery");
     let mut vault = keyward_core::Vault::create(&dir.join("vault.db"), &passphrase, params)
         .expect("create a desktop vault");

@@ -1,0 +1,1217 @@
+//! The PostgreSQL backend: several keyward-server instances on one database.
+//!
+//! Async all the way (tokio-postgres on a deadpool pool), so verification
+//! never blocks a worker on the network. An account's row is its write lock:
+//! a push begins with `SELECT … FOR UPDATE` on it and takes revisions with
+//! `UPDATE accounts SET revision = revision + 1 … RETURNING`, so one
+//! account's revisions are handed out and committed in order whichever
+//! instance serves the push — a pull, reading committed rows only, can never
+//! see revision n+1 while n may still commit. The same idempotency id pushed
+//! to two instances meets the same lock: the second sees the first's result.
+//! Last-used times are written with `GREATEST` under the same lock. The
+//! failed-verification budget is a table all instances share.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
+use keyward_model::wire::{
+    AuditHead, Conflict, Entity, GroupRecord, KeyRecord, PulledChange, PulledRecord, Verifier,
+};
+use keyward_model::{validate, AccessType, KeyStatus, Scope};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::backend::{Applied, Backend, PullRows, WriteTx};
+use super::patch::{GroupInfo, GroupRow, KeyRow, Notice, RecordMeta};
+use super::{
+    from_millis, to_millis, AccountId, Engine, KeyGrant, PoolStatus, Result, StoreError,
+    SyncClient, TokenInfo,
+};
+
+/// keyward-server on PostgreSQL: the [`Engine`] over [`PgBackend`].
+pub type PgStore = Engine<PgBackend>;
+
+/// Migration N (1-based) is `MIGRATIONS[N - 1]`; `keyward_schema` holds the
+/// last one applied. Never edit one that shipped; add another.
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE keyward_schema (version INTEGER NOT NULL);
+    INSERT INTO keyward_schema (version) VALUES (0);
+    CREATE TABLE accounts (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        name_fold TEXT NOT NULL UNIQUE,
+        created_at BIGINT NOT NULL,
+        revision BIGINT NOT NULL DEFAULT 0
+    );
+    -- Only the SHA-256 of a token is kept; the token is shown once at creation.
+    CREATE TABLE sync_tokens (
+        id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        hash BYTEA NOT NULL UNIQUE,
+        hint TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        revoked_at BIGINT,
+        label TEXT NOT NULL DEFAULT ''
+    );
+    -- A deleted record stays as a tombstone (deleted, fields NULL).
+    CREATE TABLE groups (
+        id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        revision BIGINT NOT NULL,
+        deleted BOOLEAN NOT NULL DEFAULT FALSE,
+        name TEXT,
+        name_fold TEXT,
+        description TEXT,
+        scopes TEXT,
+        updated_at BIGINT NOT NULL,
+        field_meta TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX groups_by_revision ON groups (account_id, revision);
+    CREATE INDEX groups_by_name ON groups (account_id, name_fold) WHERE NOT deleted;
+    CREATE TABLE keys (
+        id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        revision BIGINT NOT NULL,
+        deleted BOOLEAN NOT NULL DEFAULT FALSE,
+        name TEXT,
+        name_fold TEXT,
+        description TEXT,
+        access TEXT,
+        allow_unbind BOOLEAN,
+        status TEXT,
+        hint TEXT,
+        verifier BYTEA UNIQUE,
+        created_at BIGINT,
+        created_by TEXT,
+        updated_at BIGINT NOT NULL,
+        last_used_at BIGINT,
+        last_used_published BIGINT,
+        expires_at BIGINT,
+        field_meta TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX keys_by_revision ON keys (account_id, revision);
+    CREATE INDEX keys_by_name ON keys (account_id, name_fold) WHERE NOT deleted;
+    -- Group ids need not exist (yet): an unknown or deleted group grants nothing.
+    CREATE TABLE key_groups (
+        key_id TEXT NOT NULL REFERENCES keys(id),
+        group_id TEXT NOT NULL,
+        PRIMARY KEY (key_id, group_id)
+    );
+    CREATE TABLE applied_changes (
+        idempotency_id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        fingerprint BYTEA NOT NULL,
+        result TEXT NOT NULL,
+        applied_at BIGINT NOT NULL
+    );
+    CREATE TABLE conflict_notices (
+        seq BIGSERIAL PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        origin TEXT NOT NULL,
+        revision BIGINT NOT NULL,
+        conflict TEXT NOT NULL
+    );
+    CREATE INDEX conflict_notices_by_origin ON conflict_notices (account_id, origin, revision);
+    CREATE TABLE audit_heads (
+        token_id TEXT PRIMARY KEY REFERENCES sync_tokens(id),
+        seq BIGINT NOT NULL,
+        hash TEXT NOT NULL,
+        recorded_at BIGINT NOT NULL
+    );
+    -- Failed verifications per client, shared by every instance. Unlogged: a
+    -- crash that forgets some failures forgives them, nothing more.
+    CREATE UNLOGGED TABLE verify_failures (
+        client TEXT PRIMARY KEY,
+        tokens DOUBLE PRECISION NOT NULL,
+        at BIGINT NOT NULL
+    );
+"#];
+
+/// The schema version this build knows.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// Held (per transaction) by whoever migrates, so instances starting
+/// together migrate once, one after the other.
+const MIGRATION_LOCK: i64 = 0x6b65_7977_6172_6401;
+
+fn unavailable(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("the database cannot be reached: {what}"))
+}
+
+/// A PostgreSQL error as the server reports it: connection trouble is
+/// "unavailable" (503, try again), the rest a storage error. Only the
+/// server's message and code are kept, never a detail that could quote a value.
+fn db(err: tokio_postgres::Error) -> StoreError {
+    match err.as_db_error() {
+        None => unavailable(err),
+        Some(db) => {
+            let code = db.code().code();
+            if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
+                unavailable(format!("{} ({code})", db.message()))
+            } else {
+                StoreError::Storage(format!("{} ({code})", db.message()))
+            }
+        }
+    }
+}
+
+fn pool_error(err: PoolError) -> StoreError {
+    match err {
+        PoolError::Backend(err) => db(err),
+        other => unavailable(other),
+    }
+}
+
+fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|err| StoreError::Storage(err.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+pub struct PgBackend {
+    pool: Pool,
+}
+
+impl Engine<PgBackend> {
+    /// Connects to the database at `url` (`postgres://…`; TLS as its
+    /// `sslmode` says, with the system's roots), checks it answers, and
+    /// migrates it if it is older than this build — under an advisory lock,
+    /// so instances starting together migrate once. A database of a newer
+    /// schema is refused.
+    pub async fn connect(url: &str, pool_size: usize) -> Result<PgStore> {
+        let config = tokio_postgres::Config::from_str(url).map_err(|err| {
+            StoreError::Invalid(format!(
+                "the database URL is not a PostgreSQL URL ({err}): write postgres://USER@HOST[:PORT]/DATABASE"
+            ))
+        })?;
+        let manager = Manager::from_config(
+            config,
+            tls_connector()?,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(2))
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .recycle_timeout(Some(Duration::from_secs(5)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|err| StoreError::Storage(err.to_string()))?;
+        let backend = PgBackend { pool };
+        backend.migrate().await?;
+        Ok(Engine::new(backend))
+    }
+}
+
+impl PgBackend {
+    async fn client(&self) -> Result<Object> {
+        self.pool.get().await.map_err(pool_error)
+    }
+
+    /// The schema version of the database (0: empty).
+    async fn version(client: &Object) -> Result<usize> {
+        let exists: bool = client
+            .query_one("SELECT to_regclass('keyward_schema') IS NOT NULL", &[])
+            .await
+            .map_err(db)?
+            .get(0);
+        if !exists {
+            let tables: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+                    &[],
+                )
+                .await
+                .map_err(db)?
+                .get(0);
+            if tables > 0 {
+                return Err(StoreError::Storage(
+                    "the database holds other tables: it is not a keyward-server database — give another --database-url".into(),
+                ));
+            }
+            return Ok(0);
+        }
+        let version: i32 = client
+            .query_one("SELECT version FROM keyward_schema", &[])
+            .await
+            .map_err(db)?
+            .get(0);
+        Ok(version as usize)
+    }
+
+    /// Applies the migrations this database lacks, in one transaction that
+    /// holds the migration lock.
+    async fn migrate(&self) -> Result<usize> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(db)?;
+        let version = {
+            let exists: bool = tx
+                .query_one("SELECT to_regclass('keyward_schema') IS NOT NULL", &[])
+                .await
+                .map_err(db)?
+                .get(0);
+            if exists {
+                tx.query_one("SELECT version FROM keyward_schema", &[])
+                    .await
+                    .map_err(db)?
+                    .get::<_, i32>(0) as usize
+            } else {
+                let tables: i64 = tx
+                    .query_one(
+                        "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+                        &[],
+                    )
+                    .await
+                    .map_err(db)?
+                    .get(0);
+                if tables > 0 {
+                    return Err(StoreError::Storage(
+                        "the database holds other tables: it is not a keyward-server database — give another --database-url".into(),
+                    ));
+                }
+                0
+            }
+        };
+        if version > SCHEMA_VERSION {
+            return Err(newer_schema(version, SCHEMA_VERSION));
+        }
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+            tx.batch_execute(migration).await.map_err(db)?;
+            tx.execute(
+                "UPDATE keyward_schema SET version = $1",
+                &[&(index as i32 + 1)],
+            )
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(SCHEMA_VERSION)
+    }
+
+    /// The schema version this database is at (for `keyward-server migrate`).
+    pub async fn schema_version(&self) -> Result<usize> {
+        let client = self.client().await?;
+        PgBackend::version(&client).await
+    }
+
+    /// Charges one failed verification to `client`'s shared budget: `Ok`
+    /// when a token was left, else how long until one will be.
+    pub async fn charge_failure(
+        &self,
+        client: IpAddr,
+        burst: u32,
+        per_second: f64,
+    ) -> Result<std::result::Result<(), Duration>> {
+        let mut conn = self.client().await?;
+        let now = to_millis(OffsetDateTime::now_utc());
+        let key = client.to_string();
+        let burst = f64::from(burst);
+        // The client's row, locked: two instances charging together take turns.
+        let tx = conn.transaction().await.map_err(db)?;
+        tx.execute(
+            "INSERT INTO verify_failures (client, tokens, at) VALUES ($1, $2, $3) ON CONFLICT (client) DO NOTHING",
+            &[&key, &burst, &now],
+        )
+        .await
+        .map_err(db)?;
+        let row = tx
+            .query_one(
+                "SELECT tokens, at FROM verify_failures WHERE client = $1 FOR UPDATE",
+                &[&key],
+            )
+            .await
+            .map_err(db)?;
+        let (tokens, at): (f64, i64) = (row.get(0), row.get(1));
+        let refilled = (tokens + (now - at).max(0) as f64 / 1000.0 * per_second).min(burst);
+        let left = if refilled >= 1.0 {
+            refilled - 1.0
+        } else {
+            refilled
+        };
+        tx.execute(
+            "UPDATE verify_failures SET tokens = $2, at = $3 WHERE client = $1",
+            &[&key, &left, &now],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        if refilled >= 1.0 {
+            return Ok(Ok(()));
+        }
+        let wait = if per_second > 0.0 {
+            (1.0 - refilled) / per_second
+        } else {
+            3600.0
+        };
+        Ok(Err(Duration::from_secs_f64(wait.clamp(0.0, 3600.0))))
+    }
+
+    /// Forgets the clients whose budgets refilled.
+    pub async fn sweep_failures(&self, burst: u32, per_second: f64) -> Result<()> {
+        let conn = self.client().await?;
+        let now = to_millis(OffsetDateTime::now_utc());
+        conn.execute(
+            "DELETE FROM verify_failures WHERE tokens + GREATEST($1 - at, 0) / 1000.0 * $3 >= $2",
+            &[&now, &f64::from(burst), &per_second],
+        )
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+}
+
+pub(crate) fn newer_schema(found: usize, known: usize) -> StoreError {
+    StoreError::Storage(format!(
+        "the database is of a newer keyward-server (schema {found}, this one knows {known}): upgrade keyward-server"
+    ))
+}
+
+fn table(entity: Entity) -> &'static str {
+    match entity {
+        Entity::Group => "groups",
+        Entity::Key => "keys",
+    }
+}
+
+fn parse_uuid(text: &str) -> Result<Uuid> {
+    Uuid::parse_str(text)
+        .map_err(|_| StoreError::Storage(format!("unreadable id {text:?} in the database")))
+}
+
+fn parse_access(text: &str) -> Result<AccessType> {
+    text.parse().map_err(|_| {
+        StoreError::Storage(format!("unreadable access type {text:?} in the database"))
+    })
+}
+
+fn parse_scopes(text: &str) -> BTreeSet<Scope> {
+    // Scopes were validated on the way in; an unreadable one grants nothing.
+    text.split_whitespace()
+        .filter_map(|scope| scope.parse().ok())
+        .collect()
+}
+
+fn scopes_column(scopes: &BTreeSet<Scope>) -> String {
+    scopes
+        .iter()
+        .map(Scope::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One push: a pooled connection in a transaction that holds the account's
+/// row lock. Dropped without `commit`, its connection is closed rather than
+/// returned to the pool, which rolls the transaction back.
+pub struct PgTx {
+    conn: Option<Object>,
+    account: AccountId,
+}
+
+impl Drop for PgTx {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(Object::take(conn));
+        }
+    }
+}
+
+impl PgTx {
+    fn conn(&self) -> &Object {
+        self.conn
+            .as_ref()
+            .expect("a transaction's connection until it ends")
+    }
+
+    async fn key_groups(&self, id: &str) -> Result<BTreeSet<Uuid>> {
+        let rows = self
+            .conn()
+            .query("SELECT group_id FROM key_groups WHERE key_id = $1", &[&id])
+            .await
+            .map_err(db)?;
+        rows.iter().map(|row| parse_uuid(row.get(0))).collect()
+    }
+}
+
+#[async_trait]
+impl WriteTx for PgTx {
+    async fn applied(&mut self, idempotency_id: &Uuid) -> Result<Option<Applied>> {
+        let row = self
+            .conn()
+            .query_opt(
+                "SELECT account_id, fingerprint, result FROM applied_changes WHERE idempotency_id = $1",
+                &[&idempotency_id.to_string()],
+            )
+            .await
+            .map_err(db)?;
+        Ok(row.map(|row| Applied {
+            account: row.get(0),
+            fingerprint: row.get(1),
+            result: row.get(2),
+        }))
+    }
+
+    async fn record_applied(&mut self, idempotency_id: &Uuid, applied: &Applied) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO applied_changes (idempotency_id, account_id, fingerprint, result, applied_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &idempotency_id.to_string(),
+                    &applied.account,
+                    &applied.fingerprint,
+                    &applied.result,
+                    &to_millis(OffsetDateTime::now_utc()),
+                ],
+            )
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn next_revision(&mut self) -> Result<u64> {
+        let row = self
+            .conn()
+            .query_one(
+                "UPDATE accounts SET revision = revision + 1 WHERE id = $1 RETURNING revision",
+                &[&self.account.0],
+            )
+            .await
+            .map_err(db)?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    async fn owner(&mut self, entity: Entity, id: &Uuid) -> Result<Option<(String, bool)>> {
+        let sql = format!(
+            "SELECT account_id, deleted FROM {} WHERE id = $1",
+            table(entity)
+        );
+        let row = self
+            .conn()
+            .query_opt(&sql, &[&id.to_string()])
+            .await
+            .map_err(db)?;
+        Ok(row.map(|row| (row.get(0), row.get(1))))
+    }
+
+    async fn load_key(&mut self, id: &Uuid) -> Result<(KeyRow, RecordMeta)> {
+        let id = id.to_string();
+        let row = self
+            .conn()
+            .query_one(
+                "SELECT name, description, access, allow_unbind, status, hint, verifier, created_at, created_by,
+                        expires_at, field_meta
+                 FROM keys WHERE id = $1",
+                &[&id],
+            )
+            .await
+            .map_err(db)?;
+        let access: String = row.get(2);
+        let status: String = row.get(4);
+        let meta: String = row.get(10);
+        let key = KeyRow {
+            name: row.get(0),
+            description: row.get(1),
+            access: parse_access(&access)?,
+            allow_unbind: row.get(3),
+            groups: self.key_groups(&id).await?,
+            status: KeyStatus::parse(&status),
+            hint: row.get(5),
+            verifier: row.get(6),
+            created_at: row.get(7),
+            created_by: row.get(8),
+            expires_at: row.get(9),
+        };
+        Ok((key, RecordMeta::parse(&meta)?))
+    }
+
+    async fn load_group(&mut self, id: &Uuid) -> Result<(GroupRow, RecordMeta)> {
+        let row = self
+            .conn()
+            .query_one(
+                "SELECT name, description, scopes, field_meta FROM groups WHERE id = $1",
+                &[&id.to_string()],
+            )
+            .await
+            .map_err(db)?;
+        let scopes: String = row.get(2);
+        let meta: String = row.get(3);
+        Ok((
+            GroupRow {
+                name: row.get(0),
+                description: row.get(1),
+                scopes: parse_scopes(&scopes),
+            },
+            RecordMeta::parse(&meta)?,
+        ))
+    }
+
+    async fn load_meta(&mut self, entity: Entity, id: &Uuid) -> Result<RecordMeta> {
+        let sql = format!("SELECT field_meta FROM {} WHERE id = $1", table(entity));
+        let row = self
+            .conn()
+            .query_one(&sql, &[&id.to_string()])
+            .await
+            .map_err(db)?;
+        RecordMeta::parse(row.get(0))
+    }
+
+    async fn name_of(&mut self, entity: Entity, id: &Uuid) -> Result<String> {
+        let sql = format!("SELECT name FROM {} WHERE id = $1", table(entity));
+        let row = self
+            .conn()
+            .query_one(&sql, &[&id.to_string()])
+            .await
+            .map_err(db)?;
+        Ok(row.get(0))
+    }
+
+    async fn write_key(
+        &mut self,
+        id: &Uuid,
+        revision: u64,
+        row: &KeyRow,
+        meta: &RecordMeta,
+        at: i64,
+        groups_changed: bool,
+    ) -> Result<()> {
+        let id = id.to_string();
+        let meta = meta.to_text()?;
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO keys (id, account_id, revision, name, description, access, allow_unbind, status, hint, verifier,
+                               created_at, created_by, updated_at, expires_at, name_fold, field_meta)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+             ON CONFLICT (id) DO UPDATE SET revision = $3, name = $4, description = $5, access = $6, allow_unbind = $7,
+                 status = $8, hint = $9, created_at = $11, created_by = $12,
+                 updated_at = GREATEST(keys.updated_at, $13), expires_at = $14, name_fold = $15, field_meta = $16",
+            &[
+                &id,
+                &self.account.0,
+                &(revision as i64),
+                &row.name,
+                &row.description,
+                &row.access.as_str(),
+                &row.allow_unbind,
+                &row.status.as_str(),
+                &row.hint,
+                &row.verifier,
+                &row.created_at,
+                &row.created_by,
+                &at,
+                &row.expires_at,
+                &validate::fold(&row.name),
+                &meta,
+            ],
+        )
+        .await
+        .map_err(db)?;
+        if groups_changed {
+            conn.execute("DELETE FROM key_groups WHERE key_id = $1", &[&id])
+                .await
+                .map_err(db)?;
+            for group in &row.groups {
+                conn.execute(
+                    "INSERT INTO key_groups (key_id, group_id) VALUES ($1, $2)",
+                    &[&id, &group.to_string()],
+                )
+                .await
+                .map_err(db)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_group(
+        &mut self,
+        id: &Uuid,
+        revision: u64,
+        row: &GroupRow,
+        meta: &RecordMeta,
+        at: i64,
+    ) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO groups (id, account_id, revision, name, description, scopes, updated_at, name_fold, field_meta)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (id) DO UPDATE SET revision = $3, name = $4, description = $5, scopes = $6,
+                     updated_at = GREATEST(groups.updated_at, $7), name_fold = $8, field_meta = $9",
+                &[
+                    &id.to_string(),
+                    &self.account.0,
+                    &(revision as i64),
+                    &row.name,
+                    &row.description,
+                    &scopes_column(&row.scopes),
+                    &at,
+                    &validate::fold(&row.name),
+                    &meta.to_text()?,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn write_tombstone(
+        &mut self,
+        entity: Entity,
+        id: &Uuid,
+        revision: u64,
+        at: i64,
+        meta: &RecordMeta,
+    ) -> Result<()> {
+        let (table, id) = (table(entity), id.to_string());
+        let conn = self.conn();
+        conn.execute(
+            &format!(
+                "INSERT INTO {table} (id, account_id, revision, deleted, updated_at) VALUES ($1, $2, $3, TRUE, $4)
+                 ON CONFLICT (id) DO NOTHING"
+            ),
+            &[&id, &self.account.0, &(revision as i64), &at],
+        )
+        .await
+        .map_err(db)?;
+        let clear = match entity {
+            Entity::Group => "name = NULL, description = NULL, scopes = NULL",
+            Entity::Key => {
+                conn.execute("DELETE FROM key_groups WHERE key_id = $1", &[&id])
+                    .await
+                    .map_err(db)?;
+                "name = NULL, description = NULL, access = NULL, allow_unbind = NULL, status = NULL, hint = NULL,
+                 verifier = NULL, created_at = NULL, created_by = NULL, last_used_at = NULL, expires_at = NULL"
+            }
+        };
+        conn.execute(
+            &format!(
+                "UPDATE {table} SET deleted = TRUE, revision = $2, updated_at = GREATEST(updated_at, $3), name_fold = NULL,
+                     field_meta = $4, {clear} WHERE id = $1"
+            ),
+            &[&id, &(revision as i64), &at, &meta.to_text()?],
+        )
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn verifier_taken(&mut self, verifier: &[u8], except: &Uuid) -> Result<bool> {
+        let row = self
+            .conn()
+            .query_opt(
+                "SELECT 1 FROM keys WHERE verifier = $1 AND id <> $2",
+                &[&verifier, &except.to_string()],
+            )
+            .await
+            .map_err(db)?;
+        Ok(row.is_some())
+    }
+
+    async fn name_taken(&mut self, entity: Entity, name_fold: &str, except: &Uuid) -> Result<bool> {
+        let sql = format!(
+            "SELECT 1 FROM {} WHERE account_id = $1 AND NOT deleted AND name_fold = $2 AND id <> $3 LIMIT 1",
+            table(entity)
+        );
+        let row = self
+            .conn()
+            .query_opt(&sql, &[&self.account.0, &name_fold, &except.to_string()])
+            .await
+            .map_err(db)?;
+        Ok(row.is_some())
+    }
+
+    async fn live_groups(&mut self, ids: &BTreeSet<Uuid>) -> Result<BTreeMap<Uuid, GroupInfo>> {
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        let rows = self
+            .conn()
+            .query(
+                "SELECT id, name, scopes FROM groups WHERE id = ANY($1) AND account_id = $2 AND NOT deleted",
+                &[&ids, &self.account.0],
+            )
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                let scopes: String = row.get(2);
+                Ok((
+                    parse_uuid(row.get(0))?,
+                    GroupInfo {
+                        name: row.get(1),
+                        scopes: parse_scopes(&scopes),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn write_notices(&mut self, revision: u64, notices: &[Notice]) -> Result<()> {
+        for notice in notices {
+            let conflict = serde_json::to_string(&notice.conflict)
+                .map_err(|err| StoreError::Storage(err.to_string()))?;
+            self.conn()
+                .execute(
+                    "INSERT INTO conflict_notices (account_id, origin, revision, conflict) VALUES ($1, $2, $3, $4)",
+                    &[
+                        &self.account.0,
+                        &notice.origin.to_string(),
+                        &(revision as i64),
+                        &conflict,
+                    ],
+                )
+                .await
+                .map_err(db)?;
+        }
+        Ok(())
+    }
+
+    async fn savepoint(&mut self) -> Result<()> {
+        self.conn()
+            .batch_execute("SAVEPOINT change")
+            .await
+            .map_err(db)
+    }
+
+    async fn release_savepoint(&mut self) -> Result<()> {
+        self.conn()
+            .batch_execute("RELEASE change")
+            .await
+            .map_err(db)
+    }
+
+    async fn rollback_to_savepoint(&mut self) -> Result<()> {
+        self.conn()
+            .batch_execute("ROLLBACK TO change; RELEASE change")
+            .await
+            .map_err(db)
+    }
+
+    async fn commit(mut self) -> Result<()> {
+        let conn = self.conn.take().expect("an open transaction");
+        match conn.batch_execute("COMMIT").await {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                // In doubt: this connection does not go back to the pool.
+                drop(Object::take(conn));
+                Err(db(err))
+            }
+        }
+    }
+}
+
+fn token_info(row: &tokio_postgres::Row) -> TokenInfo {
+    TokenInfo {
+        id: row.get(0),
+        account: row.get(1),
+        hint: row.get(2),
+        created_at: from_millis(row.get(3)),
+        revoked_at: row.get::<_, Option<i64>>(4).map(from_millis),
+        label: row.get(5),
+    }
+}
+
+const TOKEN_COLUMNS: &str = "SELECT t.id, a.name, t.hint, t.created_at, t.revoked_at, t.label FROM sync_tokens t JOIN accounts a ON a.id = t.account_id";
+
+fn key_record(row: &tokio_postgres::Row) -> Result<PulledRecord> {
+    if row.get::<_, bool>(2) {
+        return Ok(PulledRecord::KeyDeleted);
+    }
+    let verifier: Vec<u8> = row.get(9);
+    let groups: Option<String> = row.get(15);
+    let access: String = row.get(5);
+    let status: String = row.get(7);
+    Ok(PulledRecord::Key(Box::new(KeyRecord {
+        name: row.get(3),
+        description: row.get(4),
+        access: parse_access(&access)?,
+        allow_unbind: row.get(6),
+        status: KeyStatus::parse(&status),
+        hint: row.get(8),
+        verifier: Verifier(
+            verifier
+                .try_into()
+                .map_err(|_| StoreError::Storage("a stored verifier is not 32 bytes".into()))?,
+        ),
+        created_at: from_millis(row.get(10)),
+        created_by: row.get(11),
+        updated_at: from_millis(row.get(12)),
+        last_used_at: row.get::<_, Option<i64>>(13).map(from_millis),
+        expires_at: row.get::<_, Option<i64>>(14).map(from_millis),
+        groups: groups
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(parse_uuid)
+            .collect::<Result<_>>()?,
+    })))
+}
+
+#[async_trait]
+impl Backend for PgBackend {
+    type Tx = PgTx;
+    const BLOCKING: bool = false;
+
+    async fn begin(&self, account: &AccountId) -> Result<PgTx> {
+        let conn = self.client().await?;
+        conn.batch_execute("BEGIN").await.map_err(db)?;
+        let mut tx = PgTx {
+            conn: Some(conn),
+            account: account.clone(),
+        };
+        // The account's write lock, held until the transaction ends.
+        let locked = tx
+            .conn()
+            .query_opt(
+                "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE",
+                &[&account.0],
+            )
+            .await
+            .map_err(db)?;
+        if locked.is_none() {
+            return Err(StoreError::NotFound(format!("no account {:?}", account.0)));
+        }
+        tx.account = account.clone();
+        Ok(tx)
+    }
+
+    async fn key_by_verifier(&self, verifier: &[u8; 32]) -> Result<Option<KeyGrant>> {
+        let conn = self.client().await?;
+        let statement = conn
+            .prepare_cached(
+                "SELECT k.id, k.status, k.expires_at, k.access, k.allow_unbind,
+                        EXISTS (SELECT 1 FROM key_groups kg WHERE kg.key_id = k.id),
+                        (SELECT string_agg(g.scopes, ' ') FROM key_groups kg
+                           JOIN groups g ON g.id = kg.group_id AND g.account_id = k.account_id AND NOT g.deleted
+                          WHERE kg.key_id = k.id)
+                 FROM keys k WHERE k.verifier = $1 AND NOT k.deleted",
+            )
+            .await
+            .map_err(db)?;
+        let Some(row) = conn
+            .query_opt(&statement, &[&verifier.as_slice()])
+            .await
+            .map_err(db)?
+        else {
+            return Ok(None);
+        };
+        let status: String = row.get(1);
+        let access: String = row.get(3);
+        let has_groups: bool = row.get(5);
+        let scopes: Option<String> = row.get(6);
+        Ok(Some(KeyGrant {
+            id: row.get(0),
+            active: status == "active",
+            expires_at: row.get::<_, Option<i64>>(2).map(from_millis),
+            access: parse_access(&access)?,
+            allow_unbind: row.get(4),
+            // A key whose groups were all deleted gets an empty set, never its access type alone.
+            scopes: has_groups.then(|| parse_scopes(&scopes.unwrap_or_default())),
+        }))
+    }
+
+    async fn client_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<SyncClient>> {
+        let conn = self.client().await?;
+        let row = conn
+            .query_opt(
+                "SELECT account_id, id FROM sync_tokens WHERE hash = $1 AND revoked_at IS NULL",
+                &[&token_hash.as_slice()],
+            )
+            .await
+            .map_err(db)?;
+        row.map(|row| {
+            Ok(SyncClient {
+                account: AccountId(row.get(0)),
+                origin: parse_uuid(row.get(1))?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn pull_rows(&self, client: &SyncClient, since: u64, limit: u32) -> Result<PullRows> {
+        let mut conn = self.client().await?;
+        let since = i64::try_from(since).unwrap_or(i64::MAX);
+        let fetch = i64::from(limit) + 1;
+        // One snapshot for the records and the notices.
+        let tx = conn
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(db)?;
+        let account = &client.account.0;
+        let mut changes = Vec::new();
+        for row in tx
+            .query(
+                "SELECT id, revision, deleted, name, description, scopes, updated_at FROM groups
+                 WHERE account_id = $1 AND revision > $2 ORDER BY revision LIMIT $3",
+                &[account, &since, &fetch],
+            )
+            .await
+            .map_err(db)?
+        {
+            let record = if row.get::<_, bool>(2) {
+                PulledRecord::GroupDeleted
+            } else {
+                let scopes: String = row.get(5);
+                PulledRecord::Group(GroupRecord {
+                    name: row.get(3),
+                    description: row.get(4),
+                    scopes: parse_scopes(&scopes).into_iter().collect(),
+                    updated_at: from_millis(row.get(6)),
+                })
+            };
+            changes.push(PulledChange {
+                revision: row.get::<_, i64>(1) as u64,
+                id: parse_uuid(row.get(0))?,
+                record,
+            });
+        }
+        for row in tx
+            .query(
+                "SELECT id, revision, deleted, name, description, access, allow_unbind, status, hint, verifier,
+                        created_at, created_by, updated_at, last_used_at, expires_at,
+                        (SELECT string_agg(group_id, ' ' ORDER BY group_id) FROM key_groups WHERE key_id = k.id)
+                 FROM keys k WHERE account_id = $1 AND revision > $2 ORDER BY revision LIMIT $3",
+                &[account, &since, &fetch],
+            )
+            .await
+            .map_err(db)?
+        {
+            changes.push(PulledChange {
+                revision: row.get::<_, i64>(1) as u64,
+                id: parse_uuid(row.get(0))?,
+                record: key_record(&row)?,
+            });
+        }
+        let upto = changes
+            .iter()
+            .map(|change| change.revision as i64)
+            .max()
+            .unwrap_or(since);
+        let mut notices = Vec::new();
+        for row in tx
+            .query(
+                "SELECT revision, conflict FROM conflict_notices
+                 WHERE account_id = $1 AND origin = $2 AND revision > $3 AND revision <= $4
+                 ORDER BY revision, seq",
+                &[account, &client.origin.to_string(), &since, &upto],
+            )
+            .await
+            .map_err(db)?
+        {
+            let text: String = row.get(1);
+            let conflict: Conflict = serde_json::from_str(&text)
+                .map_err(|err| StoreError::Storage(format!("unreadable conflict notice: {err}")))?;
+            notices.push((row.get::<_, i64>(0) as u64, conflict));
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(PullRows { changes, notices })
+    }
+
+    async fn record_last_used(
+        &self,
+        uses: &HashMap<String, OffsetDateTime>,
+        publish_after_ms: i64,
+    ) -> Result<()> {
+        let mut conn = self.client().await?;
+        // By account: each account's revisions under its own lock, in one go.
+        let mut by_account: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
+        {
+            let ids: Vec<String> = uses.keys().cloned().collect();
+            for row in conn
+                .query(
+                    "SELECT id, account_id FROM keys WHERE id = ANY($1) AND NOT deleted",
+                    &[&ids],
+                )
+                .await
+                .map_err(db)?
+            {
+                let id: String = row.get(0);
+                let at = to_millis(uses[&id]);
+                by_account.entry(row.get(1)).or_default().push((id, at));
+            }
+        }
+        for (account, uses) in by_account {
+            let tx = conn.transaction().await.map_err(db)?;
+            tx.execute(
+                "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE",
+                &[&account],
+            )
+            .await
+            .map_err(db)?;
+            for (id, at) in uses {
+                // Only forward; a new revision only when the time moved on far
+                // enough since the one its last revision carried.
+                let publish = tx
+                    .query_opt(
+                        "SELECT 1 FROM keys WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)
+                           AND (last_used_published IS NULL OR $2 - last_used_published > $3)",
+                        &[&id, &at, &publish_after_ms],
+                    )
+                    .await
+                    .map_err(db)?
+                    .is_some();
+                if publish {
+                    tx.execute(
+                        "WITH next AS (UPDATE accounts SET revision = revision + 1 WHERE id = $3 RETURNING revision)
+                         UPDATE keys SET last_used_at = $2, last_used_published = $2,
+                             revision = (SELECT revision FROM next)
+                         WHERE id = $1",
+                        &[&id, &at, &account],
+                    )
+                    .await
+                    .map_err(db)?;
+                } else {
+                    tx.execute(
+                        "UPDATE keys SET last_used_at = GREATEST(coalesce(last_used_at, $2), $2) WHERE id = $1",
+                        &[&id, &at],
+                    )
+                    .await
+                    .map_err(db)?;
+                }
+            }
+            tx.commit().await.map_err(db)?;
+        }
+        Ok(())
+    }
+
+    async fn audit_head(&self, client: &SyncClient) -> Result<Option<AuditHead>> {
+        let conn = self.client().await?;
+        let row = conn
+            .query_opt(
+                "SELECT seq, hash FROM audit_heads WHERE token_id = $1",
+                &[&client.origin.to_string()],
+            )
+            .await
+            .map_err(db)?;
+        Ok(row.map(|row| AuditHead {
+            seq: row.get::<_, i64>(0) as u64,
+            hash: row.get(1),
+        }))
+    }
+
+    async fn record_audit_head(&self, client: &SyncClient, head: &AuditHead) -> Result<AuditHead> {
+        let conn = self.client().await?;
+        let token = client.origin.to_string();
+        let row = conn
+            .query_one(
+                "INSERT INTO audit_heads AS h (token_id, seq, hash, recorded_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (token_id) DO UPDATE SET
+                     seq = CASE WHEN $2 > h.seq THEN $2 ELSE h.seq END,
+                     hash = CASE WHEN $2 > h.seq THEN $3 ELSE h.hash END,
+                     recorded_at = CASE WHEN $2 > h.seq THEN $4 ELSE h.recorded_at END
+                 RETURNING seq, hash",
+                &[
+                    &token,
+                    &(head.seq as i64),
+                    &head.hash,
+                    &to_millis(OffsetDateTime::now_utc()),
+                ],
+            )
+            .await
+            .map_err(db)?;
+        Ok(AuditHead {
+            seq: row.get::<_, i64>(0) as u64,
+            hash: row.get(1),
+        })
+    }
+
+    async fn create_token(
+        &self,
+        account_name: &str,
+        label: &str,
+        token_hash: &[u8; 32],
+        hint: &str,
+    ) -> Result<TokenInfo> {
+        let (name, label) = super::token_names(account_name, label)?;
+        let fold = validate::fold(&name);
+        let now = to_millis(OffsetDateTime::now_utc());
+        let mut conn = self.client().await?;
+        let tx = conn.transaction().await.map_err(db)?;
+        tx.execute(
+            "INSERT INTO accounts (id, name, name_fold, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (name_fold) DO NOTHING",
+            &[&Uuid::now_v7().to_string(), &name, &fold, &now],
+        )
+        .await
+        .map_err(db)?;
+        let account_id: String = tx
+            .query_one("SELECT id FROM accounts WHERE name_fold = $1", &[&fold])
+            .await
+            .map_err(db)?
+            .get(0);
+        let id = Uuid::now_v7().to_string();
+        tx.execute(
+            "INSERT INTO sync_tokens (id, account_id, hash, hint, created_at, label) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&id, &account_id, &token_hash.as_slice(), &hint, &now, &label],
+        )
+        .await
+        .map_err(db)?;
+        let row = tx
+            .query_one(&format!("{TOKEN_COLUMNS} WHERE t.id = $1"), &[&id])
+            .await
+            .map_err(db)?;
+        let info = token_info(&row);
+        tx.commit().await.map_err(db)?;
+        Ok(info)
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>> {
+        let conn = self.client().await?;
+        let rows = conn
+            .query(&format!("{TOKEN_COLUMNS} ORDER BY t.created_at, t.id"), &[])
+            .await
+            .map_err(db)?;
+        Ok(rows.iter().map(token_info).collect())
+    }
+
+    async fn revoke_token(&self, id: &str) -> Result<TokenInfo> {
+        let id = id.trim();
+        let conn = self.client().await?;
+        let changed = conn
+            .execute(
+                "UPDATE sync_tokens SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1",
+                &[&id, &to_millis(OffsetDateTime::now_utc())],
+            )
+            .await
+            .map_err(db)?;
+        if changed == 0 {
+            return Err(super::unknown_token(id));
+        }
+        let row = conn
+            .query_one(&format!("{TOKEN_COLUMNS} WHERE t.id = $1"), &[&id])
+            .await
+            .map_err(db)?;
+        Ok(token_info(&row))
+    }
+
+    async fn check(&self) -> Result<()> {
+        let conn = self.client().await?;
+        conn.query_one("SELECT 1", &[]).await.map_err(db)?;
+        Ok(())
+    }
+
+    fn pool_status(&self) -> PoolStatus {
+        let status = self.pool.status();
+        PoolStatus {
+            size: status.size,
+            in_use: status.size.saturating_sub(status.available),
+        }
+    }
+}

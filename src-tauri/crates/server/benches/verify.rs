@@ -1,15 +1,18 @@
 //! `cargo bench -p keyward-server --bench verify`: the throughput and latency
 //! of `POST /v1/verify` on the real server holding 10,000 key records, as a
 //! ratio to a do-nothing handler (`POST /bench/noop`) on the same server stack,
-//! both driven in the same run by the same load generator.
+//! both driven in the same run by the same load generator — on SQLite, on
+//! PostgreSQL, and on two instances sharing one PostgreSQL database.
 //!
-//! The server runs in this process (`keyward_server::start`, plain HTTP on
-//! 127.0.0.1, a database file in a temporary directory, no log subscriber),
-//! on its own tokio runtime; the load generator is hyper's HTTP/1 client over
-//! keep-alive connections on a second runtime. Both share the machine's cores,
-//! so each phase also reports the CPU time each side used. The two targets are
-//! measured in alternating rounds so that load from elsewhere on the machine
-//! hits both alike.
+//! The servers run in this process (`keyward_server::start`, plain HTTP on
+//! 127.0.0.1, no log subscriber) on one tokio runtime: one on a SQLite file
+//! in a temporary directory, two on a throwaway PostgreSQL cluster started
+//! for the run (`tests/support/postgres.rs`); the load generator is hyper's
+//! HTTP/1 client over keep-alive connections on a second runtime. Both share
+//! the machine's cores, so each phase also reports the CPU time each side
+//! used. Within each round every stack measures the no-op and then verify, and
+//! the stacks take turns, so that load from elsewhere on the machine hits all
+//! alike.
 //!
 //! Settings (environment): `KEYWARD_BENCH_CONNECTIONS` (32),
 //! `KEYWARD_BENCH_SECONDS` per phase (3), `KEYWARD_BENCH_WARMUP_SECONDS` (1),
@@ -28,6 +31,7 @@ use hyper_util::rt::TokioIo;
 use keyward_model::key_format;
 use keyward_server::api::BENCH_NOOP;
 use keyward_server::rate_limit::RateLimit;
+use keyward_server::store::PgStore;
 use keyward_server::{tokens, RunningServer, ServerOptions, SqliteStore, Store};
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
@@ -35,10 +39,11 @@ use time::OffsetDateTime;
 use tokio::runtime::Runtime;
 use uuid::Uuid;
 
+#[path = "../tests/support/postgres.rs"]
+mod postgres;
+
 const KEYS: usize = 10_000;
 const PUSH_BATCH: usize = 1_000;
-/// The verify figure must be at least this share of the do-nothing one.
-const BUDGET_RATIO: f64 = 0.5;
 /// A round is quiet when other processes used less than this many cores in both phases.
 const QUIET_OTHERS: f64 = 0.05;
 const SERVER_THREADS: &str = "kw-server";
@@ -300,7 +305,7 @@ async fn drive(
 
 fn run_phase(
     load: &Runtime,
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     target: Target,
     bodies: &Arc<Vec<Bytes>>,
     settings: &Settings,
@@ -312,6 +317,8 @@ fn run_phase(
         let tasks: Vec<_> = (0..settings.connections)
             .map(|index| {
                 let seed = 0x9E37_79B9_7F4A_7C15 ^ ((round as u64) << 32) ^ index as u64;
+                // Connections spread over the instances, as a balancer would.
+                let addr = addrs[index % addrs.len()];
                 tokio::spawn(drive(addr, target, Arc::clone(bodies), seed, start, end))
             })
             .collect();
@@ -392,9 +399,9 @@ fn start_server(
         .expect("start the server")
 }
 
-/// Pushes `KEYS` key records and returns a verify body per key, keeping the
-/// keys in memory only.
-fn load_keys(load: &Runtime, addr: SocketAddr, token: &str) -> Vec<Bytes> {
+/// `KEYS` new keys: a verify body and a key record push change for each
+/// (the keys themselves are kept in memory only).
+fn key_fixture() -> (Vec<Bytes>, Vec<serde_json::Value>) {
     let now = OffsetDateTime::now_utc()
         .format(&Rfc3339)
         .expect("an RFC 3339 time");
@@ -425,6 +432,11 @@ fn load_keys(load: &Runtime, addr: SocketAddr, token: &str) -> Vec<Bytes> {
         });
         bodies.push(Bytes::from(serde_json::to_vec(&body).expect("JSON")));
     }
+    (bodies, changes)
+}
+
+/// Pushes the key records through `/v1/sync/push`, `PUSH_BATCH` at a time.
+fn push_keys(load: &Runtime, addr: SocketAddr, token: &str, changes: &[serde_json::Value]) {
     load.block_on(async {
         let mut sender = connect(addr).await;
         for batch in changes.chunks(PUSH_BATCH) {
@@ -437,7 +449,6 @@ fn load_keys(load: &Runtime, addr: SocketAddr, token: &str) -> Vec<Bytes> {
             assert_eq!(status, 200, "push: {}", String::from_utf8_lossy(&answer));
         }
     });
-    bodies
 }
 
 /// Every key verifies VALID before anything is timed.
@@ -478,9 +489,9 @@ fn check_noop_route_is_off_by_default(server_rt: &Runtime, load: &Runtime, store
         .expect("stop the check server");
 }
 
-fn print_phase(round: usize, phase: &Phase) {
+fn print_phase(stack: &str, round: usize, phase: &Phase) {
     println!(
-        "  round {round} {:<6} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} requests in {:.2} s; CPU s: server {:.2}, load generator {:.2}, interrupts {:.2}, other processes {:.2})",
+        "  round {round} {stack:<22} {:<6} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} requests in {:.2} s; CPU s: server {:.2}, load generator {:.2}, interrupts {:.2}, other processes {:.2})",
         format!("{:?}", phase.target).to_lowercase(),
         phase.per_second(),
         percentile(&phase.latencies, 0.50),
@@ -516,6 +527,93 @@ fn combine(target: Target, phases: &[Phase]) -> Phase {
     }
 }
 
+/// One server stack under test: its instances, the share of the do-nothing
+/// figure its verify must reach, and the phases measured on it.
+struct Stack {
+    name: &'static str,
+    addrs: Vec<SocketAddr>,
+    budget: f64,
+    phases: Vec<Phase>,
+}
+
+impl Stack {
+    fn new(name: &'static str, servers: &[&RunningServer], budget: f64) -> Stack {
+        Stack {
+            name,
+            addrs: servers.iter().map(|server| server.addr).collect(),
+            budget,
+            phases: Vec::new(),
+        }
+    }
+
+    /// The verify figure over the noop one, of every round, and of the
+    /// rounds in which the machine was otherwise idle (outside load slows
+    /// the cheap noop more than verify, flattering the ratio).
+    fn summary(&self, connections: usize) -> (Phase, Phase) {
+        let noop = combine(Target::Noop, &self.phases);
+        let verify = combine(Target::Verify, &self.phases);
+        let ratio = verify.per_second() / noop.per_second();
+        println!("  {} ({} instance(s))", self.name, self.addrs.len());
+        for phase in [&noop, &verify] {
+            println!(
+                "    {:<6} {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  {} requests over {connections} connections; \
+                 CPU per request: server {:.0} µs, load generator {:.0} µs, interrupts {:.0} µs",
+                format!("{:?}", phase.target).to_lowercase(),
+                phase.per_second(),
+                percentile(&phase.latencies, 0.50),
+                percentile(&phase.latencies, 0.99),
+                phase.requests,
+                phase.cpu.server * 1e6 / phase.requests.max(1) as f64,
+                phase.cpu.load * 1e6 / phase.requests.max(1) as f64,
+                phase.cpu.interrupts * 1e6 / phase.requests.max(1) as f64,
+            );
+        }
+        let ratios: Vec<f64> = self
+            .phases
+            .chunks(2)
+            .map(|pair| pair[1].per_second() / pair[0].per_second())
+            .collect();
+        let mut sorted = ratios.clone();
+        sorted.sort_by(f64::total_cmp);
+        println!(
+            "    verify / noop throughput: {:.0}% (target >= {:.0}%: {}); median of the rounds {:.0}%, range {:.0}-{:.0}%",
+            100.0 * ratio,
+            100.0 * self.budget,
+            if ratio >= self.budget { "met" } else { "MISSED" },
+            100.0 * sorted[sorted.len() / 2],
+            100.0 * sorted[0],
+            100.0 * sorted[sorted.len() - 1],
+        );
+        let quiet: Vec<&[Phase]> = self
+            .phases
+            .chunks(2)
+            .filter(|pair| {
+                pair.iter()
+                    .all(|p| p.cpu.others < QUIET_OTHERS * p.elapsed.as_secs_f64())
+            })
+            .collect();
+        if quiet.is_empty() {
+            println!("    no quiet round (other processes always used > {QUIET_OTHERS} core)");
+        } else {
+            let per_second = |index: usize| {
+                let requests: u64 = quiet.iter().map(|pair| pair[index].requests).sum();
+                let seconds: f64 = quiet
+                    .iter()
+                    .map(|pair| pair[index].elapsed.as_secs_f64())
+                    .sum();
+                requests as f64 / seconds
+            };
+            println!(
+                "    quiet rounds only ({} of {}): verify / noop {:.0}%",
+                quiet.len(),
+                ratios.len(),
+                100.0 * per_second(1) / per_second(0)
+            );
+        }
+        (noop, verify)
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter or other flags are not supported.
     let settings = Settings::from_env();
@@ -523,37 +621,78 @@ fn main() {
     let server_rt = runtime(SERVER_THREADS, None);
     let load = runtime(LOAD_THREADS, Some(settings.load_threads));
 
+    // SQLite: a database file, as the binary's default.
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let store: Arc<dyn Store> =
+    let sqlite: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("server.db")).expect("open the database"));
-    let token = server_rt
-        .block_on(tokens::create(store.as_ref(), "bench", "bench desktop"))
-        .expect("a sync token");
+    check_noop_route_is_off_by_default(&server_rt, &load, Arc::clone(&sqlite));
+    let sqlite_server = start_server(&server_rt, Arc::clone(&sqlite), true, settings.flush_every);
 
-    check_noop_route_is_off_by_default(&server_rt, &load, Arc::clone(&store));
-    let server = start_server(&server_rt, Arc::clone(&store), true, settings.flush_every);
+    // PostgreSQL: a throwaway cluster on loopback, and two instances on it,
+    // each with its own connection pool (the binary's default size).
+    let cluster = postgres::Cluster::start();
+    let url = cluster.database("bench");
+    let connect = || -> Arc<dyn Store> {
+        Arc::new(
+            server_rt
+                .block_on(PgStore::connect(&url, 16))
+                .expect("connect to PostgreSQL"),
+        )
+    };
+    let (pg_a, pg_b) = (connect(), connect());
+    let pg_server_a = start_server(&server_rt, Arc::clone(&pg_a), true, settings.flush_every);
+    let pg_server_b = start_server(&server_rt, Arc::clone(&pg_b), true, settings.flush_every);
+
+    // The same 10,000 keys on both databases.
     let built = Instant::now();
-    let bodies = Arc::new(load_keys(&load, server.addr, token.token.expose()));
+    let sqlite_token = server_rt
+        .block_on(tokens::create(sqlite.as_ref(), "bench", "bench desktop"))
+        .expect("a sync token");
+    let pg_token = server_rt
+        .block_on(tokens::create(pg_a.as_ref(), "bench", "bench desktop"))
+        .expect("a sync token");
+    let (bodies, changes) = key_fixture();
+    push_keys(
+        &load,
+        sqlite_server.addr,
+        sqlite_token.token.expose(),
+        &changes,
+    );
+    push_keys(&load, pg_server_a.addr, pg_token.token.expose(), &changes);
+    let bodies = Arc::new(bodies);
     let pushed_in = built.elapsed();
-    check_fixture(&load, server.addr, &bodies);
+    for server in [&sqlite_server, &pg_server_a, &pg_server_b] {
+        check_fixture(&load, server.addr, &bodies);
+    }
+
+    let mut stacks = [
+        Stack::new("sqlite", &[&sqlite_server], 0.75),
+        Stack::new("postgresql", &[&pg_server_a], 0.5),
+        Stack::new(
+            "postgresql, 2 instances",
+            &[&pg_server_a, &pg_server_b],
+            0.5,
+        ),
+    ];
 
     println!("keyward-server verification throughput (benches/verify.rs)");
     println!(
-        "  server: {} (plain HTTP, axum, in this process), database file in {}",
-        server.url(),
-        dir.path().display()
+        "  servers: plain HTTP, axum, in this process; SQLite file in {}; PostgreSQL {} on 127.0.0.1:{} (a throwaway cluster, default settings)",
+        dir.path().display(),
+        cluster_version(&cluster),
+        cluster.port
     );
     println!(
-        "  {KEYS} key records pushed through /v1/sync/push in {:.2} s; all {KEYS} verified VALID once before timing",
+        "  {KEYS} key records pushed through /v1/sync/push to each database in {:.2} s; every key verified VALID once on every instance before timing",
         pushed_in.as_secs_f64()
     );
     println!(
-        "  load generator: hyper HTTP/1 client, {} keep-alive connections, {} tokio worker thread(s); \
-         server runtime: {} worker threads",
+        "  load generator: hyper HTTP/1 client, {} keep-alive connections (spread over a stack's instances), {} tokio worker thread(s); \
+         server runtime: {} worker threads, shared by every instance",
         settings.connections, settings.load_threads, cores
     );
     println!(
-        "  the server and the load generator share this machine's {cores} cores (one process, two runtimes); \
+        "  the servers, PostgreSQL and the load generator share this machine's {cores} cores; \
          no log subscriber, so request log lines cost nothing here"
     );
     println!(
@@ -565,97 +704,42 @@ fn main() {
         settings.flush_every.as_millis()
     );
     println!(
-        "  {} rounds, each: noop then verify, {} s warm-up + {} s measured per phase; load average at start {}",
+        "  {} rounds, each: every stack in turn, noop then verify, {} s warm-up + {} s measured per phase; load average at start {}",
         settings.rounds,
         settings.warm_up.as_secs(),
         settings.measure.as_secs(),
         load_average()
     );
 
-    let mut phases = Vec::new();
     for round in 1..=settings.rounds {
-        for target in [Target::Noop, Target::Verify] {
-            let phase = run_phase(&load, server.addr, target, &bodies, &settings, round);
-            print_phase(round, &phase);
-            phases.push(phase);
+        for stack in &mut stacks {
+            for target in [Target::Noop, Target::Verify] {
+                let phase = run_phase(&load, &stack.addrs, target, &bodies, &settings, round);
+                print_phase(stack.name, round, &phase);
+                stack.phases.push(phase);
+            }
         }
     }
 
-    let noop = combine(Target::Noop, &phases);
-    let verify = combine(Target::Verify, &phases);
-    let ratio = verify.per_second() / noop.per_second();
     println!(
         "summary (all rounds; load average at end {})",
         load_average()
     );
-    for phase in [&noop, &verify] {
-        println!(
-            "  {:<6} {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  {} requests over {} connections; \
-             CPU per request: server {:.0} µs, load generator {:.0} µs, interrupts {:.0} µs",
-            format!("{:?}", phase.target).to_lowercase(),
-            phase.per_second(),
-            percentile(&phase.latencies, 0.50),
-            percentile(&phase.latencies, 0.99),
-            phase.requests,
-            settings.connections,
-            phase.cpu.server * 1e6 / phase.requests.max(1) as f64,
-            phase.cpu.load * 1e6 / phase.requests.max(1) as f64,
-            phase.cpu.interrupts * 1e6 / phase.requests.max(1) as f64,
-        );
-    }
-    let ratios: Vec<f64> = phases
-        .chunks(2)
-        .filter(|pair| pair.len() == 2)
-        .map(|pair| pair[1].per_second() / pair[0].per_second())
+    let verify: Vec<Phase> = stacks
+        .iter()
+        .map(|stack| stack.summary(settings.connections).1)
         .collect();
-    let mut sorted = ratios.clone();
-    sorted.sort_by(f64::total_cmp);
-    let median = sorted[sorted.len() / 2];
     println!(
-        "  verify / noop throughput: {:.0}% (budget >= {:.0}%: {}); median of the rounds {:.0}%, range {:.0}-{:.0}%; by round: {}",
-        100.0 * ratio,
-        100.0 * BUDGET_RATIO,
-        if ratio >= BUDGET_RATIO { "met" } else { "MISSED" },
-        100.0 * median,
-        100.0 * sorted[0],
-        100.0 * sorted[sorted.len() - 1],
-        ratios
-            .iter()
-            .map(|r| format!("{:.0}%", 100.0 * r))
-            .collect::<Vec<_>>()
-            .join(" ")
+        "  postgresql / sqlite verify throughput: {:.0}%; two postgresql instances / one: {:.0}% (on {cores} cores shared by everything)",
+        100.0 * verify[1].per_second() / verify[0].per_second(),
+        100.0 * verify[2].per_second() / verify[1].per_second(),
     );
 
-    // Outside load slows the cheap noop more than verify, flattering the
-    // ratio; the rounds in which the machine was otherwise idle say more.
-    let quiet: Vec<&[Phase]> = phases
-        .chunks(2)
-        .filter(|pair| {
-            pair.len() == 2
-                && pair
-                    .iter()
-                    .all(|p| p.cpu.others < QUIET_OTHERS * p.elapsed.as_secs_f64())
-        })
-        .collect();
-    if quiet.is_empty() {
-        println!("  no quiet round (other processes always used > {QUIET_OTHERS} core): run again on an idle machine");
-    } else {
-        let per_second = |index: usize| {
-            let requests: u64 = quiet.iter().map(|pair| pair[index].requests).sum();
-            let seconds: f64 = quiet
-                .iter()
-                .map(|pair| pair[index].elapsed.as_secs_f64())
-                .sum();
-            requests as f64 / seconds
-        };
-        let (noop, verify) = (per_second(0), per_second(1));
-        println!(
-            "  quiet rounds only ({} of {}, other processes < {QUIET_OTHERS} core in both phases): noop {noop:.0} req/s, verify {verify:.0} req/s, ratio {:.0}%",
-            quiet.len(),
-            ratios.len(),
-            100.0 * verify / noop
-        );
+    for server in [sqlite_server, pg_server_a, pg_server_b] {
+        server_rt.block_on(server.stop()).expect("stop a server");
     }
+}
 
-    server_rt.block_on(server.stop()).expect("stop the server");
+fn cluster_version(cluster: &postgres::Cluster) -> String {
+    cluster.sql("bench", "SHOW server_version")
 }

@@ -42,7 +42,7 @@ struct DatabaseArgs {
     #[arg(long, global = true, env = "KEYWARD_SERVER_DB", value_name = "PATH")]
     db: Option<PathBuf>,
     /// A PostgreSQL database instead (postgres://USER@HOST[:PORT]/DATABASE),
-    /// for several instances on one database [env: KEYWARD_SERVER_DATABASE_URL, else DATABASE_URL].
+    /// for several instances on one database ($DATABASE_URL when KEYWARD_SERVER_DATABASE_URL is unset).
     #[arg(
         long,
         global = true,
@@ -166,7 +166,7 @@ struct ServeArgs {
     )]
     log_level: tracing::level_filters::LevelFilter,
     /// Finer log filters, as RUST_LOG writes them (e.g. `info,keyward_server=debug`);
-    /// win over --log-level [env: KEYWARD_SERVER_LOG, else RUST_LOG].
+    /// win over --log-level ($RUST_LOG when KEYWARD_SERVER_LOG is unset).
     #[arg(long, env = "KEYWARD_SERVER_LOG", value_name = "FILTER")]
     log_filter: Option<String>,
     /// `text` (one line a request) or `json` (one JSON object a line).
@@ -382,23 +382,47 @@ enum Signal {
     Reload,
 }
 
-async fn next_signal() -> Signal {
+/// The signals the server answers, listened to from before it announces its
+/// address: a SIGTERM that follows the announcement at once drains too,
+/// rather than killing the process.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let (Ok(mut terminate), Ok(mut hangup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) {
+    unix: Option<[tokio::signal::unix::Signal; 3]>,
+}
+
+impl Signals {
+    fn listen() -> Signals {
+        Signals {
+            #[cfg(unix)]
+            unix: {
+                use tokio::signal::unix::{signal, SignalKind};
+                let kinds = [
+                    SignalKind::terminate(),
+                    SignalKind::interrupt(),
+                    SignalKind::hangup(),
+                ];
+                kinds
+                    .map(signal)
+                    .into_iter()
+                    .collect::<std::io::Result<Vec<_>>>()
+                    .ok()
+                    .and_then(|signals| signals.try_into().ok())
+            },
+        }
+    }
+
+    async fn next(&mut self) -> Signal {
+        #[cfg(unix)]
+        if let Some([terminate, interrupt, hangup]) = &mut self.unix {
             return tokio::select! {
-                _ = tokio::signal::ctrl_c() => Signal::Stop,
                 _ = terminate.recv() => Signal::Stop,
+                _ = interrupt.recv() => Signal::Stop,
                 _ = hangup.recv() => Signal::Reload,
             };
         }
+        let _ = tokio::signal::ctrl_c().await;
+        Signal::Stop
     }
-    let _ = tokio::signal::ctrl_c().await;
-    Signal::Stop
 }
 
 fn init_logging(args: &ServeArgs) -> Result<(), Failure> {
@@ -470,11 +494,12 @@ async fn serve(database: DatabaseArgs, args: ServeArgs) -> Result<(), Failure> {
             limit: options.rate_limit,
         }));
     }
+    let mut signals = Signals::listen();
     let server = keyward_server::start(database.store(), options).await?;
     // The first line of stdout is the address, for scripts and tests (--listen 127.0.0.1:0).
     println!("keyward-server listening on {}", server.url());
     tracing::info!("listening on {}", server.url());
-    while let Signal::Reload = next_signal().await {
+    while let Signal::Reload = signals.next().await {
         match server.reload_tls() {
             Ok(true) => tracing::info!("TLS certificate reloaded"),
             Ok(false) => tracing::info!("SIGHUP: no TLS certificate to reload"),

@@ -12,60 +12,19 @@ mod support;
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use keyward_core::{KeyStatus, NewKey, SecretString, Vault};
 use keyward_sync::{sync, SyncOptions, SyncReport};
 use support::postgres::Cluster;
+use support::Server;
 
 const ACCOUNT: &str = "Acme";
 
 /// A `keyward-server` process on the cluster's database.
-struct Instance {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Instance {
-    fn start(url: &str) -> Instance {
-        let mut child = Command::new(support::BIN)
-            .args(["--database-url", url, "--listen", "127.0.0.1:0"])
-            .args(["--verify-failure-burst", "1000000"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start keyward-server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("keyward-server listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        Instance {
-            child,
-            addr: url.trim_start_matches("http://").parse().unwrap(),
-        }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// A TCP balancer on loopback: each connection goes to the next instance in
 /// turn, or to the one pinned.
 struct Balancer {
@@ -140,7 +99,11 @@ impl Desktop {
     }
 
     fn sync(&mut self) -> Result<SyncReport, keyward_sync::SyncError> {
-        sync(&RefCell::new(&mut self.vault), Some(ACCOUNT), &SyncOptions::default())
+        sync(
+            &RefCell::new(&mut self.vault),
+            Some(ACCOUNT),
+            &SyncOptions::default(),
+        )
     }
 
     fn state(&self) -> Vec<String> {
@@ -163,11 +126,24 @@ impl Desktop {
 
 fn token(url: &str, label: &str) -> String {
     let output = Command::new(support::BIN)
-        .args(["--database-url", url, "token", "create", "--account", ACCOUNT, "--label", label])
+        .args([
+            "--database-url",
+            url,
+            "token",
+            "create",
+            "--account",
+            ACCOUNT,
+            "--label",
+            label,
+        ])
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).unwrap().trim().to_string()
 }
 
@@ -214,7 +190,10 @@ fn two_instances_on_one_database_answer_as_one_and_survive_a_kill_mid_push() {
         .enable_all()
         .build()
         .unwrap();
-    let mut instances = [Instance::start(&url), Instance::start(&url)];
+    let mut instances = [
+        Server::start_postgres(&url, &[]),
+        Server::start_postgres(&url, &[]),
+    ];
     let balancer = Balancer::start(&runtime, instances.iter().map(|i| i.addr).collect());
     let mut a = Desktop::new(&balancer.url(), &token(&url, "desk A"));
     let mut b = Desktop::new(&balancer.url(), &token(&url, "desk B"));
@@ -225,14 +204,25 @@ fn two_instances_on_one_database_answer_as_one_and_survive_a_kill_mid_push() {
         for (desktop, name) in [(&mut a, "a"), (&mut b, "b")] {
             let created = desktop
                 .vault
-                .create_key(Some(ACCOUNT), &format!("{name} {round}"), &NewKey::default())
+                .create_key(
+                    Some(ACCOUNT),
+                    &format!("{name} {round}"),
+                    &NewKey::default(),
+                )
                 .unwrap();
-            secrets.insert(created.key.name.clone(), created.secret.expose().to_string());
+            secrets.insert(
+                created.key.name.clone(),
+                created.secret.expose().to_string(),
+            );
         }
         a.sync().unwrap();
         b.sync().unwrap();
     }
-    let gate = b.vault.list_keys(Some(ACCOUNT), &Default::default()).unwrap()[0].clone();
+    let gate = b
+        .vault
+        .list_keys(Some(ACCOUNT), &Default::default())
+        .unwrap()[0]
+        .clone();
     a.vault
         .set_key_status(Some(ACCOUNT), &gate.id, KeyStatus::Inactive)
         .unwrap();
@@ -244,7 +234,10 @@ fn two_instances_on_one_database_answer_as_one_and_survive_a_kill_mid_push() {
         .vault
         .create_keys(Some(ACCOUNT), &names, &NewKey::default())
         .unwrap();
-    secrets.extend(bulk.iter().map(|k| (k.key.name.clone(), k.secret.expose().to_string())));
+    secrets.extend(
+        bulk.iter()
+            .map(|k| (k.key.name.clone(), k.secret.expose().to_string())),
+    );
     a.queued_ids(&mut queued);
     b.queued_ids(&mut queued);
     balancer.pin(Some(0));
@@ -263,14 +256,20 @@ fn two_instances_on_one_database_answer_as_one_and_survive_a_kill_mid_push() {
         instances[0].kill();
         syncing.join().unwrap()
     });
-    assert!(outcome.is_err(), "the kill landed while the push was being applied");
+    assert!(
+        outcome.is_err(),
+        "the kill landed while the push was being applied"
+    );
     assert_eq!(
-        cluster.sql("keyward", "SELECT count(*) FROM keys WHERE name LIKE 'bulk %'"),
+        cluster.sql(
+            "keyward",
+            "SELECT count(*) FROM keys WHERE name LIKE 'bulk %'"
+        ),
         "0",
         "nothing of the cut push was kept half-written"
     );
     // Instance 0 comes back; the balancer sends to both again.
-    instances[0] = Instance::start(&url);
+    instances[0] = Server::start_postgres(&url, &[]);
     balancer.replace(0, instances[0].addr);
     balancer.pin(None);
 
@@ -279,21 +278,45 @@ fn two_instances_on_one_database_answer_as_one_and_survive_a_kill_mid_push() {
         a.sync().unwrap();
         b.sync().unwrap();
     }
-    assert_eq!(a.state(), b.state(), "the desktops converge");
-    assert_eq!(a.vault.sync_state(Some(ACCOUNT)).unwrap().pending_changes, 0);
+    let (state_a, state_b) = (a.state(), b.state());
+    let differ: Vec<_> = state_a
+        .iter()
+        .zip(&state_b)
+        .filter(|(x, y)| x != y)
+        .take(5)
+        .collect();
+    assert!(
+        state_a.len() == state_b.len() && differ.is_empty(),
+        "the desktops converge: {} and {} keys, first differences {differ:?}",
+        state_a.len(),
+        state_b.len()
+    );
+    assert_eq!(
+        a.vault.sync_state(Some(ACCOUNT)).unwrap().pending_changes,
+        0
+    );
     let applied: usize = cluster
         .sql("keyward", "SELECT count(*) FROM applied_changes")
         .parse()
         .unwrap();
     let revision: usize = cluster
-        .sql("keyward", "SELECT revision FROM accounts WHERE name = 'Acme'")
+        .sql(
+            "keyward",
+            "SELECT revision FROM accounts WHERE name = 'Acme'",
+        )
         .parse()
         .unwrap();
     let published_uses: usize = cluster
-        .sql("keyward", "SELECT count(*) FROM keys WHERE last_used_published IS NOT NULL")
+        .sql(
+            "keyward",
+            "SELECT count(*) FROM keys WHERE last_used_published IS NOT NULL",
+        )
         .parse()
         .unwrap();
-    assert!(applied >= queued.len(), "every queued change reached the server");
+    assert!(
+        applied >= queued.len(),
+        "every queued change reached the server"
+    );
     assert_eq!(
         revision,
         applied + published_uses,
@@ -306,7 +329,11 @@ fn two_instances_on_one_database_answer_as_one_and_survive_a_kill_mid_push() {
             .iter()
             .map(|instance| verify(&runtime, instance.addr, secret))
             .collect();
-        let expected = if *name == gate.name { "DISABLED" } else { "VALID" };
+        let expected = if *name == gate.name {
+            "DISABLED"
+        } else {
+            "VALID"
+        };
         assert_eq!(answers, [expected, expected], "{name}");
     }
     let deactivated = &secrets[&gate.name];
@@ -329,7 +356,11 @@ fn a_bad_database_is_refused_clearly_and_changes_nothing() {
     assert!(String::from_utf8_lossy(&not_a_url.stderr).contains("postgres://"));
 
     // Nobody listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let unreachable = run(&[
         "--database-url",
         &format!("postgres://kw:s3cret-password@127.0.0.1:{port}/keyward"),
@@ -338,7 +369,10 @@ fn a_bad_database_is_refused_clearly_and_changes_nothing() {
     assert_eq!(unreachable.status.code(), Some(3));
     let message = String::from_utf8_lossy(&unreachable.stderr);
     assert!(message.contains("cannot be reached"), "{message}");
-    assert!(!message.contains("s3cret-password"), "the password never shows: {message}");
+    assert!(
+        !message.contains("s3cret-password"),
+        "the password never shows: {message}"
+    );
     assert_eq!(message.lines().count(), 1, "{message}");
 
     let cluster = Cluster::start();
@@ -353,21 +387,31 @@ fn a_bad_database_is_refused_clearly_and_changes_nothing() {
         let message = String::from_utf8_lossy(&newer.stderr);
         assert!(message.contains("newer keyward-server"), "{message}");
     }
-    assert_eq!(cluster.sql("keyward", "SELECT version FROM keyward_schema"), "99", "left as it was");
+    assert_eq!(
+        cluster.sql("keyward", "SELECT version FROM keyward_schema"),
+        "99",
+        "left as it was"
+    );
 
     let other = cluster.database("other");
     cluster.sql("other", "CREATE TABLE invoices (id INTEGER)");
     let foreign = run(&["--database-url", &other, "migrate"]);
     assert_eq!(foreign.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&foreign.stderr).contains("not a keyward-server database"));
-    assert_eq!(cluster.sql("other", "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"), "1");
+    assert_eq!(
+        cluster.sql(
+            "other",
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        ),
+        "1"
+    );
 }
 
 #[test]
 fn a_connection_dropped_mid_push_answers_503_and_writes_nothing_half() {
     let cluster = Cluster::start();
     let url = cluster.database("keyward");
-    let instance = Instance::start(&url);
+    let instance = Server::start_postgres(&url, &[]);
     let remote = format!("http://{}", instance.addr);
     let mut desktop = Desktop::new(&remote, &token(&url, "desk"));
     let names: Vec<String> = (0..3000).map(|i| format!("bulk {i}")).collect();
@@ -393,7 +437,10 @@ fn a_connection_dropped_mid_push_answers_503_and_writes_nothing_half() {
         syncing.join().unwrap()
     });
     let err = outcome.expect_err("the push was cut");
-    assert!(err.to_string().contains("503"), "the server answered 503: {err}");
+    assert!(
+        err.to_string().contains("503"),
+        "the server answered 503: {err}"
+    );
     assert_eq!(
         cluster.sql("keyward", "SELECT count(*) FROM keys"),
         "0",

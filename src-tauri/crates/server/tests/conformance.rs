@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use keyward_model::key_format;
 use keyward_model::wire::{
-    AuditHead, Change, ChangeAction, GroupFields, KeyFields, KeyPermissions, Outcome,
-    PulledRecord, Verifier,
+    AuditHead, Change, ChangeAction, GroupFields, KeyFields, KeyPermissions, Outcome, PulledRecord,
+    Verifier,
 };
 use keyward_model::{AccessType, KeyStatus, Scope};
 use keyward_server::store::{PgStore, StoreError, SyncClient};
@@ -82,7 +82,9 @@ async fn conformance(store: Arc<dyn Store>) {
     let listed = store.list_tokens().await.unwrap();
     let labels: Vec<&str> = listed.iter().map(|t| t.label.as_str()).collect();
     assert_eq!(labels, ["laptop", "tablet", ""]);
-    let spare = keyward_server::tokens::create(store, "Acme", "spare").await.unwrap();
+    let spare = keyward_server::tokens::create(store, "Acme", "spare")
+        .await
+        .unwrap();
     store.revoke_token(&spare.info.id).await.unwrap();
     assert_eq!(
         store
@@ -113,22 +115,42 @@ async fn conformance(store: Arc<dyn Store>) {
     let secret = key_format::generate("kw").unwrap();
     let make_key = change(&a, 0, new_key("gate 1", secret.verifier, &[group]));
     let key_id = make_key.action.id();
-    let results = store.push(&a, &[make_group.clone(), make_key.clone()]).await.unwrap();
+    let results = store
+        .push(&a, &[make_group.clone(), make_key.clone()])
+        .await
+        .unwrap();
     assert_eq!(
-        results.iter().map(|r| (r.outcome, r.revision)).collect::<Vec<_>>(),
+        results
+            .iter()
+            .map(|r| (r.outcome, r.revision))
+            .collect::<Vec<_>>(),
         [(Outcome::Applied, Some(1)), (Outcome::Applied, Some(2))]
     );
     let other = store
-        .push(&globex, &[change(&globex, 0, new_key("kiosk", [3; 32], &[]))])
+        .push(
+            &globex,
+            &[change(&globex, 0, new_key("kiosk", [3; 32], &[]))],
+        )
         .await
         .unwrap();
-    assert_eq!(other[0].revision, Some(1), "another account counts its own revisions");
+    assert_eq!(
+        other[0].revision,
+        Some(1),
+        "another account counts its own revisions"
+    );
 
     // Verification lookups: by verifier, with the live groups' scopes.
-    let grant = store.key_by_verifier(&secret.verifier).await.unwrap().unwrap();
+    let grant = store
+        .key_by_verifier(&secret.verifier)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(grant.id, key_id.to_string());
     assert!(grant.active);
-    assert_eq!(grant.scopes, Some(BTreeSet::from(["devices:read".parse().unwrap()])));
+    assert_eq!(
+        grant.scopes,
+        Some(BTreeSet::from(["devices:read".parse().unwrap()]))
+    );
     assert_eq!(store.key_by_verifier(&[9; 32]).await.unwrap(), None);
 
     // A replay answers its first result and changes nothing.
@@ -137,7 +159,17 @@ async fn conformance(store: Arc<dyn Store>) {
     // The same id with other content, another account's record, a rule broken: refused alone.
     let mut forged = make_key.clone();
     forged.at += Duration::seconds(1);
-    let takeover = change(&globex, 0, edit(key_id, KeyFields { status: Some(KeyStatus::Inactive), ..KeyFields::default() }));
+    let takeover = change(
+        &globex,
+        0,
+        edit(
+            key_id,
+            KeyFields {
+                status: Some(KeyStatus::Inactive),
+                ..KeyFields::default()
+            },
+        ),
+    );
     let unbind_on_read = change(
         &a,
         0,
@@ -156,68 +188,205 @@ async fn conformance(store: Arc<dyn Store>) {
             }),
         },
     );
-    let fine = change(&a, 2, edit(key_id, KeyFields { description: Some(Some("north".into())), ..KeyFields::default() }));
+    let fine = change(
+        &a,
+        2,
+        edit(
+            key_id,
+            KeyFields {
+                description: Some(Some("north".into())),
+                ..KeyFields::default()
+            },
+        ),
+    );
     let answers = store
         .push(&a, &[forged, unbind_on_read.clone(), fine])
         .await
         .unwrap();
     assert_eq!(answers[0].outcome, Outcome::Refused);
     assert_eq!(answers[1].outcome, Outcome::Refused);
-    assert_eq!(answers[2].outcome, Outcome::Applied, "the rest goes through");
+    assert_eq!(
+        answers[2].outcome,
+        Outcome::Applied,
+        "the rest goes through"
+    );
     assert_eq!(answers[2].revision, Some(3));
-    assert_eq!(store.push(&a, &[unbind_on_read]).await.unwrap()[0], answers[1], "a refusal replays too");
+    assert_eq!(
+        store.push(&a, &[unbind_on_read]).await.unwrap()[0],
+        answers[1],
+        "a refusal replays too"
+    );
     let refused = store.push(&globex, &[takeover]).await.unwrap();
     assert_eq!(refused[0].outcome, Outcome::Refused);
-    assert!(refused[0].reason.as_deref().unwrap().contains("another account"));
+    assert!(refused[0]
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("another account"));
 
     // Concurrent edits by two desktops merge, and the one overridden is told on its pull.
-    let deactivate = change(&a, 3, edit(key_id, KeyFields { status: Some(KeyStatus::Inactive), ..KeyFields::default() }));
+    let deactivate = change(
+        &a,
+        3,
+        edit(
+            key_id,
+            KeyFields {
+                status: Some(KeyStatus::Inactive),
+                ..KeyFields::default()
+            },
+        ),
+    );
     store.push(&a, &[deactivate]).await.unwrap();
-    let activate = change(&b, 3, edit(key_id, KeyFields { status: Some(KeyStatus::Active), ..KeyFields::default() }));
+    let activate = change(
+        &b,
+        3,
+        edit(
+            key_id,
+            KeyFields {
+                status: Some(KeyStatus::Active),
+                ..KeyFields::default()
+            },
+        ),
+    );
     let merged = store.push(&b, &[activate]).await.unwrap();
-    assert_eq!(merged[0].conflicts[0].kept, "inactive", "inactive beats active");
-    assert!(!store.key_by_verifier(&secret.verifier).await.unwrap().unwrap().active);
+    assert_eq!(
+        merged[0].conflicts[0].kept, "inactive",
+        "inactive beats active"
+    );
+    assert!(
+        !store
+            .key_by_verifier(&secret.verifier)
+            .await
+            .unwrap()
+            .unwrap()
+            .active
+    );
 
     // A merge that overrides a value a desktop pushed before is told to that desktop.
-    let rename_a = change(&a, 5, edit(key_id, KeyFields { name: Some("north A".into()), ..KeyFields::default() }));
+    let rename_a = change(
+        &a,
+        5,
+        edit(
+            key_id,
+            KeyFields {
+                name: Some("north A".into()),
+                ..KeyFields::default()
+            },
+        ),
+    );
     store.push(&a, &[rename_a]).await.unwrap();
-    let mut rename_b = change(&b, 3, edit(key_id, KeyFields { name: Some("north B".into()), ..KeyFields::default() }));
+    let mut rename_b = change(
+        &b,
+        3,
+        edit(
+            key_id,
+            KeyFields {
+                name: Some("north B".into()),
+                ..KeyFields::default()
+            },
+        ),
+    );
     rename_b.at += Duration::seconds(5);
     let told_b = store.push(&b, &[rename_b]).await.unwrap();
-    assert_eq!(told_b[0].conflicts[0].kept, "north B", "the later change wins");
+    assert_eq!(
+        told_b[0].conflicts[0].kept, "north B",
+        "the later change wins"
+    );
     let notices_a = store.pull(&a, 0, 100).await.unwrap().conflicts;
     assert_eq!(notices_a.len(), 1, "{notices_a:?}");
-    assert_eq!((notices_a[0].yours.as_str(), notices_a[0].kept.as_str()), ("north A", "north B"));
-    assert!(store.pull(&b, 0, 100).await.unwrap().conflicts.is_empty(), "B was told in its push's answer");
+    assert_eq!(
+        (notices_a[0].yours.as_str(), notices_a[0].kept.as_str()),
+        ("north A", "north B")
+    );
+    assert!(
+        store.pull(&b, 0, 100).await.unwrap().conflicts.is_empty(),
+        "B was told in its push's answer"
+    );
     let revision_of_b = told_b[0].revision.unwrap();
-    assert!(store.pull(&a, revision_of_b, 100).await.unwrap().conflicts.is_empty(), "once per range");
+    assert!(
+        store
+            .pull(&a, revision_of_b, 100)
+            .await
+            .unwrap()
+            .conflicts
+            .is_empty(),
+        "once per range"
+    );
 
     // Deletes are tombstones; an edit after the delete changes nothing.
     let delete = change(&a, revision_of_b, ChangeAction::DeleteKey { id: key_id });
     store.push(&a, &[delete]).await.unwrap();
     assert_eq!(store.key_by_verifier(&secret.verifier).await.unwrap(), None);
-    let late = change(&b, 3, edit(key_id, KeyFields { name: Some("renamed".into()), ..KeyFields::default() }));
-    assert_eq!(store.push(&b, &[late]).await.unwrap()[0].outcome, Outcome::AlreadyDeleted);
+    let late = change(
+        &b,
+        3,
+        edit(
+            key_id,
+            KeyFields {
+                name: Some("renamed".into()),
+                ..KeyFields::default()
+            },
+        ),
+    );
+    assert_eq!(
+        store.push(&b, &[late]).await.unwrap()[0].outcome,
+        Outcome::AlreadyDeleted
+    );
     let pulled = store.pull(&a, revision_of_b, 100).await.unwrap();
-    assert!(pulled.changes.iter().any(|c| c.id == key_id && c.record == PulledRecord::KeyDeleted));
+    assert!(pulled
+        .changes
+        .iter()
+        .any(|c| c.id == key_id && c.record == PulledRecord::KeyDeleted));
 
     // A group deleted leaves its keys an empty scope set, never their access type alone.
     let member_secret = key_format::generate("kw").unwrap();
-    store.push(&a, &[change(&a, 0, new_key("member", member_secret.verifier, &[group]))]).await.unwrap();
-    store.push(&a, &[change(&a, 0, ChangeAction::DeleteGroup { id: group })]).await.unwrap();
-    let member = store.key_by_verifier(&member_secret.verifier).await.unwrap().unwrap();
+    store
+        .push(
+            &a,
+            &[change(
+                &a,
+                0,
+                new_key("member", member_secret.verifier, &[group]),
+            )],
+        )
+        .await
+        .unwrap();
+    store
+        .push(
+            &a,
+            &[change(&a, 0, ChangeAction::DeleteGroup { id: group })],
+        )
+        .await
+        .unwrap();
+    let member = store
+        .key_by_verifier(&member_secret.verifier)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(member.scopes, Some(BTreeSet::new()));
 
     // Names stay unique: the second "gate 1" is numbered.
-    let twin = store.push(&a, &[change(&a, 0, new_key("Gate 1", [5; 32], &[]))]).await.unwrap();
-    let untaken = store.push(&a, &[change(&a, 0, new_key("member", [6; 32], &[]))]).await.unwrap();
-    assert!(twin[0].conflicts.is_empty(), "gate 1 was deleted: its name is free");
+    let twin = store
+        .push(&a, &[change(&a, 0, new_key("Gate 1", [5; 32], &[]))])
+        .await
+        .unwrap();
+    let untaken = store
+        .push(&a, &[change(&a, 0, new_key("member", [6; 32], &[]))])
+        .await
+        .unwrap();
+    assert!(
+        twin[0].conflicts.is_empty(),
+        "gate 1 was deleted: its name is free"
+    );
     assert_eq!(untaken[0].conflicts[0].kept, "member (2)");
 
     // Pulls page in revision order: pages joined are the whole pull.
     let whole = store.pull(&a, 0, 1000).await.unwrap();
     assert!(!whole.more);
-    assert!(whole.changes.windows(2).all(|w| w[0].revision < w[1].revision));
+    assert!(whole
+        .changes
+        .windows(2)
+        .all(|w| w[0].revision < w[1].revision));
     let (mut cursor, mut paged) = (0, Vec::new());
     loop {
         let page = store.pull(&a, cursor, 2).await.unwrap();
@@ -230,7 +399,11 @@ async fn conformance(store: Arc<dyn Store>) {
         }
     }
     assert_eq!(paged, whole.changes);
-    assert_eq!(store.pull(&globex, 0, 1000).await.unwrap().changes.len(), 1, "each account its own");
+    assert_eq!(
+        store.pull(&globex, 0, 1000).await.unwrap().changes.len(),
+        1,
+        "each account its own"
+    );
 
     // Last used: forward only; a new revision only when it moved on by minutes.
     let head = store.pull(&a, 0, 1000).await.unwrap().cursor;
@@ -240,10 +413,24 @@ async fn conformance(store: Arc<dyn Store>) {
     store.record_last_used(&used(at)).await.unwrap();
     let after = store.pull(&a, head, 1000).await.unwrap();
     assert_eq!(after.changes.len(), 1, "a first use is published");
-    store.record_last_used(&used(at + Duration::minutes(1))).await.unwrap();
-    store.record_last_used(&used(at - Duration::hours(1))).await.unwrap();
-    assert!(store.pull(&a, after.cursor, 1000).await.unwrap().changes.is_empty());
-    store.record_last_used(&used(at + Duration::minutes(7))).await.unwrap();
+    store
+        .record_last_used(&used(at + Duration::minutes(1)))
+        .await
+        .unwrap();
+    store
+        .record_last_used(&used(at - Duration::hours(1)))
+        .await
+        .unwrap();
+    assert!(store
+        .pull(&a, after.cursor, 1000)
+        .await
+        .unwrap()
+        .changes
+        .is_empty());
+    store
+        .record_last_used(&used(at + Duration::minutes(7)))
+        .await
+        .unwrap();
     let later = store.pull(&a, after.cursor, 1000).await.unwrap();
     let Some(PulledRecord::Key(record)) = later.changes.first().map(|c| c.record.clone()) else {
         panic!("the use that moved far is published: {later:?}");
@@ -254,11 +441,23 @@ async fn conformance(store: Arc<dyn Store>) {
     );
 
     // Audit heads: the highest one a desktop showed, per desktop.
-    let head = |seq: u64, byte: u8| AuditHead { seq, hash: hex::encode([byte; 32]) };
+    let head = |seq: u64, byte: u8| AuditHead {
+        seq,
+        hash: hex::encode([byte; 32]),
+    };
     assert_eq!(store.audit_head(&a).await.unwrap(), None);
-    assert_eq!(store.record_audit_head(&a, &head(5, 1)).await.unwrap(), head(5, 1));
-    assert_eq!(store.record_audit_head(&a, &head(3, 2)).await.unwrap(), head(5, 1));
-    assert_eq!(store.record_audit_head(&a, &head(9, 3)).await.unwrap(), head(9, 3));
+    assert_eq!(
+        store.record_audit_head(&a, &head(5, 1)).await.unwrap(),
+        head(5, 1)
+    );
+    assert_eq!(
+        store.record_audit_head(&a, &head(3, 2)).await.unwrap(),
+        head(5, 1)
+    );
+    assert_eq!(
+        store.record_audit_head(&a, &head(9, 3)).await.unwrap(),
+        head(9, 3)
+    );
     assert_eq!(store.audit_head(&b).await.unwrap(), None);
 }
 

@@ -451,7 +451,11 @@ impl World {
                     self.vaults[d]
                         .set_key_status(account, &key.id, KeyStatus::Inactive)
                         .unwrap();
-                    model.restricted[d].insert(key.id.clone());
+                    // Deactivating a key already off changes nothing and
+                    // queues nothing: no narrowing of this desktop's to check.
+                    if key.status == KeyStatus::Active {
+                        model.restricted[d].insert(key.id.clone());
+                    }
                 }
             }
             Op::Enable { d, k } => {

@@ -83,6 +83,12 @@ pub trait Backend: Send + Sync + 'static {
 /// One push's transaction, for the account it was begun for.
 #[async_trait]
 pub trait WriteTx: Send {
+    /// Told the whole push before its changes are applied, so a backend may
+    /// read in one go what it would otherwise read change by change.
+    async fn prepare(&mut self, _changes: &[keyward_model::wire::Change]) -> Result<()> {
+        Ok(())
+    }
+
     async fn applied(&mut self, idempotency_id: &Uuid) -> Result<Option<Applied>>;
     async fn record_applied(&mut self, idempotency_id: &Uuid, applied: &Applied) -> Result<()>;
 

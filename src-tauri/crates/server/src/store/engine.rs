@@ -372,6 +372,7 @@ impl<B: Backend> Engine<B> {
         changes: &[Change],
     ) -> Result<Vec<ChangeResult>> {
         let mut tx = backend.begin(&client.account).await?;
+        tx.prepare(changes).await?;
         let mut results = Vec::with_capacity(changes.len());
         for change in changes {
             // The desktop is the token's, whatever the change claims.

@@ -2,8 +2,8 @@
 //!
 //! Async all the way (tokio-postgres on a deadpool pool), so verification
 //! never blocks a worker on the network. An account's row is its write lock:
-//! a push begins with `SELECT … FOR UPDATE` on it and takes revisions with
-//! `UPDATE accounts SET revision = revision + 1 … RETURNING`, so one
+//! a push begins with `SELECT … FOR UPDATE` on it, hands out the revisions
+//! that follow and writes the last one back as it commits, so one
 //! account's revisions are handed out and committed in order whichever
 //! instance serves the push — a pull, reading committed rows only, can never
 //! see revision n+1 while n may still commit. The same idempotency id pushed
@@ -421,9 +421,23 @@ fn scopes_column(scopes: &BTreeSet<Scope>) -> String {
 /// One push: a pooled connection in a transaction that holds the account's
 /// row lock. Dropped without `commit`, its connection is closed rather than
 /// returned to the pool, which rolls the transaction back.
+///
+/// Holding the lock, it hands revisions out itself and writes the last one
+/// back at `commit`; it reads the push's replays and record owners in one
+/// query each (`prepare`); and a change's savepoint is sent only with the
+/// change's first write (a change is refused, if at all, before it writes).
 pub struct PgTx {
     conn: Option<Object>,
     account: AccountId,
+    /// The last revision handed out, and the one the account row holds.
+    revision: i64,
+    stored_revision: i64,
+    /// The open savepoint: the revision when it began, and whether it was sent.
+    savepoint: Option<(i64, bool)>,
+    applied: HashMap<Uuid, Applied>,
+    /// Records' owners and tombstone flags, as read by `prepare` and written since.
+    owners: HashMap<Uuid, (String, bool)>,
+    prepared: bool,
 }
 
 impl Drop for PgTx {
@@ -441,6 +455,18 @@ impl PgTx {
             .expect("a transaction's connection until it ends")
     }
 
+    /// Sends the change's savepoint before its first write.
+    async fn before_write(&mut self) -> Result<()> {
+        if let Some((revision, false)) = self.savepoint {
+            self.conn()
+                .batch_execute("SAVEPOINT change")
+                .await
+                .map_err(db)?;
+            self.savepoint = Some((revision, true));
+        }
+        Ok(())
+    }
+
     async fn key_groups(&self, id: &str) -> Result<BTreeSet<Uuid>> {
         let rows = self
             .conn()
@@ -453,7 +479,49 @@ impl PgTx {
 
 #[async_trait]
 impl WriteTx for PgTx {
+    async fn prepare(&mut self, changes: &[keyward_model::wire::Change]) -> Result<()> {
+        let ids: Vec<String> = changes
+            .iter()
+            .map(|c| c.idempotency_id.to_string())
+            .collect();
+        for row in self
+            .conn()
+            .query(
+                "SELECT idempotency_id, account_id, fingerprint, result FROM applied_changes WHERE idempotency_id = ANY($1)",
+                &[&ids],
+            )
+            .await
+            .map_err(db)?
+        {
+            let applied = Applied {
+                account: row.get(1),
+                fingerprint: row.get(2),
+                result: row.get(3),
+            };
+            self.applied.insert(parse_uuid(row.get(0))?, applied);
+        }
+        let records: Vec<String> = changes.iter().map(|c| c.action.id().to_string()).collect();
+        for row in self
+            .conn()
+            .query(
+                "SELECT id, account_id, deleted FROM keys WHERE id = ANY($1)
+                 UNION ALL SELECT id, account_id, deleted FROM groups WHERE id = ANY($1)",
+                &[&records],
+            )
+            .await
+            .map_err(db)?
+        {
+            self.owners
+                .insert(parse_uuid(row.get(0))?, (row.get(1), row.get(2)));
+        }
+        self.prepared = true;
+        Ok(())
+    }
+
     async fn applied(&mut self, idempotency_id: &Uuid) -> Result<Option<Applied>> {
+        if self.prepared {
+            return Ok(self.applied.get(idempotency_id).cloned());
+        }
         let row = self
             .conn()
             .query_opt(
@@ -470,6 +538,8 @@ impl WriteTx for PgTx {
     }
 
     async fn record_applied(&mut self, idempotency_id: &Uuid, applied: &Applied) -> Result<()> {
+        self.before_write().await?;
+        self.applied.insert(*idempotency_id, applied.clone());
         self.conn()
             .execute(
                 "INSERT INTO applied_changes (idempotency_id, account_id, fingerprint, result, applied_at)
@@ -488,18 +558,16 @@ impl WriteTx for PgTx {
     }
 
     async fn next_revision(&mut self) -> Result<u64> {
-        let row = self
-            .conn()
-            .query_one(
-                "UPDATE accounts SET revision = revision + 1 WHERE id = $1 RETURNING revision",
-                &[&self.account.0],
-            )
-            .await
-            .map_err(db)?;
-        Ok(row.get::<_, i64>(0) as u64)
+        // The account's row is locked by this transaction: nobody else takes one.
+        self.revision += 1;
+        Ok(self.revision as u64)
     }
 
     async fn owner(&mut self, entity: Entity, id: &Uuid) -> Result<Option<(String, bool)>> {
+        if self.prepared {
+            // Ids are UUIDv7: a key and a group never share one.
+            return Ok(self.owners.get(id).cloned());
+        }
         let sql = format!(
             "SELECT account_id, deleted FROM {} WHERE id = $1",
             table(entity)
@@ -593,6 +661,8 @@ impl WriteTx for PgTx {
         at: i64,
         groups_changed: bool,
     ) -> Result<()> {
+        self.before_write().await?;
+        self.owners.insert(*id, (self.account.0.clone(), false));
         let id = id.to_string();
         let meta = meta.to_text()?;
         let conn = self.conn();
@@ -625,17 +695,14 @@ impl WriteTx for PgTx {
         .await
         .map_err(db)?;
         if groups_changed {
-            conn.execute("DELETE FROM key_groups WHERE key_id = $1", &[&id])
-                .await
-                .map_err(db)?;
-            for group in &row.groups {
-                conn.execute(
-                    "INSERT INTO key_groups (key_id, group_id) VALUES ($1, $2)",
-                    &[&id, &group.to_string()],
-                )
-                .await
-                .map_err(db)?;
-            }
+            let groups: Vec<String> = row.groups.iter().map(Uuid::to_string).collect();
+            conn.execute(
+                "WITH gone AS (DELETE FROM key_groups WHERE key_id = $1)
+                 INSERT INTO key_groups (key_id, group_id) SELECT $1, unnest($2::text[])",
+                &[&id, &groups],
+            )
+            .await
+            .map_err(db)?;
         }
         Ok(())
     }
@@ -648,6 +715,8 @@ impl WriteTx for PgTx {
         meta: &RecordMeta,
         at: i64,
     ) -> Result<()> {
+        self.before_write().await?;
+        self.owners.insert(*id, (self.account.0.clone(), false));
         self.conn()
             .execute(
                 "INSERT INTO groups (id, account_id, revision, name, description, scopes, updated_at, name_fold, field_meta)
@@ -679,6 +748,11 @@ impl WriteTx for PgTx {
         at: i64,
         meta: &RecordMeta,
     ) -> Result<()> {
+        self.before_write().await?;
+        self.owners
+            .entry(*id)
+            .and_modify(|owner| owner.1 = true)
+            .or_insert((self.account.0.clone(), true));
         let (table, id) = (table(entity), id.to_string());
         let conn = self.conn();
         conn.execute(
@@ -762,6 +836,9 @@ impl WriteTx for PgTx {
     }
 
     async fn write_notices(&mut self, revision: u64, notices: &[Notice]) -> Result<()> {
+        if !notices.is_empty() {
+            self.before_write().await?;
+        }
         for notice in notices {
             let conflict = serde_json::to_string(&notice.conflict)
                 .map_err(|err| StoreError::Storage(err.to_string()))?;
@@ -782,29 +859,54 @@ impl WriteTx for PgTx {
     }
 
     async fn savepoint(&mut self) -> Result<()> {
-        self.conn()
-            .batch_execute("SAVEPOINT change")
-            .await
-            .map_err(db)
+        // Sent with the change's first write, if it writes at all.
+        self.savepoint = Some((self.revision, false));
+        Ok(())
     }
 
     async fn release_savepoint(&mut self) -> Result<()> {
-        self.conn()
-            .batch_execute("RELEASE change")
-            .await
-            .map_err(db)
+        if let Some((_, true)) = self.savepoint.take() {
+            self.conn()
+                .batch_execute("RELEASE change")
+                .await
+                .map_err(db)?;
+        }
+        Ok(())
     }
 
     async fn rollback_to_savepoint(&mut self) -> Result<()> {
-        self.conn()
-            .batch_execute("ROLLBACK TO change; RELEASE change")
-            .await
-            .map_err(db)
+        let Some((revision, sent)) = self.savepoint.take() else {
+            return Ok(());
+        };
+        self.revision = revision;
+        if sent {
+            self.conn()
+                .batch_execute("ROLLBACK TO change; RELEASE change")
+                .await
+                .map_err(db)?;
+            // What the caches learnt from the undone writes is gone with them:
+            // from here on, ask the database.
+            self.prepared = false;
+            self.applied.clear();
+            self.owners.clear();
+        }
+        Ok(())
     }
 
     async fn commit(mut self) -> Result<()> {
         let conn = self.conn.take().expect("an open transaction");
-        match conn.batch_execute("COMMIT").await {
+        let result = async {
+            if self.revision != self.stored_revision {
+                conn.execute(
+                    "UPDATE accounts SET revision = $2 WHERE id = $1",
+                    &[&self.account.0, &self.revision],
+                )
+                .await?;
+            }
+            conn.batch_execute("COMMIT").await
+        }
+        .await;
+        match result {
             Ok(()) => Ok(()),
             Err(err) => {
                 // In doubt: this connection does not go back to the pool.
@@ -872,20 +974,25 @@ impl Backend for PgBackend {
         let mut tx = PgTx {
             conn: Some(conn),
             account: account.clone(),
+            revision: 0,
+            stored_revision: 0,
+            savepoint: None,
+            applied: HashMap::new(),
+            owners: HashMap::new(),
+            prepared: false,
         };
         // The account's write lock, held until the transaction ends.
         let locked = tx
             .conn()
             .query_opt(
-                "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE",
+                "SELECT revision FROM accounts WHERE id = $1 FOR UPDATE",
                 &[&account.0],
             )
             .await
-            .map_err(db)?;
-        if locked.is_none() {
-            return Err(StoreError::NotFound(format!("no account {:?}", account.0)));
-        }
-        tx.account = account.clone();
+            .map_err(db)?
+            .ok_or_else(|| StoreError::NotFound(format!("no account {:?}", account.0)))?;
+        tx.revision = locked.get(0);
+        tx.stored_revision = tx.revision;
         Ok(tx)
     }
 

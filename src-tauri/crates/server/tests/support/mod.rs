@@ -29,6 +29,8 @@ pub struct Server {
     pub addr: SocketAddr,
     pub url: String,
     pub dir: TempDir,
+    /// `--db FILE` in `dir`, or `--database-url URL`.
+    database: [String; 2],
     /// Every response body this test received, to search for secrets.
     pub seen: std::sync::Mutex<Vec<u8>>,
     /// The account of each token `token` made, and one token per desktop a
@@ -78,14 +80,24 @@ impl Server {
     }
 
     pub fn start_in(dir: TempDir, args: &[&str]) -> Server {
+        let database = ["--db".into(), db_path(dir.path()).display().to_string()];
+        Server::spawn(dir, database, args)
+    }
+
+    /// Starts a server on a PostgreSQL database; its log in a temporary directory.
+    pub fn start_postgres(url: &str, args: &[&str]) -> Server {
+        let database = ["--database-url".into(), url.to_string()];
+        Server::spawn(tempfile::tempdir().unwrap(), database, args)
+    }
+
+    fn spawn(dir: TempDir, database: [String; 2], args: &[&str]) -> Server {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(dir.path().join("server.log"))
             .unwrap();
         let mut child = Command::new(BIN)
-            .arg("--db")
-            .arg(db_path(dir.path()))
+            .args(&database)
             .args(["--listen", "127.0.0.1:0"])
             // Many tests fail verifications on purpose; only the rate-limit test wants the limit.
             .args(if args.contains(&"--verify-failure-burst") {
@@ -120,6 +132,7 @@ impl Server {
             addr,
             url,
             dir,
+            database,
             seen: Default::default(),
             tokens: Default::default(),
             desks: Default::default(),
@@ -137,10 +150,12 @@ impl Server {
 
     /// `token create --account NAME --label LABEL`.
     pub fn token_labelled(&self, account: &str, label: &str) -> String {
-        let output = run(
-            self.dir.path(),
-            &["token", "create", "--account", account, "--label", label],
-        );
+        let output = Command::new(BIN)
+            .args(&self.database)
+            .args(["token", "create", "--account", account, "--label", label])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run keyward-server");
         assert!(
             output.status.success(),
             "{}",
@@ -185,13 +200,21 @@ impl Server {
         child.wait().unwrap()
     }
 
+    /// Kills the server (SIGKILL): no drain, no last flush.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Starts the server again on the same database (on a new port).
     pub fn restart(mut self, args: &[&str]) -> Server {
         if self.child.is_some() {
             self.stop();
         }
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        Server::start_in(dir, args)
+        Server::spawn(dir, self.database.clone(), args)
     }
 
     pub async fn send(
@@ -303,10 +326,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.kill();
     }
 }
 

@@ -128,7 +128,15 @@ impl Cluster {
     pub fn database(&self, name: &str) -> String {
         self.run_ok(
             "createdb",
-            &["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "kw", name],
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "kw",
+                name,
+            ],
         );
         self.url(name)
     }
@@ -175,7 +183,14 @@ impl Drop for Cluster {
         let _ = self
             .command(
                 "pg_ctl",
-                &["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"],
+                &[
+                    "-D",
+                    data.to_str().unwrap(),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
+                ],
             )
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -1,12 +1,22 @@
 //! `GET /v1/authorize` against the real server, as Traefik and Caddy call it
-//! (`X-Forwarded-Method`/`X-Forwarded-Uri`); nginx's `X-Original-*` and a
-//! real nginx are in tests/gateway.rs.
+//! (`X-Forwarded-Method`/`X-Forwarded-Uri`), on SQLite and on PostgreSQL (a
+//! throwaway cluster); nginx's `X-Original-*` and a real nginx are in
+//! tests/gateway.rs.
 
 mod support;
 
 use serde_json::{json, Value};
+use support::postgres::Cluster;
 use support::*;
 use uuid::Uuid;
+
+/// A prefix and a route, as a gateway in front of `/api` would be set up.
+const RULE: [&str; 4] = [
+    "--authorize-prefix",
+    "/api",
+    "--authorize-route",
+    "/v2/readers=devices",
+];
 
 /// `GET /v1/authorize` for `method path`, with the key (if any) in `X-API-Key`.
 async fn authorize(server: &Server, key: Option<&str>, method: &str, path: &str) -> Reply {
@@ -24,18 +34,34 @@ fn header(reply: &Reply, name: &str) -> Option<String> {
         .map(|value| value.to_str().unwrap().to_string())
 }
 
+/// The value of one series in the server's `/metrics`, 0 when absent.
+async fn metric(server: &Server, series: &str) -> u64 {
+    let reply = server.send("GET", "/metrics", &[], None).await;
+    assert_eq!(reply.status, 200);
+    let text = String::from_utf8(reply.body).unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0, |value| value.parse().unwrap())
+}
+
 #[tokio::test]
 async fn authorize_answers_the_verification_of_the_forwarded_request() {
-    let server = Server::start(&[
-        "--authorize-prefix",
-        "/api",
-        "--authorize-route",
-        "/v2/readers=devices",
-    ]);
+    answers_the_verification_of_the_forwarded_request(Server::start(&RULE)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorize_answers_the_verification_of_the_forwarded_request_on_postgres() {
+    let cluster = Cluster::start();
+    let server = Server::start_postgres(&cluster.database("keyward"), &RULE);
+    answers_the_verification_of_the_forwarded_request(server).await;
+}
+
+async fn answers_the_verification_of_the_forwarded_request(server: Server) {
     let token = server.token("Acme");
     let group = Uuid::now_v7();
-    let keys: Vec<_> = (0..4).map(|_| new_key()).collect();
-    let ids: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
+    let keys: Vec<_> = (0..5).map(|_| new_key()).collect();
+    let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+    let a_minute_ago = rfc3339(time::OffsetDateTime::now_utc() - time::Duration::minutes(1));
     server
         .push_ok(
             &token,
@@ -59,6 +85,12 @@ async fn authorize_answers_the_verification_of_the_forwarded_request() {
                     "device",
                     &keys[3],
                     json!({"access": "WRITE", "allow_unbind": true}),
+                ),
+                create_key(
+                    ids[4],
+                    "replaced",
+                    &keys[4],
+                    json!({"expires_at": a_minute_ago}),
                 ),
             ],
         )
@@ -96,7 +128,7 @@ async fn authorize_answers_the_verification_of_the_forwarded_request() {
         &'a str,
         Option<Uuid>,
     );
-    let refused: [Case; 9] = [
+    let refused: [Case; 10] = [
         (
             key(0),
             "POST",
@@ -106,6 +138,8 @@ async fn authorize_answers_the_verification_of_the_forwarded_request() {
             Some(ids[0]),
         ),
         (key(1), "GET", "/api/devices", 401, "DISABLED", Some(ids[1])),
+        // A key whose grace (its expiry) ended.
+        (key(4), "GET", "/api/devices", 401, "EXPIRED", Some(ids[4])),
         (
             key(2),
             "GET",
@@ -210,6 +244,26 @@ async fn authorize_answers_the_verification_of_the_forwarded_request() {
         .await;
     assert_eq!(disagreeing.status, 400);
 
+    // Counted as /v1/verify's are: each verification by its result, each
+    // answer by route and status; the 400s and the keyless 401 verified nothing.
+    for (result, count) in [
+        ("VALID", 4),
+        ("FORBIDDEN", 4),
+        ("DISABLED", 1),
+        ("EXPIRED", 1),
+        ("MALFORMED", 1),
+        ("NOT_FOUND", 1),
+    ] {
+        let series = format!("keyward_verifications_total{{result=\"{result}\"}}");
+        assert_eq!(metric(&server, &series).await, count, "{series}");
+    }
+    for (status, count) in [(204, 4), (403, 4), (401, 5), (400, 2)] {
+        let series = format!(
+            "keyward_http_requests_total{{route=\"/v1/authorize\",method=\"GET\",status=\"{status}\"}}"
+        );
+        assert_eq!(metric(&server, &series).await, count, "{series}");
+    }
+
     // A use through the gateway is a use: the next pull brings its time.
     let pulled = server.pull(&token, 0).await;
     let reader = pulled["changes"]
@@ -271,9 +325,77 @@ async fn authorize_failures_are_rate_limited_and_valid_keys_never_are() {
     assert_eq!(verify.status, 429);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorize_failures_on_one_instance_count_on_every_instance_of_one_postgres() {
+    let cluster = Cluster::start();
+    let url = cluster.database("keyward");
+    let limit = [
+        "--verify-failure-burst",
+        "3",
+        "--verify-failures-per-second",
+        "0.01",
+    ];
+    let (one, other) = (
+        Server::start_postgres(&url, &limit),
+        Server::start_postgres(&url, &limit),
+    );
+    let token = one.token("Acme");
+    let (id, key) = (Uuid::now_v7(), new_key());
+    one.push_ok(
+        &token,
+        &[create_key(id, "kiosk", &key, json!({"access": "READ"}))],
+    )
+    .await;
+    for _ in 0..3 {
+        let forbidden = authorize(&one, Some(key.secret.expose()), "POST", "/devices").await;
+        assert_eq!(forbidden.status, 403);
+    }
+    let limited = authorize(&other, Some(new_key().secret.expose()), "GET", "/devices").await;
+    assert_eq!(
+        (limited.status, limited.kind().as_str()),
+        (429, "rate_limited"),
+        "the other instance charges the same budget"
+    );
+    let valid = authorize(&other, Some(key.secret.expose()), "GET", "/devices").await;
+    assert_eq!(valid.status, 204, "a valid key is never refused");
+    assert_eq!(
+        header(&valid, "x-keyward-key-id"),
+        Some(id.to_string()),
+        "a key pushed through one instance verifies on the other"
+    );
+    let verify = one
+        .post_json(
+            "/v1/verify",
+            None,
+            &json!({"key": new_key().secret.expose(), "method": "GET", "resource": "devices"}),
+        )
+        .await;
+    assert_eq!(verify.status, 429);
+    let rate_limited = "keyward_verifications_rate_limited_total";
+    assert_eq!(metric(&one, rate_limited).await, 1);
+    assert_eq!(metric(&other, rate_limited).await, 1);
+    assert_eq!(
+        metric(&one, r#"keyward_verifications_total{result="FORBIDDEN"}"#).await,
+        3
+    );
+}
+
 #[tokio::test]
 async fn no_key_reaches_the_log_or_an_answer_of_authorize() {
-    let mut server = Server::start(&["--log-level", "debug"]);
+    no_key_reaches_the_log_or_an_answer(Server::start(&["--log-level", "debug"])).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_key_reaches_the_json_log_or_an_answer_of_authorize_on_postgres() {
+    let cluster = Cluster::start();
+    let server = Server::start_postgres(
+        &cluster.database("keyward"),
+        &["--log-level", "debug", "--log-format", "json"],
+    );
+    no_key_reaches_the_log_or_an_answer(server).await;
+}
+
+async fn no_key_reaches_the_log_or_an_answer(mut server: Server) {
     let token = server.token("Acme");
     let (id, key) = (Uuid::now_v7(), new_key());
     server

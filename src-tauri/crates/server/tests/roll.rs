@@ -2,7 +2,8 @@
 //! loop while a desktop rolls that key with a 5 s grace and syncs. The device
 //! sees only VALID until the grace ends and EXPIRED after; the successor is
 //! VALID from the sync that carried it; another desktop pulls both keys under
-//! their own names.
+//! their own names. On SQLite, and on PostgreSQL with the desktops syncing
+//! through one instance and the device verifying against another.
 
 mod support;
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use keyward_core::{KeySelection, NewKey, SecretString, Vault};
 use keyward_sync::{sync, SyncOptions};
+use support::postgres::Cluster;
 use support::Server;
 use time::OffsetDateTime;
 
@@ -51,21 +53,36 @@ async fn result(server: &Server, key: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_verifying_through_a_roll_sees_valid_until_the_grace_ends_then_expired() {
     let server = Arc::new(Server::start(&[]));
+    device_through_a_roll(&server, Arc::clone(&server)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roll_synced_through_one_postgres_instance_ends_on_another_when_the_grace_does() {
+    let cluster = Cluster::start();
+    let url = cluster.database("keyward");
+    let desks = Server::start_postgres(&url, &[]);
+    let device = Arc::new(Server::start_postgres(&url, &[]));
+    device_through_a_roll(&desks, device).await;
+}
+
+/// Desktops sync with `server`; the device verifies against `device_server` (the
+/// same server, or another instance on its database).
+async fn device_through_a_roll(server: &Server, device_server: Arc<Server>) {
     let (here, elsewhere) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut vault = desktop(&server, here.path());
+    let mut vault = desktop(server, here.path());
     let created = vault
         .create_key(Some(ACCOUNT), "gate", &NewKey::default())
         .unwrap();
     tokio::task::block_in_place(|| synced(&mut vault));
     let old_key = created.secret.expose().to_string();
-    assert_eq!(result(&server, &old_key).await, "VALID");
+    assert_eq!(result(&device_server, &old_key).await, "VALID");
 
     // The device: verifies as fast as the server answers until told to stop.
     let stop = Arc::new(AtomicBool::new(false));
     let samples = Arc::new(Mutex::new(Vec::<Sample>::new()));
     let device = {
         let (server, stop, samples, key) = (
-            Arc::clone(&server),
+            Arc::clone(&device_server),
             Arc::clone(&stop),
             Arc::clone(&samples),
             old_key.clone(),
@@ -97,13 +114,13 @@ async fn a_device_verifying_through_a_roll_sees_valid_until_the_grace_ends_then_
     let grace_end = rolled.replaced.expires_at.unwrap();
     let new_key = rolled.successor.secret.expose().to_string();
     assert_eq!(
-        result(&server, &new_key).await,
+        result(&device_server, &new_key).await,
         "NOT_FOUND",
         "the server knows the successor only from the sync"
     );
     tokio::task::block_in_place(|| synced(&mut vault));
     assert_eq!(
-        result(&server, &new_key).await,
+        result(&device_server, &new_key).await,
         "VALID",
         "the successor works from its first sync"
     );
@@ -118,7 +135,7 @@ async fn a_device_verifying_through_a_roll_sees_valid_until_the_grace_ends_then_
     .await;
     stop.store(true, Ordering::Relaxed);
     device.await.unwrap();
-    assert_eq!(result(&server, &new_key).await, "VALID");
+    assert_eq!(result(&device_server, &new_key).await, "VALID");
 
     let samples = samples.lock().unwrap().clone();
     let mut within = 0;
@@ -147,7 +164,7 @@ async fn a_device_verifying_through_a_roll_sees_valid_until_the_grace_ends_then_
     );
 
     // Another desktop pulls the roll: both keys, each under its own name.
-    let mut other = desktop(&server, elsewhere.path());
+    let mut other = desktop(server, elsewhere.path());
     tokio::task::block_in_place(|| synced(&mut other));
     let mut names: Vec<String> = other
         .list_keys(Some(ACCOUNT), &Default::default())

@@ -13,7 +13,7 @@ APP := target/debug/keyward-desktop
 UI_SOURCES := $(shell find ui/src -type f) ui/index.html ui/package.json \
 	ui/vite.config.ts ui/svelte.config.js ui/tsconfig.json
 
-.PHONY: deps ui build run test test-rust test-ui test-e2e bench
+.PHONY: deps ui build run test test-rust test-ui test-e2e bench package test-package
 
 ## System packages, tauri-driver (quick when everything is present).
 deps:
@@ -77,3 +77,14 @@ bench:
 	$(CARGO) bench -p keyward-core
 	$(CARGO) bench -p keyward-server
 	$(CARGO) bench -p keyward-cli --bench roll
+
+## The packages of a release (release build, several minutes): the desktop app's .deb (with
+## the `keyward` CLI, its man pages and completions) and AppImage, and keyward-server's .deb,
+## into target/release/bundle/. Not part of `make test`: it would double its build time.
+package: deps ui
+	scripts/package.sh
+
+## Builds the packages, then installs the .deb packages into a throwaway root and checks what
+## they put where, and that the installed app opens its window (under Xvfb without a display).
+test-package: package
+	scripts/e2e-session.sh scripts/test-package.sh

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 build_packages=(libwebkit2gtk-4.1-dev build-essential pkg-config libssl-dev)
-test_packages=(xvfb xauth x11-utils webkit2gtk-driver xclip dbus-x11 gnome-keyring imagemagick postgresql systemd)
+# dbus-bin: dbus-send, for the screen-lock signals of tests/e2e_desktop.rs.
+test_packages=(xvfb xauth x11-utils webkit2gtk-driver xclip dbus-x11 dbus-bin gnome-keyring imagemagick postgresql systemd)
 
 if [ "$(id -u)" -eq 0 ]; then
     as_root=()

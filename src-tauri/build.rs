@@ -3,53 +3,17 @@
 
 use std::path::Path;
 
-// Every command of the app: the same list as `with_commands` in src/lib.rs and the
-// permissions in capabilities/default.json (a test in src/lib.rs checks all three agree).
-const APP_COMMANDS: &[&str] = &[
-    "vault_status",
-    "create_vault",
-    "unlock",
-    "unlock_from_keychain",
-    "lock",
-    "vault_summary",
-    "touch",
-    "list_accounts",
-    "create_account",
-    "update_account",
-    "reveal_shared_secret",
-    "copy_shared_secret",
-    "rotate_shared_secret",
-    "list_groups",
-    "create_group",
-    "update_group",
-    "delete_group",
-    "key_presets",
-    "list_keys",
-    "create_key",
-    "copy_created_key",
-    "forget_created_key",
-    "rename_key",
-    "set_key_status",
-    "set_key_groups",
-    "delete_key",
-    "roll_keys",
-    "change_keys",
-    "add_many_keys",
-    "review_counts",
-    "daily_review",
-    "created_key_qr",
-    "list_audit",
-    "verify_audit",
-    "get_settings",
-    "update_settings",
-    "sync_status",
-    "set_remote",
-    "sync_now",
-    "remove_remote",
-];
+// The app's commands come from the one list in commands.rs: here only their names matter.
+macro_rules! app_commands {
+    ($($module:ident :: $name:ident ( $($arg:ident : $ty:ty),* $(,)? ) -> $answer:ty;)*) => {
+        const APP_COMMANDS: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+include!("commands.rs");
 
 fn main() {
     println!("cargo:rerun-if-changed=tauri.conf.json");
+    println!("cargo:rerun-if-changed=src-tauri/commands.rs");
     println!("cargo:rerun-if-changed=src-tauri/capabilities");
     println!("cargo:rerun-if-changed=src-tauri/icons");
     // The UI is embedded into the binary: rebuild it when `make ui` produced a new one.

@@ -73,6 +73,9 @@ const APP_READY: &str = r#"
                     dcl: performance.timeOrigin + nav.domContentLoadedEventEnd,
                     origin: performance.timeOrigin,
                     rows: document.querySelectorAll("table[role='grid'] tbody tr[data-key-id]").length,
+                    marks: performance.getEntriesByType('mark')
+                        .filter((mark) => mark.name.startsWith('keyward:'))
+                        .map((mark) => [mark.name.slice(8), Math.round(performance.timeOrigin + mark.startTime)]),
                 });
             };
             channel.port2.postMessage(0);
@@ -451,6 +454,24 @@ async fn launch_app(fixture: &Fixture) -> (App, AppRun) {
         .execute_async(APP_READY, vec![json!(fixture.counts)])
         .await
         .unwrap_or_else(|error| panic!("the app's timings: {error}\n{}", app.driver_log()));
+    // The app's own marks (performance.mark "keyward:…"), from the request: where its start goes.
+    let marks: Vec<String> = times["marks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|mark| {
+            format!(
+                "{} {:.0}",
+                mark[0].as_str().unwrap_or("?"),
+                mark[1].as_f64().unwrap_or(f64::NAN) - requested
+            )
+        })
+        .collect();
+    println!(
+        "  app marks (\"{}…\"): {}",
+        fixture.counts,
+        marks.join(", ")
+    );
     tokio::time::sleep(SETTLE).await;
     let memory = memory_of(&app, &support::app_binary());
     let run = AppRun {

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use keyward_core::{Account, AccountChanges, NewAccount, SecretString};
 use tauri::State;
 
-use crate::clipboard::CopyReceipt;
 use crate::error::CommandError;
 use crate::session::{off_ui_thread, on_vault, Session};
+use crate::views::CopyReceipt;
 
 #[tauri::command]
 pub async fn list_accounts(session: State<'_, Arc<Session>>) -> Result<Vec<Account>, CommandError> {

@@ -3,24 +3,13 @@
 
 use std::sync::Arc;
 
-use keyward_core::{AuditEntry, AuditFilter, AuditLine, AuditReport};
-use serde::Serialize;
+use keyward_core::{AuditFilter, AuditReport};
 use tauri::State;
 use time::OffsetDateTime;
 
 use crate::error::CommandError;
 use crate::session::{on_vault, Session};
-
-/// An audit entry as the audit page shows it: the entry as stored, and its details as lines
-/// of text (one a field, times left to the window to write in the administrator's locale).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-pub struct AuditView {
-    #[serde(flatten)]
-    #[cfg_attr(test, ts(flatten))]
-    pub entry: AuditEntry,
-    pub lines: Vec<AuditLine>,
-}
+use crate::views::AuditView;
 
 /// An RFC 3339 bound of the time range, as the window sends it.
 fn time_bound(what: &str, text: Option<String>) -> Result<Option<OffsetDateTime>, CommandError> {

@@ -10,6 +10,87 @@ use crate::events::{CLIPBOARD_CLEARED, SYNC_STATUS, VAULT_CHANGED, VAULT_LOCKED}
 
 const BINDINGS: &str = "ui/src/bindings/index.ts";
 
+/// One command of src-tauri/commands.rs: its name, arguments and answer, in TypeScript.
+pub struct CommandSignature {
+    pub name: &'static str,
+    pub args: Vec<Argument>,
+    pub answer: String,
+}
+
+pub struct Argument {
+    /// As the window sends it: Tauri turns `key_limit` into `keyLimit`.
+    pub js_name: String,
+    pub ts_type: String,
+    /// An `Option`: the window may leave it out.
+    pub optional: bool,
+}
+
+impl Argument {
+    pub fn of<T: TS>(rust_name: &str, config: &Config) -> Argument {
+        let mut js_name = String::new();
+        let mut upper = false;
+        for c in rust_name.chars() {
+            if c == '_' {
+                upper = true;
+            } else if upper {
+                js_name.extend(c.to_uppercase());
+                upper = false;
+            } else {
+                js_name.push(c);
+            }
+        }
+        let optional = T::IS_OPTION;
+        let ts_type = if optional {
+            // `T | null`: the type of the value when it is given.
+            T::name(config).trim_end_matches(" | null").to_string()
+        } else {
+            T::name(config)
+        };
+        Argument {
+            js_name,
+            ts_type,
+            optional,
+        }
+    }
+}
+
+/// `Commands`: every command's arguments and answer, which ipc.ts and the UI's fake backend
+/// are typed by, and `COMMANDS`, their names.
+fn commands(config: &Config) -> String {
+    let signatures = crate::command_signatures(config);
+    let mut out = String::from(
+        "/** Every command: what it takes (as the window sends it) and what it answers. */\nexport type Commands = {\n",
+    );
+    for command in &signatures {
+        let args: Vec<String> = command
+            .args
+            .iter()
+            .map(|arg| {
+                if arg.optional {
+                    format!("{}?: {} | null", arg.js_name, arg.ts_type)
+                } else {
+                    format!("{}: {}", arg.js_name, arg.ts_type)
+                }
+            })
+            .collect();
+        let args = if args.is_empty() {
+            "Record<string, never>".to_string()
+        } else {
+            format!("{{ {} }}", args.join("; "))
+        };
+        out.push_str(&format!(
+            "  {}: {{ args: {args}; answer: {} }};\n",
+            command.name, command.answer
+        ));
+    }
+    out.push_str("};\n\n/** The names of the commands, in the order of src-tauri/commands.rs. */\nexport const COMMANDS = [\n");
+    for command in &signatures {
+        out.push_str(&format!("  \"{}\",\n", command.name));
+    }
+    out.push_str("] as const;\n");
+    out
+}
+
 fn declaration<T: TS + ?Sized>(config: &Config) -> String {
     format!(
         "{}export {}\n",
@@ -50,34 +131,36 @@ fn generate() -> String {
         declaration::<keyward_core::ErrorKind>(&config),
         declaration::<crate::error::ShellErrorKind>(&config),
         // Answers of the shell's commands.
-        declaration::<crate::vault::VaultStatus>(&config),
-        declaration::<crate::vault::UnlockOutcome>(&config),
-        declaration::<crate::keys::CreatedKeyView>(&config),
-        declaration::<crate::keys::KeyPresetView>(&config),
-        declaration::<crate::fleet::RolledKeyView>(&config),
-        declaration::<crate::fleet::RollView>(&config),
-        declaration::<crate::fleet::ManyCreatedView>(&config),
+        declaration::<crate::views::VaultStatus>(&config),
+        declaration::<crate::views::UnlockOutcome>(&config),
+        declaration::<crate::views::CreatedKeyView>(&config),
+        declaration::<crate::views::KeyPresetView>(&config),
+        declaration::<crate::views::RolledKeyView>(&config),
+        declaration::<crate::views::RollView>(&config),
+        declaration::<crate::views::ManyCreatedView>(&config),
         declaration::<keyward_core::KeysChange>(&config),
-        declaration::<crate::fleet::ManyKeysFormat>(&config),
-        declaration::<crate::fleet::DailyReview>(&config),
+        declaration::<crate::views::ManyKeysFormat>(&config),
+        declaration::<crate::views::DailyReview>(&config),
         declaration::<keyward_core::ReviewCounts>(&config),
         declaration::<keyward_core::SkippedKey>(&config),
         declaration::<keyward_core::KeyFile>(&config),
-        declaration::<crate::clipboard::CopyReceipt>(&config),
-        declaration::<crate::audit::AuditView>(&config),
+        declaration::<crate::views::CopyReceipt>(&config),
+        declaration::<crate::views::AuditView>(&config),
         declaration::<keyward_sync::Entity>(&config),
         declaration::<keyward_sync::Conflict>(&config),
         declaration::<keyward_core::RefusedChange>(&config),
         declaration::<keyward_sync::SyncReport>(&config),
         declaration::<keyward_core::RemoteInfo>(&config),
-        declaration::<crate::sync::SyncStatus>(&config),
+        declaration::<crate::views::SyncStatus>(&config),
         // Events.
-        declaration::<crate::events::VaultLocked>(&config),
-        declaration::<crate::events::LockReason>(&config),
-        declaration::<crate::events::ClipboardCleared>(&config),
-        declaration::<crate::events::ClipboardClearReason>(&config),
+        declaration::<crate::views::VaultLocked>(&config),
+        declaration::<crate::views::LockReason>(&config),
+        declaration::<crate::views::ClipboardCleared>(&config),
+        declaration::<crate::views::ClipboardClearReason>(&config),
     ];
     out.push_str(&declarations.join("\n"));
+    out.push('\n');
+    out.push_str(&commands(&config));
     out.push_str(&format!(
         "\n/** The events the backend emits, by name, with their payloads. */\n\
          export type BackendEvents = {{ \"{VAULT_LOCKED}\": VaultLocked, \"{CLIPBOARD_CLEARED}\": ClipboardCleared, \"{SYNC_STATUS}\": SyncStatus, \"{VAULT_CHANGED}\": null, }};\n\n\

@@ -9,17 +9,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use keyward_core::SecretString;
-use serde::Serialize;
 
 use crate::error::CommandError;
-use crate::events::{ClipboardClearReason, Events};
-
-/// Answer to a copy: how long until the clipboard is cleared, for the UI's countdown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-pub struct CopyReceipt {
-    pub clears_in_seconds: u32,
-}
+use crate::events::Events;
+use crate::views::{ClipboardClearReason, CopyReceipt};
 
 /// The few clipboard operations the guard needs; `arboard` in the app, a fake in tests.
 pub trait ClipboardBackend {

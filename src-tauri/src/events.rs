@@ -4,10 +4,9 @@
 
 use std::sync::{Arc, OnceLock};
 
-use serde::Serialize;
 use tauri::{Emitter, Runtime};
 
-use crate::sync::SyncStatus;
+use crate::views::{ClipboardClearReason, ClipboardCleared, LockReason, SyncStatus, VaultLocked};
 
 /// Emitted when the vault locks; payload [`VaultLocked`].
 pub const VAULT_LOCKED: &str = "vault-locked";
@@ -18,44 +17,6 @@ pub const SYNC_STATUS: &str = "sync-status";
 /// Emitted when another process (the CLI, another window, a sync elsewhere) committed a change
 /// to the open vault; no payload. The window reads again what it shows.
 pub const VAULT_CHANGED: &str = "vault-changed";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-#[serde(rename_all = "lowercase")]
-pub enum LockReason {
-    /// Nothing happened in the window for `auto_lock_minutes`.
-    Idle,
-    /// The administrator asked (the `lock` command).
-    User,
-}
-
-/// Payload of `vault-locked`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-pub struct VaultLocked {
-    pub reason: LockReason,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-#[serde(rename_all = "lowercase")]
-pub enum ClipboardClearReason {
-    /// The delay passed and the clipboard still held the copy: it was cleared.
-    Expired,
-    /// The vault locked while the copy was pending: it was cleared.
-    Locked,
-    /// The clipboard already held something else (the administrator copied over it), so it
-    /// was left alone. The countdown is over all the same.
-    Overwritten,
-}
-
-/// Payload of `clipboard-cleared`: the countdown of the last copy is over. A new copy
-/// replaces the previous one's countdown without this event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-pub struct ClipboardCleared {
-    pub reason: ClipboardClearReason,
-}
 
 /// Where events go: the window in the app, a recorder in tests.
 pub trait EventSink: Send + Sync {
@@ -149,7 +110,7 @@ impl Recorder {
         self.0.lock().unwrap().clone()
     }
 
-    fn push(&self, name: &str, payload: impl Serialize) {
+    fn push(&self, name: &str, payload: impl serde::Serialize) {
         let payload = serde_json::to_value(payload).unwrap();
         self.0
             .lock()

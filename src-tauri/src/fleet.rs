@@ -6,62 +6,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use keyward_core::{
-    validate, AccessType, ApiKey, CreatedKey, KeyFile, KeySelection, KeysChange, NewKey,
-    ReviewCounts, SkippedKey,
+    validate, AccessType, ApiKey, CreatedKey, KeySelection, KeysChange, NewKey, ReviewCounts,
 };
-use serde::{Deserialize, Serialize};
 use tauri::State;
 
 use crate::error::CommandError;
-use crate::keys::{CreatedKeyView, ShownOnce};
 use crate::session::{off_ui_thread, on_vault, Session};
-
-/// One key rolled: the key it replaced (rolling out now) and its successor, whose full
-/// key this answer carries once, like `create_key`'s.
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-pub struct RolledKeyView {
-    pub replaced: ApiKey,
-    pub created: CreatedKeyView,
-}
-
-/// Answer to `roll_keys`.
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-pub struct RollView {
-    pub rolled: Vec<RolledKeyView>,
-    pub skipped: Vec<SkippedKey>,
-    /// The files the successors were written to, when a folder was given.
-    pub files: Vec<KeyFile>,
-}
-
-/// Answer to `add_many_keys`: every new key once, and their files when a folder was given.
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-pub struct ManyCreatedView {
-    pub created: Vec<CreatedKeyView>,
-    pub files: Vec<KeyFile>,
-}
-
-/// How `add_many_keys` reads its text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-#[serde(rename_all = "snake_case")]
-pub enum ManyKeysFormat {
-    /// One name a line.
-    Names,
-    /// `name,description,groups` a line (groups separated by `;`), an optional header.
-    Csv,
-}
-
-/// Answer to `daily_review`: the accounts whose keys need a look (none after the first
-/// call of the day), and whether the desktop notification went out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-pub struct DailyReview {
-    pub due: Vec<ReviewCounts>,
-    pub notified: bool,
-}
+use crate::views::{
+    CreatedKeyView, DailyReview, ManyCreatedView, ManyKeysFormat, RollView, RolledKeyView,
+    ShownOnce,
+};
 
 fn view(created: &CreatedKey) -> CreatedKeyView {
     CreatedKeyView {

@@ -1,12 +1,9 @@
 //! Auto-lock: the time of the administrator's last action, and a thread that locks the
 //! session once it has been idle for the configured delay.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
-
-use crate::events::LockReason;
-use crate::session::Session;
 
 #[derive(Debug)]
 struct Clock {
@@ -85,17 +82,18 @@ impl IdleClock {
         self.changed.notify_all();
     }
 
-    /// Starts the thread that locks `session` when the clock runs out. It holds the session
-    /// weakly and ends when the session is dropped or the clock is stopped.
-    pub fn watch(self: &Arc<Self>, session: Weak<Session>) {
+    /// Starts the thread that calls `lock` when the clock runs out. `lock` answers false
+    /// once there is nothing left to lock (the session is gone): the thread then ends, as it
+    /// does when the clock is stopped.
+    pub fn watch(self: &Arc<Self>, lock: impl Fn() -> bool + Send + 'static) {
         let idle = Arc::clone(self);
         thread::Builder::new()
             .name("auto-lock".into())
-            .spawn(move || idle.run(&session))
+            .spawn(move || idle.run(&lock))
             .expect("the OS can start a thread");
     }
 
-    fn run(&self, session: &Weak<Session>) {
+    fn run(&self, lock: &dyn Fn() -> bool) {
         let mut clock = self.clock();
         loop {
             if clock.stopped {
@@ -119,11 +117,9 @@ impl IdleClock {
             }
             clock.armed = false;
             drop(clock);
-            let Some(session) = session.upgrade() else {
+            if !lock() {
                 return;
-            };
-            session.lock(LockReason::Idle);
-            drop(session);
+            }
             clock = self.clock();
         }
     }

@@ -3,52 +3,12 @@
 
 use std::sync::Arc;
 
-use keyward_core::{
-    validate, AccessType, ApiKey, KeyFilter, KeyStatus, NewKey, Preset, SecretString,
-};
-use serde::Serialize;
+use keyward_core::{validate, AccessType, ApiKey, KeyFilter, KeyStatus, NewKey, Preset};
 use tauri::State;
 
-use crate::clipboard::CopyReceipt;
 use crate::error::CommandError;
 use crate::session::{off_ui_thread, on_vault, Session};
-
-/// Answer to `create_key`: the record, and the full key, shown once. The shell keeps the
-/// key until `forget_created_key` or lock, for `copy_created_key`; nothing shows it again.
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-pub struct CreatedKeyView {
-    pub key: ApiKey,
-    #[cfg_attr(test, ts(type = "string"))]
-    pub secret: ShownOnce,
-}
-
-/// The full key in the one answer that carries it: serialized for the window,
-/// `<redacted>` in `Debug` (a log or a panic never shows it), zeroed on drop.
-#[derive(Clone)]
-pub struct ShownOnce(pub SecretString);
-
-impl Serialize for ShownOnce {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.0.expose())
-    }
-}
-
-impl std::fmt::Debug for ShownOnce {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-/// A preset of the creation dialog, with what it fills in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-pub struct KeyPresetView {
-    pub id: Preset,
-    pub label: String,
-    pub access: AccessType,
-    pub allow_unbind: bool,
-}
+use crate::views::{CopyReceipt, CreatedKeyView, KeyPresetView};
 
 const PRESETS: [Preset; 4] = [
     Preset::Device,
@@ -198,7 +158,9 @@ mod tests {
         let created = vault.create_key(None, "kiosk", &NewKey::default()).unwrap();
         let view = CreatedKeyView {
             key: created.key,
-            secret: ShownOnce(SecretString::from("kw_thesecretitself")),
+            secret: crate::views::ShownOnce(keyward_core::SecretString::from(
+                "kw_thesecretitself",
+            )),
         };
         assert!(!format!("{view:?}").contains("thesecretitself"));
         assert_eq!(

@@ -3,6 +3,7 @@
 //! `error` is what they all return.
 
 mod accounts;
+mod applog;
 mod audit;
 #[cfg(test)]
 mod bindings;
@@ -15,13 +16,16 @@ mod idle;
 mod keys;
 mod notify;
 mod qr;
+mod screen_lock;
 mod session;
 mod settings;
 mod sync;
 #[cfg(test)]
 mod testing;
 mod vault;
+mod views;
 mod watch;
+mod window;
 
 use std::sync::Arc;
 
@@ -30,61 +34,77 @@ use tauri::{Manager, RunEvent, Runtime};
 pub use error::CommandError;
 pub use session::Session;
 
-/// Registers every command of the app (the same list as `APP_COMMANDS` in build.rs and
-/// the permissions in src-tauri/capabilities).
-fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
-    builder.invoke_handler(tauri::generate_handler![
-        vault::vault_status,
-        vault::create_vault,
-        vault::unlock,
-        vault::unlock_from_keychain,
-        vault::lock,
-        vault::vault_summary,
-        vault::touch,
-        accounts::list_accounts,
-        accounts::create_account,
-        accounts::update_account,
-        accounts::reveal_shared_secret,
-        accounts::copy_shared_secret,
-        accounts::rotate_shared_secret,
-        groups::list_groups,
-        groups::create_group,
-        groups::update_group,
-        groups::delete_group,
-        keys::key_presets,
-        keys::list_keys,
-        keys::create_key,
-        keys::copy_created_key,
-        keys::forget_created_key,
-        keys::rename_key,
-        keys::set_key_status,
-        keys::set_key_groups,
-        keys::delete_key,
-        fleet::roll_keys,
-        fleet::change_keys,
-        fleet::add_many_keys,
-        fleet::review_counts,
-        fleet::daily_review,
-        fleet::created_key_qr,
-        audit::list_audit,
-        audit::verify_audit,
-        settings::get_settings,
-        settings::update_settings,
-        sync::sync_status,
-        sync::set_remote,
-        sync::sync_now,
-        sync::remove_remote,
-    ])
+/// Turns the one list of commands (src-tauri/commands.rs) into the handler list and, for
+/// tests, into each command's name, arguments and answer as TypeScript.
+macro_rules! app_commands {
+    ($($module:ident :: $name:ident ( $($arg:ident : $ty:ty),* $(,)? ) -> $answer:ty;)*) => {
+        /// Registers every command of the app.
+        fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
+            builder.invoke_handler(tauri::generate_handler![$($module::$name),*])
+        }
+
+        /// Every command with its arguments and answer, for the bindings and the checks.
+        #[cfg(test)]
+        pub(crate) fn command_signatures(config: &ts_rs::Config) -> Vec<bindings::CommandSignature> {
+            #[allow(unused_imports)]
+            use keyward_core::{
+                AccessType, Account, ApiKey, AuditReport, Group, GroupDeletion, KeyStatus,
+                KeysChange, ReviewCounts, Settings, VaultSummary,
+            };
+            #[allow(unused_imports)]
+            use keyward_sync::SyncReport;
+            #[allow(unused_imports)]
+            use crate::views::*;
+            vec![$(bindings::CommandSignature {
+                name: stringify!($name),
+                args: vec![$(bindings::Argument::of::<$ty>(stringify!($arg), config)),*],
+                answer: <$answer as ts_rs::TS>::name(config),
+            }),*]
+        }
+    };
 }
+include!("../commands.rs");
 
 /// Builds and runs the app until its last window closes.
 pub fn run() -> tauri::Result<()> {
     let events = events::Events::new();
     let session = Session::for_app(Arc::clone(&events));
     let app = with_commands(tauri::Builder::default())
-        .manage(session)
+        // First: a second launch hands over to this process before doing anything else.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            window::focus_main(app)
+        }))
+        .plugin(
+            tauri_plugin_window_state::Builder::default()
+                .with_state_flags(window::REMEMBERED)
+                .build(),
+        )
+        .manage(Arc::clone(&session))
         .setup(move |app| {
+            match app.path().app_log_dir() {
+                Ok(dir) => match applog::open(&dir) {
+                    Ok(path) => applog::info(&format!(
+                        "Keyward {} started; log {}",
+                        env!("CARGO_PKG_VERSION"),
+                        path.display()
+                    )),
+                    Err(error) => {
+                        eprintln!("keyward-desktop: no log file in {}: {error}", dir.display())
+                    }
+                },
+                Err(error) => eprintln!("keyward-desktop: no log directory: {error}"),
+            }
             events.connect(events::WindowEvents(app.handle().clone()));
+            let saver = window::StateSaver::start(app.handle().clone());
+            if let Some(main) = app.get_webview_window(window::MAIN) {
+                main.on_window_event(move |event| saver.on_window_event(event));
+            }
+            let weak = Arc::downgrade(&session);
+            screen_lock::listen(move |reason| {
+                if let Some(session) = weak.upgrade() {
+                    session.lock_if_open(reason);
+                }
+            });
             Ok(())
         })
         .build(tauri::generate_context!())?;
@@ -94,6 +114,7 @@ pub fn run() -> tauri::Result<()> {
         // still on the clipboard is cleared.
         if let RunEvent::Exit = event {
             app.state::<Arc<Session>>().shut_down();
+            applog::info("Keyward quit");
         }
     });
     Ok(())
@@ -105,26 +126,14 @@ mod tests {
 
     use crate::testing::TestApp;
 
-    /// The command names in build.rs's `APP_COMMANDS`.
-    fn build_rs_commands() -> Vec<String> {
-        let build_rs = include_str!("../build.rs");
-        let list = build_rs
-            .split("const APP_COMMANDS: &[&str] = &[")
-            .nth(1)
-            .unwrap()
-            .split("];")
-            .next()
-            .unwrap();
-        list.split(',')
-            .map(|name| name.trim().trim_matches('"').to_string())
-            .filter(|name| !name.is_empty())
-            .collect()
+    fn commands() -> Vec<crate::bindings::CommandSignature> {
+        crate::command_signatures(&ts_rs::Config::new().with_large_int("number"))
     }
 
     #[test]
-    fn build_rs_capabilities_and_the_handler_list_the_same_commands() {
-        let commands = build_rs_commands();
-        assert_eq!(commands.len(), 40, "{commands:?}");
+    fn the_capability_grants_exactly_the_listed_commands_and_each_is_registered() {
+        let commands = commands();
+        assert_eq!(commands.len(), 41);
 
         let capability: Value =
             serde_json::from_str(include_str!("../capabilities/default.json")).unwrap();
@@ -141,7 +150,7 @@ mod tests {
         expected.extend(
             commands
                 .iter()
-                .map(|name| format!("allow-{}", name.replace('_', "-"))),
+                .map(|command| format!("allow-{}", command.name.replace('_', "-"))),
         );
         assert_eq!(
             granted, expected,
@@ -152,15 +161,78 @@ mod tests {
         let unknown = app.call("no_such_command", json!({})).unwrap_err();
         for command in &commands {
             // Called with no arguments, while locked: each answers, but not "unknown command".
-            let answer = app.call(command, json!({}));
+            let answer = app.call(command.name, json!({}));
             let unknown_message = unknown
                 .as_str()
                 .unwrap()
-                .replace("no_such_command", command);
+                .replace("no_such_command", command.name);
             assert_ne!(
                 answer.as_ref().err().and_then(Value::as_str),
                 Some(unknown_message.as_str()),
-                "{command} is not registered"
+                "{} is not registered",
+                command.name
+            );
+        }
+    }
+
+    /// A value of the argument's TypeScript type that Tauri can deserialize.
+    fn sample(ts_type: &str) -> Value {
+        match ts_type {
+            "string" => json!("x"),
+            "boolean" => json!(false),
+            "number" => json!(1),
+            "AccessType" => json!("READ"),
+            "KeyStatus" => json!("active"),
+            "Settings" => json!({ "clipboard_clear_seconds": 30, "auto_lock_minutes": 5 }),
+            "KeysChange" => json!({ "kind": "activate" }),
+            "ManyKeysFormat" => json!("names"),
+            array if array.starts_with("Array<") => json!([]),
+            other => panic!("no sample for {other}: add one"),
+        }
+    }
+
+    #[test]
+    fn each_command_asks_for_exactly_the_required_arguments_the_list_gives() {
+        let app = TestApp::new();
+        for command in commands() {
+            let required: Vec<&str> = command
+                .args
+                .iter()
+                .filter(|arg| !arg.optional)
+                .map(|arg| arg.js_name.as_str())
+                .collect();
+            let mut given = serde_json::Map::new();
+            // Tauri names the first required argument missing: give it, ask again.
+            loop {
+                let answer = app.call(command.name, Value::Object(given.clone()));
+                let message = answer
+                    .err()
+                    .map(|error| error.to_string())
+                    .unwrap_or_default();
+                let Some(missing) = message.split("missing required key ").nth(1) else {
+                    break;
+                };
+                let missing = missing.trim_end_matches('"').to_string();
+                let arg = command
+                    .args
+                    .iter()
+                    .find(|arg| arg.js_name == missing && !arg.optional)
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "{} needs {missing}, which the list does not give as required",
+                            command.name
+                        )
+                    });
+                assert!(!given.contains_key(&missing), "{}: {message}", command.name);
+                given.insert(missing, sample(&arg.ts_type));
+            }
+            let asked: Vec<&str> = given.keys().map(String::as_str).collect();
+            let mut required_sorted = required.clone();
+            required_sorted.sort_unstable();
+            assert_eq!(
+                asked, required_sorted,
+                "{}: required arguments",
+                command.name
             );
         }
     }

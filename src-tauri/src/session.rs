@@ -12,12 +12,15 @@ use std::time::Duration;
 use keyward_core::{CreatedKey, KdfParams, Keychain, SecretString, Settings, Vault};
 use tauri::State;
 
-use crate::clipboard::{Clipboard, CopyReceipt};
+use crate::applog;
+use crate::clipboard::Clipboard;
 use crate::error::CommandError;
-use crate::events::{ClipboardClearReason, Events, LockReason};
+use crate::events::Events;
 use crate::idle::IdleClock;
-use crate::keys::{CreatedKeyView, ShownOnce};
-use crate::vault::{UnlockOutcome, VaultStatus};
+use crate::views::{
+    ClipboardClearReason, CopyReceipt, CreatedKeyView, LockReason, ShownOnce, UnlockOutcome,
+    VaultStatus,
+};
 use crate::watch::VaultWatch;
 
 pub struct Session {
@@ -79,8 +82,19 @@ impl Session {
             watch: VaultWatch::new(parts.watch_interval),
             seen_version: Mutex::new(None),
         });
-        session.idle.watch(Arc::downgrade(&session));
-        session.watch.watch(Arc::downgrade(&session));
+        // The threads hold the session weakly: they end when it is dropped.
+        let weak = Arc::downgrade(&session);
+        session.idle.watch(move || {
+            weak.upgrade()
+                .map(|session| session.lock(LockReason::Idle))
+                .is_some()
+        });
+        let weak = Arc::downgrade(&session);
+        session.watch.watch(move || {
+            weak.upgrade()
+                .map(|session| session.notice_outside_changes())
+                .is_some()
+        });
         session
     }
 
@@ -162,7 +176,20 @@ impl Session {
             return Ok(false);
         };
         self.open(vault, false)?;
+        applog::info("vault unlocked from the OS keychain");
         Ok(true)
+    }
+
+    /// Forgets the vault key in the OS keychain; false when none was remembered.
+    pub fn forget_keychain(&self) -> Result<bool, CommandError> {
+        let keychain = self.keychain()?;
+        let forgotten = self.with_vault(|vault| Ok(vault.forget_in(keychain)?))?;
+        applog::info(if forgotten {
+            "the vault key was forgotten in the OS keychain"
+        } else {
+            "asked to forget the vault key: the OS keychain held none"
+        });
+        Ok(forgotten)
     }
 
     /// Makes `vault` the open vault. Remembering it in the keychain is best effort: the vault
@@ -192,15 +219,33 @@ impl Session {
         drop(previous);
         self.idle.arm(delay);
         self.watch.arm();
+        applog::info("vault opened");
+        if let Some(problem) = &outcome.keychain_problem {
+            applog::warn(&format!(
+                "the OS keychain did not remember the vault: {problem}"
+            ));
+        }
         Ok(outcome)
     }
 
     /// Drops the open vault and everything secret the session holds, then tells the window.
     pub fn lock(&self, reason: LockReason) {
         let vault = self.close();
+        let was_open = vault.is_some();
         // Closing flushes pending writes to disk: done after releasing the mutexes.
         drop(vault);
+        if was_open {
+            applog::info(&format!("vault locked ({})", lock_reason_text(reason)));
+        }
         self.events.vault_locked(reason);
+    }
+
+    /// Locks for a reason from outside the window (the screen locked, the machine sleeps):
+    /// only an open vault, so a locked window is not told again.
+    pub fn lock_if_open(&self, reason: LockReason) {
+        if self.open_vault().is_some() {
+            self.lock(reason);
+        }
     }
 
     /// On quit: like `lock`, without telling a window that is going away.
@@ -378,6 +423,15 @@ impl Drop for Session {
     }
 }
 
+fn lock_reason_text(reason: LockReason) -> &'static str {
+    match reason {
+        LockReason::Idle => "idle",
+        LockReason::User => "asked",
+        LockReason::Screen => "the screen locked",
+        LockReason::Suspend => "the machine is going to sleep",
+    }
+}
+
 fn auto_lock_delay(settings: &Settings) -> Duration {
     Duration::from_secs(u64::from(settings.auto_lock_minutes) * 60)
 }
@@ -396,9 +450,14 @@ where
     F: FnOnce(&Session) -> Result<T, CommandError> + Send + 'static,
 {
     let session = Arc::clone(session.inner());
-    tauri::async_runtime::spawn_blocking(move || job(&session))
+    let answer = tauri::async_runtime::spawn_blocking(move || job(&session))
         .await
-        .map_err(|error| CommandError::Internal(format!("a vault task failed: {error}")))?
+        .map_err(|error| CommandError::Internal(format!("a vault task failed: {error}")))?;
+    if let Err(error) = &answer {
+        // The kind and the message only: a message never carries a secret (and is redacted).
+        applog::warn(&format!("refused ({}): {error}", error.kind().as_str()));
+    }
+    answer
 }
 
 /// Runs `job` on the open vault, on the blocking pool: the body of most commands.

@@ -4,32 +4,13 @@
 
 use std::sync::Arc;
 
-use keyward_core::{RefusedChange, RemoteInfo, SecretString, Vault};
+use keyward_core::{SecretString, Vault};
 use keyward_sync::{SyncError, SyncOptions, SyncReport, VaultAccess};
-use serde::Serialize;
 use tauri::State;
-use time::OffsetDateTime;
 
 use crate::error::{CommandError, ShellErrorKind};
 use crate::session::{off_ui_thread, Session};
-
-/// An account's sync state as the window shows it; payload of `sync-status` too.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-pub struct SyncStatus {
-    pub account: String,
-    pub remote: Option<RemoteInfo>,
-    /// Changes made here that the remote does not hold yet.
-    pub pending_changes: u64,
-    #[serde(with = "time::serde::rfc3339::option")]
-    #[cfg_attr(test, ts(type = "string | null"))]
-    pub last_sync_at: Option<OffsetDateTime>,
-    pub last_report: Option<SyncReport>,
-    pub last_error: Option<String>,
-    /// Changes the remote refused, kept aside with its reasons (the rest went through).
-    pub refused: Vec<RefusedChange>,
-    pub syncing: bool,
-}
+use crate::views::SyncStatus;
 
 /// The session lent to the sync client, one step at a time.
 struct SessionVault<'a>(&'a Session);

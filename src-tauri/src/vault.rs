@@ -4,33 +4,11 @@
 use std::sync::Arc;
 
 use keyward_core::{SecretString, VaultSummary};
-use serde::Serialize;
 use tauri::State;
 
 use crate::error::CommandError;
-use crate::events::LockReason;
 use crate::session::{off_ui_thread, on_vault, Session};
-
-/// What the lock screen needs to know; answered by `vault_status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-pub struct VaultStatus {
-    pub exists: bool,
-    pub unlocked: bool,
-    pub path: String,
-    /// Whether an OS keychain answered, so "remember on this computer" can work.
-    pub keychain_available: bool,
-}
-
-/// Answer to `create_vault` and `unlock`: the vault is open; whether it was remembered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-pub struct UnlockOutcome {
-    /// True when `remember` was asked and the key is now in the OS keychain.
-    pub remembered: bool,
-    /// Why remembering failed (the vault is open all the same); null otherwise.
-    pub keychain_problem: Option<String>,
-}
+use crate::views::{LockReason, UnlockOutcome, VaultStatus};
 
 #[tauri::command]
 pub async fn vault_status(session: State<'_, Arc<Session>>) -> Result<VaultStatus, CommandError> {
@@ -66,6 +44,13 @@ pub async fn unlock(
 #[tauri::command]
 pub async fn unlock_from_keychain(session: State<'_, Arc<Session>>) -> Result<bool, CommandError> {
     off_ui_thread(&session, Session::unlock_from_keychain).await
+}
+
+/// Forgets the vault key remembered in the OS keychain: from now on the passphrase is
+/// asked for. False when nothing was remembered.
+#[tauri::command]
+pub async fn forget_keychain(session: State<'_, Arc<Session>>) -> Result<bool, CommandError> {
+    off_ui_thread(&session, Session::forget_keychain).await
 }
 
 #[tauri::command]

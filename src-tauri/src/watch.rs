@@ -5,11 +5,9 @@
 //! committed a change the session tells the window (`vault-changed`), which reads again what
 //! it shows. Locked, the thread sleeps until the next unlock.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
-
-use crate::session::Session;
 
 /// How often the open vault is looked at: a change shows within about a second.
 pub const INTERVAL: Duration = Duration::from_millis(500);
@@ -69,20 +67,21 @@ impl VaultWatch {
         self.changed.notify_all();
     }
 
-    /// Starts the thread that looks at `session`'s vault. It holds the session weakly and
-    /// ends when the session is dropped or the watch is stopped.
-    pub fn watch(self: &Arc<Self>, session: Weak<Session>) {
+    /// Starts the thread that calls `look` at every interval while armed. `look` answers
+    /// false once there is nothing left to look at (the session is gone): the thread then
+    /// ends, as it does when the watch is stopped.
+    pub fn watch(self: &Arc<Self>, look: impl Fn() -> bool + Send + 'static) {
         let Some(interval) = self.interval else {
             return;
         };
         let watch = Arc::clone(self);
         thread::Builder::new()
             .name("vault-watch".into())
-            .spawn(move || watch.run(&session, interval))
+            .spawn(move || watch.run(&look, interval))
             .expect("the OS can start a thread");
     }
 
-    fn run(&self, session: &Weak<Session>, interval: Duration) {
+    fn run(&self, look: &dyn Fn() -> bool, interval: Duration) {
         let mut state = self.state();
         loop {
             if state.stopped {
@@ -104,11 +103,9 @@ impl VaultWatch {
                 continue;
             }
             drop(state);
-            let Some(session) = session.upgrade() else {
+            if !look() {
                 return;
-            };
-            session.notice_outside_changes();
-            drop(session);
+            }
             state = self.state();
         }
     }

@@ -68,6 +68,39 @@ impl Launch {
     }
 }
 
+/// How many processes run the program at `application` (by its path: an installed Keyward
+/// of the developer's is not counted).
+pub fn processes_running(application: &Path) -> usize {
+    let wanted = application
+        .canonicalize()
+        .unwrap_or_else(|_| application.to_path_buf());
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .is_some_and(|name| name.parse::<u32>().is_ok())
+                && std::fs::read_link(entry.path().join("exe")).is_ok_and(|exe| exe == wanted)
+        })
+        .count()
+}
+
+/// Waits (at most 20 s) until no process runs `application`.
+fn wait_until_no_process_named(application: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while processes_running(application) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} from an earlier launch is still running after 20 s",
+            application.display()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A fresh working directory for one launch; its vault is at `vault_path_in(&dir)`.
 pub fn new_workdir() -> TempDir {
     tempfile::tempdir().expect("create a temporary directory for the test")
@@ -117,8 +150,21 @@ impl App {
             ),
             // X11 even on a Wayland desktop, so the native window can be inspected.
             ("GDK_BACKEND".to_string(), OsString::from("x11")),
+            // The launch's own log and window state (a test that wants them kept across
+            // launches passes its own): one test's window size never reaches the next.
+            (
+                "XDG_CONFIG_HOME".to_string(),
+                workdir.path().join("config").into_os_string(),
+            ),
+            (
+                "XDG_DATA_HOME".to_string(),
+                workdir.path().join("data").into_os_string(),
+            ),
         ];
         envs.extend(extra_envs);
+        // The app is single-instance: a launch while the previous test's app is still going
+        // away would hand over to it and exit, and WebKitWebDriver would wait for it forever.
+        wait_until_no_process_named(&application);
         let driver = TauriDriver::start(&envs, &workdir.path().join("tauri-driver.log"));
 
         let mut capabilities = serde_json::Map::new();
@@ -521,6 +567,9 @@ impl TauriDriver {
             return;
         }
         let pid = libc::pid_t::try_from(self.process.id()).expect("a pid fits pid_t");
+        // What the driver started (WebKitWebDriver, the app): a test that failed before ending
+        // its session leaves the app running, and the app is single-instance.
+        let started = descendants_of(self.process.id());
         // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped).
         unsafe {
             libc::kill(pid, libc::SIGTERM);
@@ -528,6 +577,7 @@ impl TauriDriver {
         let deadline = Instant::now() + DRIVER_STOP_TIMEOUT;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.process.try_wait() {
+                end_processes(&started);
                 return;
             }
             thread::sleep(POLL);
@@ -535,6 +585,71 @@ impl TauriDriver {
         eprintln!(
             "tauri-driver (pid {pid}) did not stop within {DRIVER_STOP_TIMEOUT:?} of SIGTERM"
         );
+    }
+}
+
+/// The processes below `root` (children, their children...), as /proc shows them now.
+fn descendants_of(root: u32) -> Vec<(u32, String)> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: comm may hold spaces, so read after its last ')'.
+        let Some((comm, rest)) = stat
+            .split_once(" (")
+            .and_then(|(_, rest)| rest.rsplit_once(") "))
+        else {
+            continue;
+        };
+        if let Some(ppid) = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|ppid| ppid.parse::<u32>().ok())
+        {
+            parents.push((pid, ppid, comm.to_string()));
+        }
+    }
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for (pid, ppid, comm) in &parents {
+            if *ppid == parent {
+                found.push((*pid, comm.clone()));
+                frontier.push(*pid);
+            }
+        }
+    }
+    found
+}
+
+/// SIGTERM to those of `processes` still running with the same name (so a reused pid is spared),
+/// then a wait of up to 10 s for them to go.
+fn end_processes(processes: &[(u32, String)]) {
+    let alive = |pid: u32, comm: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| stat.contains(&format!("({comm})")) && !stat.contains(") Z "))
+    };
+    for (pid, comm) in processes {
+        if alive(*pid, comm) {
+            if let Ok(pid) = libc::pid_t::try_from(*pid) {
+                // SAFETY: kill(2) on a process this test's driver started, checked alive above.
+                unsafe {
+                    libc::kill(pid, libc::SIGTERM);
+                }
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while processes.iter().any(|(pid, comm)| alive(*pid, comm)) && Instant::now() < deadline {
+        thread::sleep(POLL);
     }
 }
 

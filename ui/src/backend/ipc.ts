@@ -16,6 +16,7 @@ import {
   type AuditView,
   type AuditReport,
   type ClipboardCleared,
+  type Commands,
   type CommandErrorKind,
   type Conflict,
   type CopyReceipt,
@@ -27,6 +28,7 @@ import {
   type KeyPresetView,
   type KeysChange,
   type KeyStatus,
+  type LockReason,
   type ManyCreatedView,
   type ManyKeysFormat,
   type RefusedChange,
@@ -55,6 +57,7 @@ export type {
   AuditValue,
   AuditView,
   ClipboardCleared,
+  Commands,
   Conflict,
   CopyReceipt,
   CreatedKeyView,
@@ -65,6 +68,7 @@ export type {
   KeyPresetView,
   KeysChange,
   KeyStatus,
+  LockReason,
   ManyCreatedView,
   ManyKeysFormat,
   RefusedChange,
@@ -122,9 +126,20 @@ export function onVaultLockedError(listener: () => void): () => void {
   return () => lockedListeners.delete(listener);
 }
 
-async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+/** A command's name (src-tauri/commands.rs, generated into the bindings). */
+export type CommandName = keyof Commands;
+/** What a command takes, as the window sends it (generated). */
+export type ArgsOf<C extends CommandName> = Commands[C]['args'];
+/** What a command answers (generated). */
+export type AnswerOf<C extends CommandName> = Commands[C]['answer'];
+
+// Typed by the generated map: a wrong name, argument or answer type fails `npm run check`.
+async function call<C extends CommandName>(
+  command: C,
+  ...[args]: ArgsOf<C> extends Record<string, never> ? [] : [ArgsOf<C>]
+): Promise<AnswerOf<C>> {
   try {
-    return await invoke<T>(command, args);
+    return await invoke<AnswerOf<C>>(command, args);
   } catch (raw) {
     const error = toBackendError(raw);
     if (error.kind === 'vault_locked') {
@@ -154,8 +169,13 @@ export function unlockFromKeychain(): Promise<boolean> {
   return call('unlock_from_keychain');
 }
 
-export function lock(): Promise<void> {
-  return call('lock');
+/** Forgets the vault key remembered in the OS keychain; false when none was remembered. */
+export function forgetKeychain(): Promise<boolean> {
+  return call('forget_keychain');
+}
+
+export async function lock(): Promise<void> {
+  await call('lock');
 }
 
 export function vaultSummary(): Promise<VaultSummary> {
@@ -163,8 +183,8 @@ export function vaultSummary(): Promise<VaultSummary> {
 }
 
 /** Tells the backend the admin is active, so the idle auto-lock starts over. */
-export function touch(): Promise<void> {
-  return call('touch');
+export async function touch(): Promise<void> {
+  await call('touch');
 }
 
 // ---- Accounts ----------------------------------------------------------------------
@@ -177,11 +197,7 @@ export function createAccount(name: string, prefix?: string, keyLimit?: number):
   return call('create_account', { name, prefix, keyLimit });
 }
 
-export interface AccountChanges {
-  rename?: string;
-  prefix?: string;
-  keyLimit?: number;
-}
+export type AccountChanges = Omit<ArgsOf<'update_account'>, 'name'>;
 
 export function updateAccount(name: string, changes: AccountChanges): Promise<Account> {
   return call('update_account', { name, ...changes });
@@ -195,8 +211,8 @@ export function copySharedSecret(account: string, passphrase: string): Promise<C
   return call('copy_shared_secret', { account, passphrase });
 }
 
-export function rotateSharedSecret(account: string): Promise<void> {
-  return call('rotate_shared_secret', { account });
+export async function rotateSharedSecret(account: string): Promise<void> {
+  await call('rotate_shared_secret', { account });
 }
 
 // ---- Groups ------------------------------------------------------------------------
@@ -205,21 +221,13 @@ export function listGroups(account: string): Promise<Group[]> {
   return call('list_groups', { account });
 }
 
-export interface NewGroup {
-  name: string;
-  description?: string;
-  scopes: string[];
-}
+export type NewGroup = Omit<ArgsOf<'create_group'>, 'account'>;
 
 export function createGroup(account: string, group: NewGroup): Promise<Group> {
   return call('create_group', { account, ...group });
 }
 
-export interface GroupChanges {
-  rename?: string;
-  description?: string;
-  scopes?: string[];
-}
+export type GroupChanges = Omit<ArgsOf<'update_group'>, 'account' | 'name'>;
 
 export function updateGroup(account: string, name: string, changes: GroupChanges): Promise<Group> {
   return call('update_group', { account, name, ...changes });
@@ -240,15 +248,8 @@ export function keyPresets(): Promise<KeyPresetView[]> {
   return call('key_presets');
 }
 
-export interface NewKey {
-  name: string;
-  description?: string;
-  access: AccessType;
-  allowUnbind: boolean;
-  groups: string[];
-  /** RFC 3339 (or YYYY-MM-DD, through that day UTC); leave out for a key that never expires. */
-  expiresAt?: string;
-}
+/** `expiresAt`: RFC 3339 (or YYYY-MM-DD, through that day UTC); leave out for a key that never expires. */
+export type NewKey = Omit<ArgsOf<'create_key'>, 'account'>;
 
 /** Creates a key. The result is the only time the full key exists in the UI. */
 export function createKey(account: string, key: NewKey): Promise<CreatedKeyView> {
@@ -261,8 +262,8 @@ export function copyCreatedKey(keyId: string): Promise<CopyReceipt> {
 }
 
 /** The one-time display closed: the backend drops its copy of the key. */
-export function forgetCreatedKey(keyId: string): Promise<void> {
-  return call('forget_created_key', { keyId });
+export async function forgetCreatedKey(keyId: string): Promise<void> {
+  await call('forget_created_key', { keyId });
 }
 
 export function renameKey(account: string, key: string, newName: string): Promise<ApiKey> {
@@ -298,18 +299,12 @@ export function changeKeys(account: string, keys: string[], change: KeysChange):
   return call('change_keys', { account, keys, change });
 }
 
-export interface ManyKeys {
-  /** One name a line, or CSV rows of name,description,groups (groups separated by ;). */
-  text: string;
-  format: ManyKeysFormat;
-  access: AccessType;
-  allowUnbind: boolean;
-  /** Groups every key gets (besides a CSV row's own). */
-  groups: string[];
-  expiresAt?: string;
-  /** A new folder to write one file per key into. */
-  exportDir?: string;
-}
+/**
+ * `text`: one name a line, or CSV rows of name,description,groups (groups separated by ;);
+ * `groups`: groups every key gets (besides a CSV row's own); `exportDir`: a new folder to
+ * write one file per key into.
+ */
+export type ManyKeys = Omit<ArgsOf<'add_many_keys'>, 'account'>;
 
 /** Adds one key per line, all or none; the answer is the only time their full keys exist in the UI. */
 export function addManyKeys(account: string, keys: ManyKeys): Promise<ManyCreatedView> {
@@ -332,19 +327,12 @@ export function createdKeyQr(keyId: string): Promise<string> {
 
 // ---- Audit log ---------------------------------------------------------------------
 
-export interface AuditQuery {
-  /** A prefix of the action: `key.` for every key change. */
-  action?: string;
-  /** A key's (or other target's) name or id. */
-  key?: string;
-  /** Who made the change, ignoring case. */
-  actor?: string;
-  /** RFC 3339; entries at or after it. */
-  since?: string;
-  /** RFC 3339; entries before it. */
-  until?: string;
-  limit?: number;
-}
+/**
+ * `action`: a prefix (`key.` for every key change); `key`: a key's (or other target's) name or
+ * id; `actor`: who made the change, ignoring case; `since` (inclusive) and `until` (exclusive):
+ * RFC 3339.
+ */
+export type AuditQuery = ArgsOf<'list_audit'>;
 
 /** Entries newest first, each with its details as lines of text. */
 export function listAudit(query: AuditQuery = {}): Promise<AuditView[]> {

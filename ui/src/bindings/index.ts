@@ -330,7 +330,7 @@ refused: Array<RefusedChange>, syncing: boolean, };
  */
 export type VaultLocked = { reason: LockReason, };
 
-export type LockReason = "idle" | "user";
+export type LockReason = "idle" | "user" | "screen" | "suspend";
 
 /**
  * Payload of `clipboard-cleared`: the countdown of the last copy is over. A new copy
@@ -339,6 +339,96 @@ export type LockReason = "idle" | "user";
 export type ClipboardCleared = { reason: ClipboardClearReason, };
 
 export type ClipboardClearReason = "expired" | "locked" | "overwritten";
+
+/** Every command: what it takes (as the window sends it) and what it answers. */
+export type Commands = {
+  vault_status: { args: Record<string, never>; answer: VaultStatus };
+  create_vault: { args: { passphrase: string; remember: boolean }; answer: UnlockOutcome };
+  unlock: { args: { passphrase: string; remember: boolean }; answer: UnlockOutcome };
+  unlock_from_keychain: { args: Record<string, never>; answer: boolean };
+  forget_keychain: { args: Record<string, never>; answer: boolean };
+  lock: { args: Record<string, never>; answer: null };
+  vault_summary: { args: Record<string, never>; answer: VaultSummary };
+  touch: { args: Record<string, never>; answer: null };
+  list_accounts: { args: Record<string, never>; answer: Array<Account> };
+  create_account: { args: { name: string; prefix?: string | null; keyLimit?: number | null }; answer: Account };
+  update_account: { args: { name: string; rename?: string | null; prefix?: string | null; keyLimit?: number | null }; answer: Account };
+  reveal_shared_secret: { args: { account: string; passphrase: string }; answer: string };
+  copy_shared_secret: { args: { account: string; passphrase: string }; answer: CopyReceipt };
+  rotate_shared_secret: { args: { account: string }; answer: null };
+  list_groups: { args: { account: string }; answer: Array<Group> };
+  create_group: { args: { account: string; name: string; description?: string | null; scopes: Array<string> }; answer: Group };
+  update_group: { args: { account: string; name: string; rename?: string | null; description?: string | null; scopes?: Array<string> | null }; answer: Group };
+  delete_group: { args: { account: string; name: string; force: boolean }; answer: GroupDeletion };
+  key_presets: { args: Record<string, never>; answer: Array<KeyPresetView> };
+  list_keys: { args: { account: string }; answer: Array<ApiKey> };
+  create_key: { args: { account: string; name: string; description?: string | null; access: AccessType; allowUnbind: boolean; groups: Array<string>; expiresAt?: string | null }; answer: CreatedKeyView };
+  copy_created_key: { args: { keyId: string }; answer: CopyReceipt };
+  forget_created_key: { args: { keyId: string }; answer: null };
+  rename_key: { args: { account: string; key: string; newName: string }; answer: ApiKey };
+  set_key_status: { args: { account: string; key: string; status: KeyStatus }; answer: ApiKey };
+  set_key_groups: { args: { account: string; key: string; groups: Array<string> }; answer: ApiKey };
+  delete_key: { args: { account: string; key: string }; answer: ApiKey };
+  roll_keys: { args: { account: string; keys: Array<string>; grace: string; exportDir?: string | null }; answer: RollView };
+  change_keys: { args: { account: string; keys: Array<string>; change: KeysChange }; answer: Array<ApiKey> };
+  add_many_keys: { args: { account: string; text: string; format: ManyKeysFormat; access: AccessType; allowUnbind: boolean; groups: Array<string>; expiresAt?: string | null; exportDir?: string | null }; answer: ManyCreatedView };
+  review_counts: { args: { account: string }; answer: ReviewCounts };
+  daily_review: { args: { today: string }; answer: DailyReview };
+  created_key_qr: { args: { keyId: string }; answer: string };
+  list_audit: { args: { action?: string | null; key?: string | null; actor?: string | null; since?: string | null; until?: string | null; limit?: number | null }; answer: Array<AuditView> };
+  verify_audit: { args: Record<string, never>; answer: AuditReport };
+  get_settings: { args: Record<string, never>; answer: Settings };
+  update_settings: { args: { settings: Settings }; answer: Settings };
+  sync_status: { args: { account: string }; answer: SyncStatus };
+  set_remote: { args: { account: string; url: string; token: string; insecure: boolean }; answer: SyncStatus };
+  sync_now: { args: { account: string }; answer: SyncReport };
+  remove_remote: { args: { account: string; force: boolean }; answer: SyncStatus };
+};
+
+/** The names of the commands, in the order of src-tauri/commands.rs. */
+export const COMMANDS = [
+  "vault_status",
+  "create_vault",
+  "unlock",
+  "unlock_from_keychain",
+  "forget_keychain",
+  "lock",
+  "vault_summary",
+  "touch",
+  "list_accounts",
+  "create_account",
+  "update_account",
+  "reveal_shared_secret",
+  "copy_shared_secret",
+  "rotate_shared_secret",
+  "list_groups",
+  "create_group",
+  "update_group",
+  "delete_group",
+  "key_presets",
+  "list_keys",
+  "create_key",
+  "copy_created_key",
+  "forget_created_key",
+  "rename_key",
+  "set_key_status",
+  "set_key_groups",
+  "delete_key",
+  "roll_keys",
+  "change_keys",
+  "add_many_keys",
+  "review_counts",
+  "daily_review",
+  "created_key_qr",
+  "list_audit",
+  "verify_audit",
+  "get_settings",
+  "update_settings",
+  "sync_status",
+  "set_remote",
+  "sync_now",
+  "remove_remote",
+] as const;
 
 /** The events the backend emits, by name, with their payloads. */
 export type BackendEvents = { "vault-locked": VaultLocked, "clipboard-cleared": ClipboardCleared, "sync-status": SyncStatus, "vault-changed": null, };

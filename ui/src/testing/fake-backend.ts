@@ -7,6 +7,8 @@ import { emit } from '@tauri-apps/api/event';
 import type {
   AccessType,
   Account,
+  AnswerOf,
+  CommandName,
   ApiKey,
   AuditLine,
   AuditView,
@@ -117,7 +119,7 @@ export class FakeBackend {
       (command, args) => {
         const given = (args ?? {}) as Args;
         this.calls.push({ command, args: given });
-        return this.handle(command, given);
+        return this.handle(command as CommandName, given);
       },
       { shouldMockEvents: true },
     );
@@ -231,7 +233,9 @@ export class FakeBackend {
 
   // ---- Commands ---------------------------------------------------------------------
 
-  private handle(command: string, args: Args): unknown {
+  // Typed by the generated command list: a command the fake does not handle fails the
+  // type check (see `unhandled` below), as does an answer of the wrong shape for most.
+  private handle(command: CommandName, args: Args): AnswerOf<CommandName> | Promise<AnswerOf<CommandName>> {
     const failure = this.failures.get(command);
     if (failure) fail(failure.kind, failure.message);
     switch (command) {
@@ -256,6 +260,12 @@ export class FakeBackend {
         this.unlocked = false;
         this.createdSecrets.clear();
         return null;
+      case 'forget_keychain': {
+        this.open();
+        const forgotten = this.keychain === 'remembered';
+        if (this.keychain !== 'unavailable') this.keychain = 'empty';
+        return forgotten;
+      }
       case 'touch':
         this.open();
         return null;
@@ -371,8 +381,10 @@ export class FakeBackend {
         return this.syncNow(this.account(args.account).name);
       case 'remove_remote':
         return this.removeRemote(args);
-      default:
-        throw new Error(`the fake backend has no command ${command}`);
+      default: {
+        const unhandled: never = command;
+        throw new Error(`the fake backend has no command ${String(unhandled)}`);
+      }
     }
   }
 

@@ -1,11 +1,19 @@
-//! Leak test: a scripted session with the real `keyward` collects every full
-//! key and every shared secret that was printed. Afterwards each one is
-//! searched for in the vault file, its WAL and SHM, its header, every other
-//! file of the session's directory, and the stdout/stderr of every command
-//! other than the one that legitimately printed it (the key's creation, or
-//! `secret show` for the shared secret). None may appear — neither whole nor
-//! as a 16-character piece of its middle. The passphrases must not appear
-//! in any output or file either.
+//! Leak test: a scripted session with the real `keyward`, syncing with the
+//! real `keyward-server`, collects every full key and every shared secret
+//! that was printed. Afterwards each one is searched for in the vault file,
+//! its WAL and SHM (also as a SIGKILL left them), its header, every other file
+//! of the session's directory, and the stdout/stderr of every command other
+//! than the one that legitimately printed it (the key's creation, or `secret
+//! show` for the shared secret). None may appear — neither whole nor as a
+//! 16-character piece of its middle. The passphrases and the sync token must
+//! not appear in any output or file either.
+//!
+//! Finding nothing in an encrypted file proves encryption, not absence; so the
+//! vault is also opened with its passphrase and every row of every table
+//! (the audit log included) is searched: no key and no passphrase anywhere,
+//! the shared secret only where it is kept (and no rotated-away one), the sync
+//! token only in its remote's row. And every file the server wrote, read
+//! after a SIGKILL (its WAL included), holds none of them.
 
 mod support;
 
@@ -27,6 +35,9 @@ struct Secret {
 
 struct Session {
     kw: Kw,
+    server: RemoteServer,
+    /// This desktop's sync token: never printed, stored only in its remote's row.
+    token: String,
     /// Every command's output, with the secrets it was allowed to print.
     log: Vec<(Out, BTreeSet<String>)>,
     secrets: Vec<Secret>,
@@ -66,8 +77,12 @@ impl Session {
     fn new() -> Session {
         let kw = Kw::empty();
         let passphrases = vec![kw.passphrase.clone()];
+        let server = RemoteServer::start();
+        let token = server.token("acme", "the leak test's desktop");
         Session {
             kw,
+            server,
+            token,
             log: Vec::new(),
             secrets: Vec::new(),
             captured_files: Vec::new(),
@@ -196,7 +211,15 @@ impl Session {
                 printed.extend(chunk);
             }
         }
-        std::thread::sleep(Duration::from_millis(60));
+        // Then kill it while a `keyward` holds fresh commits in the WAL.
+        let wal = &vault_files(&self.kw.vault)[2];
+        while std::fs::metadata(wal).map_or(0, |m| m.len()) == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the loop never left a commit in the WAL"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
         // SAFETY: plain syscall on the process group we created.
         unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
         let _ = child.wait();
@@ -205,12 +228,13 @@ impl Session {
         let printed = String::from_utf8(printed).unwrap();
         let mut stderr = String::new();
         let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
-        for path in vault_files(&self.kw.vault) {
-            if let Ok(bytes) = std::fs::read(&path) {
-                self.captured_files
-                    .push((format!("{} right after a SIGKILL", path.display()), bytes));
-            }
+        // The vault, its header, the WAL and the shared memory: all must be there.
+        for (name, bytes) in read_expected(&vault_files(&self.kw.vault)) {
+            self.captured_files
+                .push((format!("{name} right after a SIGKILL"), bytes));
         }
+        let wal = &self.captured_files[self.captured_files.len() - 2];
+        assert!(!wal.1.is_empty(), "{}: the WAL held commits", wal.0);
         let mut allowed = BTreeSet::new();
         for value in serde_json::Deserializer::from_str(&printed).into_iter::<Value>() {
             let Ok(record) = value else { break };
@@ -352,6 +376,16 @@ fn no_key_or_secret_appears_where_it_was_not_meant_to() {
         0,
     );
     session.run(&["key", "enable", "gate-2"], 0);
+    // Sync: the token goes in with `remote set`, and out only to the server.
+    let (url, token) = (session.server.url.clone(), session.token.clone());
+    session.run_env(
+        &["remote", "set", &url],
+        &[("KEYWARD_REMOTE_TOKEN", &token)],
+        0,
+    );
+    session.run(&["sync", "--json"], 0);
+    session.run(&["remote", "show"], 0);
+    session.run(&["remote", "show", "--json"], 0);
     session.run(&["key", "list"], 0);
     session.run(&["key", "list", "--json"], 0);
     session.run(&["key", "show", "north-gate"], 0);
@@ -412,8 +446,11 @@ fn no_key_or_secret_appears_where_it_was_not_meant_to() {
     session.run(&["key", "list", "--json"], 0);
     session.verify(&first, &[], 0, "VALID");
     assert_eq!(session.show_secret(true), rotated);
+    session.run(&["sync"], 0);
     session.run(&["audit", "list", "--json"], 0);
     session.run(&["audit", "verify", "--json"], 0);
+    // The server as a crash leaves it: what it last wrote still in its WAL.
+    session.server.kill();
 
     // ---- the search
     let mut found = Vec::new();
@@ -440,11 +477,43 @@ fn no_key_or_secret_appears_where_it_was_not_meant_to() {
         .iter()
         .map(|s| (s.label.clone(), needles(&s.value), s.value.as_str()))
         .collect();
+    // Allowed in no output and no file: the passphrases and the sync token.
     let passphrase_needles: Vec<(String, Vec<String>, &str)> = session
         .passphrases
         .iter()
         .map(|p| ("a passphrase".to_string(), vec![p.clone()], ""))
+        .chain([("the sync token".to_string(), needles(&session.token), "")])
         .collect();
+    // Every file the server wrote; its database and WAL must be there.
+    let server_dir = session.server.dir.path().to_path_buf();
+    let server_files = read_expected(&[
+        server_dir.join("server.db"),
+        server_dir.join("server.db-wal"),
+        server_dir.join("server.log"),
+    ]);
+    assert!(
+        !server_files[1].1.is_empty(),
+        "the server's WAL holds its last commits"
+    );
+    let others: Vec<PathBuf> = all_files(&server_dir)
+        .into_iter()
+        .filter(|path| {
+            !server_files
+                .iter()
+                .any(|(name, _)| *name == path.display().to_string())
+        })
+        .collect();
+    files.extend(server_files);
+    files.extend(read_expected(&others));
+    let server_bytes: Vec<u8> = files
+        .iter()
+        .filter(|(name, _)| name.starts_with(&server_dir.display().to_string()))
+        .flat_map(|(_, bytes)| bytes.clone())
+        .collect();
+    assert!(
+        contains(&server_bytes, "north-gate"),
+        "the server's files hold the synced records in the clear: the search reads them"
+    );
     assert!(
         session.secrets.len() >= 10,
         "the session printed too few secrets to prove much: {}",
@@ -517,5 +586,68 @@ fn no_key_or_secret_appears_where_it_was_not_meant_to() {
         found.is_empty(),
         "secrets found where they must not be ({by_what:?}):\n{}",
         found.join("\n")
+    );
+    search_the_open_vault(&session, &rotated);
+}
+
+/// Opens the vault with its passphrase and searches every row of every
+/// table: no key or passphrase anywhere; the shared secret only as the
+/// account's (and no rotated-away one); the sync token only as its remote's.
+fn search_the_open_vault(session: &Session, current_shared_secret: &str) {
+    let vault = keyward_core::Vault::open(
+        &session.kw.vault,
+        &keyward_core::SecretString::from(session.kw.passphrase.as_str()),
+    )
+    .expect("open the vault with its passphrase");
+    let kept = |table: &str, column: &str| vec![(table.to_string(), column.to_string())];
+    // The search reads the decrypted rows: it finds what is kept where it is kept.
+    let where_kept = [
+        (current_shared_secret, kept("accounts", "shared_secret")),
+        (session.token.as_str(), kept("remotes", "token")),
+    ];
+    for (value, cells) in &where_kept {
+        assert_eq!(
+            &vault.cells_holding(value).unwrap(),
+            cells,
+            "the shared secret and the token are where they are kept, and nowhere else"
+        );
+    }
+    let searched = session
+        .secrets
+        .iter()
+        .map(|s| (s.label.as_str(), s.value.as_str()))
+        .chain(
+            session
+                .passphrases
+                .iter()
+                .map(|p| ("a passphrase", p.as_str())),
+        )
+        .chain([("the sync token", session.token.as_str())]);
+    let mut found = Vec::new();
+    for (label, value) in searched {
+        let allowed = where_kept
+            .iter()
+            .find(|(kept, _)| *kept == value)
+            .map(|(_, cells)| cells.clone())
+            .unwrap_or_default();
+        for needle in needles(value) {
+            for cell in vault.cells_holding(&needle).unwrap() {
+                if !allowed.contains(&cell) {
+                    found.push(format!("{label}: {needle:?} is in {}.{}", cell.0, cell.1));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "secrets stored in the vault where they must not be:\n{}",
+        found.join("\n")
+    );
+    assert!(
+        vault
+            .cells_holding(&session.kw.actor)
+            .unwrap()
+            .contains(&("audit_log".to_string(), "actor".to_string())),
+        "the audit log is among the rows searched"
     );
 }

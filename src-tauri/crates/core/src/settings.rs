@@ -68,10 +68,18 @@ impl Vault {
                 |row| row.get(0),
             )
             .optional()?;
-        // Settings a newer or older app wrote in another shape fall back to the defaults.
-        Ok(stored
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default())
+        let Some(text) = stored else {
+            return Ok(Settings::default());
+        };
+        // A row that does not parse, or holds what the rules refuse, is damage to
+        // report like any other, not a reason to quietly use other delays.
+        let settings: Settings = serde_json::from_str(&text).map_err(|err| {
+            Error::VaultDamaged(format!("its settings record is unreadable ({err})"))
+        })?;
+        settings.validate().map_err(|err| {
+            Error::VaultDamaged(format!("its settings record is out of range ({err})"))
+        })?;
+        Ok(settings)
     }
 
     pub fn update_settings(&mut self, settings: Settings) -> Result<Settings> {
@@ -162,5 +170,55 @@ mod tests {
             };
             assert!(vault.update_settings(bad).is_err(), "{days}");
         }
+    }
+
+    #[test]
+    fn a_settings_record_that_does_not_parse_or_is_out_of_range_is_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let passphrase = SecretString::from("correct horse");
+        let mut vault = Vault::create(&path, &passphrase, KdfParams::WEAKEST).unwrap();
+        vault.update_settings(Settings::default()).unwrap();
+        for (stored, says) in [
+            (
+                r#"{"clipboard_clear_seconds": "thirty", "auto_lock_minutes": 5}"#,
+                "unreadable",
+            ),
+            (r#"{"auto_lock_minutes": 5}"#, "unreadable"),
+            ("not json", "unreadable"),
+            (
+                r#"{"clipboard_clear_seconds": 0, "auto_lock_minutes": 5}"#,
+                "out of range",
+            ),
+            (
+                r#"{"clipboard_clear_seconds": 30, "auto_lock_minutes": 100000}"#,
+                "out of range",
+            ),
+            (
+                r#"{"clipboard_clear_seconds": 30, "auto_lock_minutes": 5, "expiry_warning_days": 0}"#,
+                "out of range",
+            ),
+        ] {
+            vault
+                .conn
+                .execute(
+                    "INSERT OR REPLACE INTO meta (name, value) VALUES ('settings', ?1)",
+                    [stored],
+                )
+                .unwrap();
+            let err = vault.settings().expect_err(stored);
+            assert!(matches!(err, Error::VaultDamaged(_)), "{stored}: {err:?}");
+            assert!(err.to_string().contains(says), "{stored}: {err}");
+            assert!(
+                vault.update_settings(Settings::default()).is_err(),
+                "{stored}: not silently replaced"
+            );
+        }
+        // No row at all is a vault that never changed its settings.
+        vault
+            .conn
+            .execute("DELETE FROM meta WHERE name = 'settings'", [])
+            .unwrap();
+        assert_eq!(vault.settings().unwrap(), Settings::default());
     }
 }

@@ -237,6 +237,45 @@ impl Vault {
         })
     }
 
+    /// Where `text` is stored: the `(table, column)` of every cell, in every
+    /// row of every table (the audit log included), whose decrypted content
+    /// holds it — a blob read as UTF-8 and as hex. For inspection only: the
+    /// leak tests ask it for keys, tokens and secrets; the app never calls it.
+    pub fn cells_holding(&self, text: &str) -> Result<Vec<(String, String)>> {
+        use rusqlite::types::ValueRef;
+        let tables: Vec<String> = self
+            .conn
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")?
+            .query_map([], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut cells = Vec::new();
+        for table in tables {
+            let mut statement = self.conn.prepare(&format!("SELECT * FROM \"{table}\""))?;
+            let columns: Vec<String> = statement
+                .column_names()
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                for (index, column) in columns.iter().enumerate() {
+                    let holds = match row.get_ref(index)? {
+                        ValueRef::Text(bytes) => String::from_utf8_lossy(bytes).contains(text),
+                        ValueRef::Blob(bytes) => {
+                            String::from_utf8_lossy(bytes).contains(text)
+                                || hex::encode(bytes).contains(&text.to_lowercase())
+                        }
+                        ValueRef::Null | ValueRef::Integer(_) | ValueRef::Real(_) => false,
+                    };
+                    if holds {
+                        cells.push((table.clone(), column.clone()));
+                    }
+                }
+            }
+        }
+        Ok(cells)
+    }
+
     /// Checks a passphrase against the header without changing anything
     /// (used before revealing a secret).
     pub fn check_passphrase(&self, passphrase: &SecretString) -> Result<()> {

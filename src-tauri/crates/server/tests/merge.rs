@@ -3,6 +3,8 @@
 //! same record, with the security-conservative value, and the change that
 //! arrives second is told how each field merged. The desktop whose earlier
 //! pushed value a merge overrode is told on its next pull naming its origin.
+//! The last test (`property`) runs random concurrent edits of a key through
+//! the server in both orders and checks the merged key against each desktop's view.
 
 mod support;
 
@@ -1031,4 +1033,468 @@ async fn one_key() -> (Server, String, Desktops, Uuid) {
         )
         .await;
     (server, token, desk, id)
+}
+
+// ---------------------------------------------------------------------------
+// The merge as a property: random concurrent edits of one key by two
+// desktops, pushed in both orders on the real server.
+
+mod property {
+    use std::collections::BTreeSet;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use keyward_model::access::{decide, Grant, Request};
+    use keyward_model::{AccessType, Action, KeyStatus, Method, Scope};
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    use serde_json::{json, Value};
+    use time::{Duration, OffsetDateTime};
+    use uuid::Uuid;
+
+    use super::support::*;
+
+    const GROUPS: usize = 3;
+    const RESOURCES: [&str; 3] = ["devices", "sessions", "passings"];
+    /// The probes: every method on every resource a scope can name, and one no scope names.
+    const PROBED: [&str; 4] = ["devices", "sessions", "passings", "elsewhere"];
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Expiry {
+        Past,
+        Soon,
+        Later,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct Permissions {
+        access: AccessType,
+        allow_unbind: bool,
+        /// Indexes into the case's groups.
+        groups: BTreeSet<usize>,
+    }
+
+    /// What the security of a key depends on, as a desktop would hold it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct View {
+        permissions: Permissions,
+        status: KeyStatus,
+        expiry: Option<Expiry>,
+    }
+
+    /// One desktop's offline edit: the fields it names (`None`: left alone).
+    #[derive(Debug, Clone)]
+    struct Patch {
+        /// Seconds after the other desktop's earliest possible edit: ties happen.
+        at: i64,
+        status: Option<KeyStatus>,
+        /// `Some(None)` clears the expiry.
+        expiry: Option<Option<Expiry>>,
+        permissions: Option<Permissions>,
+        name: Option<&'static str>,
+        description: Option<Option<&'static str>>,
+    }
+
+    #[derive(Debug, Clone)]
+    struct Case {
+        scopes: [BTreeSet<Scope>; GROUPS],
+        base: View,
+        a: Patch,
+        b: Patch,
+    }
+
+    impl View {
+        /// This view with `patch` laid over it: what its desktop holds after the edit.
+        fn then(&self, patch: &Patch) -> View {
+            View {
+                permissions: patch
+                    .permissions
+                    .clone()
+                    .unwrap_or_else(|| self.permissions.clone()),
+                status: patch.status.unwrap_or(self.status),
+                expiry: patch.expiry.unwrap_or(self.expiry),
+            }
+        }
+
+        /// Whether a key so set is VALID for `request` (at a time when `Past`
+        /// has expired and `Soon` and `Later` have not).
+        fn allows(&self, scopes: &[BTreeSet<Scope>; GROUPS], request: &Request) -> bool {
+            if self.status != KeyStatus::Active || self.expiry == Some(Expiry::Past) {
+                return false;
+            }
+            let union: BTreeSet<Scope> = self
+                .permissions
+                .groups
+                .iter()
+                .flat_map(|g| scopes[*g].iter().cloned())
+                .collect();
+            let grant = Grant {
+                access: self.permissions.access,
+                allow_unbind: self.permissions.allow_unbind,
+                scopes: (!self.permissions.groups.is_empty()).then_some(&union),
+            };
+            decide(&grant, request).is_ok()
+        }
+    }
+
+    fn any_permissions() -> impl Strategy<Value = Permissions> {
+        (
+            prop::sample::select(AccessType::ALL.to_vec()),
+            any::<bool>(),
+            prop::collection::btree_set(0..GROUPS, 0..=GROUPS),
+        )
+            .prop_map(|(access, unbind, groups)| Permissions {
+                access,
+                allow_unbind: unbind && access != AccessType::Read,
+                groups,
+            })
+    }
+
+    // Weighted towards live keys, so that most merged keys answer some probe VALID.
+    fn any_status() -> impl Strategy<Value = KeyStatus> {
+        prop_oneof![4 => Just(KeyStatus::Active), 1 => Just(KeyStatus::Inactive)]
+    }
+
+    fn any_expiry() -> impl Strategy<Value = Option<Expiry>> {
+        prop_oneof![
+            3 => Just(None),
+            1 => Just(Some(Expiry::Past)),
+            2 => Just(Some(Expiry::Soon)),
+            2 => Just(Some(Expiry::Later)),
+        ]
+    }
+
+    fn any_scopes() -> impl Strategy<Value = BTreeSet<Scope>> {
+        prop::collection::btree_set(
+            (
+                prop::sample::select(RESOURCES.to_vec()),
+                prop::sample::select(Action::ALL.to_vec()),
+            )
+                .prop_map(|(resource, action)| Scope::new(resource, action)),
+            1..6,
+        )
+    }
+
+    fn any_patch() -> impl Strategy<Value = Patch> {
+        (
+            0i64..3,
+            prop::option::weighted(0.5, any_status()),
+            prop::option::weighted(0.4, any_expiry()),
+            prop::option::weighted(0.75, any_permissions()),
+            prop::option::of(prop::sample::select(vec!["north", "south"])),
+            prop::option::of(prop::option::of(prop::sample::select(vec![
+                "north side",
+                "south side",
+            ]))),
+        )
+            .prop_map(
+                |(at, status, expiry, permissions, name, description)| Patch {
+                    at,
+                    status,
+                    expiry,
+                    permissions,
+                    name,
+                    description,
+                },
+            )
+    }
+
+    fn any_case() -> impl Strategy<Value = Case> {
+        (
+            [any_scopes(), any_scopes(), any_scopes()],
+            any_permissions(),
+            any_status(),
+            any_expiry(),
+            any_patch(),
+            any_patch(),
+        )
+            .prop_map(|(scopes, permissions, status, expiry, a, b)| Case {
+                scopes,
+                base: View {
+                    permissions,
+                    status,
+                    expiry,
+                },
+                a,
+                b,
+            })
+    }
+
+    /// One account on the server and its desktops: `setup` made the records,
+    /// `a` and `b` edit them. Their tokens were made in that order in every
+    /// account, so a tie in time is broken the same way in each.
+    struct Account {
+        setup: String,
+        a: String,
+        b: String,
+    }
+
+    struct World {
+        server: Server,
+        now: OffsetDateTime,
+        /// Pushed A first, then B.
+        a_first: Account,
+        /// Pushed B first, then A.
+        b_first: Account,
+        cases: AtomicUsize,
+        /// Cases where both desktops changed the permissions and the merged key
+        /// stayed active and VALID for some probe: the merge rule really judged.
+        judged: AtomicUsize,
+        /// Cases whose merged key answered VALID to some probe.
+        some_valid: AtomicUsize,
+    }
+
+    impl World {
+        fn new() -> World {
+            // Every probe of an inactive or narrowed key is a failure: no limit.
+            let server = Server::start(&["--verify-failure-burst", "1000000000"]);
+            let token = |account: &str, desktop: &str| server.token_labelled(account, desktop);
+            let account = |name: &str| Account {
+                setup: token(name, "setup"),
+                a: token(name, "desktop A"),
+                b: token(name, "desktop B"),
+            };
+            let a_first = account("A first");
+            let b_first = account("B first");
+            let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+            World {
+                server,
+                now,
+                a_first,
+                b_first,
+                cases: AtomicUsize::new(0),
+                judged: AtomicUsize::new(0),
+                some_valid: AtomicUsize::new(0),
+            }
+        }
+
+        fn expiry_at(&self, expiry: Option<Expiry>) -> Value {
+            match expiry {
+                None => Value::Null,
+                Some(Expiry::Past) => json!(rfc3339(self.now - Duration::days(2))),
+                Some(Expiry::Soon) => json!(rfc3339(self.now + Duration::days(2))),
+                Some(Expiry::Later) => json!(rfc3339(self.now + Duration::days(30))),
+            }
+        }
+
+        fn permissions_json(permissions: &Permissions, groups: &[Uuid]) -> Value {
+            let ids: Vec<Uuid> = permissions.groups.iter().map(|g| groups[*g]).collect();
+            json!({"access": permissions.access.as_str(), "allow_unbind": permissions.allow_unbind, "groups": ids})
+        }
+
+        fn patch_change(&self, id: Uuid, patch: &Patch, groups: &[Uuid], case: usize) -> Value {
+            let mut fields = serde_json::Map::new();
+            if let Some(status) = patch.status {
+                fields.insert("status".into(), json!(status.as_str()));
+            }
+            if let Some(expiry) = patch.expiry {
+                fields.insert("expires_at".into(), self.expiry_at(expiry));
+            }
+            if let Some(permissions) = &patch.permissions {
+                let flat = World::permissions_json(permissions, groups);
+                fields.extend(flat.as_object().unwrap().clone());
+            }
+            if let Some(name) = patch.name {
+                fields.insert("name".into(), json!(format!("key {case} {name}")));
+            }
+            if let Some(description) = patch.description {
+                fields.insert("description".into(), json!(description));
+            }
+            change("key", "upsert", id, Some(Value::Object(fields)))
+        }
+
+        /// Pushes `changes` with `token`; every one must apply. Their results.
+        async fn applied(&self, token: &str, changes: &[Value]) -> Result<Vec<Value>, String> {
+            let reply = self
+                .server
+                .post_json("/v1/sync/push", Some(token), &json!({ "changes": changes }))
+                .await;
+            if reply.status != 200 {
+                return Err(format!(
+                    "push answered {}: {}",
+                    reply.status,
+                    String::from_utf8_lossy(&reply.body)
+                ));
+            }
+            let results = reply.json()["results"].as_array().cloned().unwrap();
+            match results.iter().find(|r| r["outcome"] != "applied") {
+                Some(result) => Err(format!("a change was not applied: {result}")),
+                None => Ok(results),
+            }
+        }
+
+        /// Sets the case up in `account`, pushes its two edits in the given
+        /// order: the key's record as pulled afterwards (groups as indexes,
+        /// without what differs between accounts), and its full key.
+        async fn run(
+            &self,
+            account: &Account,
+            case: usize,
+            c: &Case,
+            a_first: bool,
+        ) -> Result<(Value, String), String> {
+            let t0 = self.now - Duration::hours(1);
+            let groups: Vec<Uuid> = (0..GROUPS).map(|_| Uuid::now_v7()).collect();
+            let (id, key) = (Uuid::now_v7(), new_key());
+            let mut setup: Vec<Value> = groups
+                .iter()
+                .enumerate()
+                .map(|(g, group)| {
+                    let scopes: Vec<String> = c.scopes[g].iter().map(Scope::to_string).collect();
+                    let name = format!("group {case} {g}");
+                    change(
+                        "group",
+                        "upsert",
+                        *group,
+                        Some(json!({"name": name, "scopes": scopes})),
+                    )
+                })
+                .collect();
+            let mut fields = World::permissions_json(&c.base.permissions, &groups);
+            fields["status"] = json!(c.base.status.as_str());
+            fields["expires_at"] = self.expiry_at(c.base.expiry);
+            fields["description"] = json!("as set up");
+            setup.push(create_key(id, &format!("key {case}"), &key, fields));
+            let setup: Vec<Value> = setup
+                .into_iter()
+                .map(|change| made_on(change, Uuid::nil(), 0, t0))
+                .collect();
+            let results = self.applied(&account.setup, &setup).await?;
+            // Both desktops pulled everything the setup made, then went offline.
+            let base = results.last().unwrap()["revision"].as_u64().unwrap();
+            let edit = |patch: &Patch| {
+                let at = t0 + Duration::minutes(1) + Duration::seconds(patch.at);
+                made_on(
+                    self.patch_change(id, patch, &groups, case),
+                    Uuid::nil(),
+                    base,
+                    at,
+                )
+            };
+            let (a, b) = (edit(&c.a), edit(&c.b));
+            let order = if a_first {
+                [(&account.a, a), (&account.b, b)]
+            } else {
+                [(&account.b, b), (&account.a, a)]
+            };
+            for (token, change) in order {
+                self.applied(token, &[change]).await?;
+            }
+            let pulled = self.server.pull(&account.setup, base).await;
+            let mut record = pulled["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|change| change["id"] == json!(id))
+                .and_then(|change| change.get("key").cloned())
+                .ok_or_else(|| format!("key {id} not pulled after its edits: {pulled}"))?;
+            let mut indexes: Vec<usize> = record["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| groups.iter().position(|known| json!(known) == *g).unwrap())
+                .collect();
+            indexes.sort();
+            record["groups"] = json!(indexes);
+            let object = record.as_object_mut().unwrap();
+            object.remove("verifier");
+            object.remove("hint");
+            Ok((record, key.secret.expose().to_string()))
+        }
+
+        async fn check(&self, c: &Case) -> Result<(), TestCaseError> {
+            let case = self.cases.fetch_add(1, Ordering::Relaxed);
+            let fail = |message: String| TestCaseError::fail(message);
+            let (a_first, key) = self.run(&self.a_first, case, c, true).await.map_err(fail)?;
+            let (b_first, _) = self
+                .run(&self.b_first, case, c, false)
+                .await
+                .map_err(fail)?;
+            if a_first != b_first {
+                return Err(fail(format!(
+                    "the arrival order changed the record:\nA first: {a_first}\nB first: {b_first}"
+                )));
+            }
+            // Each desktop's own view of the key, had it seen the other's edit
+            // before making its own: the other's fields, its own laid over them.
+            // (Where both named every security field, that is base + its own patch.)
+            let a_view = c.base.then(&c.b).then(&c.a);
+            let b_view = c.base.then(&c.a).then(&c.b);
+            let mut valid = 0;
+            for method in Method::ALL {
+                for resource in PROBED {
+                    let request = Request::new(method, resource, false).unwrap();
+                    let method = format!("{method:?}").to_uppercase();
+                    let answer = self.server.verify(&key, &method, resource).await;
+                    if answer["result"] != "VALID" {
+                        continue;
+                    }
+                    valid += 1;
+                    let (by_a, by_b) = (
+                        a_view.allows(&c.scopes, &request),
+                        b_view.allows(&c.scopes, &request),
+                    );
+                    if !(by_a && by_b) {
+                        return Err(fail(format!(
+                            "{method} {resource} is VALID on the server, wider than desktop {}'s own view \
+                             (A's view {a_view:?}, B's view {b_view:?}); merged record: {a_first}",
+                            if by_a { "B" } else { "A" }
+                        )));
+                    }
+                }
+            }
+            if valid > 0 {
+                self.some_valid.fetch_add(1, Ordering::Relaxed);
+                if c.a.permissions.is_some() && c.b.permissions.is_some() {
+                    self.judged.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// Two desktops edit one key offline — status, expiry, permissions (access
+    /// type, unbind and groups as one), name, description, any of them — and
+    /// push in either order: the server ends with the same record either way,
+    /// and the merged key is never VALID for a request that either desktop's
+    /// own view of it refuses (unless the merge made it inactive). Groups'
+    /// scopes, the base record and ties in time are random too.
+    /// `KEYWARD_MERGE_CASES` sets how many cases run (default 256).
+    #[test]
+    fn concurrent_edits_merge_to_one_record_never_wider_than_either_desktop_saw() {
+        let cases: u32 = std::env::var("KEYWARD_MERGE_CASES")
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .unwrap_or(256);
+        let world = World::new();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = Config {
+            cases,
+            max_shrink_iters: 500,
+            failure_persistence: None,
+            ..Config::default()
+        };
+        let started = std::time::Instant::now();
+        let result =
+            TestRunner::new(config).run(&any_case(), |case| runtime.block_on(world.check(&case)));
+        let (ran, judged, some_valid) = (
+            world.cases.load(Ordering::Relaxed),
+            world.judged.load(Ordering::Relaxed),
+            world.some_valid.load(Ordering::Relaxed),
+        );
+        eprintln!(
+            "merge property: {ran} cases (incl. shrinking) in {:?}; {some_valid} merged keys VALID somewhere, \
+             {judged} of them with permissions edited on both desktops",
+            started.elapsed()
+        );
+        if let Err(err) = result {
+            panic!("{err}");
+        }
+        assert!(
+            judged * 20 >= ran,
+            "too few cases exercised the permission merge on a live key to prove much: {judged} of {ran}"
+        );
+    }
 }

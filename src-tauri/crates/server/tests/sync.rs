@@ -32,7 +32,7 @@ impl Desktop {
     fn new(server: &Server, token: &str) -> Desktop {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("vault.db");
-        let mut vault = support::desktop_vault(dir.path(), ACCOUNT, 10);
+        let mut vault = support::desktop_vault(dir.path(), ACCOUNT, 100);
         vault
             .set_remote(
                 Some(ACCOUNT),
@@ -49,11 +49,11 @@ impl Desktop {
     }
 
     fn sync(&mut self) -> Result<SyncReport, SyncError> {
-        sync(
-            &RefCell::new(&mut self.vault),
-            Some(ACCOUNT),
-            &SyncOptions::default(),
-        )
+        self.sync_with(&SyncOptions::default())
+    }
+
+    fn sync_with(&mut self, options: &SyncOptions) -> Result<SyncReport, SyncError> {
+        sync(&RefCell::new(&mut self.vault), Some(ACCOUNT), options)
     }
 
     fn synced(&mut self) -> SyncReport {
@@ -428,11 +428,13 @@ fn queued_ids(desktop: &Desktop, seen: &mut BTreeSet<String>) {
     }
 }
 
+fn read_only(db: &std::path::Path) -> rusqlite::Connection {
+    rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
+}
+
 /// The idempotency ids the server applied, read from its database file.
 fn applied_ids(db: &std::path::Path) -> BTreeSet<String> {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
+    let conn = read_only(db);
     let mut statement = conn
         .prepare("SELECT idempotency_id FROM applied_changes")
         .unwrap();
@@ -444,23 +446,132 @@ fn applied_ids(db: &std::path::Path) -> BTreeSet<String> {
     ids
 }
 
+/// The server's revision counters (`accounts.revision` in its database file,
+/// summed): every change it applies, and nothing else here, takes one new revision,
+/// so a change applied twice under one idempotency id shows as one too many.
+fn server_revision(db: &std::path::Path) -> usize {
+    read_only(db)
+        .query_row(
+            "SELECT CAST(total(revision) AS INTEGER) FROM accounts",
+            [],
+            |row| row.get::<_, i64>(0),
+        )
+        .unwrap() as usize
+}
+
 fn server_key_count(db: &std::path::Path) -> i64 {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    conn.query_row("SELECT count(*) FROM keys WHERE deleted = 0", [], |row| {
-        row.get(0)
-    })
-    .unwrap()
+    read_only(db)
+        .query_row("SELECT count(*) FROM keys WHERE deleted = 0", [], |row| {
+            row.get(0)
+        })
+        .unwrap()
+}
+
+/// Every change applied exactly once: the server holds each queued id, no
+/// other, and took one revision per change.
+fn assert_each_applied_once(db: &std::path::Path, queued: &BTreeSet<String>) {
+    assert_eq!(
+        &applied_ids(db),
+        queued,
+        "every change the desktops made is on the server, and no other"
+    );
+    assert_eq!(
+        server_revision(db),
+        queued.len(),
+        "one revision per change: none was applied twice"
+    );
+}
+
+/// Small pushes and small pull pages, so that a sync of a few changes takes
+/// several of each and a fault can hit the second.
+fn small_batches() -> SyncOptions {
+    SyncOptions {
+        push_batch_changes: 2,
+        pull_page: 2,
+        ..SyncOptions::default()
+    }
+}
+
+/// The live keys and groups as `name access unbind [groups] status` lines,
+/// sorted: what the test expects, what a desktop holds, what the server holds.
+fn listing(lines: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut lines: Vec<String> = lines.into_iter().collect();
+    lines.sort();
+    lines
+}
+
+fn desktop_listing(desktop: &Desktop) -> Vec<String> {
+    let groups = desktop.vault.list_groups(Some(ACCOUNT)).unwrap();
+    let keys = desktop
+        .vault
+        .list_keys(Some(ACCOUNT), &Default::default())
+        .unwrap();
+    listing(
+        groups
+            .iter()
+            .map(|g| {
+                let scopes: Vec<String> = g.scopes.iter().map(|s| s.to_string()).collect();
+                format!("group {} {scopes:?}", g.name)
+            })
+            .chain(keys.iter().map(|k| {
+                format!(
+                    "key {} {} {} {:?} {}",
+                    k.name,
+                    k.access,
+                    k.allow_unbind,
+                    k.groups,
+                    k.status.as_str()
+                )
+            })),
+    )
+}
+
+fn server_listing(pulled: &serde_json::Value) -> Vec<String> {
+    let changes = pulled["changes"].as_array().unwrap();
+    let group_names: std::collections::BTreeMap<String, String> = changes
+        .iter()
+        .filter(|c| c["entity"] == "group" && c["op"] == "upsert")
+        .map(|c| {
+            let name = c["group"]["name"].as_str().unwrap().to_string();
+            (c["id"].as_str().unwrap().to_string(), name)
+        })
+        .collect();
+    listing(changes.iter().filter(|c| c["op"] == "upsert").map(|c| {
+        if c["entity"] == "group" {
+            let scopes: Vec<&str> = c["group"]["scopes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap())
+                .collect();
+            return format!("group {} {scopes:?}", c["group"]["name"].as_str().unwrap());
+        }
+        let key = &c["key"];
+        let groups: Vec<&str> = key["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| group_names[id.as_str().unwrap()].as_str())
+            .collect();
+        format!(
+            "key {} {} {} {groups:?} {}",
+            key["name"].as_str().unwrap(),
+            key["access"].as_str().unwrap(),
+            key["allow_unbind"],
+            key["status"].as_str().unwrap()
+        )
+    }))
 }
 
 #[test]
 fn dropped_delayed_duplicated_and_cut_requests_lose_no_change_and_apply_none_twice() {
+    use keyward_sync::paths::{PULL, PUSH};
     let server = Server::start(&[]);
     let token = server.token(ACCOUNT);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let proxy = runtime.block_on(FaultProxy::start(server.addr));
-    // Desktop a talks through the proxy; desktop b straight to the server.
+    // Desktop a talks through the proxy, in small pushes and pull pages;
+    // desktop b straight to the server.
     let mut a = Desktop::new(&server, &token);
     a.vault
         .set_remote(
@@ -470,6 +581,7 @@ fn dropped_delayed_duplicated_and_cut_requests_lose_no_change_and_apply_none_twi
             false,
         )
         .unwrap();
+    let small = small_batches();
     let mut b = Desktop::new(&server, &server.token(ACCOUNT));
     let mut queued = BTreeSet::new();
     a.vault
@@ -478,6 +590,23 @@ fn dropped_delayed_duplicated_and_cut_requests_lose_no_change_and_apply_none_twi
             group("ops", &["devices:read", "devices:write"]),
         )
         .unwrap();
+    // A key both desktops rename every round: a conflict a is told of each time.
+    let shared = a
+        .vault
+        .create_key(Some(ACCOUNT), "shared", &new_key(AccessType::Read, &[]))
+        .unwrap()
+        .key
+        .id;
+    a.vault
+        .create_key(
+            Some(ACCOUNT),
+            "device start renamed",
+            &new_key(AccessType::Read, &[]),
+        )
+        .unwrap();
+    queued_ids(&a, &mut queued);
+    a.sync_with(&small).unwrap();
+    b.synced();
     let faults = [
         (Fault::DropRequest, false),
         (Fault::DropResponse, false),
@@ -490,8 +619,11 @@ fn dropped_delayed_duplicated_and_cut_requests_lose_no_change_and_apply_none_twi
             true,
         ),
     ];
+    let mut reported = Vec::new();
+    let mut expected_conflicts = Vec::new();
     for (round, (fault, survives)) in faults.into_iter().enumerate() {
-        // Some changes of every kind, made offline.
+        // Changes of every kind, made offline on a: two that narrow (sent
+        // first), then the rename of `shared` and a new key.
         let name = format!("device {round}");
         a.vault
             .create_key(Some(ACCOUNT), &name, &new_key(AccessType::Write, &["ops"]))
@@ -502,47 +634,159 @@ fn dropped_delayed_duplicated_and_cut_requests_lose_no_change_and_apply_none_twi
         a.vault
             .rename_key(Some(ACCOUNT), &name, &format!("{name} renamed"))
             .unwrap();
-        if round > 0 {
-            a.vault
-                .delete_key(Some(ACCOUNT), &format!("device {} renamed", round - 1))
-                .unwrap();
-        }
+        let previous = match round {
+            0 => "start".to_string(),
+            _ => (round - 1).to_string(),
+        };
+        a.vault
+            .delete_key(Some(ACCOUNT), &format!("device {previous} renamed"))
+            .unwrap();
+        let (ours, theirs) = (format!("shared a{round}"), format!("shared b{round}"));
+        a.vault.rename_key(Some(ACCOUNT), &shared, &ours).unwrap();
+        a.vault
+            .create_key(
+                Some(ACCOUNT),
+                &format!("gate {round}"),
+                &new_key(AccessType::Read, &[]),
+            )
+            .unwrap();
         queued_ids(&a, &mut queued);
-        // The fault hits the push; then the same fault hits a pull.
-        proxy.push_fault(fault);
-        let pushed = a.sync();
+        let outbox = a.vault.outbox(Some(ACCOUNT)).unwrap();
+        assert_eq!(
+            (outbox.len(), outbox[2].action.id().to_string()),
+            (4, shared.clone()),
+            "the rename of `shared` goes in the second push of two"
+        );
+        // b renames it later and pushes first: b's name wins, and a is told.
+        b.synced();
+        b.vault.rename_key(Some(ACCOUNT), &shared, &theirs).unwrap();
+        queued_ids(&b, &mut queued);
+        b.synced();
+        expected_conflicts.push((shared.clone(), ours, theirs));
+
+        // The fault hits a's second push.
+        proxy.push_fault_on(PUSH, Fault::Pass);
+        proxy.push_fault_on(PUSH, fault);
+        let pushed = a.sync_with(&small);
         assert_eq!(pushed.is_ok(), survives, "{fault:?}: {pushed:?}");
-        if let Err(err) = &pushed {
-            assert!(
-                matches!(err, SyncError::Unreachable { .. }),
-                "{fault:?}: {err:?}"
-            );
-            assert!(a.pending() > 0, "{fault:?}: the changes are kept");
+        assert_eq!(
+            proxy.faults_pending(),
+            0,
+            "{fault:?}: a second push was made and hit"
+        );
+        match pushed {
+            Ok(report) => reported.push(report),
+            Err(err) => {
+                assert!(
+                    matches!(err, SyncError::Unreachable { .. }),
+                    "{fault:?}: {err:?}"
+                );
+                assert!(a.pending() > 0, "{fault:?}: the changes are kept");
+            }
         }
-        if a.pending() > 0 {
-            proxy.push_fault(Fault::Pass); // the push of what the fault kept
+        // b makes enough new records for a pull of several pages (and drops last round's).
+        for i in 0..3 {
+            b.vault
+                .create_key(
+                    Some(ACCOUNT),
+                    &format!("b {round}.{i}"),
+                    &new_key(AccessType::Read, &[]),
+                )
+                .unwrap();
+            if round > 0 {
+                b.vault
+                    .delete_key(Some(ACCOUNT), &format!("b {}.{i}", round - 1))
+                    .unwrap();
+            }
         }
-        proxy.push_fault(fault);
-        let pulled = a.sync();
+        queued_ids(&b, &mut queued);
+        b.synced();
+        // Then the same fault hits a's second pull page.
+        proxy.push_fault_on(PULL, Fault::Pass);
+        proxy.push_fault_on(PULL, fault);
+        let pulled = a.sync_with(&small);
         assert_eq!(pulled.is_ok(), survives, "{fault:?} on a pull: {pulled:?}");
         assert_eq!(
             proxy.faults_pending(),
             0,
-            "{fault:?}: both faults were used"
+            "{fault:?}: a second pull page was asked for and hit"
         );
+        if let Ok(report) = pulled {
+            reported.push(report);
+        }
     }
     proxy.clear();
-    a.synced();
+    reported.push(a.sync_with(&small).unwrap());
     assert_eq!(a.pending(), 0);
-    let db = support::db_path(server.dir.path());
-    assert_eq!(
-        applied_ids(&db),
-        queued,
-        "every change the desktop made is on the server, each exactly once"
-    );
     b.synced();
+
+    // Each change on the server exactly once, one revision each.
+    let db = support::db_path(server.dir.path());
+    assert_each_applied_once(&db, &queued);
+    // Each conflict told once: in a's audit log (also when the sync that
+    // learnt it failed later), and in at most one report, never twice.
+    let told: Vec<(String, String, String)> = a
+        .vault
+        .audit_entries(&keyward_core::AuditFilter {
+            action: Some("sync.conflict".into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .rev()
+        .map(|entry| {
+            let text = |field: &str| entry.details[field].as_str().unwrap().to_string();
+            assert_eq!(
+                (text("field"), text("rule")),
+                ("name".into(), "the later change wins".into())
+            );
+            (text("id"), text("yours"), text("kept"))
+        })
+        .collect();
+    assert_eq!(
+        told, expected_conflicts,
+        "a's audit log: each conflict once"
+    );
+    let in_reports: Vec<(String, String, String)> = reported
+        .iter()
+        .flat_map(|report| &report.conflicts)
+        .map(|c| (c.id.to_string(), c.yours.clone(), c.kept.clone()))
+        .collect();
+    assert!(
+        in_reports.iter().all(|c| expected_conflicts.contains(c)),
+        "only the conflicts that happened are reported: {in_reports:?}"
+    );
+    let distinct: BTreeSet<_> = in_reports.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        in_reports.len(),
+        "no conflict reported twice"
+    );
+    assert!(
+        reported.iter().all(|report| report.refused.is_empty()),
+        "nothing refused"
+    );
+
+    // The end state is the one expected, on both desktops and on the server.
+    let last = faults.len() - 1;
+    let expected = listing(
+        [
+            r#"group ops ["devices:read", "devices:write"]"#.to_string(),
+            format!(r#"key device {last} renamed WRITE true ["ops"] inactive"#),
+            format!("key shared b{last} READ false [] active"),
+            format!("key b {last}.0 READ false [] active"),
+            format!("key b {last}.1 READ false [] active"),
+            format!("key b {last}.2 READ false [] active"),
+        ]
+        .into_iter()
+        .chain((0..=last).map(|round| format!("key gate {round} READ false [] active"))),
+    );
+    assert_eq!(desktop_listing(&a), expected);
+    assert_eq!(desktop_listing(&b), expected);
     assert_eq!(a.state(), b.state());
-    assert_eq!(server_key_count(&db), 1, "only the last key is left");
+    let on_server = runtime.block_on(server.pull(&token, 0));
+    assert_eq!(server_listing(&on_server), expected);
+    assert_eq!(server_key_count(&db), 5 + faults.len() as i64);
 }
 
 /// `keyward-server` on a fixed loopback port, so it can be killed and
@@ -603,19 +847,34 @@ fn a_server_killed_in_the_middle_of_a_push_loses_nothing_and_applies_nothing_twi
             .unwrap();
         String::from_utf8(output.stdout).unwrap().trim().to_string()
     };
-    let url = format!("http://{}", SocketAddr::from(([127, 0, 0, 1], port)));
+    // The desktop syncs through the proxy, which counts what reached the
+    // server and what it answered: the kill's moment is known, not guessed.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let proxy = runtime.block_on(FaultProxy::start(SocketAddr::from(([127, 0, 0, 1], port))));
     let vault_dir = tempfile::tempdir().unwrap();
     let mut vault = support::desktop_vault(vault_dir.path(), ACCOUNT, 100_000);
     vault
         .set_remote(
             Some(ACCOUNT),
-            &url,
+            &proxy.url(),
             &SecretString::from(token.as_str()),
             false,
         )
         .unwrap();
     let mut queued = BTreeSet::new();
-    let mut interrupted = 0;
+    // The server's revision counter, watched while it works: a push's commit shows there.
+    let watcher = read_only(&db);
+    let revision = || -> i64 {
+        watcher
+            .query_row(
+                "SELECT CAST(total(revision) AS INTEGER) FROM accounts",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap()
+    };
+    // Kills that landed while a push was with the server, unanswered: before its commit, and after.
+    let (mut before_commit, mut after_commit) = (0, 0);
     for round in 0..6u64 {
         let names: Vec<String> = (0..2500).map(|i| format!("r{round} k{i}")).collect();
         vault
@@ -624,7 +883,7 @@ fn a_server_killed_in_the_middle_of_a_push_loses_nothing_and_applies_nothing_twi
         for entry in vault.outbox(Some(ACCOUNT)).unwrap() {
             queued.insert(entry.idempotency_id.to_string());
         }
-        // Kill the server a little later each round, while the push runs.
+        let (sent, answered, start) = (proxy.forwarded(), proxy.answered(), revision());
         let (result, killed) = std::thread::scope(|scope| {
             let syncing = scope.spawn(|| {
                 sync(
@@ -633,17 +892,41 @@ fn a_server_killed_in_the_middle_of_a_push_loses_nothing_and_applies_nothing_twi
                     &SyncOptions::default(),
                 )
             });
-            std::thread::sleep(std::time::Duration::from_millis(20 + 40 * round));
+            // Once the push (2,500 keys fit in one) has reached the server;
+            // every other round, once it has also committed.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while proxy.forwarded() == sent || (round % 2 == 1 && revision() == start) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "round {round}: the push never reached the server or never committed"
+                );
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
             let killed = server_kill(&mut server);
             (syncing.join().unwrap(), killed)
         });
-        if result.is_err() {
-            interrupted += 1;
+        let committed = revision() > start;
+        let unanswered = proxy.answered() == answered;
+        if unanswered {
             assert!(
                 matches!(result, Err(SyncError::Unreachable { .. })),
-                "{result:?}"
+                "round {round}: a push that was never answered cannot succeed: {result:?}"
             );
+            if committed {
+                after_commit += 1;
+            } else {
+                before_commit += 1;
+            }
         }
+        eprintln!(
+            "round {round}: killed with the push {}, {}",
+            if committed {
+                "committed"
+            } else {
+                "not committed"
+            },
+            if unanswered { "unanswered" } else { "answered" },
+        );
         server = KillableServer::start(&killed.0, killed.1);
         let finished = sync(
             &RefCell::new(&mut vault),
@@ -653,8 +936,12 @@ fn a_server_killed_in_the_middle_of_a_push_loses_nothing_and_applies_nothing_twi
         assert!(finished.is_ok(), "round {round}: {finished:?}");
         assert_eq!(vault.sync_state(Some(ACCOUNT)).unwrap().pending_changes, 0);
     }
-    assert!(interrupted > 0, "at least one kill landed during a sync");
-    assert_eq!(applied_ids(&db), queued, "each change applied exactly once");
+    assert!(
+        before_commit > 0 && after_commit > 0,
+        "the kills must land while a push was with the server, unanswered, both before its commit \
+         ({before_commit} did) and after it ({after_commit} did)"
+    );
+    assert_each_applied_once(&db, &queued);
     assert_eq!(server_key_count(&db), 6 * 2500);
     drop(server);
 }
@@ -726,7 +1013,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_key_shared_secret_or_passphrase_crosses_the_sync_wire_or_reaches_the_server() {
-    let server = Server::start(&[]);
+    let mut server = Server::start(&[]);
     let token = server.token(ACCOUNT);
     let capture = Capture::start(server.addr).await;
     let mut a = Desktop::new(&server, &token);
@@ -772,18 +1059,30 @@ async fn no_key_shared_secret_or_passphrase_crosses_the_sync_wire_or_reaches_the
     let sync_requests = capture.to_server.lock().unwrap().clone();
     let answers = capture.to_client.lock().unwrap().clone();
     assert!(contains(&sync_requests, "/v1/sync/push") && contains(&answers, "\"results\""));
+    let keys = secrets.len();
     secrets.push(shared.expose().to_string());
     secrets.push("correct horse battery".to_string());
-    let db_files: Vec<Vec<u8>> = std::fs::read_dir(server.dir.path())
-        .unwrap()
-        .map(|entry| std::fs::read(entry.unwrap().path()).unwrap())
-        .collect();
-    for (index, secret) in secrets.iter().enumerate() {
+    // Every file the server wrote, as a crash leaves them (the WAL included).
+    server.kill();
+    let files = server.files(&["server.db", "server.db-wal", "server.log"]);
+    let stored: Vec<u8> = files.iter().flat_map(|(_, bytes)| bytes.clone()).collect();
+    assert!(
+        contains(&stored, "k1 renamed"),
+        "the server's files hold the records in the clear: the search reads them"
+    );
+    // The sync token travels in each sync request's header, and nowhere else.
+    let token_body = &token[token.find('_').unwrap() + 1..];
+    for (index, secret) in secrets
+        .iter()
+        .map(String::as_str)
+        .chain([token_body])
+        .enumerate()
+    {
         assert!(!contains(&answers, secret), "secret {index} in an answer");
-        for (file, bytes) in db_files.iter().enumerate() {
+        for (name, bytes) in &files {
             assert!(
                 !contains(bytes, secret),
-                "secret {index} in the server's file {file}"
+                "secret {index} in the server's {name}"
             );
         }
     }
@@ -798,6 +1097,22 @@ async fn no_key_shared_secret_or_passphrase_crosses_the_sync_wire_or_reaches_the
             "secret {index} on the sync wire"
         );
     }
+    // The desktop's vault, opened: no key or passphrase in any row of any
+    // table (the audit log included); the shared secret and the token only
+    // where they are kept.
+    let cells = |text: &str| a.vault.cells_holding(text).unwrap();
+    for (index, secret) in secrets.iter().enumerate() {
+        if index != keys {
+            assert_eq!(cells(secret), [], "secret {index} stored in the vault");
+        }
+    }
+    let kept = |table: &str, column: &str| [(table.to_string(), column.to_string())];
+    assert_eq!(cells(shared.expose()), kept("accounts", "shared_secret"));
+    assert_eq!(cells(&token), kept("remotes", "token"));
+    assert!(
+        cells("k1 renamed").contains(&("audit_log".to_string(), "details".to_string())),
+        "the audit log is among the rows searched"
+    );
     drop(a);
 }
 

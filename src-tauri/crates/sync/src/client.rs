@@ -99,6 +99,12 @@ pub struct SyncOptions {
     pub request_timeout: Duration,
     /// A PEM file of extra certificate authorities to trust (a private CA).
     pub extra_roots: Option<PathBuf>,
+    /// The most changes one push carries (and no more than the server takes,
+    /// `PUSH_MAX_CHANGES`); tests make it small to sync in several pushes.
+    pub push_batch_changes: usize,
+    /// Changes asked for per pull page (at most `PULL_MAX_LIMIT`); tests make
+    /// it small to pull in several pages.
+    pub pull_page: u32,
 }
 
 impl Default for SyncOptions {
@@ -107,6 +113,8 @@ impl Default for SyncOptions {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             extra_roots: std::env::var_os("KEYWARD_REMOTE_CA").map(PathBuf::from),
+            push_batch_changes: PUSH_MAX_CHANGES,
+            pull_page: PULL_MAX_LIMIT,
         }
     }
 }
@@ -414,7 +422,12 @@ impl<V: VaultAccess> Round<'_, V> {
     fn next_batch<'e>(&self, entries: &'e [OutboxEntry]) -> Result<&'e [OutboxEntry], SyncError> {
         let mut bytes = 0;
         let mut count = 0;
-        for entry in entries.iter().take(PUSH_MAX_CHANGES) {
+        let most = self
+            .http
+            .options
+            .push_batch_changes
+            .clamp(1, PUSH_MAX_CHANGES);
+        for entry in entries.iter().take(most) {
             let size = serde_json::to_vec(&wire_change(entry, self.origin))
                 .map_err(|err| keyward_core::Error::Storage(err.to_string()))?
                 .len();
@@ -525,8 +538,9 @@ impl<V: VaultAccess> Round<'_, V> {
                 );
             }
             let path = format!(
-                "{}?since={cursor}&limit={PULL_MAX_LIMIT}&origin={}",
+                "{}?since={cursor}&limit={}&origin={}",
                 paths::PULL,
+                self.http.options.pull_page.clamp(1, PULL_MAX_LIMIT),
                 self.origin
             );
             let answer = self

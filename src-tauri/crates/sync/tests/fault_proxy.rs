@@ -133,6 +133,10 @@ fn post(body: &[u8], connection: &str) -> Vec<u8> {
     request
 }
 
+fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").into_bytes()
+}
+
 /// Sends `request` and reads until the proxy closes: what the client heard.
 async fn send(proxy: &FaultProxy, request: &[u8]) -> Vec<u8> {
     let exchange = async {
@@ -230,6 +234,30 @@ async fn drop_request_closes_the_client_and_forwards_nothing() {
         next.body,
         answer(1, BODY),
         "the next request passes: the queue is spent"
+    );
+}
+
+#[tokio::test]
+async fn a_fault_aimed_at_a_path_waits_for_a_request_on_that_path() {
+    let (upstream, proxy) = setup().await;
+    proxy.push_fault_on("/v1/sync/pull", Fault::Pass);
+    proxy.push_fault_on("/v1/sync/pull", Fault::DropRequest);
+    // Pushes pass while the faults wait for pulls.
+    for number in 1..=2 {
+        let reply = parse(&send(&proxy, &post(BODY, "close")).await);
+        assert_eq!(reply.body, answer(number, BODY));
+    }
+    assert_eq!(proxy.faults_pending(), 2);
+    let first_pull = parse(&send(&proxy, &get("/v1/sync/pull?since=0")).await);
+    assert_eq!(first_pull.body, answer(3, b""), "the first pull passes");
+    assert_eq!(proxy.faults_pending(), 1);
+    let second_pull = send(&proxy, &get("/v1/sync/pull?since=2")).await;
+    assert!(second_pull.is_empty(), "the second pull is dropped");
+    assert_eq!(proxy.faults_pending(), 0);
+    assert_eq!(upstream.whole_requests(), 3);
+    assert_eq!(
+        (proxy.requests_seen(), proxy.forwarded(), proxy.answered()),
+        (4, 3, 3)
     );
 }
 

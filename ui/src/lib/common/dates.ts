@@ -54,3 +54,29 @@ export function formatRelative(at: string, now: number): string {
   if (hours > -24) return relative.format(hours, 'hour');
   return relative.format(Math.round(hours / 24), 'day');
 }
+
+const RELATIVE_UNITS: readonly [Intl.RelativeTimeFormatUnit, number][] = [
+  ['year', 365 * 24 * 3600],
+  ['month', 30 * 24 * 3600],
+  ['week', 7 * 24 * 3600],
+  ['day', 24 * 3600],
+  ['hour', 3600],
+  ['minute', 60],
+];
+
+/**
+ * A time relative to `now`, either way: "3 days ago", "yesterday", "in 5 days", "next month",
+ * "just now" (within a minute). For a table read at a glance; the exact time goes beside it.
+ */
+export function formatRelativeTime(at: number, now: number): string {
+  const seconds = (at - now) / 1000;
+  const size = Math.abs(seconds);
+  if (size < 60) return 'just now';
+  for (const [unit, length] of RELATIVE_UNITS) {
+    // Days count from 22 hours, months from 4 weeks...: as people round.
+    if (size >= length * (unit === 'day' ? 22 / 24 : unit === 'month' ? 28 / 30 : 1)) {
+      return relative.format(Math.round(seconds / length), unit);
+    }
+  }
+  return relative.format(Math.round(seconds / 60), 'minute');
+}

@@ -291,3 +291,40 @@ describe('loading', () => {
     expect(await screen.findByText('No keys yet')).toBeInTheDocument();
   });
 });
+
+describe('reading the table at a glance', () => {
+  it('shows times relative, exact on hover and to assistive technology, and the whole name on hover', async () => {
+    setup((backend) => {
+      backend.addKey('Acme', 'A very long name for the north gate reader of hall seven', {
+        last_used_at: new Date(Date.now() - 3 * 24 * 3600_000).toISOString(),
+        expires_at: new Date(Date.now() + 5 * 24 * 3600_000 + 3600_000).toISOString(),
+      });
+    });
+    await loaded();
+    const cells = within(bodyRows()[0]).getAllByRole('gridcell');
+    expect(cells[0]).toHaveAttribute('title', 'A very long name for the north gate reader of hall seven');
+    expect(cells[8]).toHaveTextContent('3 days ago');
+    expect(cells[8].getAttribute('aria-label')).toMatch(/^3 days ago, \w+/);
+    expect(cells[8].getAttribute('title')).toMatch(/\d{4}/);
+    expect(cells[9]).toHaveTextContent('in 5 days');
+    expect(cells[9].getAttribute('aria-label')).toMatch(/^expires in 5 days, /);
+  });
+
+  it('hides a column from the Columns list and remembers it for the next table', async () => {
+    localStorage.clear();
+    const { user } = setup(sevenKeys);
+    await loaded();
+    await user.click(screen.getByText('Columns'));
+    await user.click(screen.getByLabelText('Created by column'));
+    expect(within(table()).queryByRole('columnheader', { name: 'Created by' })).toBeNull();
+    expect(within(bodyRows()[0]).getAllByRole('gridcell')).toHaveLength(9);
+    expect(screen.getByLabelText('Name column')).toBeDisabled();
+    await user.clear(screen.getByLabelText('Width of the Key column in pixels'));
+    await user.type(screen.getByLabelText('Width of the Key column in pixels'), '240');
+    await user.tab();
+    expect(JSON.parse(localStorage.getItem('keyward.keys.columns') ?? '{}')).toMatchObject({
+      hidden: ['created_by'],
+      widths: { key: 240 },
+    });
+  });
+});

@@ -481,3 +481,101 @@ impl Rng {
         low + self.next_u64() % (high - low)
     }
 }
+
+/// `keyward-server`, built next to `keyward` (`cargo test --workspace` builds both).
+pub fn server_binary() -> PathBuf {
+    let path = Path::new(BIN).with_file_name("keyward-server");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p keyward-server` (`cargo test --workspace` does)",
+        path.display()
+    );
+    path
+}
+
+/// The real `keyward-server` on a loopback port, its database and log in a
+/// directory of its own; killed (SIGKILL) when dropped.
+pub struct RemoteServer {
+    child: Option<std::process::Child>,
+    pub url: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl RemoteServer {
+    pub fn start() -> RemoteServer {
+        let dir = tempfile::tempdir().expect("a directory for the server");
+        let log = std::fs::File::create(dir.path().join("server.log")).expect("the server's log");
+        let mut child = Command::new(server_binary())
+            .arg("--db")
+            .arg(dir.path().join("server.db"))
+            .args(["--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start keyward-server");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("its stdout")),
+            &mut line,
+        )
+        .expect("read the server's first line");
+        let url = line
+            .trim()
+            .strip_prefix("keyward-server listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from keyward-server: {line:?}"))
+            .to_string();
+        RemoteServer {
+            child: Some(child),
+            url,
+            dir,
+        }
+    }
+
+    /// `keyward-server token create`: a new desktop's sync token for `account`.
+    pub fn token(&self, account: &str, label: &str) -> String {
+        let output = Command::new(server_binary())
+            .arg("--db")
+            .arg(self.dir.path().join("server.db"))
+            .args(["token", "create", "--account", account, "--label", label])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run keyward-server token create");
+        assert!(
+            output.status.success(),
+            "token create: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout)
+            .expect("a token is text")
+            .trim()
+            .to_string()
+    }
+
+    /// Stops the server abruptly (SIGKILL): its files stay as a crash leaves them.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RemoteServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Reads each file the caller expects; a missing one fails the test instead
+/// of being searched as if it were empty. `(path, bytes)`.
+pub fn read_expected(paths: &[PathBuf]) -> Vec<(String, Vec<u8>)> {
+    paths
+        .iter()
+        .map(|path| {
+            let bytes = std::fs::read(path)
+                .unwrap_or_else(|err| panic!("expected {} to exist: {err}", path.display()));
+            (path.display().to_string(), bytes)
+        })
+        .collect()
+}

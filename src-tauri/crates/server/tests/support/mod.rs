@@ -200,12 +200,34 @@ impl Server {
         child.wait().unwrap()
     }
 
-    /// Kills the server (SIGKILL): no drain, no last flush.
+    /// Kills the server (SIGKILL) and waits: no drain, no last flush; its
+    /// files stay as a crash leaves them (the last commits in the WAL).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Every file in the server's directory, read: `(name, bytes)`. Each of
+    /// `expected` must be there (a missing file is a failure, not an empty one).
+    pub fn files(&self, expected: &[&str]) -> Vec<(String, Vec<u8>)> {
+        let files: Vec<(String, Vec<u8>)> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|entry| {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read(&path).unwrap())
+            })
+            .collect();
+        for name in expected {
+            assert!(
+                files.iter().any(|(file, _)| file == name),
+                "the server's {name} is missing; it has {:?}",
+                files.iter().map(|(file, _)| file).collect::<Vec<_>>()
+            );
+        }
+        files
     }
 
     /// Starts the server again on the same database (on a new port).

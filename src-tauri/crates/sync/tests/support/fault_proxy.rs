@@ -62,24 +62,36 @@ pub struct FaultProxy {
     accepting: JoinHandle<()>,
 }
 
+/// A queued fault, and the requests it may hit: any (`None`), or only those
+/// whose path starts with this.
+struct Queued {
+    path: Option<String>,
+    fault: Fault,
+}
+
 struct Shared {
     upstream: SocketAddr,
     /// Faults for the next requests, in arrival order.
-    queue: Mutex<VecDeque<Fault>>,
+    queue: Mutex<VecDeque<Queued>>,
     /// The fault for every request once the queue is empty.
     always: Mutex<Fault>,
     seen: AtomicUsize,
     forwarded: AtomicUsize,
+    answered: AtomicUsize,
 }
 
 impl Shared {
-    fn next_fault(&self) -> Fault {
-        let queued = self
-            .queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop_front();
-        queued.unwrap_or_else(|| *self.always.lock().unwrap_or_else(PoisonError::into_inner))
+    /// The fault for a request to `path`: the first queued one if it may hit
+    /// it; otherwise (a fault waiting for another path, or none) `always`.
+    fn next_fault(&self, path: &str) -> Fault {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let aimed_here = queue
+            .front()
+            .is_some_and(|queued| queued.path.as_ref().is_none_or(|p| path.starts_with(p)));
+        match aimed_here.then(|| queue.pop_front()).flatten() {
+            Some(queued) => queued.fault,
+            None => *self.always.lock().unwrap_or_else(PoisonError::into_inner),
+        }
     }
 }
 
@@ -96,6 +108,7 @@ impl FaultProxy {
             always: Mutex::new(Fault::Pass),
             seen: AtomicUsize::new(0),
             forwarded: AtomicUsize::new(0),
+            answered: AtomicUsize::new(0),
         });
         let accepting = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
         FaultProxy {
@@ -116,11 +129,23 @@ impl FaultProxy {
 
     /// Queues a fault for the next request that has none queued before it.
     pub fn push_fault(&self, fault: Fault) {
+        self.queue(None, fault);
+    }
+
+    /// Queues a fault for the next request whose path starts with `path`
+    /// (and that has none queued before it); requests to other paths pass
+    /// meanwhile. `push_fault_on("/v1/sync/pull", Pass)` then a fault: the
+    /// fault hits the second pull page, whatever is pushed before it.
+    pub fn push_fault_on(&self, path: &str, fault: Fault) {
+        self.queue(Some(path.to_string()), fault);
+    }
+
+    fn queue(&self, path: Option<String>, fault: Fault) {
         self.shared
             .queue
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push_back(fault);
+            .push_back(Queued { path, fault });
     }
 
     /// Applies `fault` to every request once the queue is empty (`Fault::Pass`
@@ -161,6 +186,12 @@ impl FaultProxy {
     /// cut or dropped request not at all).
     pub fn forwarded(&self) -> usize {
         self.shared.forwarded.load(Ordering::SeqCst)
+    }
+
+    /// Whole answers read from the upstream (for a duplicate, both). While
+    /// fewer than `forwarded`, a request is with the upstream.
+    pub fn answered(&self) -> usize {
+        self.shared.answered.load(Ordering::SeqCst)
     }
 }
 
@@ -361,7 +392,9 @@ async fn forward(shared: &Shared, request: &Message) -> io::Result<Message> {
         upstream.write_all(&request.to_wire().0).await?;
         shared.forwarded.fetch_add(1, Ordering::SeqCst);
         let method = request.start.split_whitespace().next().unwrap_or("");
-        read_response(&mut upstream, method).await
+        let response = read_response(&mut upstream, method).await?;
+        shared.answered.fetch_add(1, Ordering::SeqCst);
+        Ok(response)
     };
     tokio::time::timeout(UPSTREAM_TIMEOUT, exchange)
         .await
@@ -412,7 +445,8 @@ async fn serve_client(mut client: TcpStream, shared: Arc<Shared>) {
         Ok(None) | Err(_) => return,
     };
     shared.seen.fetch_add(1, Ordering::SeqCst);
-    let _ = apply(shared.next_fault(), &mut client, &shared, &request).await;
+    let path = request.start.split_whitespace().nth(1).unwrap_or("");
+    let _ = apply(shared.next_fault(path), &mut client, &shared, &request).await;
     // Dropping the client stream closes it, with or without an answer.
 }
 

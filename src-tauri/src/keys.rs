@@ -158,9 +158,7 @@ mod tests {
         let created = vault.create_key(None, "kiosk", &NewKey::default()).unwrap();
         let view = CreatedKeyView {
             key: created.key,
-            secret: crate::views::ShownOnce(keyward_core::SecretString::from(
-                "kw_thesecretitself",
-            )),
+            secret: crate::views::ShownOnce(keyward_core::SecretString::from("kw_thesecretitself")),
         };
         assert!(!format!("{view:?}").contains("thesecretitself"));
         assert_eq!(

@@ -251,11 +251,7 @@ impl Vault {
         let mut cells = Vec::new();
         for table in tables {
             let mut statement = self.conn.prepare(&format!("SELECT * FROM \"{table}\""))?;
-            let columns: Vec<String> = statement
-                .column_names()
-                .into_iter()
-                .map(str::to_string)
-                .collect();
+            let columns: Vec<String> = statement.column_names().map(str::to_string).collect();
             let mut rows = statement.query([])?;
             while let Some(row) = rows.next()? {
                 for (index, column) in columns.iter().enumerate() {

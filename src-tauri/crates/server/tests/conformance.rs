@@ -155,7 +155,10 @@ async fn conformance(store: Arc<dyn Store>) {
     assert_eq!(store.key_by_verifier(&[9; 32]).await.unwrap(), None);
 
     // A replay answers its first result and changes nothing.
-    let replay = store.push(&a, &[make_key.clone()]).await.unwrap();
+    let replay = store
+        .push(&a, std::slice::from_ref(&make_key))
+        .await
+        .unwrap();
     assert_eq!(replay[0], results[1]);
     // The same id with other content, another account's record, a rule broken: refused alone.
     let mut forged = make_key.clone();

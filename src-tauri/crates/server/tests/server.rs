@@ -1195,7 +1195,7 @@ async fn no_key_or_token_reaches_the_database_the_logs_or_the_responses() {
             .chain([(token.as_str(), "token")])
         {
             // The body alone: the part no hint or prefix shares.
-            let body = secret[secret.find('_').unwrap() + 1..].as_bytes();
+            let body = &secret.as_bytes()[secret.find('_').unwrap() + 1..];
             for (name, bytes) in files {
                 assert!(
                     !contains(bytes, body),

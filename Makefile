@@ -72,10 +72,11 @@ test-e2e: deps ui
 		scripts/e2e-session.sh "$$binary" --ignored --test-threads=1; \
 	done
 
-## Benchmarks of the core and of the server (verification throughput, sync).
+## Benchmarks of the core, of the server (verification throughput, sync) and of a roll of 1,000 keys.
 bench:
 	$(CARGO) bench -p keyward-core
 	$(CARGO) bench -p keyward-server
+	$(CARGO) bench -p keyward-cli --bench roll
 
 ## The packages of a release (release build, several minutes): the desktop app's .deb (with
 ## the `keyward` CLI, its man pages and completions) and AppImage, and keyward-server's .deb,

@@ -21,6 +21,11 @@ missing=()
 for package in "${build_packages[@]}" "${test_packages[@]}"; do
     is_installed "$package" || missing+=("$package")
 done
+# The gateway test (src-tauri/crates/server/tests/gateway.rs) runs a real nginx with
+# auth_request; any Debian flavour has it, nginx-light is the smallest.
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    missing+=(nginx-light)
+fi
 if ! command -v node >/dev/null 2>&1; then
     missing+=(nodejs npm)
 fi

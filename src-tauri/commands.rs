@@ -59,6 +59,26 @@ app_commands! {
     keys::set_key_status(account: String, key: String, status: KeyStatus) -> ApiKey;
     keys::set_key_groups(account: String, key: String, groups: Vec<String>) -> ApiKey;
     keys::delete_key(account: String, key: String) -> ApiKey;
+    fleet::roll_keys(
+        account: String,
+        keys: Vec<String>,
+        grace: String,
+        export_dir: Option<String>
+    ) -> RollView;
+    fleet::change_keys(account: String, keys: Vec<String>, change: KeysChange) -> Vec<ApiKey>;
+    fleet::add_many_keys(
+        account: String,
+        text: String,
+        format: ManyKeysFormat,
+        access: AccessType,
+        allow_unbind: bool,
+        groups: Vec<String>,
+        expires_at: Option<String>,
+        export_dir: Option<String>
+    ) -> ManyCreatedView;
+    fleet::review_counts(account: String) -> ReviewCounts;
+    fleet::daily_review(today: String) -> DailyReview;
+    fleet::created_key_qr(key_id: String) -> String;
     audit::list_audit(
         action: Option<String>,
         key: Option<String>,

@@ -10,9 +10,12 @@ mod bindings;
 mod clipboard;
 mod error;
 mod events;
+mod fleet;
 mod groups;
 mod idle;
 mod keys;
+mod notify;
+mod qr;
 mod screen_lock;
 mod session;
 mod settings;
@@ -46,7 +49,7 @@ macro_rules! app_commands {
             #[allow(unused_imports)]
             use keyward_core::{
                 AccessType, Account, ApiKey, AuditReport, Group, GroupDeletion, KeyStatus,
-                Settings, VaultSummary,
+                KeysChange, ReviewCounts, Settings, VaultSummary,
             };
             #[allow(unused_imports)]
             use keyward_sync::SyncReport;
@@ -130,7 +133,7 @@ mod tests {
     #[test]
     fn the_capability_grants_exactly_the_listed_commands_and_each_is_registered() {
         let commands = commands();
-        assert_eq!(commands.len(), 35);
+        assert_eq!(commands.len(), 41);
 
         let capability: Value =
             serde_json::from_str(include_str!("../capabilities/default.json")).unwrap();
@@ -181,6 +184,8 @@ mod tests {
             "AccessType" => json!("READ"),
             "KeyStatus" => json!("active"),
             "Settings" => json!({ "clipboard_clear_seconds": 30, "auto_lock_minutes": 5 }),
+            "KeysChange" => json!({ "kind": "activate" }),
+            "ManyKeysFormat" => json!("names"),
             array if array.starts_with("Array<") => json!([]),
             other => panic!("no sample for {other}: add one"),
         }

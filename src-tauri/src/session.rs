@@ -356,6 +356,26 @@ impl Session {
         })
     }
 
+    /// Keeps the full keys of `created` for `copy_created_key` and `created_key_qr`. Call
+    /// it inside `with_vault`, so a concurrent `lock` wipes them too.
+    pub fn keep_created_keys<'a>(&self, created: impl IntoIterator<Item = &'a CreatedKey>) {
+        let mut kept = self.created_keys();
+        for key in created {
+            kept.insert(key.key.id.clone(), key.secret.clone());
+        }
+    }
+
+    /// The QR code (SVG) of a key still kept, made now and never stored.
+    pub fn created_key_qr(&self, key_id: &str) -> Result<String, CommandError> {
+        self.with_vault(|_| Ok(()))?;
+        let secret = self.created_keys().get(key_id).cloned().ok_or_else(|| {
+            CommandError::not_found(
+                "that key's QR code can no longer be shown: a key is shown only once, when it is created",
+            )
+        })?;
+        crate::qr::svg(&secret)
+    }
+
     /// The window closed the one-time display: the key is gone for good.
     pub fn forget_created_key(&self, key_id: &str) {
         self.created_keys().remove(key_id);

@@ -32,13 +32,20 @@ mod tests {
         let app = TestApp::unlocked();
         assert_eq!(
             app.call("get_settings", json!({})).unwrap(),
-            json!({ "clipboard_clear_seconds": 30, "auto_lock_minutes": 5 })
+            json!({ "clipboard_clear_seconds": 30, "auto_lock_minutes": 5, "expiry_warning_days": 14 })
         );
-        let chosen = json!({ "clipboard_clear_seconds": 10, "auto_lock_minutes": 15 });
+        let chosen = json!({ "clipboard_clear_seconds": 10, "auto_lock_minutes": 15, "expiry_warning_days": 30 });
         assert_eq!(
             app.call("update_settings", json!({ "settings": chosen }))
                 .unwrap(),
             chosen
+        );
+        // A window that does not know the warning period leaves it at its default.
+        let older = json!({ "clipboard_clear_seconds": 10, "auto_lock_minutes": 15 });
+        assert_eq!(
+            app.call("update_settings", json!({ "settings": older }))
+                .unwrap()["expiry_warning_days"],
+            14
         );
         assert_eq!(
             app.open_vault_directly()

@@ -3,10 +3,11 @@
 //! them, so `session` depends on no command module and the bindings have one source.
 
 use keyward_core::{
-    AccessType, ApiKey, AuditEntry, AuditLine, Preset, RefusedChange, RemoteInfo, SecretString,
+    AccessType, ApiKey, AuditEntry, AuditLine, KeyFile, Preset, RefusedChange, RemoteInfo,
+    ReviewCounts, SecretString, SkippedKey,
 };
 use keyward_sync::SyncReport;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// What the lock screen needs to know; answered by `vault_status`.
@@ -55,6 +56,53 @@ impl std::fmt::Debug for ShownOnce {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("<redacted>")
     }
+}
+
+/// One key rolled: the key it replaced (rolling out now) and its successor, whose full
+/// key this answer carries once, like `create_key`'s.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct RolledKeyView {
+    pub replaced: ApiKey,
+    pub created: CreatedKeyView,
+}
+
+/// Answer to `roll_keys`.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct RollView {
+    pub rolled: Vec<RolledKeyView>,
+    pub skipped: Vec<SkippedKey>,
+    /// The files the successors were written to, when a folder was given.
+    pub files: Vec<KeyFile>,
+}
+
+/// Answer to `add_many_keys`: every new key once, and their files when a folder was given.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct ManyCreatedView {
+    pub created: Vec<CreatedKeyView>,
+    pub files: Vec<KeyFile>,
+}
+
+/// How `add_many_keys` reads its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum ManyKeysFormat {
+    /// One name a line.
+    Names,
+    /// `name,description,groups` a line (groups separated by `;`), an optional header.
+    Csv,
+}
+
+/// Answer to `daily_review`: the accounts whose keys need a look (none after the first
+/// call of the day), and whether the desktop notification went out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct DailyReview {
+    pub due: Vec<ReviewCounts>,
+    pub notified: bool,
 }
 
 /// A preset of the creation dialog, with what it fills in.

@@ -205,8 +205,8 @@ mod tests {
         let mut other_window = app.open_vault_directly();
         other_window
             .update_settings(Settings {
-                clipboard_clear_seconds: 30,
                 auto_lock_minutes: 15,
+                ..Settings::default()
             })
             .unwrap();
         app.wait_for(|| told(&app) == 1);

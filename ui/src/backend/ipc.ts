@@ -21,14 +21,23 @@ import {
   type Conflict,
   type CopyReceipt,
   type CreatedKeyView,
+  type DailyReview,
   type Group,
   type GroupDeletion,
+  type KeyFile,
   type KeyPresetView,
+  type KeysChange,
   type KeyStatus,
   type LockReason,
+  type ManyCreatedView,
+  type ManyKeysFormat,
   type RefusedChange,
   type RemoteInfo,
+  type ReviewCounts,
+  type RolledKeyView,
+  type RollView,
   type Settings,
+  type SkippedKey,
   type SyncReport,
   type SyncStatus,
   type UnlockOutcome,
@@ -52,14 +61,23 @@ export type {
   Conflict,
   CopyReceipt,
   CreatedKeyView,
+  DailyReview,
   Group,
   GroupDeletion,
+  KeyFile,
   KeyPresetView,
+  KeysChange,
   KeyStatus,
   LockReason,
+  ManyCreatedView,
+  ManyKeysFormat,
   RefusedChange,
   RemoteInfo,
+  ReviewCounts,
+  RolledKeyView,
+  RollView,
   Settings,
+  SkippedKey,
   SyncReport,
   SyncStatus,
   UnlockOutcome,
@@ -263,6 +281,48 @@ export function setKeyGroups(account: string, key: string, groups: string[]): Pr
 /** Deletes a key; the answer is the record as it was. */
 export function deleteKey(account: string, key: string): Promise<ApiKey> {
   return call('delete_key', { account, key });
+}
+
+// ---- Fleet: many keys at once --------------------------------------------------------
+
+/**
+ * Rolls the keys (by id): each gets a successor with its name and settings (the answer is
+ * the only time their full keys exist in the UI), the old ones keep working for `grace`
+ * ("24h", "0", …). With `exportDir`, each successor is also written to a file there.
+ */
+export function rollKeys(account: string, keys: string[], grace: string, exportDir?: string): Promise<RollView> {
+  return call('roll_keys', { account, keys, grace, exportDir });
+}
+
+/** One action on the selected keys (by id), in one transaction: all of them or none. */
+export function changeKeys(account: string, keys: string[], change: KeysChange): Promise<ApiKey[]> {
+  return call('change_keys', { account, keys, change });
+}
+
+/**
+ * `text`: one name a line, or CSV rows of name,description,groups (groups separated by ;);
+ * `groups`: groups every key gets (besides a CSV row's own); `exportDir`: a new folder to
+ * write one file per key into.
+ */
+export type ManyKeys = Omit<ArgsOf<'add_many_keys'>, 'account'>;
+
+/** Adds one key per line, all or none; the answer is the only time their full keys exist in the UI. */
+export function addManyKeys(account: string, keys: ManyKeys): Promise<ManyCreatedView> {
+  return call('add_many_keys', { account, ...keys });
+}
+
+export function reviewCounts(account: string): Promise<ReviewCounts> {
+  return call('review_counts', { account });
+}
+
+/** The once-a-day warning: the first call of `today` (YYYY-MM-DD) answers what needs a look. */
+export function dailyReview(today: string): Promise<DailyReview> {
+  return call('daily_review', { today });
+}
+
+/** The QR code (SVG text) of a key just created, while the backend still holds it. */
+export function createdKeyQr(keyId: string): Promise<string> {
+  return call('created_key_qr', { keyId });
 }
 
 // ---- Audit log ---------------------------------------------------------------------

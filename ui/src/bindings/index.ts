@@ -9,7 +9,14 @@ export type Group = { id: string, account: string, name: string, description: st
 /**
  * An API key as the vault describes it: everything but the key itself.
  */
-export type ApiKey = { id: string, account: string, name: string, description: string | null, access: AccessType, allow_unbind: boolean, groups: Array<string>, status: KeyStatus, hint: string, created_at: string, created_by: string, updated_at: string, last_used_at: string | null, expires_at: string | null, };
+export type ApiKey = { id: string, account: string, name: string, description: string | null, access: AccessType, allow_unbind: boolean, groups: Array<string>, status: KeyStatus, hint: string, created_at: string, created_by: string, updated_at: string, last_used_at: string | null, expires_at: string | null, 
+/**
+ * The id of the key that replaced this one in a roll. A replaced key keeps
+ * working until its expiry (the end of the roll's grace), then answers
+ * EXPIRED; it no longer counts toward the key limit. Left out of the JSON
+ * of a key no roll replaced, so every other key's fields stay as they were.
+ */
+replaced_by?: string, };
 
 export type KeyStatus = "active" | "inactive";
 
@@ -70,7 +77,12 @@ clipboard_clear_seconds: number,
 /**
  * Minutes of inactivity before the app locks the vault.
  */
-auto_lock_minutes: number, };
+auto_lock_minutes: number, 
+/**
+ * Days ahead in which an expiring key is counted by the review badge and
+ * the daily warning. (Settings stored before it existed read as the default.)
+ */
+expiry_warning_days: number, };
 
 /**
  * What deleting a group did to the keys that had it.
@@ -139,6 +151,66 @@ export type CreatedKeyView = { key: ApiKey, secret: string, };
  * A preset of the creation dialog, with what it fills in.
  */
 export type KeyPresetView = { id: Preset, label: string, access: AccessType, allow_unbind: boolean, };
+
+/**
+ * One key rolled: the key it replaced (rolling out now) and its successor, whose full
+ * key this answer carries once, like `create_key`'s.
+ */
+export type RolledKeyView = { replaced: ApiKey, created: CreatedKeyView, };
+
+/**
+ * Answer to `roll_keys`.
+ */
+export type RollView = { rolled: Array<RolledKeyView>, skipped: Array<SkippedKey>, 
+/**
+ * The files the successors were written to, when a folder was given.
+ */
+files: Array<KeyFile>, };
+
+/**
+ * Answer to `add_many_keys`: every new key once, and their files when a folder was given.
+ */
+export type ManyCreatedView = { created: Array<CreatedKeyView>, files: Array<KeyFile>, };
+
+/**
+ * What to do to every key of a selection (as the desktop sends it:
+ * `{"kind": "groups", "add": [...], "remove": [...]}`).
+ */
+export type KeysChange = { "kind": "activate" } | { "kind": "deactivate" } | { "kind": "groups", add: Array<string>, remove: Array<string>, } | { "kind": "delete" };
+
+/**
+ * How `add_many_keys` reads its text.
+ */
+export type ManyKeysFormat = "names" | "csv";
+
+/**
+ * Answer to `daily_review`: the accounts whose keys need a look (none after the first
+ * call of the day), and whether the desktop notification went out.
+ */
+export type DailyReview = { due: Array<ReviewCounts>, notified: boolean, };
+
+/**
+ * How many of an account's keys need a look.
+ */
+export type ReviewCounts = { account: string, 
+/**
+ * Keys that expire within `expiring_days` (the warning period, a setting).
+ */
+expiring: number, expiring_days: number, 
+/**
+ * Keys unused for `unused_days` or more (never used: since their creation).
+ */
+unused: number, unused_days: number, };
+
+/**
+ * A key of a group or filter selection that was not rolled, and why.
+ */
+export type SkippedKey = { id: string, name: string, reason: string, };
+
+/**
+ * A file written for one new key.
+ */
+export type KeyFile = { key_id: string, name: string, path: string, };
 
 /**
  * Answer to a copy: how long until the clipboard is cleared, for the UI's countdown.
@@ -297,6 +369,12 @@ export type Commands = {
   set_key_status: { args: { account: string; key: string; status: KeyStatus }; answer: ApiKey };
   set_key_groups: { args: { account: string; key: string; groups: Array<string> }; answer: ApiKey };
   delete_key: { args: { account: string; key: string }; answer: ApiKey };
+  roll_keys: { args: { account: string; keys: Array<string>; grace: string; exportDir?: string | null }; answer: RollView };
+  change_keys: { args: { account: string; keys: Array<string>; change: KeysChange }; answer: Array<ApiKey> };
+  add_many_keys: { args: { account: string; text: string; format: ManyKeysFormat; access: AccessType; allowUnbind: boolean; groups: Array<string>; expiresAt?: string | null; exportDir?: string | null }; answer: ManyCreatedView };
+  review_counts: { args: { account: string }; answer: ReviewCounts };
+  daily_review: { args: { today: string }; answer: DailyReview };
+  created_key_qr: { args: { keyId: string }; answer: string };
   list_audit: { args: { action?: string | null; key?: string | null; actor?: string | null; since?: string | null; until?: string | null; limit?: number | null }; answer: Array<AuditView> };
   verify_audit: { args: Record<string, never>; answer: AuditReport };
   get_settings: { args: Record<string, never>; answer: Settings };
@@ -336,6 +414,12 @@ export const COMMANDS = [
   "set_key_status",
   "set_key_groups",
   "delete_key",
+  "roll_keys",
+  "change_keys",
+  "add_many_keys",
+  "review_counts",
+  "daily_review",
+  "created_key_qr",
   "list_audit",
   "verify_audit",
   "get_settings",

@@ -83,7 +83,11 @@ export class FakeBackend {
   groups: Group[] = [];
   keys: ApiKey[] = [];
   audit: AuditView[] = [];
-  settings: Settings = { clipboard_clear_seconds: 30, auto_lock_minutes: 5 };
+  settings: Settings = { clipboard_clear_seconds: 30, auto_lock_minutes: 5, expiry_warning_days: 14 };
+  /** The last day `daily_review` answered (it answers once a day). */
+  reviewedOn: string | null = null;
+  /** What the desktop notification would have said, each time it went out. */
+  readonly notifications: string[] = [];
   /** Full keys still held for the one-time display, by key id. */
   readonly createdSecrets = new Map<string, string>();
   /** What the fake clipboard holds. */
@@ -343,6 +347,22 @@ export class FakeBackend {
         this.record('key.delete', key.account, key.name);
         return { ...key };
       }
+      case 'roll_keys':
+        return this.rollKeys(args);
+      case 'change_keys':
+        return this.changeKeys(args);
+      case 'add_many_keys':
+        return this.addManyKeys(args);
+      case 'review_counts':
+        return this.reviewCounts(this.account(args.account).name);
+      case 'daily_review':
+        return this.dailyReview(String(args.today));
+      case 'created_key_qr': {
+        if (!this.createdSecrets.has(String(args.keyId))) {
+          fail('not_found', "that key's QR code can no longer be shown: a key is shown only once");
+        }
+        return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 21 21" data-key="${String(args.keyId)}"><path d="M0 0h7v7H0z"/></svg>`;
+      }
       case 'list_audit':
         return this.listAudit(args);
       case 'verify_audit':
@@ -572,11 +592,11 @@ export class FakeBackend {
     return { group: group.name, keys_affected: users.length, keys_deactivated: deactivated };
   }
 
-  private createKey(args: Args) {
+  private createKey(args: Args, unlimited = false) {
     const account = this.account(args.account);
     const name = this.checkKeyName(account.name, String(args.name));
-    const count = this.keys.filter((key) => key.account === account.name).length;
-    if (count >= account.key_limit) {
+    const count = this.keys.filter((key) => key.account === account.name && !key.replaced_by).length;
+    if (!unlimited && count >= account.key_limit) {
       fail(
         'limit_reached',
         `key limit of ${account.key_limit} reached for account ${account.name} — delete or deactivate a key, or raise the limit`,
@@ -599,6 +619,135 @@ export class FakeBackend {
     this.createdSecrets.set(key.id, secret);
     this.record('key.create', account.name, name);
     return { key: { ...key }, secret };
+  }
+
+  /** Like the core: each key must be there (a deleted one is named), before anything changes. */
+  private selection(args: Args): ApiKey[] {
+    const ids = (args.keys as string[]) ?? [];
+    if (ids.length === 0) fail('invalid_input', 'no key selected: select the keys to change first');
+    return ids.map((id) => this.key(args.account, id));
+  }
+
+  private rollKeys(args: Args) {
+    const graceMs = parseGrace(String(args.grace));
+    const keys = this.selection(args);
+    for (const key of keys) {
+      if (key.replaced_by) fail('refused', `key "${key.name}" was already replaced in a roll: roll its successor instead`);
+      if (key.status === 'inactive') fail('refused', `key "${key.name}" is inactive: enable it first, or create a new key`);
+    }
+    const now = Date.now();
+    const rolled = keys.map((old) => {
+      const name = old.name;
+      const ends = new Date(Math.min(now + graceMs, old.expires_at ? Date.parse(old.expires_at) : Infinity)).toISOString();
+      old.name = `${name} (replaced)`;
+      const created = this.createKey({
+        account: old.account,
+        name,
+        description: old.description ?? undefined,
+        access: old.access,
+        allowUnbind: old.allow_unbind,
+        groups: old.groups,
+        expiresAt: old.expires_at ?? undefined,
+      }, true);
+      old.expires_at = ends;
+      old.replaced_by = created.key.id;
+      this.touchKey(old);
+      this.record('key.roll', old.account, old.name);
+      return { replaced: { ...old }, created };
+    });
+    const exportDir = typeof args.exportDir === 'string' ? args.exportDir : null;
+    return { rolled, skipped: [], files: this.files(exportDir, rolled.map((r) => r.created.key)) };
+  }
+
+  private files(dir: string | null, keys: ApiKey[]) {
+    if (dir === null) return [];
+    return keys.map((key) => ({ key_id: key.id, name: key.name, path: `${dir}/${key.name}.json` }));
+  }
+
+  private changeKeys(args: Args): ApiKey[] {
+    const keys = this.selection(args);
+    const change = args.change as { kind: string; add?: string[]; remove?: string[] };
+    const account = keys[0].account;
+    if (change.kind === 'groups') {
+      const add = this.existingGroups(account, change.add ?? []);
+      const remove = change.remove ?? [];
+      if (add.length === 0 && remove.length === 0) fail('invalid_input', 'no group to add or remove: choose at least one');
+      for (const key of keys) {
+        const next = [...new Set([...key.groups, ...add])].filter((name) => !remove.includes(name)).sort();
+        if (next.join() === key.groups.join()) continue;
+        key.groups = next;
+        this.touchKey(key);
+        this.record('key.set_groups', account, key.name);
+      }
+    } else if (change.kind === 'delete') {
+      for (const key of keys) {
+        this.keys = this.keys.filter((candidate) => candidate !== key);
+        this.deletedKeys.set(key.id, key);
+        this.record('key.delete', account, key.name);
+      }
+    } else {
+      const status = change.kind === 'activate' ? 'active' : 'inactive';
+      for (const key of keys) {
+        if (key.status === status) continue;
+        key.status = status;
+        this.touchKey(key);
+        this.record(status === 'active' ? 'key.activate' : 'key.deactivate', account, key.name);
+      }
+    }
+    return keys.map((key) => ({ ...key }));
+  }
+
+  private addManyKeys(args: Args) {
+    const account = this.account(args.account);
+    const rows = parseRows(String(args.text), args.format === 'csv');
+    const count = this.keys.filter((key) => key.account === account.name).length;
+    if (count + rows.length > account.key_limit) {
+      fail('limit_reached', `key limit of ${account.key_limit} reached for account ${account.name}`);
+    }
+    const seen = new Set<string>();
+    for (const row of rows) {
+      if (row.name === '' || row.name.length > 64) fail('invalid_input', `line ${row.line}: the key name must be 1 to 64 characters`);
+      if (seen.has(fold(row.name)) || this.keys.some((key) => key.account === account.name && fold(key.name) === fold(row.name))) {
+        fail('conflict', `line ${row.line}: a key named ${JSON.stringify(row.name)} already exists`);
+      }
+      seen.add(fold(row.name));
+      for (const group of row.groups) {
+        if (!this.groups.some((candidate) => candidate.account === account.name && candidate.name === group)) {
+          fail('invalid_input', `line ${row.line}: group ${JSON.stringify(group)} not found`);
+        }
+      }
+    }
+    const created = rows.map((row) =>
+      this.createKey(
+        { ...args, name: row.name, description: row.description ?? undefined, groups: [...((args.groups as string[]) ?? []), ...row.groups] },
+        true,
+      ),
+    );
+    const exportDir = typeof args.exportDir === 'string' ? args.exportDir : null;
+    return { created, files: this.files(exportDir, created.map((c) => c.key)) };
+  }
+
+  reviewCounts(account: string) {
+    const now = Date.now();
+    const days = this.settings.expiry_warning_days;
+    const live = this.keys.filter((key) => key.account === account && !key.replaced_by);
+    const expiring = live.filter((key) => {
+      const at = key.expires_at ? Date.parse(key.expires_at) : NaN;
+      return at > now && at <= now + days * 86_400_000;
+    }).length;
+    const unused = live.filter((key) => Date.parse(key.last_used_at ?? key.created_at) <= now - 90 * 86_400_000).length;
+    return { account, expiring, expiring_days: days, unused, unused_days: 90 };
+  }
+
+  private dailyReview(today: string) {
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(today)) fail('invalid_input', `${JSON.stringify(today)} is not a day: send YYYY-MM-DD`);
+    if (this.reviewedOn === today) return { due: [], notified: false };
+    this.reviewedOn = today;
+    const due = this.accounts
+      .map((account) => this.reviewCounts(account.name))
+      .filter((counts) => counts.expiring > 0 || counts.unused > 0);
+    if (due.length > 0) this.notifications.push(due.map((counts) => counts.account).join(', '));
+    return { due, notified: due.length > 0 };
   }
 
   private listAudit(args: Args): AuditView[] {
@@ -695,3 +844,47 @@ export class FakeBackend {
 function textLine(field: string, from: string, to: string): AuditLine {
   return { field, from: { kind: 'text', text: from }, to: { kind: 'text', text: to } };
 }
+
+/** "0", "30s", "15m", "24h", "7d", "2w"; at most 30 days, as the core reads a grace. */
+function parseGrace(text: string): number {
+  const match = /^(\d+)(s|m|h|d|w)?$/.exec(text.trim());
+  if (!match || (match[2] === undefined && match[1] !== '0')) {
+    fail('invalid_input', `invalid grace ${JSON.stringify(text)}: write 0, or a whole number and a unit, like 30s, 15m, 24h, 14d or 2w`);
+  }
+  const unit = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 }[match[2] ?? 's'] ?? 1;
+  const ms = Number(match[1]) * unit * 1000;
+  if (ms > 30 * 86_400_000) fail('invalid_input', `grace ${JSON.stringify(text)} is too long: at most 30 days`);
+  return ms;
+}
+
+interface Row {
+  line: number;
+  name: string;
+  description: string | null;
+  groups: string[];
+}
+
+/** Names one a line, or CSV rows of name,description,groups (no quoting: enough for tests). */
+function parseRows(text: string, csv: boolean): Row[] {
+  const rows: Row[] = [];
+  text.split('\n').forEach((raw, index) => {
+    const line = raw.trim();
+    if (line === '') return;
+    if (!csv) {
+      rows.push({ line: index + 1, name: line, description: null, groups: [] });
+      return;
+    }
+    const fields = line.split(',').map((field) => field.trim());
+    if (rows.length === 0 && fields[0].toLowerCase() === 'name') return;
+    if (fields.length > 3) fail('invalid_input', `line ${index + 1}: ${fields.length} fields — write name,description,groups`);
+    rows.push({
+      line: index + 1,
+      name: fields[0],
+      description: fields[1] ? fields[1] : null,
+      groups: (fields[2] ?? '').split(';').map((group) => group.trim()).filter((group) => group !== ''),
+    });
+  });
+  if (rows.length === 0) fail('invalid_input', 'no names given: write one key name a line');
+  return rows;
+}
+

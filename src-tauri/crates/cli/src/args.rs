@@ -141,6 +141,15 @@ pub struct KeySettings {
     pub preset: Option<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write each new key to its own file in DIR (a new folder, readable by you
+    /// only): JSON with name, key and the remote's verify URL, for the device.
+    /// The keys are then not printed.
+    #[arg(long, value_name = "DIR")]
+    pub export_dir: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Create a key and print it, once.
@@ -153,6 +162,8 @@ pub enum KeyCommand {
         names_from: Option<PathBuf>,
         #[command(flatten)]
         settings: KeySettings,
+        #[command(flatten)]
+        export: ExportArgs,
     },
     /// List keys.
     List {
@@ -162,6 +173,35 @@ pub enum KeyCommand {
         group: Option<String>,
         #[arg(long, value_name = "TEXT")]
         filter: Option<String>,
+        /// Only keys that expire within DURATION (e.g. 14d), not those a roll replaced.
+        #[arg(long, value_name = "DURATION")]
+        expiring: Option<String>,
+        /// Only keys unused for DURATION or more (e.g. 90d; never used: since their creation).
+        #[arg(long, value_name = "DURATION")]
+        unused_for: Option<String>,
+    },
+    /// Roll keys: each gets a successor with its name and settings (printed once);
+    /// the old key keeps working until the grace ends, then answers EXPIRED.
+    Roll {
+        /// The key to roll (id or name).
+        #[arg(required_unless_present_any = ["group", "filter"], conflicts_with_all = ["group", "filter"])]
+        key: Option<String>,
+        /// Roll the group's keys, in one transaction (inactive or replaced ones are skipped).
+        #[arg(long, value_name = "G", conflicts_with = "filter")]
+        group: Option<String>,
+        /// Roll the keys `key list --filter TEXT` shows, in one transaction.
+        #[arg(long, value_name = "TEXT")]
+        filter: Option<String>,
+        /// How long the old key keeps working: 0 (it ends now), 30s, 15m, 24h, 7d; at most 30d.
+        #[arg(
+            long,
+            value_name = "DURATION",
+            default_value = "24h",
+            allow_hyphen_values = true
+        )]
+        grace: String,
+        #[command(flatten)]
+        export: ExportArgs,
     },
     /// Show one key (by id or name).
     Show { key: String },

@@ -3,8 +3,9 @@
 use std::io::{IsTerminal, Read};
 
 use keyward_core::{
-    validate, AccessType, AccountChanges, AuditFilter, KdfParams, KeyFilter, KeyStatus, Keychain,
-    Method, NewAccount, NewGroup, NewKey, Preset, Request, Scope, Vault, VerifyResult,
+    validate, AccessType, AccountChanges, AuditFilter, KdfParams, KeyFilter, KeySelection,
+    KeyStatus, Keychain, Method, NewAccount, NewGroup, NewKey, Preset, Request, Scope, Vault,
+    VerifyResult,
 };
 use serde_json::json;
 
@@ -279,8 +280,16 @@ fn key(context: &Context, command: KeyCommand) -> Outcome {
     }
     // Parse everything before asking for the passphrase.
     let mut vault = match &command {
-        KeyCommand::Create { settings, .. } => {
+        KeyCommand::Create {
+            settings, export, ..
+        } => {
             new_key(settings)?;
+            check_export(export)?;
+            context.open()?
+        }
+        KeyCommand::Roll { grace, export, .. } => {
+            validate::roll_grace(grace)?;
+            check_export(export)?;
             context.open()?
         }
         _ => context.open()?,
@@ -291,6 +300,7 @@ fn key(context: &Context, command: KeyCommand) -> Outcome {
             name,
             names_from,
             settings,
+            export,
         } => {
             let new = new_key(&settings)?;
             // A --names-from run prints one line per key, even for a single name.
@@ -300,21 +310,39 @@ fn key(context: &Context, command: KeyCommand) -> Outcome {
                 (None, Some(path)) => read_names(&path)?,
                 _ => return Err(Failure::input("give a key NAME or --names-from FILE")),
             };
-            let created = vault.create_keys(account, &names, &new)?;
-            print_created(context, &created, batch);
+            match &export.export_dir {
+                Some(dir) => {
+                    let (created, files) =
+                        vault.create_keys_exported(account, &names, &new, dir)?;
+                    let keys: Vec<&keyward_core::ApiKey> = created.iter().map(|c| &c.key).collect();
+                    print_exported(context, &keys, &files, dir);
+                }
+                None => {
+                    let created = vault.create_keys(account, &names, &new)?;
+                    print_created(context, &created, batch);
+                }
+            }
         }
         KeyCommand::List {
             status,
             group,
             filter,
+            expiring,
+            unused_for,
         } => {
             let status = status.as_deref().map(str::parse::<KeyStatus>).transpose()?;
+            let window = |flag, text: Option<String>| {
+                text.map(|text| validate::review_window(flag, &text))
+                    .transpose()
+            };
             let keys = vault.list_keys(
                 account,
                 &KeyFilter {
                     status,
                     group,
                     text: filter,
+                    expiring_within: window("--expiring", expiring)?,
+                    unused_for: window("--unused-for", unused_for)?,
                 },
             )?;
             if context.json {
@@ -381,21 +409,150 @@ fn key(context: &Context, command: KeyCommand) -> Outcome {
                 json!(deleted),
             );
         }
+        KeyCommand::Roll {
+            key,
+            group,
+            filter,
+            grace,
+            export,
+        } => {
+            let grace = validate::roll_grace(&grace)?;
+            let (selection, batch) = match (key, group, filter) {
+                (Some(key), None, None) => (KeySelection::Keys(vec![key]), false),
+                (None, Some(group), None) => (KeySelection::Group(group), true),
+                (None, None, Some(text)) => (KeySelection::Filter(text), true),
+                _ => return Err(Failure::input("give a KEY, --group G or --filter TEXT")),
+            };
+            match &export.export_dir {
+                Some(dir) => {
+                    let (outcome, files) =
+                        vault.roll_keys_exported(account, &selection, grace, dir)?;
+                    let keys: Vec<&keyward_core::ApiKey> =
+                        outcome.rolled.iter().map(|r| &r.successor.key).collect();
+                    print_exported(context, &keys, &files, dir);
+                    print_roll_notes(&outcome);
+                }
+                None => {
+                    let outcome = vault.roll_keys(account, &selection, grace)?;
+                    print_rolled(context, &outcome, batch);
+                }
+            }
+        }
         KeyCommand::Verify { .. } => unreachable!("handled above"),
     }
     Ok(())
 }
 
+/// The successors of a roll, as `print_created` prints new keys (each line or
+/// record also names the key it replaces), and on stderr when the old keys end
+/// and which keys were skipped.
+fn print_rolled(context: &Context, outcome: &keyward_core::RollOutcome, batch: bool) {
+    for rolled in &outcome.rolled {
+        let (new, old) = (&rolled.successor, &rolled.replaced);
+        if context.json {
+            let mut value = json!(new.key);
+            value["replaces"] = json!({ "id": old.id, "name": old.name, "expires_at": old.expires_at.map(|at| at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()) });
+            print_key_record(value, &new.secret, batch);
+        } else if batch {
+            println!("{}\t{}", new.key.name, new.secret.expose());
+        } else {
+            println!(
+                "Rolled key {:?} in account {}: its successor is",
+                new.key.name, new.key.account
+            );
+            println!("{}", new.secret.expose());
+        }
+    }
+    print_roll_notes(outcome);
+    say_shown_once(context, batch);
+}
+
+/// When each replaced key ends, and which keys were skipped (on stderr).
+fn print_roll_notes(outcome: &keyward_core::RollOutcome) {
+    for rolled in &outcome.rolled {
+        let old = &rolled.replaced;
+        let ends = old
+            .expires_at
+            .as_ref()
+            .map(output::seconds)
+            .unwrap_or_default();
+        eprintln!(
+            "keyward: the old key, now {:?}, works until {ends} UTC, then answers EXPIRED",
+            old.name
+        );
+    }
+    if !outcome.skipped.is_empty() {
+        eprintln!("keyward: skipped {} key(s):", outcome.skipped.len());
+        for skipped in &outcome.skipped {
+            eprintln!("  {}", skipped.reason);
+        }
+    }
+}
+
+fn check_export(export: &ExportArgs) -> Outcome {
+    match &export.export_dir {
+        Some(dir) => Ok(keyward_core::check_export_dir(dir)?),
+        None => Ok(()),
+    }
+}
+
+/// Keys handed over in files: each key's record and its file (one JSON line
+/// each), or NAME<tab>FILE; never the key itself.
+fn print_exported(
+    context: &Context,
+    keys: &[&keyward_core::ApiKey],
+    files: &[keyward_core::KeyFile],
+    dir: &std::path::Path,
+) {
+    for (key, file) in keys.iter().zip(files) {
+        if context.json {
+            let mut value = json!(key);
+            value["file"] = json!(file.path);
+            output::json_line(&value);
+        } else {
+            println!("{}\t{}", key.name, file.path.display());
+        }
+    }
+    eprintln!(
+        "keyward: {} key file(s) in {}, readable by you only: give each to its device, then delete it — the keys are not shown again",
+        files.len(),
+        dir.display()
+    );
+}
+
+/// A new key's record with its key: one JSON line in a batch, else pretty.
+fn print_key_record(
+    mut value: serde_json::Value,
+    secret: &keyward_core::SecretString,
+    batch: bool,
+) {
+    value["secret"] = json!(secret.expose());
+    if batch {
+        output::json_line(&value);
+    } else {
+        output::json(&value);
+    }
+}
+
+/// After printing new keys for people (on stderr): they are not shown again.
+fn say_shown_once(context: &Context, batch: bool) {
+    if context.json {
+        return;
+    }
+    eprintln!(
+        "{}",
+        if batch {
+            "These keys are shown only now and cannot be shown again: copy them to where they are used."
+        } else {
+            "This key is shown only now and cannot be shown again: copy it to where it is used."
+        }
+    );
+}
+
 fn print_created(context: &Context, created: &[keyward_core::CreatedKey], batch: bool) {
     for item in created {
         if context.json {
-            let mut value = json!(item.key);
-            value["secret"] = json!(item.secret.expose());
-            if batch {
-                output::json_line(&value);
-            } else {
-                output::json(&value);
-            }
+            print_key_record(json!(item.key), &item.secret, batch);
         } else if batch {
             println!("{}\t{}", item.key.name, item.secret.expose());
         } else {
@@ -411,16 +568,7 @@ fn print_created(context: &Context, created: &[keyward_core::CreatedKey], batch:
             println!("{}", item.secret.expose());
         }
     }
-    if !context.json {
-        eprintln!(
-            "{}",
-            if batch {
-                "These keys are shown only now and cannot be shown again: copy them to where they are used."
-            } else {
-                "This key is shown only now and cannot be shown again: copy it to where it is used."
-            }
-        );
-    }
+    say_shown_once(context, batch);
 }
 
 fn confirm_delete(key: &keyward_core::ApiKey) -> Outcome {

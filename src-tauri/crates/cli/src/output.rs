@@ -55,11 +55,29 @@ pub fn time(at: &time::OffsetDateTime) -> String {
     at.format(&format).unwrap_or_default()
 }
 
+/// A time to the second, for moments such as the end of a short grace.
+pub fn seconds(at: &time::OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    at.format(&format).unwrap_or_default()
+}
+
 fn list(items: &[String]) -> String {
     if items.is_empty() {
         "-".into()
     } else {
         items.join(", ")
+    }
+}
+
+/// A key's status as the table shows it: a key a roll replaced is "rolling
+/// out" until its expiry, then "replaced".
+fn status(key: &ApiKey) -> String {
+    match &key.replaced_by {
+        None => key.status.as_str().into(),
+        Some(_) if key.expires_at.is_some_and(|at| at > keyward_core::now()) => {
+            "rolling out".into()
+        }
+        Some(_) => "replaced".into(),
     }
 }
 
@@ -69,7 +87,7 @@ pub fn keys_table(keys: &[ApiKey]) {
         .map(|k| {
             vec![
                 k.name.clone(),
-                k.status.as_str().into(),
+                status(k),
                 k.hint.clone(),
                 k.access.to_string(),
                 if k.allow_unbind {
@@ -117,7 +135,7 @@ pub fn key_details(key: &ApiKey) {
             "description",
             key.description.clone().unwrap_or_else(|| "-".into()),
         ),
-        ("status", key.status.as_str().into()),
+        ("status", status(key)),
         ("key", key.hint.clone()),
         ("access", key.access.to_string()),
         (
@@ -151,6 +169,9 @@ pub fn key_details(key: &ApiKey) {
     ];
     for (label, value) in rows {
         println!("{label:<13} {value}");
+    }
+    if let Some(successor) = &key.replaced_by {
+        println!("{:<13} {successor}", "replaced by");
     }
 }
 

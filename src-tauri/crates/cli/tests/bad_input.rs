@@ -1147,3 +1147,153 @@ fn a_closed_stdout_is_not_a_panic() {
         failures.join("\n")
     );
 }
+
+// ---------------------------------------------------------------- fleets: roll and review
+
+#[test]
+fn bad_rolls_and_review_windows_are_refused() {
+    let t = template();
+    run_table(
+        &t,
+        vec![
+            case(
+                "a negative grace",
+                &["key", "roll", "kiosk", "--grace", "-5s"],
+                2,
+                &["-5s"],
+            ),
+            case(
+                "a grace of 400 days",
+                &["key", "roll", "kiosk", "--grace", "400d"],
+                2,
+                &["at most 30 days"],
+            ),
+            case(
+                "a grace without a unit",
+                &["key", "roll", "kiosk", "--grace", "24"],
+                2,
+                &["24"],
+            ),
+            case(
+                "a grace in years",
+                &["key", "roll", "kiosk", "--grace", "1y"],
+                2,
+                &["1y"],
+            ),
+            case(
+                "a deleted key",
+                &["key", "roll", "spare"],
+                2,
+                &["spare", "not found"],
+            )
+            .setup(&["key", "delete", "spare", "--yes"]),
+            case(
+                "a key already rolling out",
+                &["key", "roll", "kiosk (replaced)"],
+                2,
+                &["already replaced"],
+            )
+            .setup(&["key", "roll", "kiosk"]),
+            case(
+                "an inactive key",
+                &["key", "roll", "spare"],
+                2,
+                &["inactive"],
+            )
+            .setup(&["key", "disable", "spare"]),
+            case(
+                "a key a roll ended at once",
+                &["key", "roll", "kiosk (replaced)"],
+                2,
+                &["already replaced"],
+            )
+            .setup(&["key", "roll", "kiosk", "--grace", "0"]),
+            case(
+                "a key and a group",
+                &["key", "roll", "kiosk", "--group", "gates"],
+                2,
+                &["--group"],
+            ),
+            case("nothing to roll", &["key", "roll"], 2, &["KEY"]),
+            case(
+                "an unknown group",
+                &["key", "roll", "--group", "doors"],
+                2,
+                &["doors"],
+            ),
+            case(
+                "a filter that matches nothing",
+                &["key", "roll", "--filter", "zzz"],
+                2,
+                &["no key to roll"],
+            ),
+            case(
+                "a group of inactive keys",
+                &["key", "roll", "--group", "gates"],
+                2,
+                &["no key to roll", "inactive"],
+            )
+            .setup(&["key", "disable", "North Gate"]),
+            case(
+                "--expiring without a unit",
+                &["key", "list", "--expiring", "14"],
+                2,
+                &["--expiring"],
+            ),
+            case(
+                "--expiring of zero",
+                &["key", "list", "--expiring", "0"],
+                2,
+                &["--expiring"],
+            ),
+            case(
+                "--unused-for negative",
+                &["key", "list", "--unused-for=-90d"],
+                2,
+                &["-90d"],
+            ),
+            case(
+                "--unused-for absurd",
+                &["key", "list", "--unused-for", "99999d"],
+                2,
+                &["at most"],
+            ),
+            case(
+                "an export folder that exists",
+                &["key", "create", "new", "--export-dir", "{dir}"],
+                2,
+                &["already exists"],
+            ),
+            case(
+                "an export folder inside a file",
+                &[
+                    "key",
+                    "create",
+                    "new",
+                    "--export-dir",
+                    "{dir}/vault.db/keys",
+                ],
+                2,
+                &["not a folder"],
+            ),
+            case(
+                "an export folder that cannot be written",
+                &[
+                    "key",
+                    "create",
+                    "new",
+                    "--export-dir",
+                    "/sys/keyward-export",
+                ],
+                2,
+                &["cannot write", "/sys/keyward-export"],
+            ),
+            case(
+                "a roll into an export folder that exists",
+                &["key", "roll", "kiosk", "--export-dir", "{dir}"],
+                2,
+                &["already exists"],
+            ),
+        ],
+    );
+}

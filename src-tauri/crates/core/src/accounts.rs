@@ -36,8 +36,10 @@ pub(crate) struct AccountRow {
     pub key_limit: u32,
 }
 
+/// `key_count` is what counts toward the key limit: keys a roll replaced do not.
 const ACCOUNT_COLUMNS: &str =
-    "a.id, a.name, a.prefix, a.key_limit, a.resources, a.created_at, a.updated_at, a.key_count";
+    "a.id, a.name, a.prefix, a.key_limit, a.resources, a.created_at, a.updated_at,
+     a.key_count - (SELECT count(*) FROM key_rolls r WHERE r.account_id = a.id)";
 
 fn account_from_row(row: &Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account {

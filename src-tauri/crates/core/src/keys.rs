@@ -11,10 +11,11 @@ use crate::access::{validate_unbind, AccessType};
 use crate::accounts::{resolve, AccountRow};
 use crate::audit::NewEntry;
 use crate::key_format;
-use crate::model::{from_millis, to_millis, ApiKey, CreatedKey, KeyStatus};
+use crate::model::{from_millis, now, to_millis, ApiKey, CreatedKey, KeyStatus};
+use crate::review::Review;
 use crate::vault::{Change, Vault};
 use crate::wire::{Entity, KeyFields};
-use crate::{groups, outbox, validate, Error, Result};
+use crate::{groups, outbox, roll, validate, Error, Result};
 
 /// Settings for a new key. The default is the least: READ, no unbind, no groups, no expiry.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +34,12 @@ pub struct KeyFilter {
     pub group: Option<String>,
     /// Case-insensitive text matched against name, description, hint, id and creator.
     pub text: Option<String>,
+    /// Only keys that expire within this long from now (and have not yet); never
+    /// one a roll replaced (its expiry is the roll's doing).
+    pub expiring_within: Option<time::Duration>,
+    /// Only keys unused for at least this long (a key never used counts from its
+    /// creation); never one a roll replaced.
+    pub unused_for: Option<time::Duration>,
 }
 
 const KEY_COLUMNS: &str = "k.id, k.name, k.description, k.access, k.allow_unbind, k.status, k.hint,
@@ -55,6 +62,7 @@ fn key_from_row(row: &Row<'_>, account: &str) -> rusqlite::Result<ApiKey> {
         updated_at: from_millis(row.get(9)?),
         last_used_at: row.get::<_, Option<i64>>(10)?.map(from_millis),
         expires_at: row.get::<_, Option<i64>>(11)?.map(from_millis),
+        replaced_by: None,
     })
 }
 
@@ -108,7 +116,7 @@ fn missing(conn: &Connection, account: &AccountRow, wanted: &str) -> Error {
     }
 }
 
-fn group_ids(
+pub(crate) fn group_ids(
     conn: &Connection,
     account: &AccountRow,
     names: &[String],
@@ -124,7 +132,7 @@ fn group_ids(
     Ok(ids)
 }
 
-fn ensure_name_free(
+pub(crate) fn ensure_name_free(
     conn: &Connection,
     account: &AccountRow,
     name: &str,
@@ -142,23 +150,28 @@ fn ensure_name_free(
     Ok(())
 }
 
-fn key_count(conn: &Connection, account: &AccountRow) -> Result<u32> {
+/// The account's keys that count toward its limit: all but those a roll replaced.
+pub(crate) fn key_count(conn: &Connection, account: &AccountRow) -> Result<u32> {
     let count: i64 = conn
-        .prepare_cached("SELECT key_count FROM accounts WHERE id = ?1")?
+        .prepare_cached(
+            "SELECT key_count - (SELECT count(*) FROM key_rolls WHERE account_id = ?1)
+             FROM accounts WHERE id = ?1",
+        )?
         .query_row([&account.id], |r| r.get(0))?;
     Ok(count as u32)
 }
 
 /// A validated template shared by every key of one creation.
-struct KeyTemplate {
-    description: Option<String>,
-    access: AccessType,
-    allow_unbind: bool,
-    expires_at: Option<OffsetDateTime>,
+#[derive(Clone)]
+pub(crate) struct KeyTemplate {
+    pub description: Option<String>,
+    pub access: AccessType,
+    pub allow_unbind: bool,
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 impl KeyTemplate {
-    fn from(new: &NewKey) -> Result<KeyTemplate> {
+    pub(crate) fn from(new: &NewKey) -> Result<KeyTemplate> {
         let access = new.access.unwrap_or(AccessType::Read);
         validate_unbind(access, new.allow_unbind)?;
         if let Some(at) = new.expires_at {
@@ -177,7 +190,7 @@ impl KeyTemplate {
     }
 }
 
-fn insert_key(
+pub(crate) fn insert_key(
     change: &Change<'_>,
     account: &AccountRow,
     name: &str,
@@ -236,6 +249,7 @@ fn insert_key(
         updated_at: change.now,
         last_used_at: None,
         expires_at: template.expires_at,
+        replaced_by: None,
     };
     Ok(CreatedKey {
         key,
@@ -261,6 +275,18 @@ impl Vault {
         account: Option<&str>,
         names: &[String],
         new: &NewKey,
+    ) -> Result<Vec<CreatedKey>> {
+        self.create_keys_then(account, names, new, |_, _, _| Ok(()))
+    }
+
+    /// [`Vault::create_keys`], with `hand_over` given the new keys inside the
+    /// transaction, before it commits: when it fails, no key is created.
+    pub(crate) fn create_keys_then(
+        &mut self,
+        account: Option<&str>,
+        names: &[String],
+        new: &NewKey,
+        hand_over: impl FnOnce(&Change<'_>, &AccountRow, &[&CreatedKey]) -> Result<()>,
     ) -> Result<Vec<CreatedKey>> {
         if names.is_empty() {
             return Err(Error::invalid("no key names given"));
@@ -291,13 +317,15 @@ impl Vault {
                 });
             }
             let groups = group_ids(change.tx, &account, &new.groups)?;
-            clean
+            let created = clean
                 .iter()
                 .map(|name| {
                     ensure_name_free(change.tx, &account, name, None)?;
                     insert_key(change, &account, name, &template, &groups)
                 })
-                .collect()
+                .collect::<Result<Vec<_>>>()?;
+            hand_over(change, &account, &created.iter().collect::<Vec<_>>())?;
+            Ok(created)
         })
     }
 
@@ -317,6 +345,7 @@ impl Vault {
             )?
             .query_map([&key.id], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
+        key.replaced_by = roll::successor(&self.conn, &key.id)?;
         self.last_used.overlay(&mut key);
         Ok(key)
     }
@@ -380,6 +409,8 @@ impl Vault {
             .filter(|t| !t.is_empty())
             .map(validate::fold);
         let status = filter.status.map(|s| s.as_str());
+        let successors = roll::successors(&self.conn, &account.id)?;
+        let review = Review::new(filter, now());
         let mut keys = Vec::new();
         let mut rows = statement.query(params![account.id, status, group_id])?;
         while let Some(row) = rows.next()? {
@@ -402,7 +433,10 @@ impl Vault {
             }
             let mut key = key_from_row(row, &account.name)?;
             self.last_used.overlay(&mut key);
-            keys.push(key);
+            key.replaced_by = successors.get(&key.id).cloned();
+            if review.admits(&key) {
+                keys.push(key);
+            }
         }
         self.attach_groups(&account, &mut keys)?;
         Ok(keys)
@@ -462,36 +496,7 @@ impl Vault {
         let (account_name, id) = self.write(|change| {
             let account = resolve(change.tx, account)?;
             let key = find(change.tx, &account, id_or_name)?;
-            let current: String = change.tx.query_row(
-                "SELECT status FROM api_keys WHERE id = ?1",
-                [&key.id],
-                |r| r.get(0),
-            )?;
-            if current != status.as_str() {
-                change.tx.execute(
-                    "UPDATE api_keys SET status = ?1, updated_at = ?2 WHERE id = ?3",
-                    params![status.as_str(), to_millis(change.now), key.id],
-                )?;
-                let fields = KeyFields {
-                    status: Some(status),
-                    ..KeyFields::default()
-                };
-                let narrows = status == KeyStatus::Inactive;
-                outbox::queue_key(change, &account.id, &key.id, fields, narrows)?;
-                let action = match status {
-                    KeyStatus::Active => "key.activate",
-                    KeyStatus::Inactive => "key.deactivate",
-                };
-                change.audit(NewEntry::target(
-                    action,
-                    &account.name,
-                    &key.id,
-                    &key.name,
-                    json!({
-                        "status": { "from": current, "to": status.as_str() }
-                    }),
-                ))?;
-            }
+            set_status_in(change, &account, &key, status)?;
             Ok((account.name, key.id))
         })?;
         self.key(Some(&account_name), &id)
@@ -508,24 +513,7 @@ impl Vault {
             let account = resolve(change.tx, account)?;
             let key = find(change.tx, &account, id_or_name)?;
             let groups = group_ids(change.tx, &account, group_names)?;
-            let permissions_before = outbox::key_permissions(change.tx, &key.id)?;
-            let before: Vec<String> = change.tx
-                .prepare("SELECT g.name FROM key_groups kg JOIN groups g ON g.id = kg.group_id WHERE kg.key_id = ?1 ORDER BY g.name_fold")?
-                .query_map([&key.id], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            change.tx.execute("DELETE FROM key_groups WHERE key_id = ?1", [&key.id])?;
-            for (group_id, _) in &groups {
-                change.tx.execute("INSERT INTO key_groups (key_id, group_id) VALUES (?1, ?2)", params![key.id, group_id])?;
-            }
-            change.tx.execute("UPDATE api_keys SET updated_at = ?1 WHERE id = ?2", params![to_millis(change.now), key.id])?;
-            let permissions = outbox::key_permissions(change.tx, &key.id)?;
-            let narrows = outbox::narrows(change.tx, &permissions_before, &permissions)?;
-            let fields = KeyFields { permissions: Some(permissions), ..KeyFields::default() };
-            outbox::queue_key(change, &account.id, &key.id, fields, narrows)?;
-            let after: Vec<&String> = groups.iter().map(|(_, name)| name).collect();
-            change.audit(NewEntry::target("key.set_groups", &account.name, &key.id, &key.name, json!({
-                "groups": { "from": before, "to": after }
-            })))?;
+            set_groups_in(change, &account, &key, &groups)?;
             Ok((account.name, key.id))
         })?;
         self.key(Some(&account_name), &id)
@@ -537,15 +525,119 @@ impl Vault {
         self.write(|change| {
             let account = resolve(change.tx, account)?;
             let row = find(change.tx, &account, &key.id)?;
-            change.tx.execute("DELETE FROM api_keys WHERE id = ?1", [&row.id])?;
-            outbox::delete(change, &account.id, Entity::Key, &row.id, &row.name)?;
-            change.audit(NewEntry::target("key.delete", &account.name, &row.id, &row.name, json!({
-                "hint": key.hint, "groups": key.groups, "last_used_at": key.last_used_at.map(to_millis)
-            })))
+            delete_in(change, &account, &row, &key)
         })?;
         self.last_used.forget(&key.id);
         Ok(key)
     }
+}
+
+/// Sets a key's status inside a change (with its outbox entry and audit
+/// entry); the status it already has changes nothing.
+pub(crate) fn set_status_in(
+    change: &Change<'_>,
+    account: &AccountRow,
+    key: &KeyRow,
+    status: KeyStatus,
+) -> Result<()> {
+    let current: String = change.tx.query_row(
+        "SELECT status FROM api_keys WHERE id = ?1",
+        [&key.id],
+        |r| r.get(0),
+    )?;
+    if current == status.as_str() {
+        return Ok(());
+    }
+    change.tx.execute(
+        "UPDATE api_keys SET status = ?1, updated_at = ?2 WHERE id = ?3",
+        params![status.as_str(), to_millis(change.now), key.id],
+    )?;
+    let fields = KeyFields {
+        status: Some(status),
+        ..KeyFields::default()
+    };
+    let narrows = status == KeyStatus::Inactive;
+    outbox::queue_key(change, &account.id, &key.id, fields, narrows)?;
+    let action = match status {
+        KeyStatus::Active => "key.activate",
+        KeyStatus::Inactive => "key.deactivate",
+    };
+    change.audit(NewEntry::target(
+        action,
+        &account.name,
+        &key.id,
+        &key.name,
+        json!({
+            "status": { "from": current, "to": status.as_str() }
+        }),
+    ))
+}
+
+/// Replaces a key's groups inside a change (with its outbox and audit entries).
+pub(crate) fn set_groups_in(
+    change: &Change<'_>,
+    account: &AccountRow,
+    key: &KeyRow,
+    groups: &[(String, String)],
+) -> Result<()> {
+    let permissions_before = outbox::key_permissions(change.tx, &key.id)?;
+    let before: Vec<String> = change.tx
+        .prepare_cached("SELECT g.name FROM key_groups kg JOIN groups g ON g.id = kg.group_id WHERE kg.key_id = ?1 ORDER BY g.name_fold")?
+        .query_map([&key.id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    change
+        .tx
+        .execute("DELETE FROM key_groups WHERE key_id = ?1", [&key.id])?;
+    for (group_id, _) in groups {
+        change.tx.execute(
+            "INSERT INTO key_groups (key_id, group_id) VALUES (?1, ?2)",
+            params![key.id, group_id],
+        )?;
+    }
+    change.tx.execute(
+        "UPDATE api_keys SET updated_at = ?1 WHERE id = ?2",
+        params![to_millis(change.now), key.id],
+    )?;
+    let permissions = outbox::key_permissions(change.tx, &key.id)?;
+    let narrows = outbox::narrows(change.tx, &permissions_before, &permissions)?;
+    let fields = KeyFields {
+        permissions: Some(permissions),
+        ..KeyFields::default()
+    };
+    outbox::queue_key(change, &account.id, &key.id, fields, narrows)?;
+    let after: Vec<&String> = groups.iter().map(|(_, name)| name).collect();
+    change.audit(NewEntry::target(
+        "key.set_groups",
+        &account.name,
+        &key.id,
+        &key.name,
+        json!({
+            "groups": { "from": before, "to": after }
+        }),
+    ))
+}
+
+/// Deletes a key inside a change: its tombstone, outbox and audit entries;
+/// `was` is the key as it was, for the audit log.
+pub(crate) fn delete_in(
+    change: &Change<'_>,
+    account: &AccountRow,
+    row: &KeyRow,
+    was: &ApiKey,
+) -> Result<()> {
+    change
+        .tx
+        .execute("DELETE FROM api_keys WHERE id = ?1", [&row.id])?;
+    outbox::delete(change, &account.id, Entity::Key, &row.id, &row.name)?;
+    change.audit(NewEntry::target(
+        "key.delete",
+        &account.name,
+        &row.id,
+        &row.name,
+        json!({
+            "hint": was.hint, "groups": was.groups, "last_used_at": was.last_used_at.map(to_millis)
+        }),
+    ))
 }
 
 /// Whether `field` contains `folded` (already case-folded), ignoring case. ASCII

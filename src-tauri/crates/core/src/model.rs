@@ -69,6 +69,13 @@ pub struct ApiKey {
     #[serde(with = "time::serde::rfc3339::option")]
     #[cfg_attr(feature = "ts", ts(type = "string | null"))]
     pub expires_at: Option<OffsetDateTime>,
+    /// The id of the key that replaced this one in a roll. A replaced key keeps
+    /// working until its expiry (the end of the roll's grace), then answers
+    /// EXPIRED; it no longer counts toward the key limit. Left out of the JSON
+    /// of a key no roll replaced, so every other key's fields stay as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub replaced_by: Option<String>,
 }
 
 /// The one place a full key exists: the result of creating it.

@@ -147,6 +147,20 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE remotes ADD COLUMN audit_seq INTEGER;
     ALTER TABLE remotes ADD COLUMN audit_hash TEXT;
     "#,
+    // 4: rolls — the keys a roll replaced, each with its successor. A replaced key
+    // keeps working until its expiry (set by the roll to the end of the grace) and
+    // no longer counts toward the key limit; the row goes with the key.
+    r#"
+    CREATE TABLE key_rolls (
+        old_id TEXT PRIMARY KEY REFERENCES api_keys(id) ON DELETE CASCADE,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        -- No reference: the successor may be deleted while its predecessor rolls out.
+        new_id TEXT NOT NULL,
+        rolled_at INTEGER NOT NULL,
+        grace_ends_at INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX key_rolls_by_account ON key_rolls (account_id);
+    "#,
 ];
 
 pub(crate) fn latest_version() -> i64 {

@@ -1,5 +1,6 @@
 //! Per-vault preferences of the desktop app: how long a copied key stays on
-//! the clipboard and how long the app may sit idle before it locks itself.
+//! the clipboard, how long the app may sit idle before it locks itself, and
+//! how far ahead an expiring key is worth a warning.
 
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,14 @@ pub struct Settings {
     pub clipboard_clear_seconds: u32,
     /// Minutes of inactivity before the app locks the vault.
     pub auto_lock_minutes: u32,
+    /// Days ahead in which an expiring key is counted by the review badge and
+    /// the daily warning. (Settings stored before it existed read as the default.)
+    #[serde(default = "default_expiry_warning_days")]
+    pub expiry_warning_days: u32,
+}
+
+fn default_expiry_warning_days() -> u32 {
+    14
 }
 
 impl Default for Settings {
@@ -23,6 +32,7 @@ impl Default for Settings {
         Settings {
             clipboard_clear_seconds: 30,
             auto_lock_minutes: 5,
+            expiry_warning_days: default_expiry_warning_days(),
         }
     }
 }
@@ -37,6 +47,11 @@ impl Settings {
         if !(1..=240).contains(&self.auto_lock_minutes) {
             return Err(Error::invalid(
                 "the auto-lock delay must be between 1 and 240 minutes",
+            ));
+        }
+        if !(1..=365).contains(&self.expiry_warning_days) {
+            return Err(Error::invalid(
+                "the expiry warning period must be between 1 and 365 days",
             ));
         }
         Ok(())
@@ -103,12 +118,13 @@ mod tests {
         assert_eq!(vault.settings().unwrap(), Settings::default());
         let bad = Settings {
             clipboard_clear_seconds: 0,
-            auto_lock_minutes: 5,
+            ..Settings::default()
         };
         assert!(vault.update_settings(bad).is_err());
         let chosen = Settings {
             clipboard_clear_seconds: 8,
             auto_lock_minutes: 15,
+            expiry_warning_days: 30,
         };
         vault.update_settings(chosen).unwrap();
         drop(vault);
@@ -119,6 +135,41 @@ mod tests {
             .unwrap()
             .iter()
             .any(|e| e.action == "settings.update"));
+    }
+
+    #[test]
+    fn settings_stored_before_the_expiry_warning_keep_their_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let params = KdfParams::WEAKEST;
+        let mut vault = Vault::create(
+            &dir.path().join("v.db"),
+            &SecretString::from("correct horse"),
+            params,
+        )
+        .unwrap();
+        vault
+            .conn
+            .execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES ('settings', ?1)",
+                [r#"{"clipboard_clear_seconds":8,"auto_lock_minutes":15}"#],
+            )
+            .unwrap();
+        let read = vault.settings().unwrap();
+        assert_eq!(
+            (
+                read.clipboard_clear_seconds,
+                read.auto_lock_minutes,
+                read.expiry_warning_days
+            ),
+            (8, 15, 14)
+        );
+        for days in [0, 366] {
+            let bad = Settings {
+                expiry_warning_days: days,
+                ..read
+            };
+            assert!(vault.update_settings(bad).is_err(), "{days}");
+        }
     }
 
     #[test]
@@ -141,6 +192,10 @@ mod tests {
             ),
             (
                 r#"{"clipboard_clear_seconds": 30, "auto_lock_minutes": 100000}"#,
+                "out of range",
+            ),
+            (
+                r#"{"clipboard_clear_seconds": 30, "auto_lock_minutes": 5, "expiry_warning_days": 0}"#,
                 "out of range",
             ),
         ] {

@@ -18,8 +18,8 @@ use keyward_core::wire::{
     Verifier,
 };
 use keyward_core::{
-    AccessType, AccountChanges, AuditEntry, AuditFilter, AuditLine, GroupChanges, KeyStatus,
-    Keychain, NewAccount, NewGroup, NewKey, SecretString, Settings, Vault,
+    AccessType, AccountChanges, AuditEntry, AuditFilter, AuditLine, GroupChanges, KeySelection,
+    KeyStatus, Keychain, NewAccount, NewGroup, NewKey, SecretString, Settings, Vault,
 };
 use serde_json::{json, Value};
 use time::macros::datetime;
@@ -133,7 +133,7 @@ fn every_kind_of_change() -> (TempVault, Vault, Vec<AuditEntry>) {
     vault
         .update_settings(Settings {
             clipboard_clear_seconds: 8,
-            auto_lock_minutes: 5,
+            ..Settings::default()
         })
         .unwrap();
     vault.rotate_shared_secret(account).unwrap();
@@ -281,6 +281,23 @@ fn every_kind_of_change() -> (TempVault, Vault, Vec<AuditEntry>) {
         )
         .unwrap();
     vault.remove_remote(account, true).unwrap();
+    vault
+        .create_key(
+            account,
+            "scanner",
+            &NewKey {
+                expires_at: Some(datetime!(2099-06-30 12:30 UTC)),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    vault
+        .roll_keys(
+            account,
+            &KeySelection::Keys(vec!["scanner".into()]),
+            time::Duration::hours(24),
+        )
+        .unwrap();
 
     let mut entries = vault.audit_entries(&AuditFilter::default()).unwrap();
     entries.reverse();
@@ -357,6 +374,7 @@ fn every_entry_the_core_writes_reads_as_text() {
         "key.activate",
         "key.deactivate",
         "key.delete",
+        "key.roll",
         "settings.update",
         "secret.rotate",
         "passphrase.change",
@@ -465,6 +483,14 @@ fn every_entry_the_core_writes_reads_as_text() {
     assert_eq!(deleted[0], "groups: gates", "{deleted:?}");
     assert!(deleted[1].starts_with("hint: fl_"), "{deleted:?}");
     assert_eq!(deleted[2], "last used: —");
+    let rolled = lines("key.roll", None);
+    assert_eq!(rolled[0], "name: scanner → scanner (replaced)");
+    assert!(
+        rolled[1].starts_with("expires: 2099-06-30 12:30 → 20"),
+        "{rolled:?}"
+    );
+    assert_eq!(rolled[2], "grace: 1 d");
+    assert!(rolled[3].starts_with("successor: fl_"), "{rolled:?}");
     assert_eq!(
         lines("key.deactivate", Some("lobby")),
         [
@@ -629,6 +655,17 @@ fn sample(vault: &Vault, entries: &[AuditEntry]) -> Value {
             *header = json!("0".repeat(64));
         }
         view["lines"] = serde_json::to_value(lines).unwrap();
+        if entry.action == "key.roll" {
+            // The end of the grace is a day after the run: a day after the entry here.
+            let end = format!("2026-12-02T09:{index:02}:00Z");
+            view["details"]["expires_at"]["to"] =
+                json!(1_796_202_000_000i64 + index as i64 * 60_000);
+            for line in view["lines"].as_array_mut().unwrap() {
+                if line["field"] == "expires" {
+                    line["to"]["at"] = json!(end);
+                }
+            }
+        }
         out.push(stable.value(&view));
     }
     out.reverse();

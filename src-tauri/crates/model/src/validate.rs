@@ -126,6 +126,65 @@ pub fn key_limit(limit: u32) -> Result<u32> {
     Ok(limit)
 }
 
+/// The longest overlap a roll may give the key it replaces: 30 days. A longer
+/// one is no rotation (both keys would work for over a month).
+pub const ROLL_GRACE_MAX_DAYS: i64 = 30;
+/// The longest window `--expiring`/`--unused-for` may look: 10 years.
+pub const REVIEW_WINDOW_MAX_DAYS: i64 = 3660;
+
+/// Parses a duration such as `0`, `45s`, `30m`, `24h`, `14d` or `2w`, up to
+/// `max`. `what` names it in the message ("the grace").
+pub fn duration(what: &str, text: &str, max: Duration) -> Result<Duration> {
+    let bad = || {
+        Error::invalid(format!(
+            "invalid {what} {text:?}: write 0, or a whole number and a unit, like 30s, 15m, 24h, 14d or 2w"
+        ))
+    };
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let amount: i64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(bad()),
+    };
+    let duration = amount
+        .checked_mul(seconds)
+        .map(Duration::seconds)
+        .ok_or_else(bad)?;
+    if duration > max {
+        return Err(Error::invalid(format!(
+            "{what} {text:?} is too long: at most {} days",
+            max.whole_days()
+        )));
+    }
+    Ok(duration)
+}
+
+/// The grace of a roll: how long the replaced key keeps working ([`duration`], at most
+/// [`ROLL_GRACE_MAX_DAYS`]; `0` ends it at once).
+pub fn roll_grace(text: &str) -> Result<Duration> {
+    duration("grace", text, Duration::days(ROLL_GRACE_MAX_DAYS))
+}
+
+/// The window of a review filter (`--expiring 14d`, `--unused-for 90d`): more than zero.
+pub fn review_window(what: &str, text: &str) -> Result<Duration> {
+    let window = duration(what, text, Duration::days(REVIEW_WINDOW_MAX_DAYS))?;
+    if window.is_zero() {
+        return Err(Error::invalid(format!(
+            "{what} {text:?} is empty: give a length such as 14d or 90d"
+        )));
+    }
+    Ok(window)
+}
+
 /// Parses a relative expiry such as `90d`, `12h` or `2w`.
 pub fn expires_in(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime> {
     let bad = || {
@@ -258,6 +317,37 @@ mod tests {
         assert!(expires_at("2020-01-01", now).is_err());
         assert!(expires_at("tomorrow", now).is_err());
         assert!(expires_at("2030-01-31T12:00:00Z", now).is_ok());
+    }
+
+    #[test]
+    fn durations_take_a_unit_and_stay_within_their_bounds() {
+        assert_eq!(roll_grace("0").unwrap(), Duration::ZERO);
+        assert_eq!(roll_grace("5s").unwrap(), Duration::seconds(5));
+        assert_eq!(roll_grace("90m").unwrap(), Duration::minutes(90));
+        assert_eq!(roll_grace(" 24h ").unwrap(), Duration::hours(24));
+        assert_eq!(roll_grace("30d").unwrap(), Duration::days(30));
+        for bad in [
+            "",
+            "-1h",
+            "-5s",
+            "24",
+            "1.5h",
+            "24 h",
+            "h",
+            "31d",
+            "5w",
+            "9999999999999999w",
+        ] {
+            assert!(roll_grace(bad).is_err(), "{bad}");
+        }
+        let too_long = roll_grace("31d").unwrap_err().to_string();
+        assert!(too_long.contains("at most 30 days"), "{too_long}");
+        assert_eq!(
+            review_window("--expiring", "14d").unwrap(),
+            Duration::days(14)
+        );
+        assert!(review_window("--expiring", "0").is_err());
+        assert!(review_window("--unused-for", "100000d").is_err());
     }
 
     #[test]

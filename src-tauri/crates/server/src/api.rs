@@ -25,13 +25,14 @@ use serde::de::DeserializeOwned;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::OpenApi;
 
+use crate::authorize::{authorize, ResourceRule};
 use crate::client_addr::TrustedProxies;
 use crate::error::ApiError;
 use crate::last_used::LastUsed;
 use crate::metrics::Metrics;
 use crate::rate_limit::FailureBudget;
 use crate::store::{Store, SyncClient};
-use crate::verify::verify_key;
+use crate::verify::{verify_key, Decision};
 
 /// How long a request and its connection may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +64,8 @@ pub struct AppState {
     pub limiter: Arc<dyn FailureBudget>,
     pub timeouts: Timeouts,
     pub trusted_proxies: Arc<TrustedProxies>,
+    /// How `/v1/authorize` maps a forwarded path to a resource.
+    pub authorize: Arc<ResourceRule>,
     pub metrics: Arc<Metrics>,
     /// Set when the instance starts stopping: `/readyz` answers 503.
     pub draining: Arc<AtomicBool>,
@@ -82,6 +85,7 @@ impl AppState {
             limiter,
             timeouts: Timeouts::default(),
             trusted_proxies: Arc::default(),
+            authorize: Arc::default(),
             metrics: Arc::default(),
             draining: Arc::default(),
             openapi: Arc::new(openapi),
@@ -128,6 +132,7 @@ pub(crate) fn routes(state: AppState, bench_noop: bool) -> Router {
             post(push).layer(DefaultBodyLimit::max(PUSH_MAX_BYTES)),
         )
         .route(paths::PULL, get(pull))
+        .route(paths::AUTHORIZE, get(authorize))
         .route(
             paths::AUDIT,
             get(audit_head)
@@ -185,6 +190,37 @@ async fn bound_in_time(
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
 
+/// The client's address: as `log_request` settled it, else the peer's.
+pub(crate) fn client_ip(peer: SocketAddr, client: Option<axum::Extension<ClientAddr>>) -> IpAddr {
+    client.map_or(peer.ip(), |axum::Extension(ClientAddr(ip))| ip)
+}
+
+/// What every verification does with its decision: a VALID use is recorded
+/// and never refused (other clients' failures do not lock a valid key out); a
+/// failure is charged to the client's address, and answered 429 instead of its
+/// result once that address has failed too often.
+pub(crate) async fn settle(
+    state: &AppState,
+    client: IpAddr,
+    decision: &Decision,
+    now: time::OffsetDateTime,
+) -> Result<(), ApiError> {
+    state.metrics.verification(decision.result);
+    if decision.result == VerifyResult::Valid {
+        if let Some(id) = &decision.key_id {
+            state.last_used.record(id, now);
+        }
+        return Ok(());
+    }
+    if let Err(wait) = state.limiter.charge(client).await {
+        state.metrics.rate_limited();
+        return Err(ApiError::rate_limited(
+            wait.as_secs_f64().ceil().max(1.0) as u64
+        ));
+    }
+    Ok(())
+}
+
 /// One line per request: method, route, status, error kind, client address
 /// and duration. Never a body, a query, a header or an unknown path (which
 /// might hold a key). Also settles the client's address for the handlers.
@@ -196,6 +232,7 @@ async fn log_request(State(state): State<AppState>, mut request: Request, next: 
         paths::PUSH,
         paths::PULL,
         paths::AUDIT,
+        paths::AUTHORIZE,
         paths::HEALTH,
         paths::READY,
         paths::METRICS,
@@ -328,7 +365,6 @@ async fn verify(
     client: Option<axum::Extension<ClientAddr>>,
     WireJson(body): WireJson<VerifyRequest>,
 ) -> Result<Json<VerifyResponse>, ApiError> {
-    let client = client.map_or(peer.ip(), |axum::Extension(ClientAddr(ip))| ip);
     let request = body
         .request()
         .map_err(|err| ApiError::invalid(err.to_string()))?;
@@ -337,18 +373,7 @@ async fn verify(
     // run here rather than hopping to the blocking pool, which would cost
     // more than the lookup itself.
     let decision = verify_key(state.store.as_ref(), body.key.expose(), &request, now).await?;
-    state.metrics.verification(decision.result);
-    if decision.result == VerifyResult::Valid {
-        // Never refused: other clients' failures do not lock a valid key out.
-        if let Some(id) = &decision.key_id {
-            state.last_used.record(id, now);
-        }
-    } else if let Err(wait) = state.limiter.charge(client).await {
-        state.metrics.rate_limited();
-        return Err(ApiError::rate_limited(
-            wait.as_secs_f64().ceil().max(1.0) as u64
-        ));
-    }
+    settle(&state, client_ip(peer, client), &decision, now).await?;
     Ok(Json(VerifyResponse {
         result: decision.result,
         key_id: decision.key_id,
@@ -529,15 +554,16 @@ impl utoipa::Modify for SyncTokenScheme {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Keyward remote API", description = "Device key verification and desktop sync for Keyward."),
-    paths(verify, push, pull, audit_head, record_audit_head, healthz, readyz),
+    paths(verify, crate::authorize::authorize, push, pull, audit_head, record_audit_head, healthz, readyz),
     components(schemas(ErrorBody)),
     modifiers(&SyncTokenScheme)
 )]
 pub struct ApiDoc;
 
 /// The methods the router answers, for a test that compares it with the document.
-pub const ROUTES: [(Method, &str); 7] = [
+pub const ROUTES: [(Method, &str); 8] = [
     (Method::POST, paths::VERIFY),
+    (Method::GET, paths::AUTHORIZE),
     (Method::POST, paths::PUSH),
     (Method::GET, paths::PULL),
     (Method::GET, paths::AUDIT),

@@ -1,5 +1,6 @@
 //! keyward-server: Keyward's reference remote API. Devices verify keys
-//! (`POST /v1/verify`); desktops push and pull groups and key records
+//! (`POST /v1/verify`), gateways ask on behalf of the API they protect
+//! (`GET /v1/authorize`); desktops push and pull groups and key records
 //! (`/v1/sync/*`) with a sync token. It holds verifiers and metadata, never a
 //! key, and decides by keyward-model's rules (it needs neither the vault nor
 //! SQLCipher nor a keychain).
@@ -8,6 +9,7 @@
 //! [`serve::start`] and the token commands.
 
 pub mod api;
+pub mod authorize;
 pub mod client_addr;
 pub mod error;
 pub mod idle;

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use keyward_server::api::Timeouts;
+use keyward_server::authorize::ResourceRule;
 use keyward_server::client_addr::{Cidr, TrustedProxies};
 use keyward_server::rate_limit::{RateLimit, SharedFailureBudget};
 use keyward_server::store::{PgStore, TokenInfo};
@@ -92,6 +93,22 @@ struct ServeArgs {
     /// environment, separate them with commas). Others' headers are ignored.
     #[arg(long = "trusted-proxy", env = "KEYWARD_SERVER_TRUSTED_PROXY", value_delimiter = ',', value_name = "CIDR", value_parser = parse_cidr)]
     trusted_proxies: Vec<Cidr>,
+    /// `/v1/authorize`: the path prefix of the API behind the gateway, e.g.
+    /// /api; the first segment after it names the resource. Paths outside it
+    /// name none (every key is refused for them).
+    #[arg(long, env = "KEYWARD_SERVER_AUTHORIZE_PREFIX", value_name = "PATH")]
+    authorize_prefix: Option<String>,
+    /// `/v1/authorize`: a path (after the prefix) whose requests are for a
+    /// resource other than its first segment, e.g. /v2/readers=devices;
+    /// repeat for several (the longest match wins; in the environment,
+    /// separate them with commas).
+    #[arg(
+        long = "authorize-route",
+        env = "KEYWARD_SERVER_AUTHORIZE_ROUTE",
+        value_delimiter = ',',
+        value_name = "PATH=RESOURCE"
+    )]
+    authorize_routes: Vec<String>,
     /// How often buffered last-used times are written, in milliseconds.
     #[arg(
         long,
@@ -450,6 +467,8 @@ async fn serve(database: DatabaseArgs, args: ServeArgs) -> Result<(), Failure> {
         .map(|(cert, key)| TlsFiles { cert, key });
     options.insecure_listen = args.insecure_listen;
     options.trusted_proxies = TrustedProxies(args.trusted_proxies);
+    options.authorize = ResourceRule::new(args.authorize_prefix.as_deref(), &args.authorize_routes)
+        .map_err(Failure::input)?;
     options.flush_every = Duration::from_millis(args.flush_interval_ms.max(10));
     options.rate_limit = RateLimit {
         burst: args.verify_failure_burst,

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::api::{routes, AppState, Timeouts};
+use crate::authorize::ResourceRule;
 use crate::client_addr::TrustedProxies;
 use crate::idle::IdleListener;
 use crate::last_used::LastUsed;
@@ -44,6 +45,8 @@ pub struct ServerOptions {
     pub timeouts: Timeouts,
     /// Proxies whose `Forwarded`/`X-Forwarded-For` name the client.
     pub trusted_proxies: TrustedProxies,
+    /// How `/v1/authorize` maps a forwarded path to a resource.
+    pub authorize: ResourceRule,
     /// Where failed verifications are counted: this process unless set
     /// (several instances share one in their database).
     pub failure_budget: Option<Arc<dyn FailureBudget>>,
@@ -62,6 +65,7 @@ impl ServerOptions {
             rate_limit: RateLimit::default(),
             timeouts: Timeouts::default(),
             trusted_proxies: TrustedProxies::default(),
+            authorize: ResourceRule::default(),
             failure_budget: None,
             bench_noop_route: false,
         }
@@ -179,6 +183,7 @@ pub async fn start(
     );
     state.timeouts = options.timeouts;
     state.trusted_proxies = Arc::new(options.trusted_proxies.clone());
+    state.authorize = Arc::new(options.authorize.clone());
     let draining = Arc::clone(&state.draining);
     let app =
         routes(state, options.bench_noop_route).into_make_service_with_connect_info::<SocketAddr>();

@@ -7,7 +7,7 @@ use keyward_model::access::{self, Grant};
 use keyward_model::{key_format, Request, VerifyResult};
 use time::OffsetDateTime;
 
-use crate::store::{Result, Store};
+use crate::store::{KeyGrant, Result, Store};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
@@ -21,29 +21,48 @@ pub async fn verify_key(
     request: &Request,
     now: OffsetDateTime,
 ) -> Result<Decision> {
-    let decision = |result, key_id: Option<String>| Ok(Decision { result, key_id });
-    if key_format::check(presented).is_err() {
-        return decision(VerifyResult::Malformed, None);
-    }
-    let Some(key) = store
-        .key_by_verifier(&key_format::verifier(presented))
-        .await?
-    else {
-        return decision(VerifyResult::NotFound, None);
+    let key = match identify(store, presented, now).await? {
+        Ok(key) => key,
+        Err(refused) => return Ok(refused),
     };
-    if !key.active {
-        return decision(VerifyResult::Disabled, Some(key.id));
-    }
-    if key.expires_at.is_some_and(|at| at <= now) {
-        return decision(VerifyResult::Expired, Some(key.id));
-    }
     let grant = Grant {
         access: key.access,
         allow_unbind: key.allow_unbind,
         scopes: key.scopes.as_ref(),
     };
-    match access::decide(&grant, request) {
-        Ok(()) => decision(VerifyResult::Valid, Some(key.id)),
-        Err(_) => decision(VerifyResult::Forbidden, Some(key.id)),
+    let result = match access::decide(&grant, request) {
+        Ok(()) => VerifyResult::Valid,
+        Err(_) => VerifyResult::Forbidden,
+    };
+    Ok(Decision {
+        result,
+        key_id: Some(key.id),
+    })
+}
+
+/// The first half of verification, which does not depend on the request:
+/// the key record of a well-formed, known, active, unexpired key, or the
+/// decision that refuses it.
+pub async fn identify(
+    store: &dyn Store,
+    presented: &str,
+    now: OffsetDateTime,
+) -> Result<std::result::Result<KeyGrant, Decision>> {
+    let refused = |result, key_id: Option<String>| Ok(Err(Decision { result, key_id }));
+    if key_format::check(presented).is_err() {
+        return refused(VerifyResult::Malformed, None);
     }
+    let Some(key) = store
+        .key_by_verifier(&key_format::verifier(presented))
+        .await?
+    else {
+        return refused(VerifyResult::NotFound, None);
+    };
+    if !key.active {
+        return refused(VerifyResult::Disabled, Some(key.id));
+    }
+    if key.expires_at.is_some_and(|at| at <= now) {
+        return refused(VerifyResult::Expired, Some(key.id));
+    }
+    Ok(Ok(key))
 }

@@ -14,8 +14,9 @@ use keyward_model::wire::{
     AuditHead, Change, ChangeAction, GroupFields, KeyFields, KeyPermissions, Outcome, PulledRecord,
     Verifier,
 };
-use keyward_model::{AccessType, KeyStatus, Scope};
+use keyward_model::{AccessType, KeyStatus, Method, Request, Scope, VerifyResult};
 use keyward_server::store::{PgStore, StoreError, SyncClient};
+use keyward_server::verify::verify_key;
 use keyward_server::{SqliteStore, Store};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -382,6 +383,105 @@ async fn conformance(store: Arc<dyn Store>) {
         "gate 1 was deleted: its name is free"
     );
     assert_eq!(untaken[0].conflicts[0].kept, "member (2)");
+
+    // A roll as a desktop pushes it: the old key renamed and ending when its
+    // grace does, its successor taking the name, in one push. Verification
+    // answers VALID until then and EXPIRED after; another desktop that had not
+    // pulled the roll and sets a later expiry loses to the earlier one.
+    let (old_secret, new_secret) = (
+        key_format::generate("kw").unwrap(),
+        key_format::generate("kw").unwrap(),
+    );
+    let make_old = change(&a, 0, new_key("gate 2", old_secret.verifier, &[]));
+    let old_id = make_old.action.id();
+    let base = store.push(&a, &[make_old]).await.unwrap()[0]
+        .revision
+        .unwrap();
+    let now = OffsetDateTime::now_utc();
+    let grace_end = OffsetDateTime::from_unix_timestamp(now.unix_timestamp() + 3600).unwrap();
+    let roll = [
+        change(
+            &a,
+            base,
+            edit(
+                old_id,
+                KeyFields {
+                    name: Some("gate 2 (replaced)".into()),
+                    expires_at: Some(Some(grace_end)),
+                    ..KeyFields::default()
+                },
+            ),
+        ),
+        change(&a, 0, new_key("gate 2", new_secret.verifier, &[])),
+    ];
+    let rolled = store.push(&a, &roll).await.unwrap();
+    assert!(
+        rolled
+            .iter()
+            .all(|r| r.outcome == Outcome::Applied && r.conflicts.is_empty()),
+        "{rolled:?}"
+    );
+    let old = store
+        .key_by_verifier(&old_secret.verifier)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((old.active, old.expires_at), (true, Some(grace_end)));
+    let request = Request::new(Method::Get, "devices", false).unwrap();
+    let decide = |secret: &key_format::GeneratedKey, at: OffsetDateTime| {
+        let presented = secret.secret.expose().to_string();
+        let request = request.clone();
+        async move {
+            verify_key(store, &presented, &request, at)
+                .await
+                .unwrap()
+                .result
+        }
+    };
+    assert_eq!(decide(&old_secret, now).await, VerifyResult::Valid);
+    assert_eq!(
+        decide(&old_secret, grace_end - Duration::seconds(1)).await,
+        VerifyResult::Valid
+    );
+    assert_eq!(decide(&old_secret, grace_end).await, VerifyResult::Expired);
+    assert_eq!(
+        decide(&new_secret, grace_end + Duration::days(1)).await,
+        VerifyResult::Valid,
+        "the successor keeps the old key's own expiry (none)"
+    );
+    let mut extend = change(
+        &b,
+        base,
+        edit(
+            old_id,
+            KeyFields {
+                expires_at: Some(Some(grace_end + Duration::days(30))),
+                ..KeyFields::default()
+            },
+        ),
+    );
+    extend.at += Duration::seconds(5);
+    let extended = store.push(&b, &[extend]).await.unwrap();
+    assert_eq!(
+        extended[0]
+            .conflicts
+            .iter()
+            .map(|c| c.field.as_str())
+            .collect::<Vec<_>>(),
+        ["expires_at"],
+        "{extended:?}"
+    );
+    assert_eq!(
+        store
+            .key_by_verifier(&old_secret.verifier)
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_at,
+        Some(grace_end),
+        "the earlier expiry wins, whichever change came later"
+    );
+    assert_eq!(decide(&old_secret, grace_end).await, VerifyResult::Expired);
 
     // Pulls page in revision order: pages joined are the whole pull.
     let whole = store.pull(&a, 0, 1000).await.unwrap();

@@ -122,7 +122,7 @@ describe('clipboard and auto-lock', () => {
     await user.type(lock, '15');
     await user.click(save);
     expect(await within(preferences).findByText('Saved.')).toBeInTheDocument();
-    expect(backend.settings).toEqual({ clipboard_clear_seconds: 10, auto_lock_minutes: 15 });
+    expect(backend.settings).toEqual({ clipboard_clear_seconds: 10, auto_lock_minutes: 15, expiry_warning_days: 14 });
   });
 });
 
@@ -167,7 +167,7 @@ describe('settings changed outside this window', () => {
     await vi.waitFor(() => expect(clear).toHaveValue('30'));
     await user.clear(lock);
     await user.type(lock, '9');
-    backend.settings = { clipboard_clear_seconds: 12, auto_lock_minutes: 15 };
+    backend.settings = { clipboard_clear_seconds: 12, auto_lock_minutes: 15, expiry_warning_days: 14 };
     await view.rerender({ ...props, outside: 1 });
     await vi.waitFor(() => expect(clear).toHaveValue('12'));
     expect(lock).toHaveValue('9');
@@ -175,7 +175,7 @@ describe('settings changed outside this window', () => {
     await user.click(within(preferences).getByRole('button', { name: 'Save preferences' }));
     await vi.waitFor(() =>
       expect(backend.argsOf('update_settings').at(-1)).toEqual({
-        settings: { clipboard_clear_seconds: 12, auto_lock_minutes: 9 },
+        settings: { clipboard_clear_seconds: 12, auto_lock_minutes: 9, expiry_warning_days: 14 },
       }),
     );
   });

@@ -34,6 +34,8 @@ pub const PULL_MAX_LIMIT: u32 = 10_000;
 /// The paths of the API, for the server's router and the client's requests.
 pub mod paths {
     pub const VERIFY: &str = "/v1/verify";
+    /// Forward authentication for gateways (nginx, Caddy, Traefik).
+    pub const AUTHORIZE: &str = "/v1/authorize";
     pub const PUSH: &str = "/v1/sync/push";
     pub const PULL: &str = "/v1/sync/pull";
     /// The audit head the server last recorded for the token's desktop (GET),

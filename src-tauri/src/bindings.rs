@@ -88,6 +88,21 @@ fn commands(config: &Config) -> String {
         out.push_str(&format!("  \"{}\",\n", command.name));
     }
     out.push_str("] as const;\n");
+    out.push_str(
+        "\n/** The arguments each command takes, as the window names them: the fake backend refuses any other. */\n\
+         export const COMMAND_ARGUMENTS = {\n",
+    );
+    for command in &signatures {
+        let names: Vec<String> = command
+            .args
+            .iter()
+            .map(|arg| format!("\"{}\"", arg.js_name))
+            .collect();
+        out.push_str(&format!("  {}: [{}],\n", command.name, names.join(", ")));
+    }
+    out.push_str(
+        "} as const satisfies { [C in keyof Commands]: readonly (keyof Commands[C][\"args\"])[] };\n",
+    );
     out
 }
 

@@ -16,6 +16,8 @@ mod idle;
 mod keys;
 mod notify;
 mod qr;
+#[cfg(test)]
+mod scenarios;
 mod screen_lock;
 mod session;
 mod settings;

@@ -153,7 +153,7 @@ mod tests {
 
     fn app_with_account() -> TestApp {
         let app = TestApp::unlocked();
-        app.call("create_account", json!({ "name": "Acme", "options": {} }))
+        app.call("create_account", json!({ "name": "Acme" }))
             .unwrap();
         app
     }

@@ -430,6 +430,51 @@ export const COMMANDS = [
   "remove_remote",
 ] as const;
 
+/** The arguments each command takes, as the window names them: the fake backend refuses any other. */
+export const COMMAND_ARGUMENTS = {
+  vault_status: [],
+  create_vault: ["passphrase", "remember"],
+  unlock: ["passphrase", "remember"],
+  unlock_from_keychain: [],
+  forget_keychain: [],
+  lock: [],
+  vault_summary: [],
+  touch: [],
+  list_accounts: [],
+  create_account: ["name", "prefix", "keyLimit"],
+  update_account: ["name", "rename", "prefix", "keyLimit"],
+  reveal_shared_secret: ["account", "passphrase"],
+  copy_shared_secret: ["account", "passphrase"],
+  rotate_shared_secret: ["account"],
+  list_groups: ["account"],
+  create_group: ["account", "name", "description", "scopes"],
+  update_group: ["account", "name", "rename", "description", "scopes"],
+  delete_group: ["account", "name", "force"],
+  key_presets: [],
+  list_keys: ["account"],
+  create_key: ["account", "name", "description", "access", "allowUnbind", "groups", "expiresAt"],
+  copy_created_key: ["keyId"],
+  forget_created_key: ["keyId"],
+  rename_key: ["account", "key", "newName"],
+  set_key_status: ["account", "key", "status"],
+  set_key_groups: ["account", "key", "groups"],
+  delete_key: ["account", "key"],
+  roll_keys: ["account", "keys", "grace", "exportDir"],
+  change_keys: ["account", "keys", "change"],
+  add_many_keys: ["account", "text", "format", "access", "allowUnbind", "groups", "expiresAt", "exportDir"],
+  review_counts: ["account"],
+  daily_review: ["today"],
+  created_key_qr: ["keyId"],
+  list_audit: ["action", "key", "actor", "since", "until", "limit"],
+  verify_audit: [],
+  get_settings: [],
+  update_settings: ["settings"],
+  sync_status: ["account"],
+  set_remote: ["account", "url", "token", "insecure"],
+  sync_now: ["account"],
+  remove_remote: ["account", "force"],
+} as const satisfies { [C in keyof Commands]: readonly (keyof Commands[C]["args"])[] };
+
 /** The events the backend emits, by name, with their payloads. */
 export type BackendEvents = { "vault-locked": VaultLocked, "clipboard-cleared": ClipboardCleared, "sync-status": SyncStatus, "vault-changed": null, };
 

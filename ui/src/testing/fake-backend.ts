@@ -1,7 +1,8 @@
 // An in-memory stand-in for the Rust commands, installed with Tauri's mockIPC, so UI tests
 // exercise the real ipc module and components against the same command names, arguments
 // and `{ kind, message }` errors. It follows the core's rules closely enough for the UI to
-// be tested against them; the core's own tests are the reference.
+// be tested against them: the shared scenarios (scenarios.json) hold it to the real commands,
+// which a Rust test runs them through. It refuses an argument a command does not take.
 import { mockIPC } from '@tauri-apps/api/mocks';
 import { emit } from '@tauri-apps/api/event';
 import type {
@@ -21,6 +22,7 @@ import type {
   UnlockOutcome,
   VaultSummary,
 } from '../backend/ipc';
+import { COMMAND_ARGUMENTS } from '../bindings';
 import { makeKey } from './keys';
 
 export interface FakeBackendOptions {
@@ -50,6 +52,26 @@ export interface FakeSync {
   /** Changes the remote refused, as `sync_status` lists them. */
   refused: RefusedChange[];
   syncing: boolean;
+  /** The records with a change waiting, as the vault's outbox holds one entry a record. */
+  queued: Set<string>;
+}
+
+/**
+ * Calls that named an argument their command does not take (the real IPC ignores one
+ * silently): test-setup fails the test that made one.
+ */
+export const staleArgumentCalls: string[] = [];
+
+/** Refuses an argument the command does not take, as src-tauri/commands.rs lists them. */
+export function checkArguments(command: string, args: Args): void {
+  if (!(command in COMMAND_ARGUMENTS)) return;
+  const known: readonly string[] = COMMAND_ARGUMENTS[command as CommandName];
+  const stale = Object.keys(args).filter((name) => !known.includes(name));
+  if (stale.length > 0) {
+    const problem = `${command} takes no argument ${stale.join(', ')} (it takes ${known.join(', ') || 'none'})`;
+    staleArgumentCalls.push(problem);
+    throw new Error(problem);
+  }
 }
 
 type FakeError = { kind: string; message: string };
@@ -119,6 +141,7 @@ export class FakeBackend {
       (command, args) => {
         const given = (args ?? {}) as Args;
         this.calls.push({ command, args: given });
+        checkArguments(command, given);
         return this.handle(command as CommandName, given);
       },
       { shouldMockEvents: true },
@@ -184,7 +207,7 @@ export class FakeBackend {
   syncOf(account: string): FakeSync {
     let sync = this.sync.get(account);
     if (!sync) {
-      sync = { remote: null, pending: 0, lastSyncAt: null, lastReport: null, lastError: null, refused: [], syncing: false };
+      sync = { remote: null, pending: 0, lastSyncAt: null, lastReport: null, lastError: null, refused: [], syncing: false, queued: new Set() };
       this.sync.set(account, sync);
     }
     return sync;
@@ -289,7 +312,7 @@ export class FakeBackend {
         return { clears_in_seconds: this.settings.clipboard_clear_seconds };
       case 'rotate_shared_secret':
         this.account(args.account).secret = `rotated-${this.id('s')}`;
-        this.record('secret.rotate', String(args.account));
+        this.record('secret.rotate', this.account(args.account).name);
         return null;
       case 'list_groups':
         return this.groupsOf(this.account(args.account).name);
@@ -318,18 +341,21 @@ export class FakeBackend {
         const key = this.key(args.account, args.key);
         this.checkKeyName(key.account, String(args.newName), key.id);
         const before = key.name;
-        key.name = String(args.newName).trim();
+        key.name = this.checkKeyName(key.account, String(args.newName), key.id);
         this.touchKey(key);
-        this.record('key.rename', key.account, key.name, [textLine('name', before, key.name)]);
+        this.record('key.rename', key.account, key, [textLine('name', before, key.name)]);
         return { ...key };
       }
       case 'set_key_status': {
         const key = this.key(args.account, args.key);
         const before = key.status;
-        key.status = args.status === 'active' ? 'active' : 'inactive';
+        const status = args.status === 'active' ? 'active' : 'inactive';
+        // The same status again is no change: nothing audited, nothing queued.
+        if (status === before) return { ...key };
+        key.status = status;
         this.touchKey(key);
-        this.record(key.status === 'active' ? 'key.activate' : 'key.deactivate', key.account, key.name, [
-          textLine('status', before, key.status),
+        this.record(status === 'active' ? 'key.activate' : 'key.deactivate', key.account, key, [
+          textLine('status', before, status),
         ]);
         return { ...key };
       }
@@ -337,14 +363,14 @@ export class FakeBackend {
         const key = this.key(args.account, args.key);
         key.groups = this.existingGroups(key.account, args.groups as string[]);
         this.touchKey(key);
-        this.record('key.set_groups', key.account, key.name);
+        this.record('key.set_groups', key.account, key);
         return { ...key };
       }
       case 'delete_key': {
         const key = this.key(args.account, args.key);
         this.keys = this.keys.filter((candidate) => candidate !== key);
         this.deletedKeys.set(key.id, key);
-        this.record('key.delete', key.account, key.name);
+        this.record('key.delete', key.account, key);
         return { ...key };
       }
       case 'roll_keys':
@@ -401,20 +427,41 @@ export class FakeBackend {
     key.updated_at = new Date(Date.parse(key.updated_at) + 1000).toISOString();
   }
 
-  private record(action: string, account: string | null, target: string | null = null, lines: AuditLine[] = []) {
-    // Like the vault's outbox: every change of an account waits for the next sync.
-    if (account !== null) this.syncOf(account).pending += 1;
+  /**
+   * Audits a change. A change of a group or key (`target` given as the record) also waits
+   * for the account's remote, as the vault's outbox queues it: only with a remote, one entry
+   * a record however often it changes; the account itself and its secret never travel.
+   */
+  private record(
+    action: string,
+    account: string | null,
+    target: { id: string; name: string } | string | null = null,
+    lines: AuditLine[] = [],
+  ) {
+    const record = typeof target === 'object' ? target : null;
+    if (account !== null && record !== null) this.queue(account, record.id);
+    const details: Record<string, unknown> = {};
+    for (const line of lines) {
+      details[line.field] = { from: auditText(line.from), to: auditText(line.to) };
+    }
     this.audit.push({
       seq: this.audit.length + 1,
       at: new Date(T0 + this.audit.length * 1000).toISOString(),
       actor: 'admin',
       action,
       account,
-      target_id: null,
-      target_name: target,
-      details: {},
+      target_id: record?.id ?? null,
+      target_name: record?.name ?? (typeof target === 'string' ? target : null),
+      details,
       lines,
     });
+  }
+
+  private queue(account: string, recordId: string) {
+    const sync = this.syncOf(account);
+    if (sync.remote === null || sync.queued.has(recordId)) return;
+    sync.queued.add(recordId);
+    sync.pending += 1;
   }
 
   private outcome(remember: boolean): UnlockOutcome {
@@ -494,6 +541,9 @@ export class FakeBackend {
     if ([...name].length > 64) {
       fail('invalid_input', `the ${what} name is ${[...name].length} characters long: use at most 64`);
     }
+    if (CONTROL.test(name)) {
+      fail('invalid_input', `the ${what} name contains a control character (such as a tab or a newline): remove it`);
+    }
     return name;
   }
 
@@ -502,20 +552,22 @@ export class FakeBackend {
     const clash = this.keys.find(
       (key) => key.account === account && key.id !== ownId && fold(key.name) === fold(name),
     );
-    if (clash) fail('conflict', `a key named ${JSON.stringify(clash.name)} already exists in account ${account}`);
+    if (clash) {
+      fail('conflict', `account ${account} already has a key named ${JSON.stringify(name)}: names are unique, ignoring case — choose another`);
+    }
     return name;
   }
 
   private createAccount(args: Args): Account {
     const name = this.checkName('account', String(args.name));
     if (this.accounts.some((account) => fold(account.name) === fold(name))) {
-      fail('conflict', `an account named ${JSON.stringify(name)} already exists`);
+      fail('conflict', `an account named ${JSON.stringify(name)} already exists: choose another name`);
     }
     const prefix = args.prefix === undefined ? 'kw' : String(args.prefix);
     if (!/^[a-z0-9]{2,12}$/.test(prefix)) fail('invalid_input', `invalid prefix ${JSON.stringify(prefix)}`);
     const account = this.addAccount(name, {
       prefix,
-      keyLimit: args.keyLimit === undefined ? 10 : Number(args.keyLimit),
+      keyLimit: args.keyLimit == null ? 10 : checkKeyLimit(Number(args.keyLimit)),
     });
     this.record('account.create', name);
     return this.publicAccount(account);
@@ -526,7 +578,7 @@ export class FakeBackend {
     const oldName = account.name;
     if (args.rename !== undefined) account.name = this.checkName('account', String(args.rename));
     if (args.prefix !== undefined) account.prefix = String(args.prefix);
-    if (args.keyLimit !== undefined) account.key_limit = Number(args.keyLimit);
+    if (args.keyLimit != null) account.key_limit = checkKeyLimit(Number(args.keyLimit));
     if (account.name !== oldName) {
       for (const key of this.keys) if (key.account === oldName) key.account = account.name;
       for (const group of this.groups) if (group.account === oldName) group.account = account.name;
@@ -544,10 +596,11 @@ export class FakeBackend {
     const account = this.account(args.account).name;
     const name = this.checkName('group', String(args.name));
     if (this.groups.some((group) => group.account === account && fold(group.name) === fold(name))) {
-      fail('conflict', `a group named ${JSON.stringify(name)} already exists in account ${account}`);
+      fail('conflict', `account ${account} already has a group named ${JSON.stringify(name)}: choose another name`);
     }
-    const group = this.addGroup(account, name, String(args.description ?? ''), [...(args.scopes as string[])]);
-    this.record('group.create', account, name);
+    const description = checkDescription(args.description) ?? '';
+    const group = this.addGroup(account, name, description, [...(args.scopes as string[])]);
+    this.record('group.create', account, group);
     return group;
   }
 
@@ -562,9 +615,9 @@ export class FakeBackend {
       }
       group.name = renamed;
     }
-    if (args.description !== undefined) group.description = String(args.description);
+    if (args.description != null) group.description = checkDescription(args.description) ?? '';
     if (args.scopes !== undefined) group.scopes = [...(args.scopes as string[])];
-    this.record('group.update', account, group.name);
+    this.record('group.update', account, group);
     return this.groupsOf(account).find((candidate) => candidate.id === group.id)!;
   }
 
@@ -588,7 +641,7 @@ export class FakeBackend {
       }
     }
     this.groups = this.groups.filter((candidate) => candidate !== group);
-    this.record('group.delete', account, group.name);
+    this.record('group.delete', account, group);
     return { group: group.name, keys_affected: users.length, keys_deactivated: deactivated };
   }
 
@@ -602,22 +655,24 @@ export class FakeBackend {
         `key limit of ${account.key_limit} reached for account ${account.name} — delete or deactivate a key, or raise the limit`,
       );
     }
+    const description = checkDescription(args.description);
     const access = args.access as AccessType;
     if (access === 'READ' && args.allowUnbind === true) {
-      fail('invalid_input', 'a READ key cannot be allowed to unbind devices');
+      fail('refused', 'a READ key cannot unbind devices: choose WRITE or READ_WRITE');
     }
+    const expiresAt = typeof args.expiresAt === 'string' ? checkExpiry(args.expiresAt) : null;
     const body = `${this.id('body').replace(/\W/g, '')}SeCrEtBoDy0123456789abcdefghij`;
     const secret = `${account.prefix}_${body}`;
     const key = this.addKey(account.name, name, {
-      description: typeof args.description === 'string' ? args.description : null,
+      description,
       access,
       allow_unbind: args.allowUnbind === true,
       groups: this.existingGroups(account.name, (args.groups as string[]) ?? []),
       hint: `${account.prefix}_${body.slice(0, 4)}…${body.slice(-4)}`,
-      expires_at: typeof args.expiresAt === 'string' ? args.expiresAt : null,
+      expires_at: expiresAt,
     });
     this.createdSecrets.set(key.id, secret);
-    this.record('key.create', account.name, name);
+    this.record('key.create', account.name, key);
     return { key: { ...key }, secret };
   }
 
@@ -652,7 +707,7 @@ export class FakeBackend {
       old.expires_at = ends;
       old.replaced_by = created.key.id;
       this.touchKey(old);
-      this.record('key.roll', old.account, old.name);
+      this.record('key.roll', old.account, old);
       return { replaced: { ...old }, created };
     });
     const exportDir = typeof args.exportDir === 'string' ? args.exportDir : null;
@@ -677,13 +732,13 @@ export class FakeBackend {
         if (next.join() === key.groups.join()) continue;
         key.groups = next;
         this.touchKey(key);
-        this.record('key.set_groups', account, key.name);
+        this.record('key.set_groups', account, key);
       }
     } else if (change.kind === 'delete') {
       for (const key of keys) {
         this.keys = this.keys.filter((candidate) => candidate !== key);
         this.deletedKeys.set(key.id, key);
-        this.record('key.delete', account, key.name);
+        this.record('key.delete', account, key);
       }
     } else {
       const status = change.kind === 'activate' ? 'active' : 'inactive';
@@ -691,7 +746,7 @@ export class FakeBackend {
         if (key.status === status) continue;
         key.status = status;
         this.touchKey(key);
-        this.record(status === 'active' ? 'key.activate' : 'key.deactivate', account, key.name);
+        this.record(status === 'active' ? 'key.activate' : 'key.deactivate', account, key, [textLine('status', status === 'active' ? 'inactive' : 'active', status)]);
       }
     }
     return keys.map((key) => ({ ...key }));
@@ -760,27 +815,41 @@ export class FakeBackend {
       const wanted = fold(args.key);
       entries = entries.filter((entry) => fold(entry.target_name ?? '') === wanted || entry.target_id === args.key);
     }
-    // Oldest first, as the core keeps them; the UI puts the newest on top.
+    // Newest first, as the core answers.
     const limit = typeof args.limit === 'number' ? args.limit : entries.length;
-    return entries.slice(-limit);
+    return entries.reverse().slice(0, limit);
   }
 
   private setRemoteCommand(args: Args): SyncStatus {
     const account = this.account(args.account).name;
-    const url = String(args.url);
-    const token = String(args.token);
+    const url = String(args.url).trim().replace(/\/+$/, '');
+    // A pasted token often brings a space or a line break along.
+    const token = String(args.token).trim();
     const insecure = args.insecure === true;
-    if (!/^https?:\/\//.test(url)) fail('invalid_input', 'the remote URL must start with https:// or http://');
-    if (token === '') fail('invalid_input', 'the sync token is empty');
+    if (!/^https?:\/\//i.test(url)) fail('invalid_input', `invalid remote URL ${JSON.stringify(url)}: write it as https://HOST[:PORT]`);
+    if (token === '') fail('invalid_input', 'the sync token is empty: paste the token keyward-server printed');
+    if (token.length > 512 || !/^[\x21-\x7e]+$/.test(token)) {
+      fail('invalid_input', 'that is not a sync token (printable characters without spaces, at most 512)');
+    }
     const host = new URL(url).hostname;
     const loopback = LOOPBACK_HOSTS.has(host) || host.startsWith('127.');
-    if (url.startsWith('http://') && !loopback && !insecure) {
+    if (/^http:/i.test(url) && !loopback && !insecure) {
       fail(
         'invalid_input',
-        "a non-loopback http:// URL sends the token in clear: use https://, or tick 'Allow insecure HTTP'",
+        `refusing plain http:// to ${host}: the sync token would cross the network in clear — use https://, or allow plain HTTP explicitly (tick “Allow insecure HTTP” only behind a proxy that terminates TLS)`,
       );
     }
-    this.syncOf(account).remote = { url, token, insecure };
+    const sync = this.syncOf(account);
+    const sameRemote = sync.remote?.url === url;
+    sync.remote = { url, token, insecure };
+    if (!sameRemote) {
+      // A new remote gets the whole account: every group and key waits for it.
+      sync.queued.clear();
+      sync.pending = 0;
+      for (const group of this.groups) if (group.account === account) this.queue(account, group.id);
+      for (const key of this.keys) if (key.account === account) this.queue(account, key.id);
+    }
+    this.record('remote.set', account);
     const status = this.syncStatus(account);
     void this.emit('sync-status', status);
     return status;
@@ -801,6 +870,7 @@ export class FakeBackend {
     }
     // The vault forgets the remote's row, and with it when it last synced and how.
     Object.assign(sync, { remote: null, pending: 0, lastSyncAt: null, lastReport: null, lastError: null, refused: [] });
+    sync.queued.clear();
     const status = this.syncStatus(account);
     void this.emit('sync-status', status);
     return status;
@@ -821,6 +891,7 @@ export class FakeBackend {
       fail(outcome.kind, outcome.message);
     }
     sync.pending = 0;
+    sync.queued.clear();
     sync.lastSyncAt = new Date().toISOString();
     sync.lastReport = outcome;
     sync.lastError = null;
@@ -835,10 +906,54 @@ export class FakeBackend {
     if (settings.auto_lock_minutes < 1 || settings.auto_lock_minutes > 240) {
       fail('invalid_input', 'the auto-lock delay must be between 1 and 240 minutes');
     }
+    if (settings.expiry_warning_days < 1 || settings.expiry_warning_days > 365) {
+      fail('invalid_input', 'the expiry warning period must be between 1 and 365 days');
+    }
     this.settings = { ...settings };
     this.record('settings.update', null);
     return { ...this.settings };
   }
+}
+
+/** Control characters, as Rust's `char::is_control` sees them. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const DESCRIPTION_MAX_CHARS = 500;
+const KEY_LIMIT_MAX = 1_000_000;
+
+/** Trims a description; an empty one becomes none. Line breaks are the one control allowed. */
+function checkDescription(raw: unknown): string | null {
+  if (typeof raw !== 'string' || raw.trim() === '') return null;
+  const text = raw.trim();
+  if ([...text].length > DESCRIPTION_MAX_CHARS) {
+    fail('invalid_input', `the description is too long: use at most ${DESCRIPTION_MAX_CHARS} characters`);
+  }
+  if (CONTROL.test(text.replaceAll('\n', ''))) fail('invalid_input', 'the description contains a control character: remove it');
+  return text;
+}
+
+function checkKeyLimit(limit: number): number {
+  if (!Number.isInteger(limit) || limit < 1 || limit > KEY_LIMIT_MAX) {
+    fail('invalid_input', `invalid key limit ${limit}: use a number from 1 to ${KEY_LIMIT_MAX}`);
+  }
+  return limit;
+}
+
+/** A day (the key works through it, UTC) or an RFC 3339 time, later than now. */
+function checkExpiry(raw: string): string {
+  const text = raw.trim();
+  const day = /^\d{4}-\d{2}-\d{2}$/.test(text);
+  const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(text);
+  const at = day ? Date.parse(`${text}T00:00:00Z`) + 86_400_000 : rfc3339 ? Date.parse(text) : NaN;
+  if (Number.isNaN(at)) {
+    fail('invalid_input', `invalid expiry date ${JSON.stringify(text)}: write YYYY-MM-DD or an RFC 3339 time like 2027-01-31T12:00:00Z`);
+  }
+  if (at <= Date.now()) fail('invalid_input', `the expiry ${text} is in the past: choose a later date`);
+  return day ? new Date(at).toISOString().replace('.000Z', 'Z') : text;
+}
+
+/** An audit value as the entry's `details` hold it. */
+function auditText(value: AuditLine['from']): unknown {
+  return value !== null && typeof value === 'object' && 'text' in value ? value.text : value;
 }
 
 function textLine(field: string, from: string, to: string): AuditLine {

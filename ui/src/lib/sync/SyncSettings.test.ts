@@ -92,7 +92,8 @@ describe('saving a remote', () => {
     await user.type(within(section()).getByLabelText('Sync token'), 'kws_secret_token');
     await user.click(within(section()).getByRole('button', { name: 'Save remote' }));
 
-    const message = "a non-loopback http:// URL sends the token in clear: use https://, or tick 'Allow insecure HTTP'";
+    const message =
+      'refusing plain http:// to 10.0.0.5: the sync token would cross the network in clear — use https://, or allow plain HTTP explicitly (tick “Allow insecure HTTP” only behind a proxy that terminates TLS)';
     expect(await within(section()).findByRole('alert')).toHaveTextContent(message);
     expect(url).toHaveAccessibleDescription(expect.stringContaining(message));
     expect(backend.syncOf('Acme').remote).toBeNull();

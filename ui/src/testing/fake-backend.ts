@@ -658,7 +658,10 @@ export class FakeBackend {
     const description = checkDescription(args.description);
     const access = args.access as AccessType;
     if (access === 'READ' && args.allowUnbind === true) {
-      fail('refused', 'a READ key cannot unbind devices: choose WRITE or READ_WRITE');
+      fail(
+        'refused',
+        'a READ key cannot unbind devices: choose WRITE or READ_WRITE, or turn unbinding off',
+      );
     }
     const expiresAt = typeof args.expiresAt === 'string' ? checkExpiry(args.expiresAt) : null;
     const body = `${this.id('body').replace(/\W/g, '')}SeCrEtBoDy0123456789abcdefghij`;

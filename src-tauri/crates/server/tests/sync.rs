@@ -829,6 +829,14 @@ impl KillableServer {
     }
 }
 
+/// A server the test did not kill (it ended, or failed) must not outlive it.
+impl Drop for KillableServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn a_server_killed_in_the_middle_of_a_push_loses_nothing_and_applies_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();

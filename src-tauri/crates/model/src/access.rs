@@ -284,7 +284,8 @@ pub fn decide(grant: &Grant<'_>, request: &Request) -> Result<(), Denial> {
 pub fn validate_unbind(access: AccessType, allow_unbind: bool) -> Result<()> {
     if access == AccessType::Read && allow_unbind {
         return Err(Error::Refused(
-            "a READ key cannot unbind devices: choose WRITE or READ_WRITE, or turn unbinding off".into(),
+            "a READ key cannot unbind devices: choose WRITE or READ_WRITE, or turn unbinding off"
+                .into(),
         ));
     }
     Ok(())

@@ -521,7 +521,11 @@ async fn metrics(State(state): State<AppState>) -> Response {
     let ready = state.ready().await.is_ok();
     let mut response = state
         .metrics
-        .render(state.store.pool_status(), ready)
+        .render(
+            state.store.pool_status(),
+            state.store.grants_status(),
+            ready,
+        )
         .into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -279,7 +279,7 @@ impl Database {
 }
 
 /// Opens (and migrates, under the migration lock) the database the flags name.
-async fn open_database(args: DatabaseArgs) -> Result<Database, Failure> {
+async fn open_database(args: DatabaseArgs, serving: bool) -> Result<Database, Failure> {
     let url = args.database_url.or_else(|| {
         std::env::var("DATABASE_URL")
             .ok()
@@ -298,9 +298,12 @@ async fn open_database(args: DatabaseArgs) -> Result<Database, Failure> {
         .db
         .or_else(keyward_server::default_db_path)
         .ok_or_else(|| Failure::input("no data directory on this system: pass --db PATH"))?;
-    let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
-        .await
-        .map_err(|err| Failure::input(err.to_string()))??;
+    let store = tokio::task::spawn_blocking(move || match serving {
+        true => SqliteStore::open_to_serve(&path),
+        false => SqliteStore::open(&path),
+    })
+    .await
+    .map_err(|err| Failure::input(err.to_string()))??;
     Ok(Database::Sqlite(Arc::new(store)))
 }
 
@@ -331,7 +334,7 @@ fn print_tokens(tokens: &[TokenInfo], json: bool) -> Result<(), Failure> {
 }
 
 async fn token_command(database: DatabaseArgs, command: TokenCommand) -> Result<(), Failure> {
-    let store = open_database(database).await?.store();
+    let store = open_database(database, false).await?.store();
     match command {
         TokenCommand::Create {
             account,
@@ -368,7 +371,7 @@ async fn token_command(database: DatabaseArgs, command: TokenCommand) -> Result<
 }
 
 async fn migrate(database: DatabaseArgs) -> Result<(), Failure> {
-    let (kind, version) = match open_database(database).await? {
+    let (kind, version) = match open_database(database, false).await? {
         Database::Sqlite(_) => ("SQLite", keyward_server::store::SQLITE_SCHEMA_VERSION),
         Database::Postgres(store) => ("PostgreSQL", store.backend().schema_version().await?),
     };
@@ -486,7 +489,7 @@ async fn serve(database: DatabaseArgs, args: ServeArgs) -> Result<(), Failure> {
     }
     // Bad input is reported before the database is created or opened.
     options.check_listen()?;
-    let database = open_database(database).await?;
+    let database = open_database(database, true).await?;
     if let Database::Postgres(store) = &database {
         // Several instances share one budget of failures.
         options.failure_budget = Some(Arc::new(SharedFailureBudget {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use keyward_model::VerifyResult;
 
-use crate::store::PoolStatus;
+use crate::store::{GrantsStatus, PoolStatus};
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 10] = [
@@ -107,7 +107,7 @@ impl Metrics {
     }
 
     /// Everything, in the Prometheus text format (version 0.0.4).
-    pub fn render(&self, pool: PoolStatus, ready: bool) -> String {
+    pub fn render(&self, pool: PoolStatus, grants: GrantsStatus, ready: bool) -> String {
         let mut out = String::new();
         out.push_str("# HELP keyward_http_requests_total Requests answered, by route, method and status.\n# TYPE keyward_http_requests_total counter\n");
         let requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
@@ -159,6 +159,12 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
+            "# HELP keyward_grants_kept Key grants kept in memory, so verifying those keys reads no database.\n# TYPE keyward_grants_kept gauge\nkeyward_grants_kept {}\n# HELP keyward_grants_hearing Whether this instance hears every commit and so may keep grants (1), or reads the database at every verification (0).\n# TYPE keyward_grants_hearing gauge\nkeyward_grants_hearing {}",
+            grants.kept,
+            u8::from(grants.hearing)
+        );
+        let _ = writeln!(
+            out,
             "# HELP keyward_ready Whether this instance takes requests (1) or is draining or without its database (0).\n# TYPE keyward_ready gauge\nkeyward_ready {}",
             u8::from(ready)
         );
@@ -178,7 +184,11 @@ mod tests {
         metrics.verification(VerifyResult::Disabled);
         metrics.rate_limited();
         metrics.pushed(3, Duration::from_millis(2));
-        let text = metrics.render(PoolStatus { size: 4, in_use: 1 }, true);
+        let grants = GrantsStatus {
+            kept: 7,
+            hearing: false,
+        };
+        let text = metrics.render(PoolStatus { size: 4, in_use: 1 }, grants, true);
         assert!(text.contains(
             "keyward_http_requests_total{route=\"/v1/verify\",method=\"POST\",status=\"200\"} 2"
         ));
@@ -191,6 +201,8 @@ mod tests {
         assert!(text.contains("keyward_sync_changes_pushed_total 3"));
         assert!(text.contains("keyward_db_connections_in_use 1"));
         assert!(text.contains("keyward_ready 1"));
+        assert!(text.contains("keyward_grants_kept 7"));
+        assert!(text.contains("keyward_grants_hearing 0"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             assert_eq!(line.split(' ').count(), 2, "{line}");
         }

@@ -578,3 +578,124 @@ async fn the_postgres_store_conforms() {
     let store = PgStore::connect(&url, 4).await.unwrap();
     conformance(Arc::new(store)).await;
 }
+
+/// Waits (up to a hang bound, polling) until `ready` holds.
+async fn eventually(what: &str, ready: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Kept grants with several instances: a commit through one instance drops
+/// what another kept, so a revocation holds on both; an instance that cannot
+/// hear commits (its listening connection cut, no way back) keeps nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_through_one_instance_drops_the_grants_another_kept() {
+    let cluster = support::postgres::Cluster::start();
+    let url = cluster.database("keyward");
+    let one = PgStore::connect(&url, 4).await.unwrap();
+    let two = PgStore::connect(&url, 4).await.unwrap();
+    eventually("both instances listen", || {
+        one.grants().is_hearing() && two.grants().is_hearing()
+    })
+    .await;
+
+    let a = client(&one, "Acme", "laptop").await;
+    let verifier = [5; 32];
+    let create = change(&a, 0, new_key("gateway", verifier, &[]));
+    let ChangeAction::UpsertKey { id, .. } = create.action else {
+        unreachable!()
+    };
+    one.push(&a, &[create]).await.unwrap();
+    // The create's own notification may reach the second instance after a
+    // first lookup: look up until the grant stays kept.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        assert!(
+            two.key_by_verifier(&verifier)
+                .await
+                .unwrap()
+                .unwrap()
+                .active
+        );
+        if two.grants().len() == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never kept");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        two.key_by_verifier(&verifier)
+            .await
+            .unwrap()
+            .unwrap()
+            .active
+    );
+
+    let deactivate = change(
+        &a,
+        1,
+        edit(
+            id,
+            KeyFields {
+                status: Some(KeyStatus::Inactive),
+                ..KeyFields::default()
+            },
+        ),
+    );
+    one.push(&a, &[deactivate]).await.unwrap();
+    eventually("the second instance hears the commit", || {
+        two.grants().len() == 0
+    })
+    .await;
+    assert!(
+        !two.key_by_verifier(&verifier)
+            .await
+            .unwrap()
+            .unwrap()
+            .active
+    );
+    assert!(
+        !one.key_by_verifier(&verifier)
+            .await
+            .unwrap()
+            .unwrap()
+            .active
+    );
+
+    // The listening connections cut, and no new connection allowed: both
+    // instances stop keeping grants, yet still answer from the database.
+    cluster.sql("postgres", "ALTER DATABASE keyward ALLOW_CONNECTIONS false");
+    cluster.sql(
+        "postgres",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'keyward-server listener'",
+    );
+    eventually("the instances stop hearing", || {
+        !one.grants().is_hearing() && !two.grants().is_hearing()
+    })
+    .await;
+    assert!(
+        !two.key_by_verifier(&verifier)
+            .await
+            .unwrap()
+            .unwrap()
+            .active
+    );
+    assert_eq!(two.grants().len(), 0, "nothing is kept while deaf");
+
+    cluster.sql("postgres", "ALTER DATABASE keyward ALLOW_CONNECTIONS true");
+    eventually("the instances listen again", || {
+        one.grants().is_hearing() && two.grants().is_hearing()
+    })
+    .await;
+    assert!(
+        !two.key_by_verifier(&verifier)
+            .await
+            .unwrap()
+            .unwrap()
+            .active
+    );
+    assert_eq!(two.grants().len(), 1);
+}

@@ -476,6 +476,69 @@ async fn a_revoked_token_is_refused() {
     assert_eq!(server.pull(&other, 0).await["changes"], json!([]));
 }
 
+/// One instance serves a SQLite file (it keeps grants in memory because it
+/// makes every commit): a second is refused, with a clear message, and leaves
+/// the first serving; token commands still work beside it; once the first
+/// stops, another may serve the file.
+#[tokio::test]
+async fn one_instance_serves_a_sqlite_file() {
+    let server = Server::start(&[]);
+    let token = server.token("Acme");
+    let key = new_key();
+    let id = Uuid::now_v7();
+    server
+        .push_ok(&token, &[create_key(id, "gateway", &key, json!({}))])
+        .await;
+    assert_eq!(
+        server.verify(key.secret.expose(), "GET", "a").await["result"],
+        "VALID"
+    );
+    let metrics = server.send("GET", "/metrics", &[], None).await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(text.contains("\nkeyward_grants_kept 1\n"), "{text}");
+    assert!(text.contains("\nkeyward_grants_hearing 1\n"), "{text}");
+
+    let mut child = std::process::Command::new(BIN)
+        .arg("--db")
+        .arg(db_path(server.dir.path()))
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("a second instance serves the same SQLite file");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let second = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("another keyward-server is serving") && stderr.contains("PostgreSQL"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(second.stdout.is_empty(), "the second never listened");
+
+    let listed = run(server.dir.path(), &["token", "list", "--json"]);
+    assert!(listed.status.success());
+    assert_eq!(
+        server.verify(key.secret.expose(), "GET", "a").await["result"],
+        "VALID"
+    );
+
+    let server = server.restart(&[]);
+    assert_eq!(
+        server.verify(key.secret.expose(), "GET", "a").await["result"],
+        "VALID"
+    );
+}
+
 #[tokio::test]
 async fn accounts_see_and_change_only_their_own_records() {
     let server = Server::start(&[]);

@@ -19,34 +19,60 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::backend::{Applied, Backend, WriteTx};
+use super::grants::GrantCache;
 use super::patch::{self, GroupInfo, Lookup, Notice, RecordMeta};
 use super::{
-    to_millis, AccountId, KeyGrant, PoolStatus, Result, Store, StoreError, SyncClient, TokenInfo,
-    LAST_USED_PUBLISH_MS,
+    to_millis, AccountId, GrantsStatus, KeyGrant, PoolStatus, Result, Store, StoreError,
+    SyncClient, TokenInfo, LAST_USED_PUBLISH_MS,
 };
 
-/// The [`Store`] over a backend.
+/// The [`Store`] over a backend, with the grants of known keys kept in
+/// memory (`grants.rs`).
 pub struct Engine<B: Backend> {
     backend: Arc<B>,
+    grants: Arc<GrantCache>,
 }
 
 impl<B: Backend> Clone for Engine<B> {
     fn clone(&self) -> Self {
         Engine {
             backend: Arc::clone(&self.backend),
+            grants: Arc::clone(&self.grants),
         }
     }
 }
 
 impl<B: Backend> Engine<B> {
-    pub fn new(backend: B) -> Engine<B> {
+    /// `hearing`: whether this process makes every commit (one instance on
+    /// its own database); otherwise grants are kept only once the backend
+    /// hears every commit ([`GrantCache::hear`]).
+    pub fn new(backend: B, hearing: bool) -> Engine<B> {
+        Engine::with_grants(backend, Arc::new(GrantCache::new(hearing)))
+    }
+
+    pub fn with_grants(backend: B, grants: Arc<GrantCache>) -> Engine<B> {
         Engine {
             backend: Arc::new(backend),
+            grants,
         }
     }
 
     pub fn backend(&self) -> &Arc<B> {
         &self.backend
+    }
+
+    pub fn grants(&self) -> &Arc<GrantCache> {
+        &self.grants
+    }
+}
+
+/// Drops every kept grant when a push ends, however it ends: answered,
+/// failed, or abandoned by its request (a commit may land all the same).
+struct DropGrantsAfter(Arc<GrantCache>);
+
+impl Drop for DropGrantsAfter {
+    fn drop(&mut self) {
+        self.0.drop_all();
     }
 }
 
@@ -368,9 +394,11 @@ async fn push_or_refuse<T: WriteTx>(
 impl<B: Backend> Engine<B> {
     async fn push_in_one_transaction(
         backend: &B,
+        grants: Arc<GrantCache>,
         client: &SyncClient,
         changes: &[Change],
     ) -> Result<Vec<ChangeResult>> {
+        let _drop_grants = DropGrantsAfter(grants);
         let mut tx = backend.begin(&client.account).await?;
         tx.prepare(changes).await?;
         let mut results = Vec::with_capacity(changes.len());
@@ -390,7 +418,15 @@ impl<B: Backend> Engine<B> {
 #[async_trait]
 impl<B: Backend> Store for Engine<B> {
     async fn key_by_verifier(&self, verifier: &Verifier) -> Result<Option<KeyGrant>> {
-        self.backend.key_by_verifier(verifier).await
+        let ticket = match self.grants.get(verifier) {
+            Ok(grant) => return Ok(Some(grant)),
+            Err(ticket) => ticket,
+        };
+        let found = self.backend.key_by_verifier(verifier).await?;
+        if let Some(grant) = &found {
+            self.grants.keep(ticket, verifier, grant);
+        }
+        Ok(found)
     }
 
     async fn record_last_used(&self, uses: &HashMap<String, OffsetDateTime>) -> Result<()> {
@@ -408,15 +444,19 @@ impl<B: Backend> Store for Engine<B> {
 
     async fn push(&self, client: &SyncClient, changes: &[Change]) -> Result<Vec<ChangeResult>> {
         if !B::BLOCKING {
-            return Self::push_in_one_transaction(&self.backend, client, changes).await;
+            let grants = Arc::clone(&self.grants);
+            return Self::push_in_one_transaction(&self.backend, grants, client, changes).await;
         }
         // An in-process database blocks: the whole push runs on the blocking
         // pool (its futures never wait on anything but that thread).
-        let backend = Arc::clone(&self.backend);
+        // The grants are dropped there too: abandoned, it still commits.
+        let (backend, grants) = (Arc::clone(&self.backend), Arc::clone(&self.grants));
         let (client, changes) = (client.clone(), changes.to_vec());
         let runtime = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
-            runtime.block_on(Self::push_in_one_transaction(&backend, &client, &changes))
+            runtime.block_on(Self::push_in_one_transaction(
+                &backend, grants, &client, &changes,
+            ))
         })
         .await
         .map_err(|err| StoreError::Storage(format!("the push stopped: {err}")))?
@@ -478,5 +518,12 @@ impl<B: Backend> Store for Engine<B> {
 
     fn pool_status(&self) -> PoolStatus {
         self.backend.pool_status()
+    }
+
+    fn grants_status(&self) -> GrantsStatus {
+        GrantsStatus {
+            kept: self.grants.len(),
+            hearing: self.grants.is_hearing(),
+        }
     }
 }

@@ -11,6 +11,7 @@
 
 mod backend;
 mod engine;
+mod grants;
 mod patch;
 pub mod postgres;
 mod sqlite;
@@ -27,6 +28,7 @@ use uuid::Uuid;
 
 pub use backend::{Applied, Backend, PullRows, WriteTx};
 pub use engine::Engine;
+pub use grants::GrantCache;
 pub use postgres::PgStore;
 pub use sqlite::{SqliteStore, SCHEMA_VERSION as SQLITE_SCHEMA_VERSION};
 
@@ -158,6 +160,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// The connection pool's use, for `/metrics`.
     fn pool_status(&self) -> PoolStatus;
+
+    /// The grants kept in memory, for `/metrics`.
+    fn grants_status(&self) -> GrantsStatus;
+}
+
+/// How many grants an instance keeps, and whether it hears every commit
+/// (and so may keep them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GrantsStatus {
+    pub kept: usize,
+    pub hearing: bool,
 }
 
 /// How many database connections exist and how many are in use.

@@ -27,6 +27,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::backend::{Applied, Backend, PullRows, WriteTx};
+use super::grants::GrantCache;
 use super::patch::{GroupInfo, GroupRow, KeyRow, Notice, RecordMeta};
 use super::{
     from_millis, to_millis, AccountId, Engine, KeyGrant, PoolStatus, Result, StoreError,
@@ -184,6 +185,69 @@ fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
 
 pub struct PgBackend {
     pool: Pool,
+    /// The task that hears every instance's commits for the grant cache.
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PgBackend {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+/// The channel a push that changed records notifies as it commits.
+const COMMITS_CHANNEL: &str = "keyward_commits";
+
+/// How often the listening connection is asked to answer, and how long it
+/// may take: an instance that lost it unnoticed stops keeping grants within
+/// about the sum.
+const LISTEN_PING: Duration = Duration::from_millis(500);
+const LISTEN_PING_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Hears every commit that notifies [`COMMITS_CHANNEL`] and drops the kept
+/// grants at each; keeps grants only while it is sure to hear them (the
+/// connection listening and answering pings), and reconnects when it is not.
+async fn hear_commits(
+    config: tokio_postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    grants: Arc<GrantCache>,
+) {
+    loop {
+        if let Ok(Ok((client, mut connection))) =
+            tokio::time::timeout(LISTEN_PING_TIMEOUT * 5, config.connect(tls.clone())).await
+        {
+            let heard = Arc::clone(&grants);
+            let driver = tokio::spawn(async move {
+                while let Some(Ok(message)) =
+                    std::future::poll_fn(|cx| connection.poll_message(cx)).await
+                {
+                    if let tokio_postgres::AsyncMessage::Notification(_) = message {
+                        heard.drop_all();
+                    }
+                }
+                heard.deafen();
+            });
+            let listen = format!("LISTEN {COMMITS_CHANNEL}");
+            if let Ok(Ok(())) =
+                tokio::time::timeout(LISTEN_PING_TIMEOUT, client.batch_execute(&listen)).await
+            {
+                if !driver.is_finished() {
+                    grants.hear();
+                }
+                while !driver.is_finished() {
+                    tokio::time::sleep(LISTEN_PING).await;
+                    let ping = tokio::time::timeout(LISTEN_PING_TIMEOUT, client.simple_query(""));
+                    if !matches!(ping.await, Ok(Ok(_))) {
+                        break;
+                    }
+                }
+            }
+            grants.deafen();
+            driver.abort();
+        }
+        grants.deafen();
+        tokio::time::sleep(LISTEN_PING).await;
+    }
 }
 
 impl Engine<PgBackend> {
@@ -198,9 +262,12 @@ impl Engine<PgBackend> {
                 "the database URL is not a PostgreSQL URL ({err}): write postgres://USER@HOST[:PORT]/DATABASE"
             ))
         })?;
+        let tls = tls_connector()?;
+        let mut listen_config = config.clone();
+        listen_config.application_name("keyward-server listener");
         let manager = Manager::from_config(
             config,
-            tls_connector()?,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -213,9 +280,12 @@ impl Engine<PgBackend> {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|err| StoreError::Storage(err.to_string()))?;
-        let backend = PgBackend { pool };
+        // Grants are kept only once every instance's commits are heard.
+        let grants = Arc::new(GrantCache::new(false));
+        let listener = tokio::spawn(hear_commits(listen_config, tls, Arc::clone(&grants)));
+        let backend = PgBackend { pool, listener };
         backend.migrate().await?;
-        Ok(Engine::new(backend))
+        Ok(Engine::with_grants(backend, grants))
     }
 }
 
@@ -897,9 +967,11 @@ impl WriteTx for PgTx {
         let conn = self.conn.take().expect("an open transaction");
         let result = async {
             if self.revision != self.stored_revision {
+                // Records changed: every instance hears of it when this commits.
                 conn.execute(
-                    "UPDATE accounts SET revision = $2 WHERE id = $1",
-                    &[&self.account.0, &self.revision],
+                    "WITH account AS (UPDATE accounts SET revision = $2 WHERE id = $1)
+                     SELECT pg_notify($3, '')",
+                    &[&self.account.0, &self.revision, &COMMITS_CHANNEL],
                 )
                 .await?;
             }

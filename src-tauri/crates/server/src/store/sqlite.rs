@@ -252,6 +252,8 @@ pub type SqliteStore = Engine<SqliteBackend>;
 pub struct SqliteBackend {
     writer: Arc<tokio::sync::Mutex<Connection>>,
     readers: Arc<Readers>,
+    /// Held while serving: one instance per file (see [`SqliteStore::open_to_serve`]).
+    _serving: Option<std::fs::File>,
 }
 
 /// A few read-only connections, taken in turn.
@@ -279,6 +281,33 @@ impl Readers {
 impl Engine<SqliteBackend> {
     /// Opens (creating owner-only if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<SqliteStore> {
+        Self::open_with(path, None)
+    }
+
+    /// Opens the database to serve it, holding an exclusive lock on the file
+    /// until the store is dropped: this instance then makes every commit
+    /// (and may keep grants in memory); a second instance on the same file
+    /// is refused. `token` and `migrate` commands still open it meanwhile.
+    pub fn open_to_serve(path: &Path) -> Result<SqliteStore> {
+        create_owner_only(path)?;
+        let file = std::fs::File::open(path)
+            .map_err(|err| StoreError::Storage(format!("cannot open {}: {err}", path.display())))?;
+        if let Err(err) = file.try_lock() {
+            return Err(match err {
+                std::fs::TryLockError::WouldBlock => StoreError::Conflict(format!(
+                    "another keyward-server is serving {}: one instance per SQLite database (several instances share a PostgreSQL database, see docs/server.md)",
+                    path.display()
+                )),
+                std::fs::TryLockError::Error(err) => StoreError::Storage(format!(
+                    "cannot lock {}: {err}",
+                    path.display()
+                )),
+            });
+        }
+        Self::open_with(path, Some(file))
+    }
+
+    fn open_with(path: &Path, serving: Option<std::fs::File>) -> Result<SqliteStore> {
         create_owner_only(path)?;
         let mut writer = connect(path)?;
         migrate(&mut writer)?;
@@ -292,13 +321,19 @@ impl Engine<SqliteBackend> {
                 Ok(Mutex::new(conn))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Engine::new(SqliteBackend {
-            writer: Arc::new(tokio::sync::Mutex::new(writer)),
-            readers: Arc::new(Readers {
-                conns: readers,
-                next: AtomicUsize::new(0),
-            }),
-        }))
+        // The instance serving the file makes every commit that can change
+        // a grant (`token` and `migrate` commands change none).
+        Ok(Engine::new(
+            SqliteBackend {
+                writer: Arc::new(tokio::sync::Mutex::new(writer)),
+                readers: Arc::new(Readers {
+                    conns: readers,
+                    next: AtomicUsize::new(0),
+                }),
+                _serving: serving,
+            },
+            true,
+        ))
     }
 }
 

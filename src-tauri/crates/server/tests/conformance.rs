@@ -384,6 +384,77 @@ async fn conformance(store: Arc<dyn Store>) {
     );
     assert_eq!(untaken[0].conflicts[0].kept, "member (2)");
 
+    // Within one push, a change sees what the earlier ones did: a name freed
+    // by a rename or a delete is free, one taken by an earlier create is not,
+    // and a verifier used by an earlier create is refused.
+    let (alpha, gamma) = (
+        new_key("alpha", [40; 32], &[]),
+        new_key("gamma", [41; 32], &[]),
+    );
+    let ids = |action: &ChangeAction| action.id();
+    let (alpha_id, gamma_id) = (ids(&alpha), ids(&gamma));
+    store
+        .push(&a, &[change(&a, 0, alpha), change(&a, 0, gamma)])
+        .await
+        .unwrap();
+    let base = store.pull(&a, 0, 1000).await.unwrap().cursor;
+    let in_one_push = [
+        change(
+            &a,
+            base,
+            edit(
+                alpha_id,
+                KeyFields {
+                    name: Some("beta".into()),
+                    ..KeyFields::default()
+                },
+            ),
+        ),
+        change(&a, 0, new_key("Alpha", [42; 32], &[])),
+        change(&a, base, ChangeAction::DeleteKey { id: gamma_id }),
+        change(&a, 0, new_key("GAMMA", [43; 32], &[])),
+        change(&a, 0, new_key("delta", [44; 32], &[])),
+        change(&a, 0, new_key("Delta", [45; 32], &[])),
+        change(&a, 0, new_key("epsilon", [45; 32], &[])),
+        change(&a, 0, new_key("beta", [46; 32], &[])),
+    ];
+    let answers = store.push(&a, &in_one_push).await.unwrap();
+    let outcomes: Vec<_> = answers.iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::Applied,
+            Outcome::Applied,
+            Outcome::Applied,
+            Outcome::Applied,
+            Outcome::Applied,
+            Outcome::Applied,
+            Outcome::Refused,
+            Outcome::Applied,
+        ]
+    );
+    let kept: Vec<Option<&str>> = answers
+        .iter()
+        .map(|r| r.conflicts.first().map(|c| c.kept.as_str()))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some("Delta (2)"),
+            None,
+            Some("beta (2)")
+        ],
+        "names freed and taken earlier in the same push"
+    );
+    assert!(answers[6].reason.as_deref().unwrap().contains("verifier"));
+    assert!(store.key_by_verifier(&[43; 32]).await.unwrap().is_some());
+    assert!(store.key_by_verifier(&[41; 32]).await.unwrap().is_none());
+
     // A roll as a desktop pushes it: the old key renamed and ending when its
     // grace does, its successor taking the name, in one push. Verification
     // answers VALID until then and EXPIRED after; another desktop that had not
@@ -647,7 +718,7 @@ async fn a_commit_through_one_instance_drops_the_grants_another_kept() {
     );
     one.push(&a, &[deactivate]).await.unwrap();
     eventually("the second instance hears the commit", || {
-        two.grants().len() == 0
+        two.grants().is_empty()
     })
     .await;
     assert!(

@@ -101,6 +101,10 @@ impl GrantCache {
         state.grants.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn is_hearing(&self) -> bool {
         let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
         state.hearing

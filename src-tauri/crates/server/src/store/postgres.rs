@@ -24,6 +24,7 @@ use keyward_model::wire::{
 };
 use keyward_model::{validate, AccessType, KeyStatus, Scope};
 use time::OffsetDateTime;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::backend::{Applied, Backend, PullRows, WriteTx};
@@ -496,18 +497,57 @@ fn scopes_column(scopes: &BTreeSet<Scope>) -> String {
 /// back at `commit`; it reads the push's replays and record owners in one
 /// query each (`prepare`); and a change's savepoint is sent only with the
 /// change's first write (a change is refused, if at all, before it writes).
+/// A statement's parameter, owned so the statement can wait to be sent.
+type Param = Box<dyn ToSql + Sync + Send>;
+
+/// A write not sent yet: a push's writes wait and go together, pipelined,
+/// with the next read or the commit (one round trip for many statements).
+struct Write {
+    sql: String,
+    params: Vec<Param>,
+}
+
+/// Where the open change's savepoint is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Savepoint {
+    /// The change has written nothing: nothing to undo.
+    Clean,
+    /// Its writes are queued from this index of `pending`, none sent: undone
+    /// by dropping them, kept with no savepoint at all.
+    Queued(usize),
+    /// `SAVEPOINT change` was sent before its first write went out.
+    Sent,
+}
+
+/// What this transaction wrote of a record, as the push's later lookups
+/// must see it: its folded name while live, and its verifier.
+struct Written {
+    entity: Entity,
+    fold: Option<String>,
+    verifier: Option<Vec<u8>>,
+}
+
 pub struct PgTx {
     conn: Option<Object>,
     account: AccountId,
     /// The last revision handed out, and the one the account row holds.
     revision: i64,
     stored_revision: i64,
-    /// The open savepoint: the revision when it began, and whether it was sent.
-    savepoint: Option<(i64, bool)>,
-    applied: HashMap<Uuid, Applied>,
-    /// Records' owners and tombstone flags, as read by `prepare` and written since.
-    owners: HashMap<Uuid, (String, bool)>,
+    /// The open change: the revision when it began, and its savepoint.
+    savepoint: Option<(i64, Savepoint)>,
+    pending: Vec<Write>,
+    /// What `prepare` read for the whole push, and what was written since;
+    /// trusted while `prepared` (a change undone after its writes went out
+    /// clears it, and the database is asked from then on).
     prepared: bool,
+    applied: HashMap<Uuid, Applied>,
+    /// Records' owners and tombstone flags.
+    owners: HashMap<Uuid, (String, bool)>,
+    /// Live names (per entity, folded) and verifiers `prepare` looked for,
+    /// with the records that held them in the database.
+    names: HashMap<(Entity, String), Vec<Uuid>>,
+    verifiers: HashMap<Vec<u8>, Vec<Uuid>>,
+    written: HashMap<Uuid, Written>,
 }
 
 impl Drop for PgTx {
@@ -518,6 +558,13 @@ impl Drop for PgTx {
     }
 }
 
+fn params(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|param| param.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
 impl PgTx {
     fn conn(&self) -> &Object {
         self.conn
@@ -525,44 +572,182 @@ impl PgTx {
             .expect("a transaction's connection until it ends")
     }
 
-    /// Sends the change's savepoint before its first write.
-    async fn before_write(&mut self) -> Result<()> {
-        if let Some((revision, false)) = self.savepoint {
-            self.conn()
-                .batch_execute("SAVEPOINT change")
-                .await
-                .map_err(db)?;
-            self.savepoint = Some((revision, true));
+    /// Queues a write of the open change (after its savepoint, if it needs one).
+    fn queue(&mut self, sql: impl Into<String>, params: Vec<Param>) {
+        if let Some((revision, Savepoint::Clean)) = self.savepoint {
+            self.savepoint = Some((revision, Savepoint::Queued(self.pending.len())));
         }
-        Ok(())
+        self.pending.push(Write {
+            sql: sql.into(),
+            params,
+        });
     }
 
-    async fn key_groups(&self, id: &str) -> Result<BTreeSet<Uuid>> {
+    /// Sends every queued write — preceded by the open change's savepoint if
+    /// it has queued writes — and then `sql`, if any, in one pipeline: one
+    /// round trip. The first error wins; the writes' before the read's.
+    async fn send(
+        &mut self,
+        sql: Option<&str>,
+        args: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        let mut writes = std::mem::take(&mut self.pending);
+        if let Some((revision, Savepoint::Queued(at))) = self.savepoint {
+            writes.insert(
+                at,
+                Write {
+                    sql: "SAVEPOINT change".into(),
+                    params: Vec::new(),
+                },
+            );
+            self.savepoint = Some((revision, Savepoint::Sent));
+        }
+        let conn = self.conn();
+        // Every statement prepared first (cached per connection), so that the
+        // pipeline below sends them in order.
+        let mut statements = Vec::with_capacity(writes.len());
+        for write in &writes {
+            statements.push(conn.prepare_cached(&write.sql).await.map_err(db)?);
+        }
+        let read = match sql {
+            Some(sql) => Some(conn.prepare_cached(sql).await.map_err(db)?),
+            None => None,
+        };
+        let args_of: Vec<Vec<&(dyn ToSql + Sync)>> =
+            writes.iter().map(|write| params(&write.params)).collect();
+        let sent = futures_util::future::join_all(
+            statements
+                .iter()
+                .zip(&args_of)
+                .map(|(statement, args)| conn.execute(statement, args)),
+        );
+        let query = async {
+            match &read {
+                Some(statement) => conn.query(statement, args).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (sent, rows) = futures_util::future::join(sent, query).await;
+        for result in sent {
+            result.map_err(db)?;
+        }
+        Ok(rows.map_err(db)?.unwrap_or_default())
+    }
+
+    /// A read that sees every write of this transaction.
+    async fn query(
+        &mut self,
+        sql: &str,
+        args: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        self.send(Some(sql), args).await
+    }
+
+    async fn query_opt(
+        &mut self,
+        sql: &str,
+        args: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<tokio_postgres::Row>> {
+        let mut rows = self.query(sql, args).await?;
+        if rows.len() > 1 {
+            return Err(StoreError::Storage(format!(
+                "{} rows where one was expected",
+                rows.len()
+            )));
+        }
+        Ok(rows.pop())
+    }
+
+    async fn query_one(
+        &mut self,
+        sql: &str,
+        args: &[&(dyn ToSql + Sync)],
+    ) -> Result<tokio_postgres::Row> {
+        self.query_opt(sql, args)
+            .await?
+            .ok_or_else(|| StoreError::Storage("a record read in the push is missing".into()))
+    }
+
+    async fn key_groups(&mut self, id: &str) -> Result<BTreeSet<Uuid>> {
         let rows = self
-            .conn()
             .query("SELECT group_id FROM key_groups WHERE key_id = $1", &[&id])
-            .await
-            .map_err(db)?;
+            .await?;
         rows.iter().map(|row| parse_uuid(row.get(0))).collect()
+    }
+
+    /// Remembers what a write did to a record, for the push's later lookups.
+    fn wrote(&mut self, id: &Uuid, written: Written) {
+        self.owners
+            .entry(*id)
+            .and_modify(|owner| owner.1 = written.fold.is_none())
+            .or_insert((self.account.0.clone(), written.fold.is_none()));
+        self.written.insert(*id, written);
+    }
+
+    /// Whether `prepare`'s reads and this transaction's writes answer
+    /// "another live record holds this": `None` when they cannot tell.
+    fn known_taken(
+        &self,
+        in_database: Option<&Vec<Uuid>>,
+        held: impl Fn(&Written) -> bool,
+        except: &Uuid,
+    ) -> Option<bool> {
+        let in_database = in_database?;
+        let stored = in_database
+            .iter()
+            .any(|id| id != except && !self.written.contains_key(id));
+        let written = self
+            .written
+            .iter()
+            .any(|(id, written)| id != except && held(written));
+        Some(stored || written)
     }
 }
 
 #[async_trait]
 impl WriteTx for PgTx {
     async fn prepare(&mut self, changes: &[keyward_model::wire::Change]) -> Result<()> {
+        use keyward_model::wire::ChangeAction;
         let ids: Vec<String> = changes
             .iter()
             .map(|c| c.idempotency_id.to_string())
             .collect();
-        for row in self
-            .conn()
-            .query(
-                "SELECT idempotency_id, account_id, fingerprint, result FROM applied_changes WHERE idempotency_id = ANY($1)",
-                &[&ids],
-            )
-            .await
-            .map_err(db)?
-        {
+        let records: Vec<String> = changes.iter().map(|c| c.action.id().to_string()).collect();
+        let (mut key_names, mut group_names, mut verifiers) = (Vec::new(), Vec::new(), Vec::new());
+        for change in changes {
+            match &change.action {
+                ChangeAction::UpsertKey { fields, .. } => {
+                    key_names.extend(fields.name.as_deref().map(validate::fold));
+                    verifiers.extend(fields.verifier.map(|v| v.0.to_vec()));
+                }
+                ChangeAction::UpsertGroup { fields, .. } => {
+                    group_names.extend(fields.name.as_deref().map(validate::fold));
+                }
+                _ => {}
+            }
+        }
+        let conn = self.conn();
+        let statements = [
+            "SELECT idempotency_id, account_id, fingerprint, result FROM applied_changes WHERE idempotency_id = ANY($1)",
+            "SELECT id, account_id, deleted FROM keys WHERE id = ANY($1)
+             UNION ALL SELECT id, account_id, deleted FROM groups WHERE id = ANY($1)",
+            "SELECT 'k', id, name_fold FROM keys WHERE account_id = $1 AND NOT deleted AND name_fold = ANY($2)
+             UNION ALL SELECT 'g', id, name_fold FROM groups WHERE account_id = $1 AND NOT deleted AND name_fold = ANY($3)",
+            "SELECT id, verifier FROM keys WHERE verifier = ANY($1)",
+        ];
+        let mut prepared = Vec::with_capacity(statements.len());
+        for sql in statements {
+            prepared.push(conn.prepare_cached(sql).await.map_err(db)?);
+        }
+        // One round trip for the four.
+        let (applied, owners, names, taken) = futures_util::future::join4(
+            conn.query(&prepared[0], &[&ids]),
+            conn.query(&prepared[1], &[&records]),
+            conn.query(&prepared[2], &[&self.account.0, &key_names, &group_names]),
+            conn.query(&prepared[3], &[&verifiers]),
+        )
+        .await;
+        for row in applied.map_err(db)? {
             let applied = Applied {
                 account: row.get(1),
                 fingerprint: row.get(2),
@@ -570,19 +755,36 @@ impl WriteTx for PgTx {
             };
             self.applied.insert(parse_uuid(row.get(0))?, applied);
         }
-        let records: Vec<String> = changes.iter().map(|c| c.action.id().to_string()).collect();
-        for row in self
-            .conn()
-            .query(
-                "SELECT id, account_id, deleted FROM keys WHERE id = ANY($1)
-                 UNION ALL SELECT id, account_id, deleted FROM groups WHERE id = ANY($1)",
-                &[&records],
-            )
-            .await
-            .map_err(db)?
-        {
+        for row in owners.map_err(db)? {
             self.owners
                 .insert(parse_uuid(row.get(0))?, (row.get(1), row.get(2)));
+        }
+        for fold in &key_names {
+            self.names.entry((Entity::Key, fold.clone())).or_default();
+        }
+        for fold in &group_names {
+            self.names.entry((Entity::Group, fold.clone())).or_default();
+        }
+        for row in names.map_err(db)? {
+            let entity = match row.get::<_, &str>(0) {
+                "k" => Entity::Key,
+                _ => Entity::Group,
+            };
+            let (id, fold): (&str, String) = (row.get(1), row.get(2));
+            self.names
+                .entry((entity, fold))
+                .or_default()
+                .push(parse_uuid(id)?);
+        }
+        for verifier in &verifiers {
+            self.verifiers.entry(verifier.clone()).or_default();
+        }
+        for row in taken.map_err(db)? {
+            let (id, verifier): (&str, Vec<u8>) = (row.get(0), row.get(1));
+            self.verifiers
+                .entry(verifier)
+                .or_default()
+                .push(parse_uuid(id)?);
         }
         self.prepared = true;
         Ok(())
@@ -593,13 +795,11 @@ impl WriteTx for PgTx {
             return Ok(self.applied.get(idempotency_id).cloned());
         }
         let row = self
-            .conn()
             .query_opt(
                 "SELECT account_id, fingerprint, result FROM applied_changes WHERE idempotency_id = $1",
                 &[&idempotency_id.to_string()],
             )
-            .await
-            .map_err(db)?;
+            .await?;
         Ok(row.map(|row| Applied {
             account: row.get(0),
             fingerprint: row.get(1),
@@ -608,22 +808,18 @@ impl WriteTx for PgTx {
     }
 
     async fn record_applied(&mut self, idempotency_id: &Uuid, applied: &Applied) -> Result<()> {
-        self.before_write().await?;
         self.applied.insert(*idempotency_id, applied.clone());
-        self.conn()
-            .execute(
-                "INSERT INTO applied_changes (idempotency_id, account_id, fingerprint, result, applied_at)
-                 VALUES ($1, $2, $3, $4, $5)",
-                &[
-                    &idempotency_id.to_string(),
-                    &applied.account,
-                    &applied.fingerprint,
-                    &applied.result,
-                    &to_millis(OffsetDateTime::now_utc()),
-                ],
-            )
-            .await
-            .map_err(db)?;
+        self.queue(
+            "INSERT INTO applied_changes (idempotency_id, account_id, fingerprint, result, applied_at)
+             VALUES ($1, $2, $3, $4, $5)",
+            vec![
+                Box::new(idempotency_id.to_string()),
+                Box::new(applied.account.clone()),
+                Box::new(applied.fingerprint.clone()),
+                Box::new(applied.result.clone()),
+                Box::new(to_millis(OffsetDateTime::now_utc())),
+            ],
+        );
         Ok(())
     }
 
@@ -642,26 +838,20 @@ impl WriteTx for PgTx {
             "SELECT account_id, deleted FROM {} WHERE id = $1",
             table(entity)
         );
-        let row = self
-            .conn()
-            .query_opt(&sql, &[&id.to_string()])
-            .await
-            .map_err(db)?;
+        let row = self.query_opt(&sql, &[&id.to_string()]).await?;
         Ok(row.map(|row| (row.get(0), row.get(1))))
     }
 
     async fn load_key(&mut self, id: &Uuid) -> Result<(KeyRow, RecordMeta)> {
         let id = id.to_string();
         let row = self
-            .conn()
             .query_one(
                 "SELECT name, description, access, allow_unbind, status, hint, verifier, created_at, created_by,
                         expires_at, field_meta
                  FROM keys WHERE id = $1",
                 &[&id],
             )
-            .await
-            .map_err(db)?;
+            .await?;
         let access: String = row.get(2);
         let status: String = row.get(4);
         let meta: String = row.get(10);
@@ -683,13 +873,11 @@ impl WriteTx for PgTx {
 
     async fn load_group(&mut self, id: &Uuid) -> Result<(GroupRow, RecordMeta)> {
         let row = self
-            .conn()
             .query_one(
                 "SELECT name, description, scopes, field_meta FROM groups WHERE id = $1",
                 &[&id.to_string()],
             )
-            .await
-            .map_err(db)?;
+            .await?;
         let scopes: String = row.get(2);
         let meta: String = row.get(3);
         Ok((
@@ -704,21 +892,13 @@ impl WriteTx for PgTx {
 
     async fn load_meta(&mut self, entity: Entity, id: &Uuid) -> Result<RecordMeta> {
         let sql = format!("SELECT field_meta FROM {} WHERE id = $1", table(entity));
-        let row = self
-            .conn()
-            .query_one(&sql, &[&id.to_string()])
-            .await
-            .map_err(db)?;
+        let row = self.query_one(&sql, &[&id.to_string()]).await?;
         RecordMeta::parse(row.get(0))
     }
 
     async fn name_of(&mut self, entity: Entity, id: &Uuid) -> Result<String> {
         let sql = format!("SELECT name FROM {} WHERE id = $1", table(entity));
-        let row = self
-            .conn()
-            .query_one(&sql, &[&id.to_string()])
-            .await
-            .map_err(db)?;
+        let row = self.query_one(&sql, &[&id.to_string()]).await?;
         Ok(row.get(0))
     }
 
@@ -731,48 +911,49 @@ impl WriteTx for PgTx {
         at: i64,
         groups_changed: bool,
     ) -> Result<()> {
-        self.before_write().await?;
-        self.owners.insert(*id, (self.account.0.clone(), false));
+        let fold = validate::fold(&row.name);
+        self.wrote(
+            id,
+            Written {
+                entity: Entity::Key,
+                fold: Some(fold.clone()),
+                verifier: Some(row.verifier.clone()),
+            },
+        );
         let id = id.to_string();
-        let meta = meta.to_text()?;
-        let conn = self.conn();
-        conn.execute(
+        self.queue(
             "INSERT INTO keys (id, account_id, revision, name, description, access, allow_unbind, status, hint, verifier,
                                created_at, created_by, updated_at, expires_at, name_fold, field_meta)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
              ON CONFLICT (id) DO UPDATE SET revision = $3, name = $4, description = $5, access = $6, allow_unbind = $7,
                  status = $8, hint = $9, created_at = $11, created_by = $12,
                  updated_at = GREATEST(keys.updated_at, $13), expires_at = $14, name_fold = $15, field_meta = $16",
-            &[
-                &id,
-                &self.account.0,
-                &(revision as i64),
-                &row.name,
-                &row.description,
-                &row.access.as_str(),
-                &row.allow_unbind,
-                &row.status.as_str(),
-                &row.hint,
-                &row.verifier,
-                &row.created_at,
-                &row.created_by,
-                &at,
-                &row.expires_at,
-                &validate::fold(&row.name),
-                &meta,
+            vec![
+                Box::new(id.clone()),
+                Box::new(self.account.0.clone()),
+                Box::new(revision as i64),
+                Box::new(row.name.clone()),
+                Box::new(row.description.clone()),
+                Box::new(row.access.as_str()),
+                Box::new(row.allow_unbind),
+                Box::new(row.status.as_str()),
+                Box::new(row.hint.clone()),
+                Box::new(row.verifier.clone()),
+                Box::new(row.created_at),
+                Box::new(row.created_by.clone()),
+                Box::new(at),
+                Box::new(row.expires_at),
+                Box::new(fold),
+                Box::new(meta.to_text()?),
             ],
-        )
-        .await
-        .map_err(db)?;
+        );
         if groups_changed {
             let groups: Vec<String> = row.groups.iter().map(Uuid::to_string).collect();
-            conn.execute(
+            self.queue(
                 "WITH gone AS (DELETE FROM key_groups WHERE key_id = $1)
                  INSERT INTO key_groups (key_id, group_id) SELECT $1, unnest($2::text[])",
-                &[&id, &groups],
-            )
-            .await
-            .map_err(db)?;
+                vec![Box::new(id), Box::new(groups)],
+            );
         }
         Ok(())
     }
@@ -785,28 +966,32 @@ impl WriteTx for PgTx {
         meta: &RecordMeta,
         at: i64,
     ) -> Result<()> {
-        self.before_write().await?;
-        self.owners.insert(*id, (self.account.0.clone(), false));
-        self.conn()
-            .execute(
-                "INSERT INTO groups (id, account_id, revision, name, description, scopes, updated_at, name_fold, field_meta)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                 ON CONFLICT (id) DO UPDATE SET revision = $3, name = $4, description = $5, scopes = $6,
-                     updated_at = GREATEST(groups.updated_at, $7), name_fold = $8, field_meta = $9",
-                &[
-                    &id.to_string(),
-                    &self.account.0,
-                    &(revision as i64),
-                    &row.name,
-                    &row.description,
-                    &scopes_column(&row.scopes),
-                    &at,
-                    &validate::fold(&row.name),
-                    &meta.to_text()?,
-                ],
-            )
-            .await
-            .map_err(db)?;
+        let fold = validate::fold(&row.name);
+        self.wrote(
+            id,
+            Written {
+                entity: Entity::Group,
+                fold: Some(fold.clone()),
+                verifier: None,
+            },
+        );
+        self.queue(
+            "INSERT INTO groups (id, account_id, revision, name, description, scopes, updated_at, name_fold, field_meta)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (id) DO UPDATE SET revision = $3, name = $4, description = $5, scopes = $6,
+                 updated_at = GREATEST(groups.updated_at, $7), name_fold = $8, field_meta = $9",
+            vec![
+                Box::new(id.to_string()),
+                Box::new(self.account.0.clone()),
+                Box::new(revision as i64),
+                Box::new(row.name.clone()),
+                Box::new(row.description.clone()),
+                Box::new(scopes_column(&row.scopes)),
+                Box::new(at),
+                Box::new(fold),
+                Box::new(meta.to_text()?),
+            ],
+        );
         Ok(())
     }
 
@@ -818,79 +1003,104 @@ impl WriteTx for PgTx {
         at: i64,
         meta: &RecordMeta,
     ) -> Result<()> {
-        self.before_write().await?;
-        self.owners
-            .entry(*id)
-            .and_modify(|owner| owner.1 = true)
-            .or_insert((self.account.0.clone(), true));
+        self.wrote(
+            id,
+            Written {
+                entity,
+                fold: None,
+                verifier: None,
+            },
+        );
         let (table, id) = (table(entity), id.to_string());
-        let conn = self.conn();
-        conn.execute(
-            &format!(
+        self.queue(
+            format!(
                 "INSERT INTO {table} (id, account_id, revision, deleted, updated_at) VALUES ($1, $2, $3, TRUE, $4)
                  ON CONFLICT (id) DO NOTHING"
             ),
-            &[&id, &self.account.0, &(revision as i64), &at],
-        )
-        .await
-        .map_err(db)?;
+            vec![
+                Box::new(id.clone()),
+                Box::new(self.account.0.clone()),
+                Box::new(revision as i64),
+                Box::new(at),
+            ],
+        );
         let clear = match entity {
             Entity::Group => "name = NULL, description = NULL, scopes = NULL",
             Entity::Key => {
-                conn.execute("DELETE FROM key_groups WHERE key_id = $1", &[&id])
-                    .await
-                    .map_err(db)?;
+                self.queue(
+                    "DELETE FROM key_groups WHERE key_id = $1",
+                    vec![Box::new(id.clone())],
+                );
                 "name = NULL, description = NULL, access = NULL, allow_unbind = NULL, status = NULL, hint = NULL,
                  verifier = NULL, created_at = NULL, created_by = NULL, last_used_at = NULL, expires_at = NULL"
             }
         };
-        conn.execute(
-            &format!(
+        self.queue(
+            format!(
                 "UPDATE {table} SET deleted = TRUE, revision = $2, updated_at = GREATEST(updated_at, $3), name_fold = NULL,
                      field_meta = $4, {clear} WHERE id = $1"
             ),
-            &[&id, &(revision as i64), &at, &meta.to_text()?],
-        )
-        .await
-        .map_err(db)?;
+            vec![
+                Box::new(id),
+                Box::new(revision as i64),
+                Box::new(at),
+                Box::new(meta.to_text()?),
+            ],
+        );
         Ok(())
     }
 
     async fn verifier_taken(&mut self, verifier: &[u8], except: &Uuid) -> Result<bool> {
+        if self.prepared {
+            let known = self.known_taken(
+                self.verifiers.get(verifier),
+                |written| written.verifier.as_deref() == Some(verifier),
+                except,
+            );
+            if let Some(taken) = known {
+                return Ok(taken);
+            }
+        }
         let row = self
-            .conn()
             .query_opt(
                 "SELECT 1 FROM keys WHERE verifier = $1 AND id <> $2",
                 &[&verifier, &except.to_string()],
             )
-            .await
-            .map_err(db)?;
+            .await?;
         Ok(row.is_some())
     }
 
     async fn name_taken(&mut self, entity: Entity, name_fold: &str, except: &Uuid) -> Result<bool> {
+        if self.prepared {
+            let known = self.known_taken(
+                self.names.get(&(entity, name_fold.to_string())),
+                |written| written.entity == entity && written.fold.as_deref() == Some(name_fold),
+                except,
+            );
+            if let Some(taken) = known {
+                return Ok(taken);
+            }
+        }
         let sql = format!(
             "SELECT 1 FROM {} WHERE account_id = $1 AND NOT deleted AND name_fold = $2 AND id <> $3 LIMIT 1",
             table(entity)
         );
+        let account = self.account.0.clone();
         let row = self
-            .conn()
-            .query_opt(&sql, &[&self.account.0, &name_fold, &except.to_string()])
-            .await
-            .map_err(db)?;
+            .query_opt(&sql, &[&account, &name_fold, &except.to_string()])
+            .await?;
         Ok(row.is_some())
     }
 
     async fn live_groups(&mut self, ids: &BTreeSet<Uuid>) -> Result<BTreeMap<Uuid, GroupInfo>> {
         let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        let account = self.account.0.clone();
         let rows = self
-            .conn()
             .query(
                 "SELECT id, name, scopes FROM groups WHERE id = ANY($1) AND account_id = $2 AND NOT deleted",
-                &[&ids, &self.account.0],
+                &[&ids, &account],
             )
-            .await
-            .map_err(db)?;
+            .await?;
         rows.iter()
             .map(|row| {
                 let scopes: String = row.get(2);
@@ -906,85 +1116,83 @@ impl WriteTx for PgTx {
     }
 
     async fn write_notices(&mut self, revision: u64, notices: &[Notice]) -> Result<()> {
-        if !notices.is_empty() {
-            self.before_write().await?;
-        }
         for notice in notices {
             let conflict = serde_json::to_string(&notice.conflict)
                 .map_err(|err| StoreError::Storage(err.to_string()))?;
-            self.conn()
-                .execute(
-                    "INSERT INTO conflict_notices (account_id, origin, revision, conflict) VALUES ($1, $2, $3, $4)",
-                    &[
-                        &self.account.0,
-                        &notice.origin.to_string(),
-                        &(revision as i64),
-                        &conflict,
-                    ],
-                )
-                .await
-                .map_err(db)?;
+            self.queue(
+                "INSERT INTO conflict_notices (account_id, origin, revision, conflict) VALUES ($1, $2, $3, $4)",
+                vec![
+                    Box::new(self.account.0.clone()),
+                    Box::new(notice.origin.to_string()),
+                    Box::new(revision as i64),
+                    Box::new(conflict),
+                ],
+            );
         }
         Ok(())
     }
 
     async fn savepoint(&mut self) -> Result<()> {
-        // Sent with the change's first write, if it writes at all.
-        self.savepoint = Some((self.revision, false));
+        // Sent only if the change's writes go out before it ends.
+        self.savepoint = Some((self.revision, Savepoint::Clean));
         Ok(())
     }
 
     async fn release_savepoint(&mut self) -> Result<()> {
-        if let Some((_, true)) = self.savepoint.take() {
-            self.conn()
-                .batch_execute("RELEASE change")
-                .await
-                .map_err(db)?;
+        if let Some((_, Savepoint::Sent)) = self.savepoint.take() {
+            self.queue("RELEASE change", Vec::new());
         }
         Ok(())
     }
 
     async fn rollback_to_savepoint(&mut self) -> Result<()> {
-        let Some((revision, sent)) = self.savepoint.take() else {
+        let Some((revision, savepoint)) = self.savepoint.take() else {
             return Ok(());
         };
         self.revision = revision;
-        if sent {
-            self.conn()
-                .batch_execute("ROLLBACK TO change; RELEASE change")
-                .await
-                .map_err(db)?;
-            // What the caches learnt from the undone writes is gone with them:
-            // from here on, ask the database.
-            self.prepared = false;
-            self.applied.clear();
-            self.owners.clear();
+        match savepoint {
+            Savepoint::Clean => return Ok(()),
+            // Never sent: dropped.
+            Savepoint::Queued(at) => self.pending.truncate(at),
+            Savepoint::Sent => {
+                // Whatever is queued is this change's.
+                self.pending.clear();
+                self.queue("ROLLBACK TO change", Vec::new());
+                self.queue("RELEASE change", Vec::new());
+            }
         }
+        // What the caches learnt from the undone writes is gone with them:
+        // from here on, ask the database.
+        self.prepared = false;
+        self.applied.clear();
+        self.owners.clear();
+        self.names.clear();
+        self.verifiers.clear();
+        self.written.clear();
         Ok(())
     }
 
     async fn commit(mut self) -> Result<()> {
-        let conn = self.conn.take().expect("an open transaction");
-        let result = async {
-            if self.revision != self.stored_revision {
-                // Records changed: every instance hears of it when this commits.
-                conn.execute(
-                    "WITH account AS (UPDATE accounts SET revision = $2 WHERE id = $1)
-                     SELECT pg_notify($3, '')",
-                    &[&self.account.0, &self.revision, &COMMITS_CHANNEL],
-                )
-                .await?;
-            }
-            conn.batch_execute("COMMIT").await
+        if self.revision != self.stored_revision {
+            // Records changed: every instance hears of it when this commits.
+            self.queue(
+                "WITH account AS (UPDATE accounts SET revision = $2 WHERE id = $1)
+                 SELECT pg_notify($3, '')",
+                vec![
+                    Box::new(self.account.0.clone()),
+                    Box::new(self.revision),
+                    Box::new(COMMITS_CHANNEL),
+                ],
+            );
         }
-        .await;
-        match result {
-            Ok(()) => Ok(()),
-            Err(err) => {
-                // In doubt: this connection does not go back to the pool.
-                drop(Object::take(conn));
-                Err(db(err))
+        self.queue("COMMIT", Vec::new());
+        match self.send(None, &[]).await {
+            Ok(_) => {
+                self.conn.take();
+                Ok(())
             }
+            // In doubt: the connection does not go back to the pool (Drop).
+            Err(err) => Err(err),
         }
     }
 }
@@ -1049,9 +1257,13 @@ impl Backend for PgBackend {
             revision: 0,
             stored_revision: 0,
             savepoint: None,
+            pending: Vec::new(),
+            prepared: false,
             applied: HashMap::new(),
             owners: HashMap::new(),
-            prepared: false,
+            names: HashMap::new(),
+            verifiers: HashMap::new(),
+            written: HashMap::new(),
         };
         // The account's write lock, held until the transaction ends.
         let locked = tx

@@ -122,6 +122,9 @@ impl<T: WriteTx> Lookup for TxLookup<'_, T> {
     }
 
     async fn groups(&mut self, ids: &BTreeSet<Uuid>) -> Result<BTreeMap<Uuid, GroupInfo>> {
+        if ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
         self.tx.live_groups(ids).await
     }
 }

@@ -12,6 +12,7 @@
 //! failed-verification budget is a table all instances share.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -615,23 +616,46 @@ impl PgTx {
         };
         let args_of: Vec<Vec<&(dyn ToSql + Sync)>> =
             writes.iter().map(|write| params(&write.params)).collect();
-        let sent = futures_util::future::join_all(
-            statements
-                .iter()
-                .zip(&args_of)
-                .map(|(statement, args)| conn.execute(statement, args)),
-        );
-        let query = async {
-            match &read {
-                Some(statement) => conn.query(statement, args).await.map(Some),
-                None => Ok(None),
+        let mut sent: Vec<_> = statements
+            .iter()
+            .zip(&args_of)
+            .map(|(statement, args)| Box::pin(conn.execute(statement, args)))
+            .collect();
+        let mut query = read
+            .as_ref()
+            .map(|statement| Box::pin(conn.query(statement, args)));
+        // tokio-postgres sends a request when its future is first polled:
+        // polling each once, in order, sends them all before any answer is
+        // awaited (a pipeline), and the answers come back in the same order.
+        let mut early: Vec<Option<Result<u64, tokio_postgres::Error>>> =
+            (0..sent.len()).map(|_| None).collect();
+        let mut early_rows = None;
+        std::future::poll_fn(|cx| {
+            for (future, slot) in sent.iter_mut().zip(early.iter_mut()) {
+                if let std::task::Poll::Ready(result) = future.as_mut().poll(cx) {
+                    *slot = Some(result);
+                }
             }
-        };
-        let (sent, rows) = futures_util::future::join(sent, query).await;
-        for result in sent {
-            result.map_err(db)?;
+            if let Some(future) = query.as_mut() {
+                if let std::task::Poll::Ready(result) = future.as_mut().poll(cx) {
+                    early_rows = Some(result);
+                }
+            }
+            std::task::Poll::Ready(())
+        })
+        .await;
+        for (future, slot) in sent.iter_mut().zip(early) {
+            match slot {
+                Some(result) => result.map_err(db)?,
+                None => future.await.map_err(db)?,
+            };
         }
-        Ok(rows.map_err(db)?.unwrap_or_default())
+        let rows = match (early_rows, query) {
+            (Some(result), _) => result,
+            (None, Some(future)) => future.await,
+            (None, None) => return Ok(Vec::new()),
+        };
+        rows.map_err(db)
     }
 
     /// A read that sees every write of this transaction.

@@ -454,6 +454,48 @@ async fn conformance(store: Arc<dyn Store>) {
     assert!(answers[6].reason.as_deref().unwrap().contains("verifier"));
     assert!(store.key_by_verifier(&[43; 32]).await.unwrap().is_some());
     assert!(store.key_by_verifier(&[41; 32]).await.unwrap().is_none());
+    // A group made and one deleted earlier in the push: a key joining them
+    // gets the first's scopes and nothing of the second's.
+    let (made, doomed) = (Uuid::now_v7(), Uuid::now_v7());
+    let group_of = |id: Uuid, name: &str, scope: &str| {
+        change(
+            &a,
+            0,
+            ChangeAction::UpsertGroup {
+                id,
+                fields: GroupFields {
+                    name: Some(name.into()),
+                    description: None,
+                    scopes: Some(vec![scope.parse::<Scope>().unwrap()]),
+                },
+            },
+        )
+    };
+    store
+        .push(&a, &[group_of(doomed, "doomed", "doors:write")])
+        .await
+        .unwrap();
+    let base = store.pull(&a, 0, 1000).await.unwrap().cursor;
+    store
+        .push(
+            &a,
+            &[
+                group_of(made, "made", "lights:read"),
+                change(&a, base, ChangeAction::DeleteGroup { id: doomed }),
+                change(&a, 0, new_key("zeta", [47; 32], &[made, doomed])),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .key_by_verifier(&[47; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .scopes,
+        Some(BTreeSet::from(["lights:read".parse().unwrap()]))
+    );
 
     // A roll as a desktop pushes it: the old key renamed and ending when its
     // grace does, its successor taking the name, in one push. Verification

@@ -526,6 +526,8 @@ struct Written {
     entity: Entity,
     fold: Option<String>,
     verifier: Option<Vec<u8>>,
+    /// A live group's name and scopes.
+    group: Option<GroupInfo>,
 }
 
 pub struct PgTx {
@@ -548,6 +550,9 @@ pub struct PgTx {
     /// with the records that held them in the database.
     names: HashMap<(Entity, String), Vec<Uuid>>,
     verifiers: HashMap<Vec<u8>, Vec<Uuid>>,
+    /// The groups `prepare` looked for, and those of them live in the database.
+    groups_asked: BTreeSet<Uuid>,
+    groups: HashMap<Uuid, GroupInfo>,
     written: HashMap<Uuid, Written>,
 }
 
@@ -738,18 +743,27 @@ impl WriteTx for PgTx {
             .collect();
         let records: Vec<String> = changes.iter().map(|c| c.action.id().to_string()).collect();
         let (mut key_names, mut group_names, mut verifiers) = (Vec::new(), Vec::new(), Vec::new());
+        let mut groups = BTreeSet::new();
         for change in changes {
             match &change.action {
                 ChangeAction::UpsertKey { fields, .. } => {
                     key_names.extend(fields.name.as_deref().map(validate::fold));
                     verifiers.extend(fields.verifier.map(|v| v.0.to_vec()));
+                    if let Some(permissions) = &fields.permissions {
+                        groups.extend(permissions.groups.iter().copied());
+                    }
                 }
-                ChangeAction::UpsertGroup { fields, .. } => {
+                ChangeAction::UpsertGroup { id, fields } => {
                     group_names.extend(fields.name.as_deref().map(validate::fold));
+                    groups.insert(*id);
                 }
-                _ => {}
+                ChangeAction::DeleteGroup { id } => {
+                    groups.insert(*id);
+                }
+                ChangeAction::DeleteKey { .. } => {}
             }
         }
+        let group_ids: Vec<String> = groups.iter().map(Uuid::to_string).collect();
         let conn = self.conn();
         let statements = [
             "SELECT idempotency_id, account_id, fingerprint, result FROM applied_changes WHERE idempotency_id = ANY($1)",
@@ -758,17 +772,19 @@ impl WriteTx for PgTx {
             "SELECT 'k', id, name_fold FROM keys WHERE account_id = $1 AND NOT deleted AND name_fold = ANY($2)
              UNION ALL SELECT 'g', id, name_fold FROM groups WHERE account_id = $1 AND NOT deleted AND name_fold = ANY($3)",
             "SELECT id, verifier FROM keys WHERE verifier = ANY($1)",
+            "SELECT id, name, scopes FROM groups WHERE id = ANY($1) AND account_id = $2 AND NOT deleted",
         ];
         let mut prepared = Vec::with_capacity(statements.len());
         for sql in statements {
             prepared.push(conn.prepare_cached(sql).await.map_err(db)?);
         }
-        // One round trip for the four.
-        let (applied, owners, names, taken) = futures_util::future::join4(
+        // One round trip for the five.
+        let (applied, owners, names, taken, live) = futures_util::future::join5(
             conn.query(&prepared[0], &[&ids]),
             conn.query(&prepared[1], &[&records]),
             conn.query(&prepared[2], &[&self.account.0, &key_names, &group_names]),
             conn.query(&prepared[3], &[&verifiers]),
+            conn.query(&prepared[4], &[&group_ids, &self.account.0]),
         )
         .await;
         for row in applied.map_err(db)? {
@@ -803,6 +819,15 @@ impl WriteTx for PgTx {
         for verifier in &verifiers {
             self.verifiers.entry(verifier.clone()).or_default();
         }
+        for row in live.map_err(db)? {
+            let scopes: String = row.get(2);
+            let info = GroupInfo {
+                name: row.get(1),
+                scopes: parse_scopes(&scopes),
+            };
+            self.groups.insert(parse_uuid(row.get(0))?, info);
+        }
+        self.groups_asked = groups;
         for row in taken.map_err(db)? {
             let (id, verifier): (&str, Vec<u8>) = (row.get(0), row.get(1));
             self.verifiers
@@ -942,6 +967,7 @@ impl WriteTx for PgTx {
                 entity: Entity::Key,
                 fold: Some(fold.clone()),
                 verifier: Some(row.verifier.clone()),
+                group: None,
             },
         );
         let id = id.to_string();
@@ -997,6 +1023,10 @@ impl WriteTx for PgTx {
                 entity: Entity::Group,
                 fold: Some(fold.clone()),
                 verifier: None,
+                group: Some(GroupInfo {
+                    name: row.name.clone(),
+                    scopes: row.scopes.clone(),
+                }),
             },
         );
         self.queue(
@@ -1033,6 +1063,7 @@ impl WriteTx for PgTx {
                 entity,
                 fold: None,
                 verifier: None,
+                group: None,
             },
         );
         let (table, id) = (table(entity), id.to_string());
@@ -1117,6 +1148,14 @@ impl WriteTx for PgTx {
     }
 
     async fn live_groups(&mut self, ids: &BTreeSet<Uuid>) -> Result<BTreeMap<Uuid, GroupInfo>> {
+        let known = |id: &Uuid| self.groups_asked.contains(id) || self.written.contains_key(id);
+        if self.prepared && ids.iter().all(known) {
+            let live = |id: &Uuid| match self.written.get(id) {
+                Some(written) => written.group.clone(),
+                None => self.groups.get(id).cloned(),
+            };
+            return Ok(ids.iter().filter_map(|id| Some((*id, live(id)?))).collect());
+        }
         let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
         let account = self.account.0.clone();
         let rows = self
@@ -1192,6 +1231,8 @@ impl WriteTx for PgTx {
         self.owners.clear();
         self.names.clear();
         self.verifiers.clear();
+        self.groups_asked.clear();
+        self.groups.clear();
         self.written.clear();
         Ok(())
     }
@@ -1287,6 +1328,8 @@ impl Backend for PgBackend {
             owners: HashMap::new(),
             names: HashMap::new(),
             verifiers: HashMap::new(),
+            groups_asked: BTreeSet::new(),
+            groups: HashMap::new(),
             written: HashMap::new(),
         };
         // The account's write lock, held until the transaction ends.

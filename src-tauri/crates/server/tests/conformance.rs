@@ -454,8 +454,41 @@ async fn conformance(store: Arc<dyn Store>) {
     assert!(answers[6].reason.as_deref().unwrap().contains("verifier"));
     assert!(store.key_by_verifier(&[43; 32]).await.unwrap().is_some());
     assert!(store.key_by_verifier(&[41; 32]).await.unwrap().is_none());
-    // A group made and one deleted earlier in the push: a key joining them
-    // gets the first's scopes and nothing of the second's.
+    // A key made and changed in the same push: both apply, in order.
+    let eta = new_key("eta", [48; 32], &[]);
+    let eta_id = eta.id();
+    let twice = store
+        .push(
+            &a,
+            &[
+                change(&a, 0, eta),
+                change(
+                    &a,
+                    0,
+                    edit(
+                        eta_id,
+                        KeyFields {
+                            status: Some(KeyStatus::Inactive),
+                            ..KeyFields::default()
+                        },
+                    ),
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(twice.iter().all(|r| r.outcome == Outcome::Applied));
+    assert!(
+        !store
+            .key_by_verifier(&[48; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .active
+    );
+
+    // A group made and one deleted earlier in the push: a key joining both
+    // is granted the first's scopes and nothing of the second's.
     let (made, doomed) = (Uuid::now_v7(), Uuid::now_v7());
     let group_of = |id: Uuid, name: &str, scope: &str| {
         change(

@@ -503,9 +503,158 @@ type Param = Box<dyn ToSql + Sync + Send>;
 
 /// A write not sent yet: a push's writes wait and go together, pipelined,
 /// with the next read or the commit (one round trip for many statements).
-struct Write {
-    sql: String,
-    params: Vec<Param>,
+enum Write {
+    Sql {
+        sql: String,
+        params: Vec<Param>,
+    },
+    /// A key record's upsert: consecutive ones of distinct keys go as one
+    /// statement.
+    Key(Box<KeyWrite>),
+    /// An idempotency record: those between two transaction-control
+    /// statements go as one statement, after the others (nothing in the
+    /// push depends on them).
+    Applied(AppliedWrite),
+    /// SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT: nothing moves across them.
+    Control(&'static str),
+}
+
+struct KeyWrite {
+    id: String,
+    revision: i64,
+    row: KeyRow,
+    at: i64,
+    fold: String,
+    meta: String,
+}
+
+struct AppliedWrite {
+    id: String,
+    applied: Applied,
+    at: i64,
+}
+
+/// Many key records in one upsert: one array a column.
+const UPSERT_KEYS: &str = "INSERT INTO keys (id, account_id, revision, name, description, access, allow_unbind, status, hint,
+        verifier, created_at, created_by, updated_at, expires_at, name_fold, field_meta)
+     SELECT k.id, $1, k.revision, k.name, k.description, k.access, k.allow_unbind, k.status, k.hint,
+        k.verifier, k.created_at, k.created_by, k.updated_at, k.expires_at, k.name_fold, k.field_meta
+     FROM unnest($2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::text[], $9::text[],
+        $10::bytea[], $11::int8[], $12::text[], $13::int8[], $14::int8[], $15::text[], $16::text[])
+        AS k(id, revision, name, description, access, allow_unbind, status, hint, verifier, created_at, created_by,
+             updated_at, expires_at, name_fold, field_meta)
+     ON CONFLICT (id) DO UPDATE SET revision = EXCLUDED.revision, name = EXCLUDED.name,
+         description = EXCLUDED.description, access = EXCLUDED.access, allow_unbind = EXCLUDED.allow_unbind,
+         status = EXCLUDED.status, hint = EXCLUDED.hint, created_at = EXCLUDED.created_at,
+         created_by = EXCLUDED.created_by, updated_at = GREATEST(keys.updated_at, EXCLUDED.updated_at),
+         expires_at = EXCLUDED.expires_at, name_fold = EXCLUDED.name_fold, field_meta = EXCLUDED.field_meta";
+
+const INSERT_APPLIED: &str =
+    "INSERT INTO applied_changes (idempotency_id, account_id, fingerprint, result, applied_at)
+     SELECT a.id, a.account_id, a.fingerprint, a.result, a.applied_at
+     FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::int8[])
+        AS a(id, account_id, fingerprint, result, applied_at)";
+
+/// The statements a queue of writes becomes, in order: runs of key upserts
+/// and the idempotency records between two control statements each as one.
+fn statements(account: &str, writes: Vec<Write>) -> Vec<(String, Vec<Param>)> {
+    fn keys(account: &str, run: &mut Vec<Box<KeyWrite>>, out: &mut Vec<(String, Vec<Param>)>) {
+        if run.is_empty() {
+            return;
+        }
+        let run = std::mem::take(run);
+        let params: Vec<Param> = vec![
+            Box::new(account.to_string()),
+            Box::new(run.iter().map(|k| k.id.clone()).collect::<Vec<_>>()),
+            Box::new(run.iter().map(|k| k.revision).collect::<Vec<_>>()),
+            Box::new(run.iter().map(|k| k.row.name.clone()).collect::<Vec<_>>()),
+            Box::new(
+                run.iter()
+                    .map(|k| k.row.description.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            Box::new(
+                run.iter()
+                    .map(|k| k.row.access.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            Box::new(run.iter().map(|k| k.row.allow_unbind).collect::<Vec<_>>()),
+            Box::new(
+                run.iter()
+                    .map(|k| k.row.status.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            Box::new(run.iter().map(|k| k.row.hint.clone()).collect::<Vec<_>>()),
+            Box::new(
+                run.iter()
+                    .map(|k| k.row.verifier.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            Box::new(run.iter().map(|k| k.row.created_at).collect::<Vec<_>>()),
+            Box::new(
+                run.iter()
+                    .map(|k| k.row.created_by.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            Box::new(run.iter().map(|k| k.at).collect::<Vec<_>>()),
+            Box::new(run.iter().map(|k| k.row.expires_at).collect::<Vec<_>>()),
+            Box::new(run.iter().map(|k| k.fold.clone()).collect::<Vec<_>>()),
+            Box::new(run.iter().map(|k| k.meta.clone()).collect::<Vec<_>>()),
+        ];
+        out.push((UPSERT_KEYS.to_string(), params));
+    }
+    fn applied(run: &mut Vec<AppliedWrite>, out: &mut Vec<(String, Vec<Param>)>) {
+        if run.is_empty() {
+            return;
+        }
+        let run = std::mem::take(run);
+        let params: Vec<Param> = vec![
+            Box::new(run.iter().map(|a| a.id.clone()).collect::<Vec<_>>()),
+            Box::new(
+                run.iter()
+                    .map(|a| a.applied.account.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            Box::new(
+                run.iter()
+                    .map(|a| a.applied.fingerprint.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            Box::new(
+                run.iter()
+                    .map(|a| a.applied.result.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            Box::new(run.iter().map(|a| a.at).collect::<Vec<_>>()),
+        ];
+        out.push((INSERT_APPLIED.to_string(), params));
+    }
+    let mut out = Vec::new();
+    let (mut key_run, mut applied_run) = (Vec::<Box<KeyWrite>>::new(), Vec::new());
+    for write in writes {
+        match write {
+            Write::Key(key) => {
+                // One statement may not upsert a row twice.
+                if key_run.iter().any(|k| k.id == key.id) {
+                    keys(account, &mut key_run, &mut out);
+                }
+                key_run.push(key);
+            }
+            Write::Applied(write) => applied_run.push(write),
+            Write::Sql { sql, params } => {
+                keys(account, &mut key_run, &mut out);
+                out.push((sql, params));
+            }
+            Write::Control(sql) => {
+                keys(account, &mut key_run, &mut out);
+                applied(&mut applied_run, &mut out);
+                out.push((sql.to_string(), Vec::new()));
+            }
+        }
+    }
+    keys(account, &mut key_run, &mut out);
+    applied(&mut applied_run, &mut out);
+    out
 }
 
 /// Where the open change's savepoint is.
@@ -526,8 +675,6 @@ struct Written {
     entity: Entity,
     fold: Option<String>,
     verifier: Option<Vec<u8>>,
-    /// A live group's name and scopes.
-    group: Option<GroupInfo>,
 }
 
 pub struct PgTx {
@@ -550,9 +697,6 @@ pub struct PgTx {
     /// with the records that held them in the database.
     names: HashMap<(Entity, String), Vec<Uuid>>,
     verifiers: HashMap<Vec<u8>, Vec<Uuid>>,
-    /// The groups `prepare` looked for, and those of them live in the database.
-    groups_asked: BTreeSet<Uuid>,
-    groups: HashMap<Uuid, GroupInfo>,
     written: HashMap<Uuid, Written>,
 }
 
@@ -579,14 +723,16 @@ impl PgTx {
     }
 
     /// Queues a write of the open change (after its savepoint, if it needs one).
-    fn queue(&mut self, sql: impl Into<String>, params: Vec<Param>) {
+    fn queue_write(&mut self, write: Write) {
         if let Some((revision, Savepoint::Clean)) = self.savepoint {
             self.savepoint = Some((revision, Savepoint::Queued(self.pending.len())));
         }
-        self.pending.push(Write {
-            sql: sql.into(),
-            params,
-        });
+        self.pending.push(write);
+    }
+
+    fn queue(&mut self, sql: impl Into<String>, params: Vec<Param>) {
+        let sql = sql.into();
+        self.queue_write(Write::Sql { sql, params });
     }
 
     /// Sends every queued write — preceded by the open change's savepoint if
@@ -599,28 +745,23 @@ impl PgTx {
     ) -> Result<Vec<tokio_postgres::Row>> {
         let mut writes = std::mem::take(&mut self.pending);
         if let Some((revision, Savepoint::Queued(at))) = self.savepoint {
-            writes.insert(
-                at,
-                Write {
-                    sql: "SAVEPOINT change".into(),
-                    params: Vec::new(),
-                },
-            );
+            writes.insert(at, Write::Control("SAVEPOINT change"));
             self.savepoint = Some((revision, Savepoint::Sent));
         }
+        let writes = statements(&self.account.0, writes);
         let conn = self.conn();
         // Every statement prepared first (cached per connection), so that the
         // pipeline below sends them in order.
         let mut statements = Vec::with_capacity(writes.len());
-        for write in &writes {
-            statements.push(conn.prepare_cached(&write.sql).await.map_err(db)?);
+        for (sql, _) in &writes {
+            statements.push(conn.prepare_cached(sql).await.map_err(db)?);
         }
         let read = match sql {
             Some(sql) => Some(conn.prepare_cached(sql).await.map_err(db)?),
             None => None,
         };
         let args_of: Vec<Vec<&(dyn ToSql + Sync)>> =
-            writes.iter().map(|write| params(&write.params)).collect();
+            writes.iter().map(|(_, args)| params(args)).collect();
         let mut sent: Vec<_> = statements
             .iter()
             .zip(&args_of)
@@ -743,27 +884,18 @@ impl WriteTx for PgTx {
             .collect();
         let records: Vec<String> = changes.iter().map(|c| c.action.id().to_string()).collect();
         let (mut key_names, mut group_names, mut verifiers) = (Vec::new(), Vec::new(), Vec::new());
-        let mut groups = BTreeSet::new();
         for change in changes {
             match &change.action {
                 ChangeAction::UpsertKey { fields, .. } => {
                     key_names.extend(fields.name.as_deref().map(validate::fold));
                     verifiers.extend(fields.verifier.map(|v| v.0.to_vec()));
-                    if let Some(permissions) = &fields.permissions {
-                        groups.extend(permissions.groups.iter().copied());
-                    }
                 }
-                ChangeAction::UpsertGroup { id, fields } => {
+                ChangeAction::UpsertGroup { fields, .. } => {
                     group_names.extend(fields.name.as_deref().map(validate::fold));
-                    groups.insert(*id);
                 }
-                ChangeAction::DeleteGroup { id } => {
-                    groups.insert(*id);
-                }
-                ChangeAction::DeleteKey { .. } => {}
+                _ => {}
             }
         }
-        let group_ids: Vec<String> = groups.iter().map(Uuid::to_string).collect();
         let conn = self.conn();
         let statements = [
             "SELECT idempotency_id, account_id, fingerprint, result FROM applied_changes WHERE idempotency_id = ANY($1)",
@@ -772,19 +904,17 @@ impl WriteTx for PgTx {
             "SELECT 'k', id, name_fold FROM keys WHERE account_id = $1 AND NOT deleted AND name_fold = ANY($2)
              UNION ALL SELECT 'g', id, name_fold FROM groups WHERE account_id = $1 AND NOT deleted AND name_fold = ANY($3)",
             "SELECT id, verifier FROM keys WHERE verifier = ANY($1)",
-            "SELECT id, name, scopes FROM groups WHERE id = ANY($1) AND account_id = $2 AND NOT deleted",
         ];
         let mut prepared = Vec::with_capacity(statements.len());
         for sql in statements {
             prepared.push(conn.prepare_cached(sql).await.map_err(db)?);
         }
-        // One round trip for the five.
-        let (applied, owners, names, taken, live) = futures_util::future::join5(
+        // One round trip for the four.
+        let (applied, owners, names, taken) = futures_util::future::join4(
             conn.query(&prepared[0], &[&ids]),
             conn.query(&prepared[1], &[&records]),
             conn.query(&prepared[2], &[&self.account.0, &key_names, &group_names]),
             conn.query(&prepared[3], &[&verifiers]),
-            conn.query(&prepared[4], &[&group_ids, &self.account.0]),
         )
         .await;
         for row in applied.map_err(db)? {
@@ -819,15 +949,6 @@ impl WriteTx for PgTx {
         for verifier in &verifiers {
             self.verifiers.entry(verifier.clone()).or_default();
         }
-        for row in live.map_err(db)? {
-            let scopes: String = row.get(2);
-            let info = GroupInfo {
-                name: row.get(1),
-                scopes: parse_scopes(&scopes),
-            };
-            self.groups.insert(parse_uuid(row.get(0))?, info);
-        }
-        self.groups_asked = groups;
         for row in taken.map_err(db)? {
             let (id, verifier): (&str, Vec<u8>) = (row.get(0), row.get(1));
             self.verifiers
@@ -858,17 +979,11 @@ impl WriteTx for PgTx {
 
     async fn record_applied(&mut self, idempotency_id: &Uuid, applied: &Applied) -> Result<()> {
         self.applied.insert(*idempotency_id, applied.clone());
-        self.queue(
-            "INSERT INTO applied_changes (idempotency_id, account_id, fingerprint, result, applied_at)
-             VALUES ($1, $2, $3, $4, $5)",
-            vec![
-                Box::new(idempotency_id.to_string()),
-                Box::new(applied.account.clone()),
-                Box::new(applied.fingerprint.clone()),
-                Box::new(applied.result.clone()),
-                Box::new(to_millis(OffsetDateTime::now_utc())),
-            ],
-        );
+        self.queue_write(Write::Applied(AppliedWrite {
+            id: idempotency_id.to_string(),
+            applied: applied.clone(),
+            at: to_millis(OffsetDateTime::now_utc()),
+        }));
         Ok(())
     }
 
@@ -961,43 +1076,26 @@ impl WriteTx for PgTx {
         groups_changed: bool,
     ) -> Result<()> {
         let fold = validate::fold(&row.name);
+        // A key this push creates with no groups has no links to write.
+        let new = self.prepared && !self.owners.contains_key(id);
         self.wrote(
             id,
             Written {
                 entity: Entity::Key,
                 fold: Some(fold.clone()),
                 verifier: Some(row.verifier.clone()),
-                group: None,
             },
         );
         let id = id.to_string();
-        self.queue(
-            "INSERT INTO keys (id, account_id, revision, name, description, access, allow_unbind, status, hint, verifier,
-                               created_at, created_by, updated_at, expires_at, name_fold, field_meta)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-             ON CONFLICT (id) DO UPDATE SET revision = $3, name = $4, description = $5, access = $6, allow_unbind = $7,
-                 status = $8, hint = $9, created_at = $11, created_by = $12,
-                 updated_at = GREATEST(keys.updated_at, $13), expires_at = $14, name_fold = $15, field_meta = $16",
-            vec![
-                Box::new(id.clone()),
-                Box::new(self.account.0.clone()),
-                Box::new(revision as i64),
-                Box::new(row.name.clone()),
-                Box::new(row.description.clone()),
-                Box::new(row.access.as_str()),
-                Box::new(row.allow_unbind),
-                Box::new(row.status.as_str()),
-                Box::new(row.hint.clone()),
-                Box::new(row.verifier.clone()),
-                Box::new(row.created_at),
-                Box::new(row.created_by.clone()),
-                Box::new(at),
-                Box::new(row.expires_at),
-                Box::new(fold),
-                Box::new(meta.to_text()?),
-            ],
-        );
-        if groups_changed {
+        self.queue_write(Write::Key(Box::new(KeyWrite {
+            id: id.clone(),
+            revision: revision as i64,
+            row: row.clone(),
+            at,
+            fold,
+            meta: meta.to_text()?,
+        })));
+        if groups_changed && !(new && row.groups.is_empty()) {
             let groups: Vec<String> = row.groups.iter().map(Uuid::to_string).collect();
             self.queue(
                 "WITH gone AS (DELETE FROM key_groups WHERE key_id = $1)
@@ -1023,10 +1121,6 @@ impl WriteTx for PgTx {
                 entity: Entity::Group,
                 fold: Some(fold.clone()),
                 verifier: None,
-                group: Some(GroupInfo {
-                    name: row.name.clone(),
-                    scopes: row.scopes.clone(),
-                }),
             },
         );
         self.queue(
@@ -1063,7 +1157,6 @@ impl WriteTx for PgTx {
                 entity,
                 fold: None,
                 verifier: None,
-                group: None,
             },
         );
         let (table, id) = (table(entity), id.to_string());
@@ -1148,14 +1241,6 @@ impl WriteTx for PgTx {
     }
 
     async fn live_groups(&mut self, ids: &BTreeSet<Uuid>) -> Result<BTreeMap<Uuid, GroupInfo>> {
-        let known = |id: &Uuid| self.groups_asked.contains(id) || self.written.contains_key(id);
-        if self.prepared && ids.iter().all(known) {
-            let live = |id: &Uuid| match self.written.get(id) {
-                Some(written) => written.group.clone(),
-                None => self.groups.get(id).cloned(),
-            };
-            return Ok(ids.iter().filter_map(|id| Some((*id, live(id)?))).collect());
-        }
         let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
         let account = self.account.0.clone();
         let rows = self
@@ -1203,7 +1288,7 @@ impl WriteTx for PgTx {
 
     async fn release_savepoint(&mut self) -> Result<()> {
         if let Some((_, Savepoint::Sent)) = self.savepoint.take() {
-            self.queue("RELEASE change", Vec::new());
+            self.queue_write(Write::Control("RELEASE change"));
         }
         Ok(())
     }
@@ -1220,8 +1305,8 @@ impl WriteTx for PgTx {
             Savepoint::Sent => {
                 // Whatever is queued is this change's.
                 self.pending.clear();
-                self.queue("ROLLBACK TO change", Vec::new());
-                self.queue("RELEASE change", Vec::new());
+                self.queue_write(Write::Control("ROLLBACK TO change"));
+                self.queue_write(Write::Control("RELEASE change"));
             }
         }
         // What the caches learnt from the undone writes is gone with them:
@@ -1231,8 +1316,6 @@ impl WriteTx for PgTx {
         self.owners.clear();
         self.names.clear();
         self.verifiers.clear();
-        self.groups_asked.clear();
-        self.groups.clear();
         self.written.clear();
         Ok(())
     }
@@ -1250,7 +1333,7 @@ impl WriteTx for PgTx {
                 ],
             );
         }
-        self.queue("COMMIT", Vec::new());
+        self.queue_write(Write::Control("COMMIT"));
         match self.send(None, &[]).await {
             Ok(_) => {
                 self.conn.take();
@@ -1328,8 +1411,6 @@ impl Backend for PgBackend {
             owners: HashMap::new(),
             names: HashMap::new(),
             verifiers: HashMap::new(),
-            groups_asked: BTreeSet::new(),
-            groups: HashMap::new(),
             written: HashMap::new(),
         };
         // The account's write lock, held until the transaction ends.
@@ -1671,5 +1752,95 @@ impl Backend for PgBackend {
             size: status.size,
             in_use: status.size.saturating_sub(status.available),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str) -> Write {
+        Write::Key(Box::new(KeyWrite {
+            id: id.into(),
+            revision: 1,
+            row: KeyRow {
+                name: id.into(),
+                description: None,
+                access: AccessType::Read,
+                allow_unbind: false,
+                groups: BTreeSet::new(),
+                status: KeyStatus::Active,
+                hint: "kw_…".into(),
+                verifier: vec![0; 32],
+                created_at: 0,
+                created_by: "test".into(),
+                expires_at: None,
+            },
+            at: 0,
+            fold: id.into(),
+            meta: "{}".into(),
+        }))
+    }
+
+    fn applied(id: &str) -> Write {
+        Write::Applied(AppliedWrite {
+            id: id.into(),
+            applied: Applied {
+                account: "a".into(),
+                fingerprint: vec![1],
+                result: "{}".into(),
+            },
+            at: 0,
+        })
+    }
+
+    /// Which statements a queue becomes, by their first words, and the rows
+    /// of each batched one.
+    fn shape(writes: Vec<Write>) -> Vec<String> {
+        statements("a", writes)
+            .iter()
+            .map(|(sql, params)| {
+                let head: String = sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+                match sql.as_str() {
+                    UPSERT_KEYS => format!("keys {:?}", params[1]),
+                    INSERT_APPLIED => format!("applied {:?}", params[0]),
+                    _ => head,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_queue_becomes_few_statements_in_an_order_that_keeps_its_meaning() {
+        let links = || Write::Sql {
+            sql: "DELETE FROM key_groups WHERE key_id = $1".into(),
+            params: Vec::new(),
+        };
+        let shaped = shape(vec![
+            key("k1"),
+            applied("c1"),
+            key("k2"),
+            applied("c2"),
+            // The same key again: a statement may not upsert a row twice.
+            key("k1"),
+            links(),
+            key("k3"),
+            Write::Control("SAVEPOINT change"),
+            applied("c3"),
+            key("k4"),
+        ]);
+        assert_eq!(
+            shaped,
+            [
+                r#"keys ["k1", "k2"]"#,
+                r#"keys ["k1"]"#,
+                "DELETE FROM key_groups",
+                r#"keys ["k3"]"#,
+                r#"applied ["c1", "c2"]"#,
+                "SAVEPOINT change",
+                r#"keys ["k4"]"#,
+                r#"applied ["c3"]"#,
+            ]
+        );
     }
 }

@@ -669,12 +669,12 @@ enum Savepoint {
     Sent,
 }
 
-/// What this transaction wrote of a record, as the push's later lookups
-/// must see it: its folded name while live, and its verifier.
-struct Written {
-    entity: Entity,
-    fold: Option<String>,
-    verifier: Option<Vec<u8>>,
+/// What a record holds that another may not: a live name (folded, per
+/// entity), a verifier.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Held {
+    Name(Entity, String),
+    Verifier(Vec<u8>),
 }
 
 pub struct PgTx {
@@ -693,11 +693,12 @@ pub struct PgTx {
     applied: HashMap<Uuid, Applied>,
     /// Records' owners and tombstone flags.
     owners: HashMap<Uuid, (String, bool)>,
-    /// Live names (per entity, folded) and verifiers `prepare` looked for,
-    /// with the records that held them in the database.
-    names: HashMap<(Entity, String), Vec<Uuid>>,
-    verifiers: HashMap<Vec<u8>, Vec<Uuid>>,
-    written: HashMap<Uuid, Written>,
+    /// The names and verifiers `prepare` looked for, with the records that
+    /// held them in the database.
+    stored: HashMap<Held, Vec<Uuid>>,
+    /// What each record this transaction wrote holds now, and the reverse.
+    written: HashMap<Uuid, Vec<Held>>,
+    holders: HashMap<Held, BTreeSet<Uuid>>,
 }
 
 impl Drop for PgTx {
@@ -845,31 +846,37 @@ impl PgTx {
         rows.iter().map(|row| parse_uuid(row.get(0))).collect()
     }
 
-    /// Remembers what a write did to a record, for the push's later lookups.
-    fn wrote(&mut self, id: &Uuid, written: Written) {
+    /// Remembers what a write left a record holding (nothing for a
+    /// tombstone), for the push's later lookups.
+    fn wrote(&mut self, id: &Uuid, holds: Vec<Held>) {
+        let deleted = holds.is_empty();
         self.owners
             .entry(*id)
-            .and_modify(|owner| owner.1 = written.fold.is_none())
-            .or_insert((self.account.0.clone(), written.fold.is_none()));
-        self.written.insert(*id, written);
+            .and_modify(|owner| owner.1 = deleted)
+            .or_insert((self.account.0.clone(), deleted));
+        for held in self.written.remove(id).unwrap_or_default() {
+            if let Some(ids) = self.holders.get_mut(&held) {
+                ids.remove(id);
+            }
+        }
+        for held in &holds {
+            self.holders.entry(held.clone()).or_default().insert(*id);
+        }
+        self.written.insert(*id, holds);
     }
 
-    /// Whether `prepare`'s reads and this transaction's writes answer
-    /// "another live record holds this": `None` when they cannot tell.
-    fn known_taken(
-        &self,
-        in_database: Option<&Vec<Uuid>>,
-        held: impl Fn(&Written) -> bool,
-        except: &Uuid,
-    ) -> Option<bool> {
-        let in_database = in_database?;
-        let stored = in_database
+    /// Whether another live record holds `held`, as `prepare`'s reads and
+    /// this transaction's writes tell: `None` when they cannot.
+    fn known_taken(&self, held: &Held, except: &Uuid) -> Option<bool> {
+        let stored = self
+            .stored
+            .get(held)?
             .iter()
             .any(|id| id != except && !self.written.contains_key(id));
         let written = self
-            .written
-            .iter()
-            .any(|(id, written)| id != except && held(written));
+            .holders
+            .get(held)
+            .is_some_and(|ids| ids.iter().any(|id| id != except));
         Some(stored || written)
     }
 }
@@ -929,11 +936,18 @@ impl WriteTx for PgTx {
             self.owners
                 .insert(parse_uuid(row.get(0))?, (row.get(1), row.get(2)));
         }
-        for fold in &key_names {
-            self.names.entry((Entity::Key, fold.clone())).or_default();
-        }
-        for fold in &group_names {
-            self.names.entry((Entity::Group, fold.clone())).or_default();
+        // Every name and verifier asked for is known, held or not.
+        let asked = key_names
+            .iter()
+            .map(|fold| Held::Name(Entity::Key, fold.clone()))
+            .chain(
+                group_names
+                    .iter()
+                    .map(|fold| Held::Name(Entity::Group, fold.clone())),
+            )
+            .chain(verifiers.iter().cloned().map(Held::Verifier));
+        for held in asked {
+            self.stored.entry(held).or_default();
         }
         for row in names.map_err(db)? {
             let entity = match row.get::<_, &str>(0) {
@@ -941,20 +955,13 @@ impl WriteTx for PgTx {
                 _ => Entity::Group,
             };
             let (id, fold): (&str, String) = (row.get(1), row.get(2));
-            self.names
-                .entry((entity, fold))
-                .or_default()
-                .push(parse_uuid(id)?);
-        }
-        for verifier in &verifiers {
-            self.verifiers.entry(verifier.clone()).or_default();
+            let holders = self.stored.entry(Held::Name(entity, fold)).or_default();
+            holders.push(parse_uuid(id)?);
         }
         for row in taken.map_err(db)? {
             let (id, verifier): (&str, Vec<u8>) = (row.get(0), row.get(1));
-            self.verifiers
-                .entry(verifier)
-                .or_default()
-                .push(parse_uuid(id)?);
+            let holders = self.stored.entry(Held::Verifier(verifier)).or_default();
+            holders.push(parse_uuid(id)?);
         }
         self.prepared = true;
         Ok(())
@@ -1078,14 +1085,11 @@ impl WriteTx for PgTx {
         let fold = validate::fold(&row.name);
         // A key this push creates with no groups has no links to write.
         let new = self.prepared && !self.owners.contains_key(id);
-        self.wrote(
-            id,
-            Written {
-                entity: Entity::Key,
-                fold: Some(fold.clone()),
-                verifier: Some(row.verifier.clone()),
-            },
-        );
+        let holds = vec![
+            Held::Name(Entity::Key, fold.clone()),
+            Held::Verifier(row.verifier.clone()),
+        ];
+        self.wrote(id, holds);
         let id = id.to_string();
         self.queue_write(Write::Key(Box::new(KeyWrite {
             id: id.clone(),
@@ -1115,14 +1119,7 @@ impl WriteTx for PgTx {
         at: i64,
     ) -> Result<()> {
         let fold = validate::fold(&row.name);
-        self.wrote(
-            id,
-            Written {
-                entity: Entity::Group,
-                fold: Some(fold.clone()),
-                verifier: None,
-            },
-        );
+        self.wrote(id, vec![Held::Name(Entity::Group, fold.clone())]);
         self.queue(
             "INSERT INTO groups (id, account_id, revision, name, description, scopes, updated_at, name_fold, field_meta)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -1151,14 +1148,7 @@ impl WriteTx for PgTx {
         at: i64,
         meta: &RecordMeta,
     ) -> Result<()> {
-        self.wrote(
-            id,
-            Written {
-                entity,
-                fold: None,
-                verifier: None,
-            },
-        );
+        self.wrote(id, Vec::new());
         let (table, id) = (table(entity), id.to_string());
         self.queue(
             format!(
@@ -1200,11 +1190,7 @@ impl WriteTx for PgTx {
 
     async fn verifier_taken(&mut self, verifier: &[u8], except: &Uuid) -> Result<bool> {
         if self.prepared {
-            let known = self.known_taken(
-                self.verifiers.get(verifier),
-                |written| written.verifier.as_deref() == Some(verifier),
-                except,
-            );
+            let known = self.known_taken(&Held::Verifier(verifier.to_vec()), except);
             if let Some(taken) = known {
                 return Ok(taken);
             }
@@ -1220,11 +1206,7 @@ impl WriteTx for PgTx {
 
     async fn name_taken(&mut self, entity: Entity, name_fold: &str, except: &Uuid) -> Result<bool> {
         if self.prepared {
-            let known = self.known_taken(
-                self.names.get(&(entity, name_fold.to_string())),
-                |written| written.entity == entity && written.fold.as_deref() == Some(name_fold),
-                except,
-            );
+            let known = self.known_taken(&Held::Name(entity, name_fold.to_string()), except);
             if let Some(taken) = known {
                 return Ok(taken);
             }
@@ -1314,9 +1296,9 @@ impl WriteTx for PgTx {
         self.prepared = false;
         self.applied.clear();
         self.owners.clear();
-        self.names.clear();
-        self.verifiers.clear();
+        self.stored.clear();
         self.written.clear();
+        self.holders.clear();
         Ok(())
     }
 
@@ -1409,9 +1391,9 @@ impl Backend for PgBackend {
             prepared: false,
             applied: HashMap::new(),
             owners: HashMap::new(),
-            names: HashMap::new(),
-            verifiers: HashMap::new(),
+            stored: HashMap::new(),
             written: HashMap::new(),
+            holders: HashMap::new(),
         };
         // The account's write lock, held until the transaction ends.
         let locked = tx

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use keyward_core::{validate, AccessType, ApiKey, KeyFilter, KeyStatus, NewKey, Preset};
+use keyward_core::{validate, AccessType, ApiKey, KeyStatus, NewKey, Preset};
+use tauri::ipc::Response;
 use tauri::State;
 
 use crate::error::CommandError;
@@ -39,16 +40,15 @@ pub fn key_presets() -> Vec<KeyPresetView> {
         .collect()
 }
 
-/// Every key of the account, oldest first; the window filters and sorts in memory.
+/// Every key of the account, oldest first (`Vec<ApiKey>` as JSON); the window filters and
+/// sorts in memory. Sent as the JSON text the session made, which may be the head start's.
 #[tauri::command]
 pub async fn list_keys(
     session: State<'_, Arc<Session>>,
     account: String,
-) -> Result<Vec<ApiKey>, CommandError> {
-    on_vault(&session, move |vault| {
-        vault.list_keys(Some(&account), &KeyFilter::default())
-    })
-    .await
+) -> Result<Response, CommandError> {
+    let json = off_ui_thread(&session, move |session| session.list_keys_json(&account)).await?;
+    Ok(Response::new(json))
 }
 
 #[allow(clippy::too_many_arguments)] // the dialog's fields, one argument each, as the window sends them

@@ -12,6 +12,7 @@ mod error;
 mod events;
 mod fleet;
 mod groups;
+mod head_start;
 mod idle;
 mod keys;
 mod notify;
@@ -96,6 +97,9 @@ pub fn run() -> tauri::Result<()> {
                 },
                 Err(error) => eprintln!("keyward-desktop: no log directory: {error}"),
             }
+            // The window is being made: its web view takes a few hundred milliseconds to
+            // start, in which the vault is unlocked and its first keys read.
+            session.begin_head_start();
             events.connect(events::WindowEvents(app.handle().clone()));
             let saver = window::StateSaver::start(app.handle().clone());
             if let Some(main) = app.get_webview_window(window::MAIN) {

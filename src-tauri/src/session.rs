@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use std::time::Duration;
 
-use keyward_core::{CreatedKey, KdfParams, Keychain, SecretString, Settings, Vault};
+use keyward_core::{CreatedKey, KdfParams, KeyFilter, Keychain, SecretString, Settings, Vault};
 use tauri::State;
 
 use crate::applog;
 use crate::clipboard::Clipboard;
 use crate::error::CommandError;
 use crate::events::Events;
+use crate::head_start::{self, EarlyKeys};
 use crate::idle::IdleClock;
 use crate::views::{
     ClipboardClearReason, CopyReceipt, CreatedKeyView, LockReason, ShownOnce, UnlockOutcome,
@@ -40,6 +41,10 @@ pub struct Session {
     watch: Arc<VaultWatch>,
     /// The open vault's outside version when it was last looked at.
     seen_version: Mutex<Option<i64>>,
+    /// The start-up's unlock and first read, done while the web view starts.
+    head_start: head_start::Gate,
+    /// The first account's keys read by the head start, until the first `list_keys` takes them.
+    early_keys: Mutex<Option<EarlyKeys>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -81,6 +86,8 @@ impl Session {
             syncing: Mutex::new(HashSet::new()),
             watch: VaultWatch::new(parts.watch_interval),
             seen_version: Mutex::new(None),
+            head_start: head_start::Gate::default(),
+            early_keys: Mutex::new(None),
         });
         // The threads hold the session weakly: they end when it is dropped.
         let weak = Arc::downgrade(&session);
@@ -138,7 +145,86 @@ impl Session {
         keychain.as_ref().map_err(Clone::clone)
     }
 
+    /// Starts the head start (see `head_start`) on a thread of its own: connects to the OS
+    /// keychain, unlocks the vault with the key remembered there, if any, and reads the first
+    /// account's keys. The commands that depend on the vault's state wait for it to end.
+    pub fn begin_head_start(self: &Arc<Self>) {
+        self.head_start.begin();
+        let session = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("head-start".into())
+            .spawn(move || {
+                session.head_start_now();
+                session.head_start.end();
+            });
+        if let Err(error) = spawned {
+            self.head_start.end();
+            applog::warn(&format!("no head start: {error}"));
+        }
+    }
+
+    fn head_start_now(&self) {
+        // The keychain's D-Bus connection, which `vault_status` reports on, is made either way.
+        let keychain_available = self.keychain().is_ok();
+        let exists = self.path().is_ok_and(Vault::exists);
+        if !keychain_available || !exists {
+            return;
+        }
+        match self.unlock_from_keychain_now() {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => {
+                // The window tries again and asks for the passphrase; the kind says why.
+                applog::warn(&format!(
+                    "the start-up unlock from the OS keychain failed ({}): {error}",
+                    error.kind().as_str()
+                ));
+                return;
+            }
+        }
+        let early = match self.open_vault().as_ref() {
+            Some(vault) => EarlyKeys::read(vault),
+            None => return,
+        };
+        match early {
+            Ok(early) => *self.early_keys() = early,
+            Err(error) => applog::warn(&format!(
+                "the start-up read of the keys failed ({}): {error}",
+                error.kind().as_str()
+            )),
+        }
+    }
+
+    fn early_keys(&self) -> MutexGuard<'_, Option<EarlyKeys>> {
+        self.early_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the head start's read of the keys is still there to be handed out, for tests.
+    #[cfg(test)]
+    pub fn has_early_keys(&self) -> bool {
+        self.early_keys().is_some()
+    }
+
+    /// The keys of `account` as `list_keys` answers them (JSON): those the head start read if
+    /// they are of that account and nothing was written to the vault since, else read now.
+    /// The head start's read is handed out once.
+    pub fn list_keys_json(&self, account: &str) -> Result<String, CommandError> {
+        let early = self.early_keys().take();
+        self.with_vault(|vault| {
+            if let Some(early) = early {
+                if early.account == account && early.version == vault.content_version()? {
+                    return Ok(early.json);
+                }
+            }
+            let keys = vault.list_keys(Some(account), &KeyFilter::default())?;
+            head_start::keys_json(&keys)
+        })
+    }
+
     pub fn status(&self) -> Result<VaultStatus, CommandError> {
+        self.head_start.wait();
         let path = self.path()?;
         Ok(VaultStatus {
             exists: Vault::exists(path),
@@ -153,6 +239,7 @@ impl Session {
         passphrase: &SecretString,
         remember: bool,
     ) -> Result<UnlockOutcome, CommandError> {
+        self.head_start.wait();
         let vault = Vault::create(self.path()?, passphrase, self.kdf)?;
         self.open(vault, remember)
     }
@@ -162,6 +249,7 @@ impl Session {
         passphrase: &SecretString,
         remember: bool,
     ) -> Result<UnlockOutcome, CommandError> {
+        self.head_start.wait();
         let vault = Vault::open(self.path()?, passphrase)?;
         self.open(vault, remember)
     }
@@ -169,6 +257,11 @@ impl Session {
     /// Unlocks with the key remembered in the OS keychain; false when none is remembered
     /// (or no keychain exists): then the passphrase is needed.
     pub fn unlock_from_keychain(&self) -> Result<bool, CommandError> {
+        self.head_start.wait();
+        self.unlock_from_keychain_now()
+    }
+
+    fn unlock_from_keychain_now(&self) -> Result<bool, CommandError> {
         let Ok(keychain) = self.keychain() else {
             return Ok(false);
         };
@@ -243,6 +336,7 @@ impl Session {
     /// Locks for a reason from outside the window (the screen locked, the machine sleeps):
     /// only an open vault, so a locked window is not told again.
     pub fn lock_if_open(&self, reason: LockReason) {
+        self.head_start.wait();
         if self.open_vault().is_some() {
             self.lock(reason);
         }
@@ -256,6 +350,7 @@ impl Session {
     }
 
     fn close(&self) -> Option<Vault> {
+        self.head_start.wait();
         self.idle.disarm();
         self.watch.disarm();
         let vault = {
@@ -263,6 +358,7 @@ impl Session {
             let mut open_vault = self.open_vault();
             let vault = open_vault.take();
             self.created_keys().clear();
+            self.early_keys().take();
             vault
         };
         self.clipboard.release(ClipboardClearReason::Locked);
@@ -333,6 +429,7 @@ impl Session {
         &self,
         job: impl FnOnce(&mut Vault) -> Result<T, CommandError>,
     ) -> Result<T, CommandError> {
+        self.head_start.wait();
         self.idle.touch();
         let mut open_vault = self.open_vault();
         let vault = open_vault.as_mut().ok_or(CommandError::VaultLocked)?;

@@ -31,6 +31,8 @@ pub struct TestApp {
     window: WebviewWindow<MockRuntime>,
     _app: App<MockRuntime>,
     dir: tempfile::TempDir,
+    /// The in-memory keychain, kept for `restarted`.
+    keychain: Option<Keychain>,
 }
 
 impl TestApp {
@@ -67,7 +69,24 @@ impl TestApp {
     }
 
     fn with_keychain(keychain: Result<Keychain, CommandError>) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        TestApp::in_dir(tempfile::tempdir().unwrap(), keychain)
+    }
+
+    /// The app quit and started again on the same vault and keychain, with the head start
+    /// the real app begins at start-up (see `head_start`).
+    pub fn restarted(self) -> Self {
+        self.session.shut_down();
+        let keychain =
+            self.keychain.clone().ok_or(()).map_err(|()| {
+                CommandError::from(keyward_core::Error::Keychain("no keychain".into()))
+            });
+        let app = TestApp::in_dir(self.dir, keychain);
+        app.session.begin_head_start();
+        app
+    }
+
+    fn in_dir(dir: tempfile::TempDir, keychain: Result<Keychain, CommandError>) -> Self {
+        let kept_keychain = keychain.as_ref().ok().cloned();
         let events = Events::new();
         let recorder = Recorder::default();
         events.connect(recorder.clone());
@@ -94,6 +113,7 @@ impl TestApp {
             window,
             _app: app,
             dir,
+            keychain: kept_keychain,
         }
     }
 

@@ -3,6 +3,7 @@ import { render, screen } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import App from './App.svelte';
 import { FakeBackend } from './testing/fake-backend';
+import { vaultStatus } from './backend/ipc';
 
 async function countsShown() {
   return {
@@ -101,6 +102,19 @@ describe('unlocking a vault', () => {
 
     await waitForCounts('1', '3');
     expect(screen.queryByLabelText('Passphrase')).toBeNull();
+  });
+
+  it('takes the vault state asked before it was mounted instead of asking again', async () => {
+    const backend = new FakeBackend({ passphrase: 'p', keychain: 'remembered' });
+    backend.addAccount('Acme');
+    backend.addKey('Acme', 'gate-1');
+    backend.install();
+    const firstStatus = vaultStatus();
+    render(App, { props: { firstStatus } });
+
+    await waitForCounts('1', '1');
+    expect(backend.commands().filter((call) => call === 'vault_status')).toHaveLength(1);
+    expect(backend.commands()).toContain('unlock_from_keychain');
   });
 
   it('asks for the passphrase when the keychain is unavailable', async () => {

@@ -12,6 +12,7 @@ use crate::{Error, Result};
 
 const SERVICE: &str = "keyward";
 
+#[derive(Clone)]
 pub struct Keychain {
     store: Arc<CredentialStore>,
 }

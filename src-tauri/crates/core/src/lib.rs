@@ -55,3 +55,4 @@ pub use roll::{KeySelection, RollOutcome, RolledKey, SkippedKey};
 pub use secret::SecretString;
 pub use settings::Settings;
 pub use vault::{default_vault_path, Vault};
+pub use watch::ContentVersion;

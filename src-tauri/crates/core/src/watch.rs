@@ -16,6 +16,23 @@ impl Vault {
             .conn
             .query_row("PRAGMA data_version", [], |row| row.get(0))?)
     }
+
+    /// A stamp of the vault's content: two stamps are equal only if nothing was written
+    /// in between, by this vault (any row it inserted, updated or deleted) or by another
+    /// process. Lets a holder keep something it read and know whether it is still true.
+    pub fn content_version(&self) -> Result<ContentVersion> {
+        Ok(ContentVersion {
+            outside: self.outside_version()?,
+            own: self.conn.total_changes(),
+        })
+    }
+}
+
+/// See [`Vault::content_version`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentVersion {
+    outside: i64,
+    own: u64,
 }
 
 #[cfg(test)]
@@ -64,5 +81,30 @@ mod tests {
             .map(|key| key.name)
             .collect();
         assert_eq!(names, ["made by cli"]);
+    }
+
+    #[test]
+    fn the_content_version_moves_for_every_write_and_for_no_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let passphrase = SecretString::from("correct horse");
+        let mut app = Vault::create(&path, &passphrase, FAST).unwrap();
+        app.create_account("Fleet", NewAccount::default()).unwrap();
+        app.create_key(None, "gate 1", &NewKey::default()).unwrap();
+        let start = app.content_version().unwrap();
+
+        app.list_keys(None, &Default::default()).unwrap();
+        app.list_accounts().unwrap();
+        assert_eq!(app.content_version().unwrap(), start, "its own reads");
+
+        app.rename_key(None, "gate 1", "gate one").unwrap();
+        let renamed = app.content_version().unwrap();
+        assert_ne!(renamed, start, "its own write");
+
+        let mut cli = Vault::open(&path, &passphrase).unwrap();
+        cli.list_keys(None, &Default::default()).unwrap();
+        assert_eq!(app.content_version().unwrap(), renamed, "an outside read");
+        cli.delete_key(None, "gate one").unwrap();
+        assert_ne!(app.content_version().unwrap(), renamed, "an outside write");
     }
 }

@@ -9,6 +9,8 @@ import {
   filterKeys,
   indexKeys,
   isFiltering,
+  prepareSearch,
+  searchText,
   sortKeys,
   toggleSort,
   type KeyColumn,
@@ -51,6 +53,21 @@ describe('the table columns', () => {
       'Last used',
       'Expires',
     ]);
+  });
+});
+
+describe('the search text', () => {
+  it('is not made when the keys are indexed, but by the first filter or ahead of it', () => {
+    const index = indexKeys(sample);
+    expect(index.every((entry) => entry.search === undefined)).toBe(true);
+
+    expect(names(filterKeys(index, { ...NO_FILTER, text: 'FINISH' }))).toEqual(['gate 2']);
+    expect(index.every((entry) => entry.search !== undefined)).toBe(true);
+
+    const ahead = indexKeys(sample);
+    prepareSearch(ahead);
+    expect(ahead.map((entry) => entry.search)).toEqual(index.map((entry) => entry.search));
+    expect(searchText(ahead[3])).toBe('kiosk\n\nkw_zztop…9999\n\nbob');
   });
 });
 

@@ -56,6 +56,16 @@ fn edit(id: Uuid, fields: KeyFields) -> ChangeAction {
     }
 }
 
+fn set_status(id: Uuid, status: KeyStatus) -> ChangeAction {
+    edit(
+        id,
+        KeyFields {
+            status: Some(status),
+            ..KeyFields::default()
+        },
+    )
+}
+
 async fn client(store: &dyn Store, account: &str, label: &str) -> SyncClient {
     let token = keyward_server::tokens::create(store, account, label)
         .await
@@ -163,17 +173,7 @@ async fn conformance(store: Arc<dyn Store>) {
     // The same id with other content, another account's record, a rule broken: refused alone.
     let mut forged = make_key.clone();
     forged.at += Duration::seconds(1);
-    let takeover = change(
-        &globex,
-        0,
-        edit(
-            key_id,
-            KeyFields {
-                status: Some(KeyStatus::Inactive),
-                ..KeyFields::default()
-            },
-        ),
-    );
+    let takeover = change(&globex, 0, set_status(key_id, KeyStatus::Inactive));
     let unbind_on_read = change(
         &a,
         0,
@@ -229,29 +229,9 @@ async fn conformance(store: Arc<dyn Store>) {
         .contains("another account"));
 
     // Concurrent edits by two desktops merge, and the one overridden is told on its pull.
-    let deactivate = change(
-        &a,
-        3,
-        edit(
-            key_id,
-            KeyFields {
-                status: Some(KeyStatus::Inactive),
-                ..KeyFields::default()
-            },
-        ),
-    );
+    let deactivate = change(&a, 3, set_status(key_id, KeyStatus::Inactive));
     store.push(&a, &[deactivate]).await.unwrap();
-    let activate = change(
-        &b,
-        3,
-        edit(
-            key_id,
-            KeyFields {
-                status: Some(KeyStatus::Active),
-                ..KeyFields::default()
-            },
-        ),
-    );
+    let activate = change(&b, 3, set_status(key_id, KeyStatus::Active));
     let merged = store.push(&b, &[activate]).await.unwrap();
     assert_eq!(
         merged[0].conflicts[0].kept, "inactive",
@@ -462,17 +442,7 @@ async fn conformance(store: Arc<dyn Store>) {
             &a,
             &[
                 change(&a, 0, eta),
-                change(
-                    &a,
-                    0,
-                    edit(
-                        eta_id,
-                        KeyFields {
-                            status: Some(KeyStatus::Inactive),
-                            ..KeyFields::default()
-                        },
-                    ),
-                ),
+                change(&a, 0, set_status(eta_id, KeyStatus::Inactive)),
             ],
         )
         .await
@@ -780,17 +750,7 @@ async fn a_commit_through_one_instance_drops_the_grants_another_kept() {
             .active
     );
 
-    let deactivate = change(
-        &a,
-        1,
-        edit(
-            id,
-            KeyFields {
-                status: Some(KeyStatus::Inactive),
-                ..KeyFields::default()
-            },
-        ),
-    );
+    let deactivate = change(&a, 1, set_status(id, KeyStatus::Inactive));
     one.push(&a, &[deactivate]).await.unwrap();
     eventually("the second instance hears the commit", || {
         two.grants().is_empty()

@@ -558,7 +558,7 @@ const INSERT_APPLIED: &str =
 /// The statements a queue of writes becomes, in order: runs of key upserts
 /// and the idempotency records between two control statements each as one.
 fn statements(account: &str, writes: Vec<Write>) -> Vec<(String, Vec<Param>)> {
-    fn keys(account: &str, run: &mut Vec<Box<KeyWrite>>, out: &mut Vec<(String, Vec<Param>)>) {
+    fn keys(account: &str, run: &mut Vec<KeyWrite>, out: &mut Vec<(String, Vec<Param>)>) {
         if run.is_empty() {
             return;
         }
@@ -630,7 +630,7 @@ fn statements(account: &str, writes: Vec<Write>) -> Vec<(String, Vec<Param>)> {
         out.push((INSERT_APPLIED.to_string(), params));
     }
     let mut out = Vec::new();
-    let (mut key_run, mut applied_run) = (Vec::<Box<KeyWrite>>::new(), Vec::new());
+    let (mut key_run, mut applied_run) = (Vec::<KeyWrite>::new(), Vec::new());
     for write in writes {
         match write {
             Write::Key(key) => {
@@ -638,7 +638,7 @@ fn statements(account: &str, writes: Vec<Write>) -> Vec<(String, Vec<Param>)> {
                 if key_run.iter().any(|k| k.id == key.id) {
                     keys(account, &mut key_run, &mut out);
                 }
-                key_run.push(key);
+                key_run.push(*key);
             }
             Write::Applied(write) => applied_run.push(write),
             Write::Sql { sql, params } => {

@@ -490,14 +490,6 @@ fn scopes_column(scopes: &BTreeSet<Scope>) -> String {
         .join(" ")
 }
 
-/// One push: a pooled connection in a transaction that holds the account's
-/// row lock. Dropped without `commit`, its connection is closed rather than
-/// returned to the pool, which rolls the transaction back.
-///
-/// Holding the lock, it hands revisions out itself and writes the last one
-/// back at `commit`; it reads the push's replays and record owners in one
-/// query each (`prepare`); and a change's savepoint is sent only with the
-/// change's first write (a change is refused, if at all, before it writes).
 /// A statement's parameter, owned so the statement can wait to be sent.
 type Param = Box<dyn ToSql + Sync + Send>;
 
@@ -558,6 +550,13 @@ const INSERT_APPLIED: &str =
 /// The statements a queue of writes becomes, in order: runs of key upserts
 /// and the idempotency records between two control statements each as one.
 fn statements(account: &str, writes: Vec<Write>) -> Vec<(String, Vec<Param>)> {
+    /// One column of a batched statement: an array of each write's value.
+    fn column<W, V>(run: &[W], value: impl Fn(&W) -> V) -> Param
+    where
+        Vec<V>: ToSql + Sync + Send + 'static,
+    {
+        Box::new(run.iter().map(value).collect::<Vec<V>>())
+    }
     fn keys(account: &str, run: &mut Vec<KeyWrite>, out: &mut Vec<(String, Vec<Param>)>) {
         if run.is_empty() {
             return;
@@ -565,41 +564,21 @@ fn statements(account: &str, writes: Vec<Write>) -> Vec<(String, Vec<Param>)> {
         let run = std::mem::take(run);
         let params: Vec<Param> = vec![
             Box::new(account.to_string()),
-            Box::new(run.iter().map(|k| k.id.clone()).collect::<Vec<_>>()),
-            Box::new(run.iter().map(|k| k.revision).collect::<Vec<_>>()),
-            Box::new(run.iter().map(|k| k.row.name.clone()).collect::<Vec<_>>()),
-            Box::new(
-                run.iter()
-                    .map(|k| k.row.description.clone())
-                    .collect::<Vec<_>>(),
-            ),
-            Box::new(
-                run.iter()
-                    .map(|k| k.row.access.as_str())
-                    .collect::<Vec<_>>(),
-            ),
-            Box::new(run.iter().map(|k| k.row.allow_unbind).collect::<Vec<_>>()),
-            Box::new(
-                run.iter()
-                    .map(|k| k.row.status.as_str())
-                    .collect::<Vec<_>>(),
-            ),
-            Box::new(run.iter().map(|k| k.row.hint.clone()).collect::<Vec<_>>()),
-            Box::new(
-                run.iter()
-                    .map(|k| k.row.verifier.clone())
-                    .collect::<Vec<_>>(),
-            ),
-            Box::new(run.iter().map(|k| k.row.created_at).collect::<Vec<_>>()),
-            Box::new(
-                run.iter()
-                    .map(|k| k.row.created_by.clone())
-                    .collect::<Vec<_>>(),
-            ),
-            Box::new(run.iter().map(|k| k.at).collect::<Vec<_>>()),
-            Box::new(run.iter().map(|k| k.row.expires_at).collect::<Vec<_>>()),
-            Box::new(run.iter().map(|k| k.fold.clone()).collect::<Vec<_>>()),
-            Box::new(run.iter().map(|k| k.meta.clone()).collect::<Vec<_>>()),
+            column(&run, |k| k.id.clone()),
+            column(&run, |k| k.revision),
+            column(&run, |k| k.row.name.clone()),
+            column(&run, |k| k.row.description.clone()),
+            column(&run, |k| k.row.access.as_str()),
+            column(&run, |k| k.row.allow_unbind),
+            column(&run, |k| k.row.status.as_str()),
+            column(&run, |k| k.row.hint.clone()),
+            column(&run, |k| k.row.verifier.clone()),
+            column(&run, |k| k.row.created_at),
+            column(&run, |k| k.row.created_by.clone()),
+            column(&run, |k| k.at),
+            column(&run, |k| k.row.expires_at),
+            column(&run, |k| k.fold.clone()),
+            column(&run, |k| k.meta.clone()),
         ];
         out.push((UPSERT_KEYS.to_string(), params));
     }
@@ -609,23 +588,11 @@ fn statements(account: &str, writes: Vec<Write>) -> Vec<(String, Vec<Param>)> {
         }
         let run = std::mem::take(run);
         let params: Vec<Param> = vec![
-            Box::new(run.iter().map(|a| a.id.clone()).collect::<Vec<_>>()),
-            Box::new(
-                run.iter()
-                    .map(|a| a.applied.account.clone())
-                    .collect::<Vec<_>>(),
-            ),
-            Box::new(
-                run.iter()
-                    .map(|a| a.applied.fingerprint.clone())
-                    .collect::<Vec<_>>(),
-            ),
-            Box::new(
-                run.iter()
-                    .map(|a| a.applied.result.clone())
-                    .collect::<Vec<_>>(),
-            ),
-            Box::new(run.iter().map(|a| a.at).collect::<Vec<_>>()),
+            column(&run, |a| a.id.clone()),
+            column(&run, |a| a.applied.account.clone()),
+            column(&run, |a| a.applied.fingerprint.clone()),
+            column(&run, |a| a.applied.result.clone()),
+            column(&run, |a| a.at),
         ];
         out.push((INSERT_APPLIED.to_string(), params));
     }
@@ -677,6 +644,16 @@ enum Held {
     Verifier(Vec<u8>),
 }
 
+/// One push: a pooled connection in a transaction that holds the account's
+/// row lock. Dropped without `commit`, its connection is closed rather than
+/// returned to the pool, which rolls the transaction back.
+///
+/// Holding the lock, it hands revisions out itself and writes the last one
+/// back at `commit`; `prepare` reads, in one round trip, the push's replays,
+/// record owners and the records holding the names and verifiers it sets;
+/// writes are queued and sent as one pipeline with the next read or the
+/// commit; and a change's savepoint is sent only if its writes went out
+/// before it ended.
 pub struct PgTx {
     conn: Option<Object>,
     account: AccountId,
@@ -753,9 +730,9 @@ impl PgTx {
         let conn = self.conn();
         // Every statement prepared first (cached per connection), so that the
         // pipeline below sends them in order.
-        let mut statements = Vec::with_capacity(writes.len());
+        let mut prepared = Vec::with_capacity(writes.len());
         for (sql, _) in &writes {
-            statements.push(conn.prepare_cached(sql).await.map_err(db)?);
+            prepared.push(conn.prepare_cached(sql).await.map_err(db)?);
         }
         let read = match sql {
             Some(sql) => Some(conn.prepare_cached(sql).await.map_err(db)?),
@@ -763,7 +740,7 @@ impl PgTx {
         };
         let args_of: Vec<Vec<&(dyn ToSql + Sync)>> =
             writes.iter().map(|(_, args)| params(args)).collect();
-        let mut sent: Vec<_> = statements
+        let mut sent: Vec<_> = prepared
             .iter()
             .zip(&args_of)
             .map(|(statement, args)| Box::pin(conn.execute(statement, args)))

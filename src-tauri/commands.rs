@@ -44,6 +44,7 @@ app_commands! {
     groups::delete_group(account: String, name: String, force: bool) -> GroupDeletion;
     keys::key_presets() -> Vec<KeyPresetView>;
     keys::list_keys(account: String) -> Vec<ApiKey>;
+    keys::list_key_columns(account: String) -> KeyColumns;
     keys::create_key(
         account: String,
         name: String,

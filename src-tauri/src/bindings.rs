@@ -148,6 +148,7 @@ fn generate() -> String {
         // Answers of the shell's commands.
         declaration::<crate::views::VaultStatus>(&config),
         declaration::<crate::views::UnlockOutcome>(&config),
+        declaration::<crate::views::KeyColumns>(&config),
         declaration::<crate::views::CreatedKeyView>(&config),
         declaration::<crate::views::KeyPresetView>(&config),
         declaration::<crate::views::RolledKeyView>(&config),

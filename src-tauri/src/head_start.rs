@@ -1,18 +1,20 @@
 //! The app's head start: while the web view starts (a few hundred milliseconds in which the
 //! shell has nothing else to do), connect to the OS keychain, unlock the vault with the key
-//! remembered there and read the first account's keys, so that the page's first commands
-//! find that work done instead of starting it one round trip after the other.
+//! remembered there and read the first account's keys (as `list_key_columns` answers them),
+//! so that the page's first commands find that work done instead of starting it one round
+//! trip after the other.
 //!
 //! It does nothing the page would not have done: the page still asks `vault_status`, and
 //! finds the vault unlocked as `unlock_from_keychain` would have left it. The keys read are
-//! handed to the first `list_keys` of that account only while the vault's content is still
-//! what was read (see `Session::take_early_keys`).
+//! handed to the first `list_key_columns` of that account only while the vault's content is
+//! still what was read (see `Session::key_columns_json`).
 
 use std::sync::{Condvar, Mutex, PoisonError};
 
 use keyward_core::{ApiKey, ContentVersion, KeyFilter, Vault};
 
 use crate::error::CommandError;
+use crate::views::KeyColumns;
 
 /// Whether the head start is under way: the commands that read or change the vault's state
 /// wait for it to end, so none sees a vault half opened or races the unlock.
@@ -43,8 +45,8 @@ impl Gate {
     }
 }
 
-/// The first account's keys as `list_keys` answers them (JSON), and the vault's content
-/// version when they were read.
+/// The first account's keys as `list_key_columns` answers them (JSON), and the vault's
+/// content version when they were read.
 #[derive(Debug)]
 pub struct EarlyKeys {
     pub account: String,
@@ -62,16 +64,17 @@ impl EarlyKeys {
         };
         let keys = vault.list_keys(Some(&first.name), &KeyFilter::default())?;
         Ok(Some(EarlyKeys {
+            json: key_columns_json(&first.name, keys)?,
             account: first.name,
-            json: keys_json(&keys)?,
             version,
         }))
     }
 }
 
-/// The answer of `list_keys`: the keys as JSON, the same whether read early or on demand.
-pub fn keys_json(keys: &[ApiKey]) -> Result<String, CommandError> {
-    serde_json::to_string(keys)
+/// The answer of `list_key_columns`: the keys as JSON, the same whether read early or on
+/// demand.
+pub fn key_columns_json(account: &str, keys: Vec<ApiKey>) -> Result<String, CommandError> {
+    serde_json::to_string(&KeyColumns::of(account, keys))
         .map_err(|error| CommandError::Internal(format!("the keys could not be sent: {error}")))
 }
 
@@ -79,7 +82,7 @@ pub fn keys_json(keys: &[ApiKey]) -> Result<String, CommandError> {
 mod tests {
     use serde_json::{json, Value};
 
-    use crate::testing::{TestApp, PASSPHRASE};
+    use crate::testing::{keys_from_columns, TestApp, PASSPHRASE};
 
     /// A vault remembered in the keychain, with account `acme` and two keys, then locked.
     fn remembered_vault_with_keys() -> TestApp {
@@ -105,9 +108,13 @@ mod tests {
         .unwrap();
     }
 
+    /// The keys as the window reads them (which the head start's read may answer).
     fn key_names(app: &TestApp) -> Vec<String> {
-        let keys = app.call("list_keys", json!({ "account": "acme" })).unwrap();
-        keys.as_array()
+        let columns = app
+            .call("list_key_columns", json!({ "account": "acme" }))
+            .unwrap();
+        keys_from_columns(&columns)
+            .as_array()
             .unwrap()
             .iter()
             .map(|key| key["name"].as_str().unwrap().to_string())
@@ -129,10 +136,13 @@ mod tests {
             app.session.has_early_keys(),
             "the first account's keys were read"
         );
+        let columns = app
+            .call("list_key_columns", json!({ "account": "acme" }))
+            .unwrap();
         assert_eq!(
-            app.call("list_keys", json!({ "account": "acme" })).unwrap(),
+            keys_from_columns(&columns),
             listed,
-            "the keys read early are what list_keys answers"
+            "the keys read early are the keys list_keys answers"
         );
         assert!(!app.session.has_early_keys(), "handed out once");
         assert_eq!(key_names(&app), ["gate 1", "gate 2"]);
@@ -171,7 +181,7 @@ mod tests {
         app.call("lock", json!({})).unwrap();
         assert!(!app.session.has_early_keys());
         assert_eq!(
-            app.call("list_keys", json!({ "account": "acme" }))
+            app.call("list_key_columns", json!({ "account": "acme" }))
                 .unwrap_err()["kind"],
             "vault_locked"
         );

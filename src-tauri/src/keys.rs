@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use keyward_core::{validate, AccessType, ApiKey, KeyStatus, NewKey, Preset};
+use keyward_core::{validate, AccessType, ApiKey, KeyFilter, KeyStatus, NewKey, Preset};
 use tauri::ipc::Response;
 use tauri::State;
 
@@ -40,14 +40,27 @@ pub fn key_presets() -> Vec<KeyPresetView> {
         .collect()
 }
 
-/// Every key of the account, oldest first (`Vec<ApiKey>` as JSON); the window filters and
-/// sorts in memory. Sent as the JSON text the session made, which may be the head start's.
+/// Every key of the account, oldest first.
 #[tauri::command]
 pub async fn list_keys(
     session: State<'_, Arc<Session>>,
     account: String,
+) -> Result<Vec<ApiKey>, CommandError> {
+    on_vault(&session, move |vault| {
+        vault.list_keys(Some(&account), &KeyFilter::default())
+    })
+    .await
+}
+
+/// The keys of `list_keys` in columns (`KeyColumns` as JSON), which is what the window reads;
+/// it filters and sorts in memory. Sent as the JSON text the session made, which may be the
+/// head start's.
+#[tauri::command]
+pub async fn list_key_columns(
+    session: State<'_, Arc<Session>>,
+    account: String,
 ) -> Result<Response, CommandError> {
-    let json = off_ui_thread(&session, move |session| session.list_keys_json(&account)).await?;
+    let json = off_ui_thread(&session, move |session| session.key_columns_json(&account)).await?;
     Ok(Response::new(json))
 }
 
@@ -257,6 +270,68 @@ mod tests {
                 .result,
             VerifyResult::Valid
         );
+    }
+
+    #[test]
+    fn the_key_columns_are_the_listed_keys_field_by_field() {
+        let app = TestApp::with_account();
+        assert_eq!(
+            app.call("list_key_columns", json!({ "account": "acme" }))
+                .unwrap()["id"],
+            json!([]),
+            "no keys, empty columns"
+        );
+        app.call(
+            "create_group",
+            json!({ "account": "acme", "name": "devices", "scopes": ["devices:write"] }),
+        )
+        .unwrap();
+        // Every field set on one key or another: a description, groups, an expiry, a use, a
+        // deactivation, and a roll (the replaced key names its successor).
+        let used = create(
+            &app,
+            json!({ "account": "acme", "name": "gate 1", "description": "North gate", "access": "WRITE",
+                    "allowUnbind": true, "groups": ["devices"], "expiresAt": "2999-01-01T00:00:00Z" }),
+        );
+        let rolled = create(&app, new_key("gate 2"));
+        create(&app, new_key("gate 3"));
+        app.call(
+            "set_key_status",
+            json!({ "account": "acme", "key": "gate 3", "status": "inactive" }),
+        )
+        .unwrap();
+        app.call(
+            "roll_keys",
+            json!({ "account": "acme", "keys": [rolled["key"]["id"]], "grace": "2h" }),
+        )
+        .unwrap();
+        let mut vault = app.open_vault_directly();
+        let request = Request {
+            method: Method::Post,
+            resource: "devices".into(),
+            unbind: false,
+        };
+        let secret = keyward_core::SecretString::from(used["secret"].as_str().unwrap());
+        vault.verify_key(&secret, &request).unwrap();
+        vault.flush_last_used().unwrap();
+        drop(vault);
+
+        let listed = app.call("list_keys", json!({ "account": "acme" })).unwrap();
+        let columns = app
+            .call("list_key_columns", json!({ "account": "acme" }))
+            .unwrap();
+        assert_eq!(crate::testing::keys_from_columns(&columns), listed);
+        let listed = listed.as_array().unwrap();
+        assert_eq!(listed.len(), 4, "gate 2 and its successor");
+        assert!(listed.iter().any(|key| key["last_used_at"].is_string()));
+        assert!(listed.iter().any(|key| key["status"] == "inactive"));
+        let replaced = listed
+            .iter()
+            .find(|key| key["replaced_by"].is_string())
+            .expect("the rolled key");
+        let fields: Vec<&String> = replaced.as_object().unwrap().keys().collect();
+        let column_names: Vec<&String> = columns.as_object().unwrap().keys().collect();
+        assert_eq!(column_names, fields, "a column for every field of a key");
     }
 
     #[test]

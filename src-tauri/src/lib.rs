@@ -28,6 +28,7 @@ mod testing;
 mod vault;
 mod views;
 mod watch;
+mod webview;
 mod window;
 
 use std::sync::Arc;
@@ -97,6 +98,9 @@ pub fn run() -> tauri::Result<()> {
                 },
                 Err(error) => eprintln!("keyward-desktop: no log directory: {error}"),
             }
+            if let Some(main) = app.get_webview_window(window::MAIN) {
+                webview::tune(&main);
+            }
             // The window is being made: its web view takes a few hundred milliseconds to
             // start, in which the vault is unlocked and its first keys read.
             session.begin_head_start();
@@ -139,7 +143,7 @@ mod tests {
     #[test]
     fn the_capability_grants_exactly_the_listed_commands_and_each_is_registered() {
         let commands = commands();
-        assert_eq!(commands.len(), 41);
+        assert_eq!(commands.len(), 42);
 
         let capability: Value =
             serde_json::from_str(include_str!("../capabilities/default.json")).unwrap();

@@ -207,10 +207,10 @@ impl Session {
         self.early_keys().is_some()
     }
 
-    /// The keys of `account` as `list_keys` answers them (JSON): those the head start read if
-    /// they are of that account and nothing was written to the vault since, else read now.
-    /// The head start's read is handed out once.
-    pub fn list_keys_json(&self, account: &str) -> Result<String, CommandError> {
+    /// The keys of `account` as `list_key_columns` answers them (JSON): those the head start
+    /// read if they are of that account and nothing was written to the vault since, else read
+    /// now. The head start's read is handed out once.
+    pub fn key_columns_json(&self, account: &str) -> Result<String, CommandError> {
         let early = self.early_keys().take();
         self.with_vault(|vault| {
             if let Some(early) = early {
@@ -219,7 +219,7 @@ impl Session {
                 }
             }
             let keys = vault.list_keys(Some(account), &KeyFilter::default())?;
-            head_start::keys_json(&keys)
+            head_start::key_columns_json(account, keys)
         })
     }
 

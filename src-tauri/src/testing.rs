@@ -158,3 +158,32 @@ impl TestApp {
         }
     }
 }
+
+/// `list_key_columns`'s answer put back together as `list_keys` answers the same keys: one
+/// object per key, `replaced_by` left out where it is null.
+pub fn keys_from_columns(columns: &Value) -> Value {
+    let table = columns.as_object().expect("an object of columns");
+    let ids = table["id"].as_array().expect("the id column");
+    let keys = (0..ids.len())
+        .map(|row| {
+            let mut key = serde_json::Map::new();
+            for (field, column) in table {
+                if field == "account" {
+                    key.insert(field.clone(), column.clone());
+                    continue;
+                }
+                let column = column.as_array().expect("a column");
+                assert_eq!(
+                    column.len(),
+                    ids.len(),
+                    "column {field} has a value per key"
+                );
+                if !(field == "replaced_by" && column[row].is_null()) {
+                    key.insert(field.clone(), column[row].clone());
+                }
+            }
+            Value::Object(key)
+        })
+        .collect();
+    Value::Array(keys)
+}

@@ -3,8 +3,8 @@
 //! them, so `session` depends on no command module and the bindings have one source.
 
 use keyward_core::{
-    AccessType, ApiKey, AuditEntry, AuditLine, KeyFile, Preset, RefusedChange, RemoteInfo,
-    ReviewCounts, SecretString, SkippedKey,
+    AccessType, ApiKey, AuditEntry, AuditLine, KeyFile, KeyStatus, Preset, RefusedChange,
+    RemoteInfo, ReviewCounts, SecretString, SkippedKey,
 };
 use keyward_sync::SyncReport;
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,69 @@ pub struct UnlockOutcome {
     /// Why remembering failed (the vault is open all the same); null otherwise.
     pub keychain_problem: Option<String>,
 }
+
+/// Answer to `list_key_columns`: an account's keys as `list_keys` answers them, field by
+/// field: one array per field of `ApiKey`, each in the same order (oldest key first), and
+/// the account's name once. The same records in about half the JSON of one object per key,
+/// and JSON is most of what opening 10,000 keys costs the window (BENCHMARKS.md, "Desktop
+/// app"). `replaced_by` holds null where `list_keys` leaves the field out.
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct KeyColumns {
+    pub account: String,
+    pub id: Vec<String>,
+    pub name: Vec<String>,
+    pub description: Vec<Option<String>>,
+    pub access: Vec<AccessType>,
+    pub allow_unbind: Vec<bool>,
+    pub groups: Vec<Vec<String>>,
+    pub status: Vec<KeyStatus>,
+    pub hint: Vec<String>,
+    #[cfg_attr(test, ts(type = "Array<string>"))]
+    pub created_at: Vec<Stamp>,
+    pub created_by: Vec<String>,
+    #[cfg_attr(test, ts(type = "Array<string>"))]
+    pub updated_at: Vec<Stamp>,
+    #[cfg_attr(test, ts(type = "Array<string | null>"))]
+    pub last_used_at: Vec<Option<Stamp>>,
+    #[cfg_attr(test, ts(type = "Array<string | null>"))]
+    pub expires_at: Vec<Option<Stamp>>,
+    pub replaced_by: Vec<Option<String>>,
+}
+
+impl KeyColumns {
+    /// The keys of `account` (as the vault listed them), taken apart into columns.
+    pub fn of(account: &str, keys: Vec<ApiKey>) -> KeyColumns {
+        let mut columns = KeyColumns {
+            account: keys
+                .first()
+                .map_or_else(|| account.to_string(), |key| key.account.clone()),
+            ..KeyColumns::default()
+        };
+        for key in keys {
+            columns.id.push(key.id);
+            columns.name.push(key.name);
+            columns.description.push(key.description);
+            columns.access.push(key.access);
+            columns.allow_unbind.push(key.allow_unbind);
+            columns.groups.push(key.groups);
+            columns.status.push(key.status);
+            columns.hint.push(key.hint);
+            columns.created_at.push(Stamp(key.created_at));
+            columns.created_by.push(key.created_by);
+            columns.updated_at.push(Stamp(key.updated_at));
+            columns.last_used_at.push(key.last_used_at.map(Stamp));
+            columns.expires_at.push(key.expires_at.map(Stamp));
+            columns.replaced_by.push(key.replaced_by);
+        }
+        columns
+    }
+}
+
+/// A time as `ApiKey` writes it: RFC 3339.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Stamp(#[serde(with = "time::serde::rfc3339")] pub OffsetDateTime);
 
 /// Answer to `create_key`: the record, and the full key, shown once. The shell keeps the
 /// key until `forget_created_key` or lock, for `copy_created_key`; nothing shows it again.

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { BackendError, removeRemote, toBackendError } from './ipc';
-import { FakeBackend } from '../testing/fake-backend';
+import { BackendError, keysFromColumns, listKeys, removeRemote, toBackendError } from './ipc';
+import { FakeBackend, keyColumns } from '../testing/fake-backend';
+import { makeKey } from '../testing/keys';
 
 describe('toBackendError', () => {
   it('keeps the kind and message the backend sent', () => {
@@ -51,5 +52,30 @@ describe('removeRemote against the fake backend', () => {
     backend.syncOf('Acme').syncing = false;
     await expect(removeRemote('Acme', false)).resolves.toMatchObject({ remote: null });
     await expect(removeRemote('Acme', true)).rejects.toMatchObject({ kind: 'not_found' });
+  });
+});
+
+describe('keys read in columns', () => {
+  it('come back as the records they were, replaced_by only where a roll set it', () => {
+    const keys = [
+      makeKey(1, { description: 'North gate', groups: ['devices', 'gates'], expires_at: '2999-01-01T00:00:00Z' }),
+      makeKey(2, { status: 'inactive', last_used_at: '2026-11-30T12:00:00Z', replaced_by: 'key-000003' }),
+      makeKey(3, { access: 'READ_WRITE', allow_unbind: true, created_by: 'ops' }),
+    ];
+    const back = keysFromColumns(keyColumns('Acme', keys));
+    expect(back).toStrictEqual(keys);
+    expect('replaced_by' in back[0]).toBe(false);
+    expect(keysFromColumns(keyColumns('Acme', []))).toEqual([]);
+  });
+
+  it('are what listKeys answers', async () => {
+    const backend = new FakeBackend({ unlocked: true });
+    backend.addAccount('Acme');
+    const added = [
+      backend.addKey('Acme', 'gate 1', { description: 'North gate' }),
+      backend.addKey('Acme', 'gate 2', { replaced_by: 'key-000009' }),
+    ];
+    backend.install();
+    expect(await listKeys('Acme')).toStrictEqual(added);
   });
 });

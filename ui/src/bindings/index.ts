@@ -142,6 +142,15 @@ remembered: boolean,
 keychain_problem: string | null, };
 
 /**
+ * Answer to `list_key_columns`: an account's keys as `list_keys` answers them, field by
+ * field: one array per field of `ApiKey`, each in the same order (oldest key first), and
+ * the account's name once. The same records in about half the JSON of one object per key,
+ * and JSON is most of what opening 10,000 keys costs the window (BENCHMARKS.md, "Desktop
+ * app"). `replaced_by` holds null where `list_keys` leaves the field out.
+ */
+export type KeyColumns = { account: string, id: Array<string>, name: Array<string>, description: Array<string | null>, access: Array<AccessType>, allow_unbind: Array<boolean>, groups: Array<Array<string>>, status: Array<KeyStatus>, hint: Array<string>, created_at: Array<string>, created_by: Array<string>, updated_at: Array<string>, last_used_at: Array<string | null>, expires_at: Array<string | null>, replaced_by: Array<string | null>, };
+
+/**
  * Answer to `create_key`: the record, and the full key, shown once. The shell keeps the
  * key until `forget_created_key` or lock, for `copy_created_key`; nothing shows it again.
  */
@@ -362,6 +371,7 @@ export type Commands = {
   delete_group: { args: { account: string; name: string; force: boolean }; answer: GroupDeletion };
   key_presets: { args: Record<string, never>; answer: Array<KeyPresetView> };
   list_keys: { args: { account: string }; answer: Array<ApiKey> };
+  list_key_columns: { args: { account: string }; answer: KeyColumns };
   create_key: { args: { account: string; name: string; description?: string | null; access: AccessType; allowUnbind: boolean; groups: Array<string>; expiresAt?: string | null }; answer: CreatedKeyView };
   copy_created_key: { args: { keyId: string }; answer: CopyReceipt };
   forget_created_key: { args: { keyId: string }; answer: null };
@@ -407,6 +417,7 @@ export const COMMANDS = [
   "delete_group",
   "key_presets",
   "list_keys",
+  "list_key_columns",
   "create_key",
   "copy_created_key",
   "forget_created_key",
@@ -452,6 +463,7 @@ export const COMMAND_ARGUMENTS = {
   delete_group: ["account", "name", "force"],
   key_presets: [],
   list_keys: ["account"],
+  list_key_columns: ["account"],
   create_key: ["account", "name", "description", "access", "allowUnbind", "groups", "expiresAt"],
   copy_created_key: ["keyId"],
   forget_created_key: ["keyId"],

@@ -14,6 +14,7 @@ import type {
   AuditLine,
   AuditView,
   Group,
+  KeyColumns,
   KeyPresetView,
   RefusedChange,
   Settings,
@@ -85,6 +86,28 @@ export const PRESETS: KeyPresetView[] = [
   { id: 'classification', label: 'Classification app', access: 'READ', allow_unbind: false },
   { id: 'admin', label: 'Admin', access: 'READ_WRITE', allow_unbind: true },
 ];
+
+/** `list_key_columns`' answer: the keys field by field (src-tauri/src/views.rs, `KeyColumns`). */
+export function keyColumns(account: string, keys: readonly ApiKey[]): KeyColumns {
+  const column = <T>(field: (key: ApiKey) => T): T[] => keys.map(field);
+  return {
+    account,
+    id: column((key) => key.id),
+    name: column((key) => key.name),
+    description: column((key) => key.description),
+    access: column((key) => key.access),
+    allow_unbind: column((key) => key.allow_unbind),
+    groups: column((key) => key.groups),
+    status: column((key) => key.status),
+    hint: column((key) => key.hint),
+    created_at: column((key) => key.created_at),
+    created_by: column((key) => key.created_by),
+    updated_at: column((key) => key.updated_at),
+    last_used_at: column((key) => key.last_used_at),
+    expires_at: column((key) => key.expires_at),
+    replaced_by: column((key) => key.replaced_by ?? null),
+  };
+}
 
 function fail(kind: string, message: string): never {
   throw { kind, message };
@@ -323,7 +346,9 @@ export class FakeBackend {
       case 'delete_group':
         return this.deleteGroup(args);
       case 'list_keys':
-        return this.keys.filter((key) => key.account === this.account(args.account).name).map((key) => ({ ...key }));
+        return this.keysOf(args.account);
+      case 'list_key_columns':
+        return keyColumns(this.account(args.account).name, this.keysOf(args.account));
       case 'key_presets':
         return PRESETS;
       case 'create_key':
@@ -495,6 +520,12 @@ export class FakeBackend {
   private publicAccount(account: StoredAccount): Account {
     const { secret: _secret, ...rest } = account;
     return { ...rest, key_count: this.keys.filter((key) => key.account === account.name).length };
+  }
+
+  /** The account's keys as `list_keys` answers them: copies, oldest first. */
+  private keysOf(account: unknown): ApiKey[] {
+    const owner = this.account(account).name;
+    return this.keys.filter((key) => key.account === owner).map((key) => ({ ...key }));
   }
 
   private account(name: unknown): StoredAccount {

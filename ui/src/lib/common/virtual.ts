@@ -1,5 +1,8 @@
-// Which rows of a long list are worth rendering: those in the viewport and a few either
-// side, so scrolling 10,000 rows costs what scrolling 40 does.
+// Which rows of a long list are worth rendering: those in the viewport and a couple either
+// side, so scrolling 10,000 rows costs what scrolling 20 does. The web view scrolls on the
+// page's thread (src-tauri/src/webview.rs), so rows are drawn in the frame that scrolls to
+// them: no row off screen needs drawing ahead, and each one drawn costs every keystroke in the
+// filter its style and layout.
 
 export interface RowWindow {
   /** First rendered row (inclusive). */
@@ -20,7 +23,7 @@ export function rowWindow(
   scrollTop: number,
   viewportHeight: number,
   rowHeight: number,
-  overscan = 8,
+  overscan = 2,
 ): RowWindow {
   const visible = viewportHeight > 0 ? Math.ceil(viewportHeight / rowHeight) : FALLBACK_VISIBLE_ROWS;
   // After the list shrinks the browser clamps scrollTop only on its next scroll event.

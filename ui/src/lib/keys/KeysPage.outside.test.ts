@@ -160,7 +160,7 @@ describe('the keys page while the vault changes outside this window', () => {
     let first = true;
     (backend as unknown as { handle: unknown }).handle = (command: string, args: Record<string, unknown>) => {
       const answer = handle(command, args);
-      if (command === 'list_keys' && first) {
+      if (command === 'list_key_columns' && first) {
         first = false;
         return slow.then(() => answer);
       }

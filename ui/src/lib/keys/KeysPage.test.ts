@@ -283,10 +283,10 @@ describe('adding a key from the page', () => {
 describe('loading', () => {
   it('shows a failure to load where the table would be, with a retry', async () => {
     const { backend, user } = setup((fake) => {
-      fake.failures.set('list_keys', { kind: 'storage', message: 'the vault file could not be read' });
+      fake.failures.set('list_key_columns', { kind: 'storage', message: 'the vault file could not be read' });
     });
     expect(await screen.findByRole('alert')).toHaveTextContent('the vault file could not be read');
-    backend.failures.delete('list_keys');
+    backend.failures.delete('list_key_columns');
     await user.click(screen.getByRole('button', { name: 'Try again' }));
     expect(await screen.findByText('No keys yet')).toBeInTheDocument();
   });

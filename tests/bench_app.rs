@@ -17,7 +17,8 @@
 //! - Memory: resident set (VmRSS, and PSS) of the app's process tree (the app and WebKit's
 //!   web and network processes) after opening the 10,000 keys, against the empty window's.
 //! - Context: idle frame intervals, the IPC round trips of the commands the app calls at
-//!   start, and the front end's indexing and sorting of 10,000 records.
+//!   start, the front end's indexing and sorting of 10,000 records, and for every launch the
+//!   page's load steps (navigation, document, DOMContentLoaded) and the app's own marks.
 
 mod support;
 
@@ -107,6 +108,39 @@ const EMPTY_READY: &str = r#"
     if (document.readyState === 'complete') setTimeout(report, 0);
     else addEventListener('load', () => setTimeout(report, 0));
 "#;
+
+/// How the page loaded, as the browser recorded it (ms since the epoch): navigation start, the
+/// document received, the DOM parsed, DOMContentLoaded. Read once the page is ready; the same for
+/// both binaries, so their starts can be compared step by step.
+const PAGE_LOAD: &str = r#"
+    const nav = performance.getEntriesByType('navigation')[0];
+    const at = (time) => Math.round(performance.timeOrigin + time);
+    return [
+        ['navigation', at(0)],
+        ['document', at(nav.responseEnd)],
+        ['parsed', at(nav.domInteractive)],
+        ['dcl', at(nav.domContentLoadedEventEnd)],
+    ];
+"#;
+
+/// Prints the page's load steps (`PAGE_LOAD`) in ms from the session request.
+async fn print_page_load(app: &App, who: &str, requested: f64) {
+    let steps = app
+        .client
+        .execute(PAGE_LOAD, vec![])
+        .await
+        .unwrap_or_else(|error| panic!("the page's load steps: {error}"));
+    let steps: Vec<String> = steps
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|step| {
+            let at = step[1].as_f64().unwrap_or(f64::NAN) - requested;
+            format!("{} {at:.0}", step[0].as_str().unwrap_or("?"))
+        })
+        .collect();
+    println!("  {who} page load: {}", steps.join(", "));
+}
 
 /// One keystroke per value: at the start of a frame, the filter gets the value and an
 /// `input` event, as typing does; `dom` is when the page's own update (a microtask) is done,
@@ -411,6 +445,7 @@ async fn run_empty_window(binary: &Path) -> EmptyRun {
             .contains("empty Tauri window"),
         "not the empty window: {times}"
     );
+    print_page_load(&app, "empty window", requested).await;
     tokio::time::sleep(SETTLE).await;
     let memory = memory_of(&app, binary);
     let frames = idle_frame_intervals(&app).await;
@@ -472,6 +507,7 @@ async fn launch_app(fixture: &Fixture) -> (App, AppRun) {
         fixture.counts,
         marks.join(", ")
     );
+    print_page_load(&app, "app", requested).await;
     tokio::time::sleep(SETTLE).await;
     let memory = memory_of(&app, &support::app_binary());
     let run = AppRun {

@@ -149,6 +149,22 @@ mod tests {
     }
 
     #[test]
+    fn a_list_asked_while_the_head_start_is_under_way_gets_its_read() {
+        let app = remembered_vault_with_keys();
+        let listed: Value = app.call("list_keys", json!({ "account": "acme" })).unwrap();
+        // Asked at once after the start, without `vault_status` first.
+        let app = app.restarted();
+        let columns = app
+            .call("list_key_columns", json!({ "account": "acme" }))
+            .unwrap();
+        assert_eq!(keys_from_columns(&columns), listed);
+        assert!(
+            !app.session.has_early_keys(),
+            "the head start's read answered, not left behind"
+        );
+    }
+
+    #[test]
     fn a_change_made_before_the_first_list_is_in_it() {
         let app = remembered_vault_with_keys().restarted();
         app.call("vault_status", json!({})).unwrap();

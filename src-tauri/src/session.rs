@@ -211,9 +211,10 @@ impl Session {
     /// read if they are of that account and nothing was written to the vault since, else read
     /// now. The head start's read is handed out once.
     pub fn key_columns_json(&self, account: &str) -> Result<String, CommandError> {
-        let early = self.early_keys().take();
         self.with_vault(|vault| {
-            if let Some(early) = early {
+            // Taken once the head start has ended (`with_vault` waits for it): taken before, a
+            // read still under way would be missed, and its JSON kept until the next lock.
+            if let Some(early) = self.early_keys().take() {
                 if early.account == account && early.version == vault.content_version()? {
                     return Ok(early.json);
                 }

@@ -182,6 +182,20 @@ const SCRIPTED_KEYSTROKES: &str = r#"
     })();
 "#;
 
+/// The fonts the page draws text in (style, weight, size, family), each once: WebKit looks up
+/// every one of them when it first draws it (see `font-family` in ui/src/app.css).
+const FONTS_DRAWN: &str = r#"
+    const fonts = new Set();
+    for (const element of document.querySelectorAll('body *')) {
+        if (element.getClientRects().length === 0) continue;
+        const text = [...element.childNodes].some((node) => node.nodeType === Node.TEXT_NODE && node.textContent.trim() !== '');
+        if (!text) continue;
+        const style = getComputedStyle(element);
+        fonts.add(`${style.fontStyle} ${style.fontWeight} ${style.fontSize} ${style.fontFamily}`);
+    }
+    return [...fonts].sort();
+"#;
+
 /// Watches real keystrokes in the filter: keydown → the page's update → the next frame →
 /// the end of its rendering, per keystroke, into `window.__keystrokes`.
 const WATCH_KEYSTROKES: &str = r#"
@@ -824,6 +838,22 @@ async fn desktop_app_figures() {
                 empty.memory.processes.join(", ")
             );
             println!("  app processes: {}", run.memory.processes.join(", "));
+            let fonts = app
+                .client
+                .execute(FONTS_DRAWN, vec![])
+                .await
+                .expect("the fonts drawn");
+            let fonts: Vec<&str> = fonts
+                .as_array()
+                .expect("a list of fonts")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            println!(
+                "  fonts drawn on the keys screen: {} ({})",
+                fonts.len(),
+                fonts.join("; ")
+            );
         }
         if index == runs {
             frames = idle_frame_intervals(&app).await;

@@ -19,5 +19,7 @@ export default defineConfig({
     environment: 'jsdom',
     setupFiles: ['./src/test-setup.ts'],
     include: ['src/**/*.test.ts'],
+    // Styles are left out of tests, but fonts.test.ts reads app.css as text.
+    css: { include: [/app\.css/] },
   },
 });

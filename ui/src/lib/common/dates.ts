@@ -1,45 +1,24 @@
 // How times from the vault are shown: local, to the minute, and "Never" for none; or
 // relative to now ("5 minutes ago") where a glance matters more than the exact time.
-
-const dateTime = new Intl.DateTimeFormat(undefined, {
-  year: 'numeric',
-  month: 'short',
-  day: 'numeric',
-  hour: '2-digit',
-  minute: '2-digit',
-  hourCycle: 'h23',
-});
-
-const dateOnly = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
-
-// A calendar day has no time zone: written as it is, wherever the admin is.
-const calendarDay = new Intl.DateTimeFormat(undefined, {
-  year: 'numeric',
-  month: 'short',
-  day: 'numeric',
-  timeZone: 'UTC',
-});
+import { calendarDayFormat, dateFormat, dateTimeFormat, relativeTimeFormat } from './intl';
 
 export function formatDateTime(at: string | null, whenNull = 'Never'): string {
   if (at === null) return whenNull;
   const date = new Date(at);
-  return Number.isNaN(date.getTime()) ? at : dateTime.format(date);
+  return Number.isNaN(date.getTime()) ? at : dateTimeFormat().format(date);
 }
 
 export function formatDate(at: string | null, whenNull = 'Never'): string {
   if (at === null) return whenNull;
   const date = new Date(at);
-  return Number.isNaN(date.getTime()) ? at : dateOnly.format(date);
+  return Number.isNaN(date.getTime()) ? at : dateFormat().format(date);
 }
 
 /** A calendar day given as `YYYY-MM-DD`, in the admin's locale ("3 Dec 2026", "Dec 3, 2026"). */
 export function formatDay(day: string): string {
   const date = new Date(`${day}T00:00:00Z`);
-  return Number.isNaN(date.getTime()) ? day : calendarDay.format(date);
+  return Number.isNaN(date.getTime()) ? day : calendarDayFormat().format(date);
 }
-
-// English like the rest of the UI: a relative time in another language would read oddly here.
-const relative = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
 
 /** "just now", "5 minutes ago", "3 hours ago", "yesterday", "4 days ago". */
 export function formatRelative(at: string, now: number): string {
@@ -49,10 +28,10 @@ export function formatRelative(at: string, now: number): string {
   const seconds = Math.round((time - now) / 1000);
   if (seconds > -60) return 'just now';
   const minutes = Math.round(seconds / 60);
-  if (minutes > -60) return relative.format(minutes, 'minute');
+  if (minutes > -60) return relativeTimeFormat().format(minutes, 'minute');
   const hours = Math.round(minutes / 60);
-  if (hours > -24) return relative.format(hours, 'hour');
-  return relative.format(Math.round(hours / 24), 'day');
+  if (hours > -24) return relativeTimeFormat().format(hours, 'hour');
+  return relativeTimeFormat().format(Math.round(hours / 24), 'day');
 }
 
 const RELATIVE_UNITS: readonly [Intl.RelativeTimeFormatUnit, number][] = [
@@ -75,8 +54,8 @@ export function formatRelativeTime(at: number, now: number): string {
   for (const [unit, length] of RELATIVE_UNITS) {
     // Days count from 22 hours, months from 4 weeks...: as people round.
     if (size >= length * (unit === 'day' ? 22 / 24 : unit === 'month' ? 28 / 30 : 1)) {
-      return relative.format(Math.round(seconds / length), unit);
+      return relativeTimeFormat().format(Math.round(seconds / length), unit);
     }
   }
-  return relative.format(Math.round(seconds / 60), 'minute');
+  return relativeTimeFormat().format(Math.round(seconds / 60), 'minute');
 }

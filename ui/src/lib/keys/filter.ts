@@ -2,6 +2,7 @@
 // loads (lower-cased search text, timestamps as numbers) so a keystroke in the filter is one
 // pass of `includes` over 10,000 strings, and sorting never parses a date.
 import type { ApiKey, KeyStatus } from '../../backend/ipc';
+import { nameCollator } from '../common/intl';
 
 export type KeyColumn =
   | 'name'
@@ -124,7 +125,6 @@ export interface KeySort {
 
 export const DEFAULT_SORT: KeySort = { column: 'name', direction: 'ascending' };
 
-const collator = new Intl.Collator(undefined, { sensitivity: 'base', numeric: true });
 const ACCESS_ORDER = { READ: 0, WRITE: 1, READ_WRITE: 2 } as const;
 
 function compareNumbers(a: number, b: number): number {
@@ -133,6 +133,7 @@ function compareNumbers(a: number, b: number): number {
 }
 
 function compareBy(column: KeyColumn): (a: IndexedKey, b: IndexedKey) => number {
+  const collator = nameCollator();
   switch (column) {
     case 'name':
       return (a, b) => collator.compare(a.key.name, b.key.name);
@@ -165,6 +166,7 @@ function compareBy(column: KeyColumn): (a: IndexedKey, b: IndexedKey) => number 
  * the order is the same every time whichever way the column is turned.
  */
 export function sortKeys(keys: readonly IndexedKey[], sort: KeySort): IndexedKey[] {
+  if (keys.length < 2) return keys.slice();
   const primary = compareBy(sort.column);
   const sign = sort.direction === 'ascending' ? 1 : -1;
   const byName = compareBy('name');

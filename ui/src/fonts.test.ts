@@ -12,16 +12,15 @@ const STYLED: Record<string, string> = {
   ...(import.meta.glob('./**/*.svelte', { query: '?raw', import: 'default', eager: true }) as Record<string, string>),
 };
 
-/** The families named by `font-family` and `--mono` declarations, per file. */
+/** The families named by `font-family` and `--mono` declarations (`var(--mono)` is not one). */
 function namedFamilies(source: string): string[] {
-  const families: string[] = [];
-  for (const [, value] of source.matchAll(/(?:font-family|--mono)\s*:\s*([^;}]+)/g)) {
-    for (const family of value.split(',')) {
-      const name = family.trim().replace(/^var\(--mono,\s*/, '').replace(/\)$/, '');
-      if (name !== 'var(--mono') families.push(name);
-    }
-  }
-  return families;
+  return [...source.matchAll(/(?:font-family|--mono)\s*:\s*([^;}]+)/g)].flatMap(([, value]) =>
+    value
+      .replace(/var\(--mono,?|\)/g, '')
+      .split(',')
+      .map((family) => family.trim())
+      .filter((family) => family !== ''),
+  );
 }
 
 describe('fonts', () => {

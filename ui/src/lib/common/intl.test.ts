@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { makeKey } from '../../testing/keys';
 
 // The first Intl object a page makes loads ICU's data: no module may make one when the bundle
 // loads, and every use after the first takes the same objects.
@@ -50,24 +51,7 @@ describe("the page's Intl objects", () => {
   it('are made once, on first use, and kept', async () => {
     const { formatDateTime, formatRelativeTime } = await import('./dates');
     const { DEFAULT_SORT, indexKeys, sortKeys } = await import('../keys/filter');
-    const keys = indexKeys(
-      ['key-10', 'key-2'].map((name, n) => ({
-        id: `id-${n}`,
-        account: 'fleet',
-        name,
-        description: null,
-        access: 'READ' as const,
-        allow_unbind: false,
-        groups: [],
-        status: 'active' as const,
-        hint: 'kw_…',
-        created_at: '2026-12-01T12:00:00Z',
-        created_by: 'admin',
-        updated_at: '2026-12-01T12:00:00Z',
-        last_used_at: null,
-        expires_at: null,
-      })),
-    );
+    const keys = indexKeys([makeKey(10), makeKey(2)]);
     // One key is in order already: nothing is compared, no collator made.
     expect(sortKeys(keys.slice(0, 1), DEFAULT_SORT)).toEqual(keys.slice(0, 1));
     expect(made.Collator).toBe(0);

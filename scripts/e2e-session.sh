@@ -24,7 +24,21 @@ fi
 export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
 export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}"
 scratch="$(mktemp -d)"
-trap 'rm -rf "$scratch"' EXIT
+# The keyring daemon leaves the session's process group when it starts: stop it here (found
+# by the runtime directory it was started with), or it may outlive the session and keep
+# whatever descriptors the command inherited.
+stop_keyring() {
+    local environ pid
+    for environ in /proc/[0-9]*/environ; do
+        pid="${environ#/proc/}"
+        pid="${pid%/environ}"
+        if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = gnome-keyring-d ] &&
+            grep -qzx "XDG_RUNTIME_DIR=$scratch/runtime" "$environ" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+        fi
+    done
+}
+trap 'stop_keyring; rm -rf "$scratch"' EXIT
 mkdir -m 700 "$scratch/home" "$scratch/runtime"
 export HOME="$scratch/home" XDG_RUNTIME_DIR="$scratch/runtime"
 eval "$(echo keyward-e2e | gnome-keyring-daemon --unlock --components=secrets)"

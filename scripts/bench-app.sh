@@ -7,23 +7,41 @@
 #   scripts/bench-app.sh                 figures, debug build (the build `make test-e2e` uses)
 #   scripts/bench-app.sh --release       figures, release build of both (a long build)
 #   scripts/bench-app.sh --screenshots   rewrites docs/screenshots/*.png from the real app
+#   scripts/bench-app.sh [--release] --compare APP APP...
+#                                        builds of the app (copies of target/*/keyward-desktop)
+#                                        launched in turn over 10,000 keys, round after round:
+#                                        the start of each, against the first
 #
 # KEYWARD_BENCH_RUNS (default 7) sets the number of measured launches of each binary.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 
 mode=figures
 profile=()
+builds=()
 for arg in "$@"; do
     case "$arg" in
         --release) profile=(--release) ;;
         --screenshots) mode=screenshots ;;
+        --compare) mode=compare ;;
         -h|--help) usage; exit 0 ;;
-        *) echo "bench-app: unknown argument $arg" >&2; usage >&2; exit 2 ;;
+        -*) echo "bench-app: unknown argument $arg" >&2; usage >&2; exit 2 ;;
+        *)
+            if [ "$mode" != compare ]; then
+                echo "bench-app: unknown argument $arg" >&2; usage >&2; exit 2
+            fi
+            if [ ! -x "$arg" ]; then
+                echo "bench-app: $arg is not an executable build of the app" >&2; exit 2
+            fi
+            builds+=("$(realpath "$arg")")
+            ;;
     esac
 done
+if [ "$mode" = compare ] && [ "${#builds[@]}" -lt 2 ]; then
+    echo "bench-app: --compare needs at least two builds of the app" >&2; usage >&2; exit 2
+fi
 
 # `cargo install` puts tauri-driver there, which a non-login shell may not have on PATH.
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -64,5 +82,11 @@ case "$mode" in
         ;;
     screenshots)
         run "$(find_test app_screenshots)"
+        ;;
+    compare)
+        KEYWARD_BENCH_COMPARE="$(IFS=:; echo "${builds[*]}")"
+        export KEYWARD_BENCH_COMPARE
+        echo "bench-app: ${#builds[@]} builds compared, $(nproc) cores, $(uname -r)"
+        run "$(find_test bench_app)" --exact compare_app_builds
         ;;
 esac

@@ -495,7 +495,12 @@ fn phase(times: &Value, name: &str) -> f64 {
 }
 
 async fn launch_app(fixture: &Fixture) -> (App, AppRun) {
-    let app = App::launch_with(Launch::app().in_workdir(fixture.workdir())).await;
+    launch_build(fixture, &support::app_binary()).await
+}
+
+/// `launch_app` with another build of the app (`compare_app_builds`).
+async fn launch_build(fixture: &Fixture, binary: &Path) -> (App, AppRun) {
+    let app = App::launch_with(Launch::binary(binary, &[]).in_workdir(fixture.workdir())).await;
     set_script_timeout(&app).await;
     let requested = epoch_ms(app.session_requested_at);
     let times = app
@@ -523,7 +528,7 @@ async fn launch_app(fixture: &Fixture) -> (App, AppRun) {
     );
     print_page_load(&app, "app", requested).await;
     tokio::time::sleep(SETTLE).await;
-    let memory = memory_of(&app, &support::app_binary());
+    let memory = memory_of(&app, binary);
     let run = AppRun {
         dcl: num(&times, "dcl") - requested,
         dom: num(&times, "dom") - requested,
@@ -1041,5 +1046,71 @@ async fn desktop_app_figures() {
         summary(&small_tree),
         median(&app_tree) - median(&small_tree)
     );
+    println!("load average at end: {}", load_average());
+}
+
+/// Builds of the app compared in one run (`scripts/bench-app.sh --compare`): each launched
+/// over the 10,000-key vault in turn, round after round (one warm-up round discarded), so
+/// that the machine's drift between runs, larger here than most changes to the start, falls
+/// on every build alike. Prints for each build the table in the DOM (from the session
+/// request and from the page's DOMContentLoaded) and, against the first build, the median of
+/// the differences within a round.
+#[tokio::test]
+#[ignore = "benchmark: needs builds of the app in KEYWARD_BENCH_COMPARE; run by scripts/bench-app.sh --compare"]
+async fn compare_app_builds() {
+    let builds: Vec<PathBuf> = std::env::var_os("KEYWARD_BENCH_COMPARE")
+        .map(|list| std::env::split_paths(&list).collect())
+        .unwrap_or_default();
+    assert!(
+        builds.len() >= 2,
+        "KEYWARD_BENCH_COMPARE names at least two builds of the app, separated by ':'"
+    );
+    for build in &builds {
+        assert!(build.is_file(), "no app build at {}", build.display());
+    }
+    let rounds = runs();
+    println!("load average at start: {}", load_average());
+    let fixture = Fixture::build(KEYS);
+    // Per build: (table in the DOM from the request, from DOMContentLoaded), one per round.
+    let mut times: Vec<Vec<(f64, f64)>> = vec![Vec::new(); builds.len()];
+    for round in 0..=rounds {
+        for (build, samples) in builds.iter().zip(&mut times) {
+            let (app, run) = launch_build(&fixture, build).await;
+            app.close().await;
+            if round > 0 {
+                samples.push((run.dom, run.dom - run.dcl));
+            }
+        }
+    }
+    println!(
+        "\n== Builds compared ({rounds} rounds after a warm-up, 10,000 keys; ms from the WebDriver session request) =="
+    );
+    for (index, (build, samples)) in builds.iter().zip(&times).enumerate() {
+        let dom: Vec<f64> = samples.iter().map(|sample| sample.0).collect();
+        let after_dcl: Vec<f64> = samples.iter().map(|sample| sample.1).collect();
+        let against_first = if index == 0 {
+            String::from("the reference")
+        } else {
+            let paired: Vec<f64> = samples
+                .iter()
+                .zip(&times[0])
+                .map(|(sample, first)| sample.0 - first.0)
+                .collect();
+            format!(
+                "{:+.0} ms against the first (median of the rounds' differences; p25 {:+.0}, p75 {:+.0})",
+                median(&paired),
+                percentile(&paired, 25.0),
+                percentile(&paired, 75.0)
+            )
+        };
+        println!(
+            "BUILD {index} {}: table in the DOM {}; from DOMContentLoaded median {:.0} (p25 {:.0}, p75 {:.0}); {against_first}",
+            build.display(),
+            summary(&dom),
+            median(&after_dcl),
+            percentile(&after_dcl, 25.0),
+            percentile(&after_dcl, 75.0),
+        );
+    }
     println!("load average at end: {}", load_average());
 }

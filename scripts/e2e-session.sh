@@ -25,7 +25,7 @@ export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
 export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}"
 scratch="$(mktemp -d)"
 # The keyring daemon leaves the session's process group when it starts: stop it here (found
-# by the runtime directory it was started with), or it may outlive the session and keep
+# by the runtime directory it was started with), or it outlives the session and keeps
 # whatever descriptors the command inherited.
 stop_keyring() {
     local environ pid
@@ -33,7 +33,7 @@ stop_keyring() {
         pid="${environ#/proc/}"
         pid="${pid%/environ}"
         if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = gnome-keyring-d ] &&
-            grep -qzx "XDG_RUNTIME_DIR=$scratch/runtime" "$environ" 2>/dev/null; then
+            grep -qzxF "XDG_RUNTIME_DIR=$scratch/runtime" "$environ" 2>/dev/null; then
             kill "$pid" 2>/dev/null || true
         fi
     done

@@ -12,8 +12,9 @@
 //!   interleaved in one run, after one discarded warm-up launch of each.
 //! - Filter: one keystroke in the filter over 10,000 keys, dispatched by script at a frame's
 //!   start, to the end of that frame's rendering on the page's thread (no vsync wait
-//!   counted) and to the following frame (when WebKit's compositor is done with it); and
-//!   the same words typed through WebDriver, from keydown.
+//!   counted) and to the following frame (when WebKit's compositor is done with it), in
+//!   every measured 10,000-key launch, pooled; and the same words typed through WebDriver,
+//!   from keydown, in the last launch.
 //! - Memory: resident set (VmRSS, and PSS) of the app's process tree (the app and WebKit's
 //!   web and network processes) after opening the 10,000 keys, against the empty window's.
 //! - Context: idle frame intervals, the IPC round trips of the commands the app calls at
@@ -587,16 +588,22 @@ fn typed_values() -> Vec<String> {
     values
 }
 
-/// Per keystroke, in ms.
+/// Per keystroke, in ms: the scripted keystrokes of every measured launch (pooled), and the
+/// words typed through WebDriver in the last one.
+#[derive(Default)]
 struct FilterFigures {
     scripted_dom: Vec<f64>,
     scripted_painted: Vec<f64>,
     scripted_next: Vec<f64>,
+    /// Per launch, the p95 of its scripted keystrokes' repaint: how far one launch's figure
+    /// strays from the pooled one.
+    launch_p95: Vec<f64>,
     typed_dom: Vec<f64>,
     typed_painted: Vec<f64>,
 }
 
-async fn filter_figures(app: &App) -> FilterFigures {
+/// The scripted keystrokes in one launch, added to `figures`; each printed when `print`.
+async fn scripted_filter(app: &App, figures: &mut FilterFigures, print: bool) {
     let values = typed_values();
     let samples = app
         .client
@@ -604,6 +611,7 @@ async fn filter_figures(app: &App) -> FilterFigures {
         .await
         .expect("scripted keystrokes");
     let samples = samples.as_array().expect("a list of samples");
+    assert_eq!(samples.len(), values.len(), "one sample per keystroke");
     // The update must have happened within the measured span: the counts changed with it.
     let last = &samples[samples.len() - 1];
     assert!(
@@ -624,24 +632,34 @@ async fn filter_figures(app: &App) -> FilterFigures {
             .starts_with("Showing 10 of 10,000"),
         "the table had not updated when measured: {narrow}"
     );
-    for sample in samples {
-        println!(
-            "  keystroke {:?}: page updated {} ms, repainted {} ms, next frame {} ms, {}",
-            sample["value"].as_str().unwrap_or_default(),
-            sample["dom"],
-            sample["painted"],
-            sample["next"],
-            sample["shown"].as_str().unwrap_or_default()
-        );
+    if print {
+        for sample in samples {
+            println!(
+                "  keystroke {:?}: page updated {} ms, repainted {} ms, next frame {} ms, {}",
+                sample["value"].as_str().unwrap_or_default(),
+                sample["dom"],
+                sample["painted"],
+                sample["next"],
+                sample["shown"].as_str().unwrap_or_default()
+            );
+        }
     }
-    let scripted_dom: Vec<f64> = samples.iter().map(|sample| num(sample, "dom")).collect();
-    let scripted_next: Vec<f64> = samples.iter().map(|sample| num(sample, "next")).collect();
-    let scripted_painted: Vec<f64> = samples
+    let painted: Vec<f64> = samples
         .iter()
         .map(|sample| num(sample, "painted"))
         .collect();
+    figures.launch_p95.push(percentile(&painted, 95.0));
+    figures.scripted_painted.extend(painted);
+    figures
+        .scripted_dom
+        .extend(samples.iter().map(|sample| num(sample, "dom")));
+    figures
+        .scripted_next
+        .extend(samples.iter().map(|sample| num(sample, "next")));
+}
 
-    // The same words typed through WebDriver, key by key.
+/// The same words typed through WebDriver, key by key, added to `figures`.
+async fn typed_filter(app: &App, figures: &mut FilterFigures) {
     app.client
         .execute(WATCH_KEYSTROKES, vec![])
         .await
@@ -681,18 +699,12 @@ async fn filter_figures(app: &App) -> FilterFigures {
             sample["shown"].as_str().unwrap_or_default()
         );
     }
-    let typed_dom: Vec<f64> = watched.iter().map(|sample| num(sample, "dom")).collect();
-    let typed_painted: Vec<f64> = watched
-        .iter()
-        .map(|sample| num(sample, "painted"))
-        .collect();
-    FilterFigures {
-        scripted_dom,
-        scripted_painted,
-        scripted_next,
-        typed_dom,
-        typed_painted,
-    }
+    figures
+        .typed_dom
+        .extend(watched.iter().map(|sample| num(sample, "dom")));
+    figures
+        .typed_painted
+        .extend(watched.iter().map(|sample| num(sample, "painted")));
 }
 
 /// What the keys page does with 10,000 records on load, redone in the page (ms, 5 times):
@@ -814,7 +826,7 @@ async fn desktop_app_figures() {
     let mut empty_runs = Vec::new();
     let mut app_runs = Vec::new();
     let mut small_runs = Vec::new();
-    let mut filter = None;
+    let mut filter = FilterFigures::default();
     let mut round_trips = Vec::new();
     let mut front_end = Vec::new();
     let mut frames = Vec::new();
@@ -862,7 +874,13 @@ async fn desktop_app_figures() {
         }
         if index == runs {
             frames = idle_frame_intervals(&app).await;
-            filter = Some(filter_figures(&app).await);
+        }
+        if index > 0 {
+            // Every measured launch: one launch's p95 is its 5th-worst keystroke of 86.
+            scripted_filter(&app, &mut filter, index == runs).await;
+        }
+        if index == runs {
+            typed_filter(&app, &mut filter).await;
             front_end = front_end_pieces(&app).await;
             round_trips = ipc_round_trips(&app).await;
         }
@@ -911,8 +929,9 @@ async fn desktop_app_figures() {
         scripted_painted,
         scripted_next,
         typed_dom,
+        launch_p95,
         typed_painted,
-    } = filter.expect("the filter was measured");
+    } = filter;
 
     println!();
     println!("== Desktop app figures ({runs} runs after a warm-up, 10,000 keys; times in ms from the WebDriver session request) ==");
@@ -981,6 +1000,19 @@ async fn desktop_app_figures() {
         "RATIO cold start (table in DOM ÷ empty DOMContentLoaded, medians): {:.2}x  [budget <= 1.5x]",
         median(&app_dom) / median(&empty_dcl)
     );
+    // Each round's launches follow one another: their ratio leaves out the machine's drift
+    // over the run.
+    let round_ratios: Vec<f64> = app_dom
+        .iter()
+        .zip(&empty_dcl)
+        .map(|(app, empty)| app / empty)
+        .collect();
+    println!(
+        "  the same, each round's own ratio: median {:.2}x, p25 {:.2}x, p75 {:.2}x",
+        median(&round_ratios),
+        percentile(&round_ratios, 25.0),
+        percentile(&round_ratios, 75.0)
+    );
     println!(
         "ratio cold start (table rendered ÷ empty DOMContentLoaded, medians): {:.2}x",
         median(&app_painted) / median(&empty_dcl)
@@ -990,8 +1022,14 @@ async fn desktop_app_figures() {
         summary(&scripted_dom)
     );
     println!(
-        "FILTER keystroke, scripted at a frame's start, to the table repainted: {}  [budget <= 16 ms]",
+        "FILTER keystroke, scripted at a frame's start, to the table repainted, every launch's keystrokes together: {}  [budget <= 16 ms]",
         summary(&scripted_painted)
+    );
+    let launch_p95: Vec<String> = launch_p95.iter().map(|p95| format!("{p95:.0}")).collect();
+    println!(
+        "  the same, p95 of each launch's {} keystrokes: {} ms",
+        typed_values().len(),
+        launch_p95.join(", ")
     );
     println!(
         "filter keystroke, scripted at a frame's start, to the following frame (the compositor done with the repaint): {}",

@@ -1092,7 +1092,8 @@ async fn desktop_app_figures() {
 /// that the machine's drift between runs, larger here than most changes to the start, falls
 /// on every build alike. Prints for each build the table in the DOM (from the session
 /// request and from the page's DOMContentLoaded) and, against the first build, the median of
-/// the differences within a round.
+/// the differences within a round; and the filter's scripted keystrokes, timed in every
+/// measured launch and pooled per build.
 #[tokio::test]
 #[ignore = "benchmark: needs builds of the app in KEYWARD_BENCH_COMPARE; run by scripts/bench-app.sh --compare"]
 async fn compare_app_builds() {
@@ -1109,21 +1110,24 @@ async fn compare_app_builds() {
     let rounds = runs();
     println!("load average at start: {}", load_average());
     let fixture = Fixture::build(KEYS);
-    // Per build: (table in the DOM from the request, from DOMContentLoaded), one per round.
+    // Per build: (table in the DOM from the request, from DOMContentLoaded), one per round,
+    // and the filter's scripted keystrokes of every round.
     let mut times: Vec<Vec<(f64, f64)>> = vec![Vec::new(); builds.len()];
+    let mut filters: Vec<FilterFigures> = builds.iter().map(|_| FilterFigures::default()).collect();
     for round in 0..=rounds {
-        for (build, samples) in builds.iter().zip(&mut times) {
+        for ((build, samples), filter) in builds.iter().zip(&mut times).zip(&mut filters) {
             let (app, run) = launch_build(&fixture, build).await;
-            app.close().await;
             if round > 0 {
                 samples.push((run.dom, run.dom - run.dcl));
+                scripted_filter(&app, filter, false).await;
             }
+            app.close().await;
         }
     }
     println!(
         "\n== Builds compared ({rounds} rounds after a warm-up, 10,000 keys; ms from the WebDriver session request) =="
     );
-    for (index, (build, samples)) in builds.iter().zip(&times).enumerate() {
+    for (index, ((build, samples), filter)) in builds.iter().zip(&times).zip(&filters).enumerate() {
         let dom: Vec<f64> = samples.iter().map(|sample| sample.0).collect();
         let after_dcl: Vec<f64> = samples.iter().map(|sample| sample.1).collect();
         let against_first = if index == 0 {
@@ -1148,6 +1152,16 @@ async fn compare_app_builds() {
             median(&after_dcl),
             percentile(&after_dcl, 25.0),
             percentile(&after_dcl, 75.0),
+        );
+        let launch_p95: Vec<String> = filter
+            .launch_p95
+            .iter()
+            .map(|p95| format!("{p95:.0}"))
+            .collect();
+        println!(
+            "  filter keystroke to the table repainted, every round's keystrokes together: {}; each launch's p95: {} ms",
+            summary(&filter.scripted_painted),
+            launch_p95.join(", ")
         );
     }
     println!("load average at end: {}", load_average());

@@ -256,6 +256,12 @@ fn percentile(values: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len()) - 1]
 }
 
+/// "15, 18, 17": times in whole milliseconds.
+fn whole_ms(values: &[f64]) -> String {
+    let values: Vec<String> = values.iter().map(|value| format!("{value:.0}")).collect();
+    values.join(", ")
+}
+
 fn summary(values: &[f64]) -> String {
     format!(
         "median {:.1}, p95 {:.1}, min {:.1}, max {:.1} (n = {})",
@@ -1025,11 +1031,10 @@ async fn desktop_app_figures() {
         "FILTER keystroke, scripted at a frame's start, to the table repainted, every launch's keystrokes together: {}  [budget <= 16 ms]",
         summary(&scripted_painted)
     );
-    let launch_p95: Vec<String> = launch_p95.iter().map(|p95| format!("{p95:.0}")).collect();
     println!(
         "  the same, p95 of each launch's {} keystrokes: {} ms",
         typed_values().len(),
-        launch_p95.join(", ")
+        whole_ms(&launch_p95)
     );
     println!(
         "filter keystroke, scripted at a frame's start, to the following frame (the compositor done with the repaint): {}",
@@ -1153,15 +1158,10 @@ async fn compare_app_builds() {
             percentile(&after_dcl, 25.0),
             percentile(&after_dcl, 75.0),
         );
-        let launch_p95: Vec<String> = filter
-            .launch_p95
-            .iter()
-            .map(|p95| format!("{p95:.0}"))
-            .collect();
         println!(
             "  filter keystroke to the table repainted, every round's keystrokes together: {}; each launch's p95: {} ms",
             summary(&filter.scripted_painted),
-            launch_p95.join(", ")
+            whole_ms(&filter.launch_p95)
         );
     }
     println!("load average at end: {}", load_average());

@@ -10,7 +10,7 @@
 #   scripts/bench-app.sh [--release] --compare APP APP...
 #                                        builds of the app (copies of target/*/keyward-desktop)
 #                                        launched in turn over 10,000 keys, round after round:
-#                                        the start of each, against the first
+#                                        the start of each, against the first, and its filter
 #
 # KEYWARD_BENCH_RUNS (default 7) sets the number of measured launches of each binary.
 set -euo pipefail

@@ -11,12 +11,15 @@
 #                                        builds of the app (copies of target/*/keyward-desktop)
 #                                        launched in turn over 10,000 keys, round after round:
 #                                        the start of each, against the first, and its filter
+#   scripts/bench-app.sh [--release] --frame-costs
+#                                        what a frame costs the page's thread over 10,000 keys,
+#                                        by what changed in it (one cell's text, every cell's…)
 #
 # KEYWARD_BENCH_RUNS (default 7) sets the number of measured launches of each binary.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 
 mode=figures
 profile=()
@@ -26,6 +29,7 @@ for arg in "$@"; do
         --release) profile=(--release) ;;
         --screenshots) mode=screenshots ;;
         --compare) mode=compare ;;
+        --frame-costs) mode=frame-costs ;;
         -h|--help) usage; exit 0 ;;
         -*) echo "bench-app: unknown argument $arg" >&2; usage >&2; exit 2 ;;
         *)
@@ -82,6 +86,10 @@ case "$mode" in
         ;;
     screenshots)
         run "$(find_test app_screenshots)"
+        ;;
+    frame-costs)
+        echo "bench-app: profile ${profile[*]:-debug}, $(nproc) cores, $(uname -r)"
+        run "$(find_test bench_app)" --exact frame_costs
         ;;
     compare)
         KEYWARD_BENCH_COMPARE="$(IFS=:; echo "${builds[*]}")"

@@ -20,6 +20,9 @@
 //! - Context: idle frame intervals, the IPC round trips of the commands the app calls at
 //!   start, the front end's indexing and sorting of 10,000 records, and for every launch the
 //!   page's load steps (navigation, document, DOMContentLoaded) and the app's own marks.
+//! - Frame costs (`--frame-costs`): what one frame costs the page's thread by what changed in
+//!   it, each change made straight to the DOM — the part of a filter keystroke the page's
+//!   code cannot shorten.
 
 mod support;
 
@@ -1165,4 +1168,103 @@ async fn compare_app_builds() {
         );
     }
     println!("load average at end: {}", load_average());
+}
+
+/// What a frame costs the page's thread, by what changes in it: each change is made straight
+/// to the DOM at a frame's start, without the page's code, and timed to the end of that
+/// frame's rendering as the filter's keystrokes are. A kind is undone at the next trial, so
+/// every trial changes something. The kinds are what a filter keystroke changes.
+const FRAME_COSTS: &str = r#"
+    const [trials] = arguments;
+    const done = arguments[arguments.length - 1];
+    const input = document.getElementById('key-filter-text');
+    const counts = document.querySelector("[data-testid='key-counts']");
+    const tbody = document.querySelector("table[role='grid'] tbody");
+    const extent = document.querySelector('.viewport > .extent');
+    if (!extent) throw new Error("no .extent in the keys table's viewport");
+    if (!tbody.querySelector('td.c-name')) throw new Error('no rows in the keys table');
+    const frame = () => new Promise((resolve) => requestAnimationFrame(resolve));
+    const afterRendering = () => new Promise((resolve) => {
+        const channel = new MessageChannel();
+        channel.port1.onmessage = resolve;
+        channel.port2.postMessage(0);
+    });
+    // Even trials add a character (or 36 px), odd ones take it away.
+    let grow = true;
+    const text = (node) => { node.data = grow ? node.data + 'x' : node.data.slice(0, -1); };
+    const cells = (selector) => () => {
+        for (const cell of tbody.querySelectorAll(selector)) text(cell.firstChild);
+    };
+    const taller = (element) => {
+        element.style.height = `${element.getBoundingClientRect().height + (grow ? 36 : -36)}px`;
+    };
+    const kinds = {
+        'nothing': () => {},
+        'the rows\' attributes (id, data-key-id)': () => {
+            for (const row of tbody.querySelectorAll('tr')) {
+                row.id = grow ? `${row.id}x` : row.id.slice(0, -1);
+                row.dataset.keyId = grow ? `${row.dataset.keyId}x` : row.dataset.keyId.slice(0, -1);
+            }
+        },
+        'the filter field\'s text': () => { input.value = grow ? `${input.value}x` : input.value.slice(0, -1); },
+        'the counts line\'s text': () => text(counts.firstChild),
+        'one name cell\'s text': () => text(tbody.querySelector('td.c-name').firstChild),
+        'every name cell\'s text': cells('td.c-name'),
+        'every name and key cell\'s text': cells('td.c-name, td.c-key'),
+        'every cell\'s text': cells('td'),
+        'the scroll height (an empty box\'s height)': () => taller(extent),
+        'the rows\' body\'s height': () => taller(tbody),
+    };
+    (async () => {
+        const costs = {};
+        for (let trial = 0; trial < trials; trial++) {
+            grow = trial % 2 === 0;
+            for (const [kind, change] of Object.entries(kinds)) {
+                await frame();
+                await frame();
+                const cost = await new Promise((resolve) => requestAnimationFrame(() => {
+                    const start = performance.now();
+                    change();
+                    afterRendering().then(() => resolve(performance.now() - start));
+                }));
+                (costs[kind] ??= []).push(cost);
+            }
+        }
+        done(Object.entries(costs));
+    })();
+"#;
+
+/// `scripts/bench-app.sh --frame-costs`: the cost of a frame by what changed in it (see
+/// `FRAME_COSTS`), each kind timed 20 times in each of KEYWARD_BENCH_RUNS launches over
+/// 10,000 keys. It tells what part of a filter keystroke is the web view's fixed cost of a
+/// frame that changes anything and what part grows with what is redrawn.
+#[tokio::test]
+#[ignore = "a tool: run by scripts/bench-app.sh --frame-costs"]
+async fn frame_costs() {
+    let fixture = Fixture::build(KEYS);
+    let mut costs: Vec<(String, Vec<f64>)> = Vec::new();
+    for _ in 0..runs() {
+        let (app, _) = launch_app(&fixture).await;
+        let launch = app
+            .client
+            .execute_async(FRAME_COSTS, vec![json!(20)])
+            .await
+            .expect("time the frames");
+        // [kind, [ms, …]] in the order of FRAME_COSTS' kinds, the same in every launch.
+        let kinds = launch.as_array().expect("costs by kind");
+        for (index, kind) in kinds.iter().enumerate() {
+            if costs.len() == index {
+                costs.push((kind[0].as_str().expect("a kind").to_string(), Vec::new()));
+            }
+            let values = kind[1].as_array().expect("a list of costs");
+            costs[index]
+                .1
+                .extend(values.iter().map(|value| value.as_f64().expect("a time")));
+        }
+        app.close().await;
+    }
+    println!("A frame's cost to the page's thread, from the change to the frame rendered (ms), by what changed:");
+    for (kind, values) in &costs {
+        println!("  {kind}: {}", summary(values));
+    }
 }
